@@ -1,0 +1,138 @@
+//! A columnar batch of rows of one table.
+
+use crate::schema::{PhysicalKind, TableSchema};
+use crate::value::Value;
+
+/// One column's values, in the physical kind of its logical type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    F64(Vec<f64>),
+    Bool(Vec<bool>),
+    Str(Vec<String>),
+}
+
+impl Column {
+    pub fn new(kind: PhysicalKind, capacity: usize) -> Self {
+        match kind {
+            PhysicalKind::I64 => Column::I64(Vec::with_capacity(capacity)),
+            PhysicalKind::U64 => Column::U64(Vec::with_capacity(capacity)),
+            PhysicalKind::F64 => Column::F64(Vec::with_capacity(capacity)),
+            PhysicalKind::Bool => Column::Bool(Vec::with_capacity(capacity)),
+            PhysicalKind::Str => Column::Str(Vec::with_capacity(capacity)),
+        }
+    }
+
+    pub fn kind(&self) -> PhysicalKind {
+        match self {
+            Column::I64(_) => PhysicalKind::I64,
+            Column::U64(_) => PhysicalKind::U64,
+            Column::F64(_) => PhysicalKind::F64,
+            Column::Bool(_) => PhysicalKind::Bool,
+            Column::Str(_) => PhysicalKind::Str,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Column::I64(v) => v.len(),
+            Column::U64(v) => v.len(),
+            Column::F64(v) => v.len(),
+            Column::Bool(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a value; `false` if its kind is not this column's.
+    pub fn push(&mut self, v: Value) -> bool {
+        match (self, v) {
+            (Column::I64(c), Value::I64(x)) => c.push(x),
+            (Column::U64(c), Value::U64(x)) => c.push(x),
+            (Column::F64(c), Value::F64(x)) => c.push(x),
+            (Column::Bool(c), Value::Bool(x)) => c.push(x),
+            (Column::Str(c), Value::Str(x)) => c.push(x),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn get(&self, row: usize) -> Option<Value> {
+        Some(match self {
+            Column::I64(v) => Value::I64(*v.get(row)?),
+            Column::U64(v) => Value::U64(*v.get(row)?),
+            Column::F64(v) => Value::F64(*v.get(row)?),
+            Column::Bool(v) => Value::Bool(*v.get(row)?),
+            Column::Str(v) => Value::Str(v.get(row)?.clone()),
+        })
+    }
+
+    /// Approximate heap bytes, for memory budgets.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Column::I64(v) => v.len() * 8,
+            Column::U64(v) => v.len() * 8,
+            Column::F64(v) => v.len() * 8,
+            Column::Bool(v) => v.len(),
+            Column::Str(v) => v.iter().map(|s| s.len() + 24).sum(),
+        }
+    }
+}
+
+/// Rows of one table, stored column by column in schema order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowBatch {
+    pub columns: Vec<Column>,
+}
+
+impl RowBatch {
+    pub fn new(schema: &TableSchema) -> Self {
+        Self::with_capacity(schema, 0)
+    }
+
+    pub fn with_capacity(schema: &TableSchema, capacity: usize) -> Self {
+        Self { columns: schema.kinds().into_iter().map(|k| Column::new(k, capacity)).collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns.first().map_or(0, Column::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends one row. The caller has checked the kinds against the schema
+    /// (ingest and decoders do); a mismatch is reported, not panicked on.
+    pub fn push_row(&mut self, row: Vec<Value>) -> Result<(), usize> {
+        if row.len() != self.columns.len() {
+            return Err(row.len().min(self.columns.len()));
+        }
+        for (i, (c, v)) in self.columns.iter_mut().zip(row).enumerate() {
+            if !c.push(v) {
+                return Err(i);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn row(&self, i: usize) -> Vec<Value> {
+        self.columns.iter().filter_map(|c| c.get(i)).collect()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.columns.iter().map(Column::heap_bytes).sum()
+    }
+
+    /// The values of an i64 column (the time column is one).
+    pub fn i64_column(&self, idx: usize) -> Option<&[i64]> {
+        match self.columns.get(idx)? {
+            Column::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Wire frames of the link, sans-IO: bytes in, frames out.
+//!
+//! A frame is `[u32 BE length][u8 kind][payload]`, the length counting kind
+//! and payload. Control frames carry JSON; chunk and row frames carry raw
+//! bytes. [`Frame::parse`] says `Ok(None)` until a whole frame is buffered,
+//! and refuses any length over the caller's bound before buffering it.
+
+use crate::content_hash::ContentHash;
+use crate::manifest::Manifest;
+use crate::schema::Window;
+use serde::{Deserialize, Serialize};
+
+/// Control frames (JSON) are small; chunk and row frames are bounded by the
+/// caller's `max_frame`.
+pub const MAX_CONTROL_FRAME: usize = 16 << 20;
+pub const HEADER_LEN: usize = 5;
+
+/// The gateway's answer to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReply {
+    pub batch_id: String,
+    /// The cold store's own count and content hash of the window, read back
+    /// after the commit.
+    pub cold: ContentHash,
+}
+
+/// A read of cold rows in a window, optionally of some columns only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColdQuery {
+    pub schema: crate::schema::TableSchema,
+    pub window: Window,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryEnd {
+    pub rows: u64,
+    /// True when the limit cut the answer short.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// Cloud → gateway: a batch's manifest; the gateway answers `Need`.
+    Offer(Box<Manifest>),
+    /// Gateway → cloud: the chunk indices it lacks (empty: has them all).
+    Need(Vec<u32>),
+    /// Cloud → gateway: one chunk's bytes.
+    Chunk { index: u32, data: Vec<u8> },
+    /// Cloud → gateway: every chunk asked for was sent; check and commit.
+    Sent,
+    /// Gateway → cloud: committed, with the cold store's read-back.
+    Committed(CommitReply),
+    /// Either way: the request failed; the message names why.
+    Error(String),
+    /// Cloud → gateway: read cold rows.
+    Query(ColdQuery),
+    /// Gateway → cloud: one framed segment of result rows.
+    Rows(Vec<u8>),
+    /// Gateway → cloud: the result is complete.
+    End(QueryEnd),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FrameError {
+    #[error("frame of {len} bytes is over the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("empty frame")]
+    Empty,
+    #[error("bad {kind} frame: {reason}")]
+    Bad { kind: &'static str, reason: String },
+}
+
+fn json<T: for<'de> Deserialize<'de>>(kind: &'static str, p: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(p).map_err(|e| FrameError::Bad { kind, reason: e.to_string() })
+}
+
+impl Frame {
+    fn kind(&self) -> u8 {
+        match self {
+            Frame::Offer(_) => 1,
+            Frame::Need(_) => 2,
+            Frame::Chunk { .. } => 3,
+            Frame::Sent => 4,
+            Frame::Committed(_) => 5,
+            Frame::Error(_) => 6,
+            Frame::Query(_) => 7,
+            Frame::Rows(_) => 8,
+            Frame::End(_) => 9,
+        }
+    }
+
+    /// Appends the encoded frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        out.push(self.kind());
+        // Serializing these plain structs to JSON cannot fail.
+        let to_json = |out: &mut Vec<u8>, v: &dyn erased::Json| v.write(out);
+        match self {
+            Frame::Offer(m) => to_json(out, m.as_ref()),
+            Frame::Need(v) => to_json(out, v),
+            Frame::Chunk { index, data } => {
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(data);
+            }
+            Frame::Sent => {}
+            Frame::Committed(c) => to_json(out, c),
+            Frame::Error(m) => out.extend_from_slice(m.as_bytes()),
+            Frame::Query(q) => to_json(out, q),
+            Frame::Rows(b) => out.extend_from_slice(b),
+            Frame::End(e) => to_json(out, e),
+        }
+        let len = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+
+    /// The length of the frame starting at `buf`, once its header is there.
+    pub fn peek_len(buf: &[u8], max_frame: usize) -> Result<Option<usize>, FrameError> {
+        let Some(h) = buf.get(..4) else { return Ok(None) };
+        let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        if len == 0 {
+            return Err(FrameError::Empty);
+        }
+        if len > max_frame {
+            return Err(FrameError::TooLarge { len, max: max_frame });
+        }
+        Ok(Some(len + 4))
+    }
+
+    /// Parses one frame from the front of `buf`: `Ok(None)` if more bytes
+    /// are needed, else the frame and how many bytes it took.
+    pub fn parse(buf: &[u8], max_frame: usize) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(total) = Self::peek_len(buf, max_frame)? else { return Ok(None) };
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let kind = buf[4];
+        let p = &buf[5..total];
+        if kind != 3 && kind != 8 && p.len() > MAX_CONTROL_FRAME {
+            return Err(FrameError::TooLarge { len: p.len(), max: MAX_CONTROL_FRAME });
+        }
+        let frame = match kind {
+            1 => Frame::Offer(Box::new(json("offer", p)?)),
+            2 => Frame::Need(json("need", p)?),
+            3 => {
+                let idx = p.get(..4).ok_or(FrameError::Bad { kind: "chunk", reason: "no index".into() })?;
+                Frame::Chunk { index: u32::from_be_bytes([idx[0], idx[1], idx[2], idx[3]]), data: p[4..].to_vec() }
+            }
+            4 => Frame::Sent,
+            5 => Frame::Committed(json("committed", p)?),
+            6 => Frame::Error(String::from_utf8_lossy(p).into_owned()),
+            7 => Frame::Query(json("query", p)?),
+            8 => Frame::Rows(p.to_vec()),
+            9 => Frame::End(json("end", p)?),
+            k => return Err(FrameError::UnknownKind(k)),
+        };
+        Ok(Some((frame, total)))
+    }
+}
+
+/// Lets `encode` write any of the JSON payloads through one closure.
+mod erased {
+    pub trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Plain data structs with string keys always serialize.
+            let _ = serde_json::to_writer(out, self);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_and_incomplete() {
+        let frames = vec![
+            Frame::Need(vec![1, 5, 9]),
+            Frame::Chunk { index: 7, data: vec![1, 2, 3] },
+            Frame::Sent,
+            Frame::Error("boom".into()),
+            Frame::Rows(vec![9; 10]),
+            Frame::End(QueryEnd { rows: 3, truncated: false }),
+            Frame::Committed(CommitReply { batch_id: "b".into(), cold: ContentHash { rows: 2, sum: 77 } }),
+        ];
+        for f in frames {
+            let bytes = f.to_bytes();
+            for cut in 0..bytes.len() {
+                assert_eq!(Frame::parse(&bytes[..cut], 1 << 20), Ok(None));
+            }
+            assert_eq!(Frame::parse(&bytes, 1 << 20), Ok(Some((f, bytes.len()))));
+        }
+    }
+
+    #[test]
+    fn length_bound_is_checked_before_buffering() {
+        let mut b = vec![0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(Frame::parse(&b, 1 << 20), Err(FrameError::TooLarge { .. })));
+        b = vec![0, 0, 0, 1, 42];
+        assert_eq!(Frame::parse(&b, 1 << 20), Err(FrameError::UnknownKind(42)));
+    }
+
+    proptest! {
+        #[test]
+        fn junk_never_panics(junk in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Frame::parse(&junk, 1 << 16);
+        }
+    }
+}

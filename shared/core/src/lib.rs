@@ -1,0 +1,24 @@
+//! Sans-IO core shared by `cloud-service` and `nas-gateway`.
+//!
+//! Everything here is a pure function over bytes and buffers: table schemas
+//! and columnar batches, the batch codec (column encodings + zstd), chunking
+//! with BLAKE3 manifests, the order-independent content hash and the wire
+//! frames. Nothing opens a file or a socket, so all of it is unit- and
+//! property-tested without a runtime.
+
+pub mod batch;
+pub mod codec;
+pub mod content_hash;
+pub mod frame;
+pub mod manifest;
+pub mod schema;
+pub mod time;
+pub mod units;
+pub mod value;
+mod varint;
+
+pub use batch::{Column, RowBatch};
+pub use content_hash::ContentHash;
+pub use manifest::{Manifest, ManifestBuilder};
+pub use schema::{ColumnDef, LogicalType, PhysicalKind, TableSchema, Window};
+pub use value::Value;

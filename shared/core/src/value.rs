@@ -1,0 +1,195 @@
+//! One cell, and its conversion from and to JSON under a logical type.
+
+use crate::schema::LogicalType;
+use crate::time;
+
+/// A cell in its physical form (see [`crate::PhysicalKind`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+}
+
+/// Why a JSON value does not fit a column; the caller adds the column name.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("expected {expected}, got {got}")]
+pub struct ValueError {
+    pub expected: String,
+    pub got: String,
+}
+
+fn err(expected: impl Into<String>, got: &serde_json::Value) -> ValueError {
+    let mut got = got.to_string();
+    if got.len() > 60 {
+        let cut = (0..=60).rev().find(|i| got.is_char_boundary(*i)).unwrap_or(0);
+        got.truncate(cut);
+        got.push('…');
+    }
+    ValueError { expected: expected.into(), got }
+}
+
+/// Parses a decimal literal ("-12.5", "3", "1e-3" is rejected) into an
+/// integer scaled by 10^scale, exactly: no float rounding on the way.
+pub fn parse_decimal(s: &str, scale: u8) -> Option<i64> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Extra fractional digits must be zeros, or precision would be lost.
+    let scale = usize::from(scale);
+    let (keep, rest) = frac.split_at(frac.len().min(scale));
+    if !rest.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(keep.bytes()) {
+        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        if v > i128::from(i64::MAX) + 1 {
+            return None;
+        }
+    }
+    for _ in keep.len()..scale {
+        v = v.checked_mul(10)?;
+    }
+    let v = if neg { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+pub fn format_decimal(v: i64, scale: u8) -> String {
+    if scale == 0 {
+        return v.to_string();
+    }
+    let scale = usize::from(scale);
+    let digits = v.unsigned_abs().to_string();
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
+}
+
+impl Value {
+    /// Converts a JSON value to a cell of type `ty`, checking its range.
+    pub fn from_json(ty: LogicalType, v: &serde_json::Value) -> Result<Value, ValueError> {
+        use serde_json::Value as J;
+        match ty {
+            LogicalType::TimestampMs => match v {
+                J::Number(n) => n.as_i64().map(Value::I64).ok_or_else(|| err("integer milliseconds", v)),
+                J::String(s) => time::parse_timestamp_ms(s)
+                    .or_else(|| s.parse().ok())
+                    .map(Value::I64)
+                    .ok_or_else(|| err("milliseconds or YYYY-MM-DDTHH:MM:SS[.fff]Z", v)),
+                _ => Err(err("a timestamp", v)),
+            },
+            LogicalType::Date => {
+                let d = match v {
+                    J::String(s) => time::parse_date(s),
+                    J::Number(n) => n.as_i64(),
+                    _ => None,
+                };
+                let (lo, hi) = ty.i64_range();
+                d.filter(|d| (lo..=hi).contains(d))
+                    .map(Value::I64)
+                    .ok_or_else(|| err("a date YYYY-MM-DD between 1970-01-01 and 2149-06-06", v))
+            }
+            LogicalType::Decimal { scale } => {
+                let s = match v {
+                    J::Number(n) => n.to_string(),
+                    J::String(s) => s.clone(),
+                    _ => return Err(err(format!("a decimal with at most {scale} fractional digits"), v)),
+                };
+                parse_decimal(&s, scale)
+                    .map(Value::I64)
+                    .ok_or_else(|| err(format!("a decimal with at most {scale} fractional digits"), v))
+            }
+            LogicalType::Int8 | LogicalType::Int16 | LogicalType::Int32 | LogicalType::Int64 => {
+                let (lo, hi) = ty.i64_range();
+                v.as_i64()
+                    .filter(|x| (lo..=hi).contains(x))
+                    .map(Value::I64)
+                    .ok_or_else(|| err(format!("an integer in {lo}..={hi}"), v))
+            }
+            LogicalType::UInt8 | LogicalType::UInt16 | LogicalType::UInt32 | LogicalType::UInt64 => {
+                let hi = ty.u64_max();
+                v.as_u64()
+                    .filter(|x| *x <= hi)
+                    .map(Value::U64)
+                    .ok_or_else(|| err(format!("an integer in 0..={hi}"), v))
+            }
+            LogicalType::Float64 => match v.as_f64() {
+                // -0.0 becomes 0.0: SQLite does not keep the sign of zero,
+                // and the content hash must match across stores.
+                Some(f) if f.is_finite() => Ok(Value::F64(if f == 0.0 { 0.0 } else { f })),
+                _ => Err(err("a finite number", v)),
+            },
+            LogicalType::Bool => v.as_bool().map(Value::Bool).ok_or_else(|| err("true or false", v)),
+            LogicalType::String | LogicalType::LcString => match v {
+                J::String(s) => Ok(Value::Str(s.clone())),
+                _ => Err(err("a string", v)),
+            },
+        }
+    }
+
+    /// Renders a cell as JSON. Decimals become strings so no digit is lost.
+    pub fn to_json(&self, ty: LogicalType) -> serde_json::Value {
+        use serde_json::Value as J;
+        match (self, ty) {
+            (Value::I64(v), LogicalType::Decimal { scale }) => J::String(format_decimal(*v, scale)),
+            (Value::I64(v), LogicalType::Date) => J::String(time::format_date(*v)),
+            (Value::I64(v), _) => J::from(*v),
+            (Value::U64(v), _) => J::from(*v),
+            (Value::F64(v), _) => serde_json::Number::from_f64(*v).map(J::Number).unwrap_or(J::Null),
+            (Value::Bool(v), _) => J::Bool(*v),
+            (Value::Str(s), _) => J::String(s.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("42000.12345678", 8), Some(4_200_012_345_678));
+        assert_eq!(parse_decimal("-0.5", 2), Some(-50));
+        assert_eq!(parse_decimal("1.123", 2), None);
+        assert_eq!(parse_decimal("1.120", 2), Some(112));
+        assert_eq!(parse_decimal("1e5", 2), None);
+        assert_eq!(parse_decimal("", 2), None);
+        assert_eq!(parse_decimal("99999999999999999999", 0), None);
+        assert_eq!(parse_decimal("-9223372036854775808", 0), Some(i64::MIN));
+        assert_eq!(format_decimal(-50, 2), "-0.50");
+        assert_eq!(format_decimal(i64::MIN, 18), "-9.223372036854775808");
+    }
+
+    #[test]
+    fn json_conversions_check_ranges() {
+        assert!(Value::from_json(LogicalType::Int8, &json!(200)).is_err());
+        assert!(Value::from_json(LogicalType::UInt64, &json!(-1)).is_err());
+        assert!(Value::from_json(LogicalType::Float64, &json!("x")).is_err());
+        assert_eq!(Value::from_json(LogicalType::Float64, &json!(-0.0)), Ok(Value::F64(0.0)));
+        assert_eq!(
+            Value::from_json(LogicalType::TimestampMs, &json!("1970-01-01T00:00:01.5Z")),
+            Ok(Value::I64(1500))
+        );
+        assert_eq!(Value::from_json(LogicalType::Date, &json!("1970-01-02")), Ok(Value::I64(1)));
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_round_trip(v in any::<i64>(), scale in 0u8..=18) {
+            prop_assert_eq!(parse_decimal(&format_decimal(v, scale), scale), Some(v));
+        }
+    }
+}

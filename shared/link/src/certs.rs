@@ -1,0 +1,51 @@
+//! Generates the operator's private CA and the two leaf certificates. Pure:
+//! returns PEM text; the binaries write it to disk with tight permissions.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+/// PEM text of a CA and of the server (gateway) and client (cloud) leaves.
+pub struct CertBundle {
+    pub ca_cert: String,
+    pub ca_key: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_cert: String,
+    pub client_key: String,
+}
+
+fn leaf(
+    name: &str,
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(String, String), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(vec![name.to_string()])?;
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.extended_key_usages = vec![usage];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = p.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A fresh CA (named after `org`) with a gateway certificate for
+/// [`crate::SERVER_NAME`] and a cloud client certificate.
+pub fn generate(org: &str) -> Result<CertBundle, rcgen::Error> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name.push(DnType::CommonName, format!("{org} hotcold CA"));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let (server_cert, server_key) = leaf(crate::SERVER_NAME, ExtendedKeyUsagePurpose::ServerAuth, &issuer)?;
+    let (client_cert, client_key) = leaf("cloud-service", ExtendedKeyUsagePurpose::ClientAuth, &issuer)?;
+    Ok(CertBundle {
+        ca_cert: ca_cert.pem(),
+        ca_key: ca_key_pem,
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+    })
+}

@@ -1,0 +1,16 @@
+//! The QUIC link between `cloud-service` and `nas-gateway`: certificates from
+//! the operator's private CA, mutually authenticated endpoints, and a framed
+//! stream that reads and writes [`hotcold_core::frame::Frame`]s with a bound
+//! on every length read from the network.
+
+pub mod certs;
+pub mod endpoint;
+pub mod framed;
+pub mod tls;
+
+pub use endpoint::{client_endpoint, server_endpoint, LinkTuning};
+pub use framed::FramedStream;
+pub use tls::{TlsError, TlsFiles};
+
+/// The name the gateway's certificate carries and the cloud checks.
+pub const SERVER_NAME: &str = "nas-gateway";

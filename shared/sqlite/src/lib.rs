@@ -1,0 +1,253 @@
+//! Declared tables in a SQLite file: the hot store of the quick start and the
+//! cold store of a NAS without ClickHouse share this code.
+//!
+//! Every function takes a connection; callers own threads and locking.
+//! Rows are read back in the physical kinds of [`hotcold_core::RowBatch`], so
+//! the content hash computed from them compares across stores.
+
+use hotcold_core::batch::{Column, RowBatch};
+use hotcold_core::schema::{LogicalType, PhysicalKind, TableSchema, Window};
+use hotcold_core::ContentHash;
+use rusqlite::{params, Connection, OpenFlags};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("sqlite: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// An existing table's column has another type than declared.
+    #[error("table {table}: column {column} is {found} in the store but declared {declared}")]
+    SchemaMismatch { table: String, column: String, found: String, declared: String },
+    /// An existing table lacks a declared column.
+    #[error("table {table}: column {column} is declared but missing in the store")]
+    MissingColumn { table: String, column: String },
+}
+
+pub type Result<T> = std::result::Result<T, SqliteError>;
+
+/// Opens a database file for durable writes: WAL, and a full fsync at each
+/// commit, because an acknowledged row must survive a power cut.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+/// The declared SQLite type of a logical type. Its affinity comes from the
+/// prefix (INT, REAL, TEXT); the rest records the logical type so a schema
+/// change is detected.
+pub fn sql_type(t: LogicalType) -> String {
+    let logical = t.to_string().to_uppercase().replace('(', "_").replace(')', "");
+    let affinity = match t.physical() {
+        PhysicalKind::I64 | PhysicalKind::U64 | PhysicalKind::Bool => "INT",
+        PhysicalKind::F64 => "REAL",
+        PhysicalKind::Str => "TEXT",
+    };
+    format!("{affinity}_{logical}")
+}
+
+fn cols(schema: &TableSchema) -> String {
+    schema.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// Creates the table and its time index, or checks an existing one.
+pub fn create_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
+    let defs: Vec<String> = schema.columns.iter().map(|c| format!("\"{}\" {} NOT NULL", c.name, sql_type(c.ty))).collect();
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS \"{t}\" ({defs});
+         CREATE INDEX IF NOT EXISTS \"{t}__time\" ON \"{t}\"(\"{ts}\");",
+        t = schema.name,
+        defs = defs.join(", "),
+        ts = schema.time_column
+    ))?;
+    check_table(conn, schema)
+}
+
+fn check_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{}\")", schema.name))?;
+    let found: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    for c in &schema.columns {
+        let declared = sql_type(c.ty);
+        match found.iter().find(|(n, _)| *n == c.name) {
+            None => return Err(SqliteError::MissingColumn { table: schema.name.clone(), column: c.name.clone() }),
+            Some((_, ty)) if !ty.eq_ignore_ascii_case(&declared) => {
+                return Err(SqliteError::SchemaMismatch {
+                    table: schema.name.clone(),
+                    column: c.name.clone(),
+                    found: ty.clone(),
+                    declared: format!("{} ({declared})", c.ty),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a batch inside the caller's transaction.
+pub fn insert(conn: &Connection, schema: &TableSchema, batch: &RowBatch) -> Result<usize> {
+    let marks = vec!["?"; schema.columns.len()].join(", ");
+    let mut stmt = conn.prepare_cached(&format!("INSERT INTO \"{}\" ({}) VALUES ({marks})", schema.name, cols(schema)))?;
+    let mut vals: Vec<rusqlite::types::Value> = Vec::with_capacity(schema.columns.len());
+    for i in 0..batch.len() {
+        vals.clear();
+        for c in &batch.columns {
+            vals.push(match c {
+                Column::I64(v) => rusqlite::types::Value::Integer(v[i]),
+                // u64 above i64::MAX is stored bit-cast and cast back on read.
+                Column::U64(v) => rusqlite::types::Value::Integer(v[i] as i64),
+                Column::F64(v) => rusqlite::types::Value::Real(v[i]),
+                Column::Bool(v) => rusqlite::types::Value::Integer(i64::from(v[i])),
+                Column::Str(v) => rusqlite::types::Value::Text(v[i].clone()),
+            });
+        }
+        stmt.execute(rusqlite::params_from_iter(vals.iter()))?;
+    }
+    Ok(batch.len())
+}
+
+/// Streams the window's rows in time order, `segment_rows` at a time, to `f`;
+/// at most `limit` rows. Memory holds one segment.
+pub fn scan<E: From<SqliteError>>(
+    conn: &Connection,
+    schema: &TableSchema,
+    window: Window,
+    limit: u64,
+    segment_rows: usize,
+    mut f: impl FnMut(RowBatch) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, E> {
+    let sql = format!(
+        "SELECT {} FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2 ORDER BY \"{ts}\", rowid LIMIT ?3",
+        cols(schema),
+        schema.name,
+        ts = schema.time_column
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(SqliteError::from)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![window.start, window.end, limit]).map_err(SqliteError::from)?;
+    let kinds = schema.kinds();
+    let mut batch = RowBatch::with_capacity(schema, segment_rows.min(65_536));
+    let mut total = 0u64;
+    while let Some(row) = rows.next().map_err(SqliteError::from)? {
+        for (i, (c, k)) in batch.columns.iter_mut().zip(&kinds).enumerate() {
+            match (c, k) {
+                (Column::I64(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
+                (Column::U64(v), _) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? as u64),
+                (Column::F64(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
+                (Column::Bool(v), _) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? != 0),
+                (Column::Str(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
+            }
+        }
+        total += 1;
+        if batch.len() >= segment_rows {
+            let full = std::mem::replace(&mut batch, RowBatch::with_capacity(schema, segment_rows.min(65_536)));
+            f(full)?;
+        }
+    }
+    if !batch.is_empty() {
+        f(batch)?;
+    }
+    Ok(total)
+}
+
+pub fn count(conn: &Connection, schema: &TableSchema, window: Window) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2", schema.name, ts = schema.time_column),
+        params![window.start, window.end],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// The store's own content hash of the window, from its rows as read back.
+pub fn content_hash(conn: &Connection, schema: &TableSchema, window: Window) -> Result<ContentHash> {
+    let mut h = ContentHash::default();
+    scan::<SqliteError>(conn, schema, window, u64::MAX, 8192, |b| {
+        h.add_batch(&b);
+        Ok(())
+    })?;
+    Ok(h)
+}
+
+pub fn delete_window(conn: &Connection, schema: &TableSchema, window: Window) -> Result<usize> {
+    Ok(conn.execute(
+        &format!("DELETE FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2", schema.name, ts = schema.time_column),
+        params![window.start, window.end],
+    )?)
+}
+
+/// The oldest timestamp in the table, if any row exists.
+pub fn min_time(conn: &Connection, schema: &TableSchema) -> Result<Option<i64>> {
+    Ok(conn.query_row(&format!("SELECT min(\"{}\") FROM \"{}\"", schema.time_column, schema.name), [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotcold_core::schema::ColumnDef;
+    use hotcold_core::Value;
+
+    fn schema(px: &str) -> TableSchema {
+        TableSchema {
+            name: "trades".into(),
+            time_column: "ts".into(),
+            columns: vec![
+                ColumnDef { name: "ts".into(), ty: LogicalType::TimestampMs },
+                ColumnDef { name: "px".into(), ty: px.parse().unwrap() },
+                ColumnDef { name: "id".into(), ty: LogicalType::UInt64 },
+                ColumnDef { name: "f".into(), ty: LogicalType::Float64 },
+                ColumnDef { name: "b".into(), ty: LogicalType::Bool },
+                ColumnDef { name: "s".into(), ty: LogicalType::String },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_hash_through_a_real_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        let s = schema("decimal(8)");
+        create_table(&conn, &s).unwrap();
+        let mut b = RowBatch::new(&s);
+        for i in 0..1000i64 {
+            b.push_row(vec![
+                Value::I64(i * 1000),
+                Value::I64(i64::MAX - i),
+                Value::U64(u64::MAX - i as u64),
+                Value::F64(i as f64 * 0.5),
+                Value::Bool(i % 2 == 0),
+                Value::Str(if i % 3 == 0 { String::new() } else { format!("ü{i}") }),
+            ])
+            .unwrap();
+        }
+        insert(&conn, &s, &b).unwrap();
+        let w = Window::new(0, 1_000_000);
+        assert_eq!(content_hash(&conn, &s, w).unwrap(), ContentHash::of_batch(&b));
+        let mut back = Vec::new();
+        scan::<SqliteError>(&conn, &s, w, u64::MAX, 300, |x| {
+            back.push(x);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(back.len(), 4);
+        assert_eq!(back[0].row(7), b.row(7));
+        assert_eq!(count(&conn, &s, Window::new(0, 500_000)).unwrap(), 500);
+        assert_eq!(delete_window(&conn, &s, Window::new(0, 500_000)).unwrap(), 500);
+        assert_eq!(min_time(&conn, &s).unwrap(), Some(500_000));
+    }
+
+    #[test]
+    fn schema_mismatch_names_column_and_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        create_table(&conn, &schema("decimal(8)")).unwrap();
+        let e = create_table(&conn, &schema("float64")).unwrap_err().to_string();
+        assert!(e.contains("column px") && e.contains("INT_DECIMAL_8") && e.contains("float64"), "{e}");
+    }
+}
