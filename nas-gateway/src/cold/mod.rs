@@ -1,0 +1,95 @@
+//! The cold store: where the NAS keeps years of history.
+//!
+//! Two implementations: ClickHouse (production) and SQLite (quick start).
+//! Both keep a ledger of committed batches beside the data, which is what
+//! makes a commit idempotent: a batch in the ledger is never inserted again.
+
+pub mod clickhouse;
+pub mod rowbinary;
+pub mod sqlite;
+
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::{ContentHash, RowBatch};
+use std::future::Future;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ColdError {
+    #[error("clickhouse: {0}")]
+    ClickHouse(String),
+    #[error(transparent)]
+    Sqlite(#[from] hotcold_sqlite::SqliteError),
+    #[error("table {table}: column {column} is {found} in the cold store but declared {declared}")]
+    SchemaMismatch { table: String, column: String, found: String, declared: String },
+    #[error("cold store returned bad data: {0}")]
+    Decode(String),
+    #[error("cold store task failed: {0}")]
+    Task(String),
+}
+
+impl From<::clickhouse::error::Error> for ColdError {
+    fn from(e: ::clickhouse::error::Error) -> Self {
+        ColdError::ClickHouse(e.to_string())
+    }
+}
+
+/// A committed batch as the ledger remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub batch_id: String,
+    pub table: String,
+    pub window: Window,
+    pub content: ContentHash,
+}
+
+/// What the committer and the query service need of a cold store.
+pub trait ColdStore: Send + Sync + 'static {
+    /// Creates the table (and the ledger) or checks that the existing one
+    /// has the declared columns and types.
+    fn ensure_table(&self, schema: &TableSchema) -> impl Future<Output = Result<(), ColdError>> + Send;
+
+    fn ledger_get(&self, batch_id: &str) -> impl Future<Output = Result<Option<LedgerEntry>, ColdError>> + Send;
+
+    fn ledger_put(&self, entry: &LedgerEntry) -> impl Future<Output = Result<(), ColdError>> + Send;
+
+    fn window_count(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<u64, ColdError>> + Send;
+
+    /// Removes every row of the window, and returns once they are gone.
+    fn delete_window(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<(), ColdError>> + Send;
+
+    /// Inserts every batch received until the channel closes.
+    fn insert_stream(
+        &self,
+        schema: &TableSchema,
+        rows: mpsc::Receiver<RowBatch>,
+    ) -> impl Future<Output = Result<u64, ColdError>> + Send;
+
+    /// Streams the window's rows in time order, at most `limit`.
+    fn query(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+        out: mpsc::Sender<RowBatch>,
+    ) -> impl Future<Output = Result<u64, ColdError>> + Send;
+
+    /// The store's own count and content hash of the window, from its rows.
+    fn content_hash(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<ContentHash, ColdError>> + Send {
+        async move {
+            let (tx, mut rx) = mpsc::channel(2);
+            let hashing = async move {
+                let mut h = ContentHash::default();
+                while let Some(b) = rx.recv().await {
+                    h.add_batch(&b);
+                }
+                h
+            };
+            let (read, h) = tokio::join!(self.query(schema, window, u64::MAX, tx), hashing);
+            read?;
+            Ok(h)
+        }
+    }
+
+    /// Runs one statement; used by the test-only failpoints.
+    fn execute(&self, sql: &str) -> impl Future<Output = Result<(), ColdError>> + Send;
+}

@@ -1,0 +1,244 @@
+//! ClickHouse's RowBinary format for runtime-declared schemas: the encoder
+//! feeds inserts, the streaming decoder reads query results back into
+//! batches. Widths follow the ClickHouse type each logical type maps to.
+
+use hotcold_core::batch::{Column, RowBatch};
+use hotcold_core::schema::{LogicalType, TableSchema};
+
+/// The ClickHouse type of a logical type on an 18.x server (no DateTime64,
+/// no Bool, LowCardinality still experimental).
+pub fn clickhouse_type(t: LogicalType) -> String {
+    use LogicalType::*;
+    match t {
+        TimestampMs | Int64 => "Int64".into(),
+        Date => "Date".into(),
+        String | LcString => "String".into(),
+        Decimal { scale } => format!("Decimal(18, {scale})"),
+        Int8 => "Int8".into(),
+        Int16 => "Int16".into(),
+        Int32 => "Int32".into(),
+        UInt8 | Bool => "UInt8".into(),
+        UInt16 => "UInt16".into(),
+        UInt32 => "UInt32".into(),
+        UInt64 => "UInt64".into(),
+        Float64 => "Float64".into(),
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends the batch's rows in RowBinary.
+pub fn encode(schema: &TableSchema, batch: &RowBatch, out: &mut Vec<u8>) {
+    for i in 0..batch.len() {
+        for (c, def) in batch.columns.iter().zip(&schema.columns) {
+            match (c, def.ty) {
+                (Column::I64(v), LogicalType::Int8) => out.push(v[i] as i8 as u8),
+                (Column::I64(v), LogicalType::Int16) => out.extend_from_slice(&(v[i] as i16).to_le_bytes()),
+                (Column::I64(v), LogicalType::Int32) => out.extend_from_slice(&(v[i] as i32).to_le_bytes()),
+                (Column::I64(v), LogicalType::Date) => out.extend_from_slice(&(v[i] as u16).to_le_bytes()),
+                (Column::I64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
+                (Column::U64(v), LogicalType::UInt8) => out.push(v[i] as u8),
+                (Column::U64(v), LogicalType::UInt16) => out.extend_from_slice(&(v[i] as u16).to_le_bytes()),
+                (Column::U64(v), LogicalType::UInt32) => out.extend_from_slice(&(v[i] as u32).to_le_bytes()),
+                (Column::U64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
+                (Column::F64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
+                (Column::Bool(v), _) => out.push(u8::from(v[i])),
+                (Column::Str(v), _) => {
+                    put_varint(out, v[i].len() as u64);
+                    out.extend_from_slice(v[i].as_bytes());
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RowBinaryError {
+    #[error("string of {0} bytes is over the limit")]
+    StringTooLong(u64),
+    #[error("string is not UTF-8")]
+    NotUtf8,
+    #[error("bool byte {0} is not 0 or 1")]
+    BadBool(u8),
+    #[error("result ended in the middle of a row")]
+    Truncated,
+}
+
+/// Decodes a RowBinary stream that arrives in arbitrary pieces.
+pub struct Decoder {
+    schema: TableSchema,
+    pending: Vec<u8>,
+    batch: RowBatch,
+    max_string: usize,
+}
+
+/// A fixed-size array from a slice `take!` has already cut to length.
+fn arr<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&s[..N]);
+    a
+}
+
+enum Step {
+    Row(usize),
+    NeedMore,
+}
+
+impl Decoder {
+    pub fn new(schema: TableSchema, max_string: usize) -> Self {
+        let batch = RowBatch::new(&schema);
+        Self { schema, pending: Vec::new(), batch, max_string }
+    }
+
+    /// Adds bytes and decodes every whole row in them.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), RowBinaryError> {
+        self.pending.extend_from_slice(data);
+        let mut pos = 0;
+        loop {
+            match self.try_row(pos)? {
+                Step::Row(next) => pos = next,
+                Step::NeedMore => break,
+            }
+        }
+        self.pending.drain(..pos);
+        Ok(())
+    }
+
+    /// Rows decoded so far (taken out of the decoder).
+    pub fn take(&mut self) -> RowBatch {
+        std::mem::replace(&mut self.batch, RowBatch::new(&self.schema))
+    }
+
+    pub fn buffered_rows(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Call at the end of the stream: leftover bytes mean a cut-off row.
+    pub fn finish(&mut self) -> Result<RowBatch, RowBinaryError> {
+        if !self.pending.is_empty() {
+            return Err(RowBinaryError::Truncated);
+        }
+        Ok(self.take())
+    }
+
+    /// Decodes one row at `pos` if it is whole; a partial row is left alone.
+    fn try_row(&mut self, start: usize) -> Result<Step, RowBinaryError> {
+        let buf = &self.pending;
+        let mut pos = start;
+        let mut cells: Vec<hotcold_core::Value> = Vec::with_capacity(self.schema.columns.len());
+        use hotcold_core::Value;
+        macro_rules! take {
+            ($n:expr) => {{
+                let n = $n;
+                if buf.len() < pos + n {
+                    return Ok(Step::NeedMore);
+                }
+                let s = &buf[pos..pos + n];
+                pos += n;
+                s
+            }};
+        }
+        for def in &self.schema.columns {
+            let v = match def.ty {
+                LogicalType::Int8 => Value::I64(i64::from(take!(1)[0] as i8)),
+                LogicalType::Int16 => Value::I64(i64::from(i16::from_le_bytes(arr(take!(2))))),
+                LogicalType::Int32 => Value::I64(i64::from(i32::from_le_bytes(arr(take!(4))))),
+                LogicalType::Date => Value::I64(i64::from(u16::from_le_bytes(arr(take!(2))))),
+                LogicalType::TimestampMs | LogicalType::Int64 | LogicalType::Decimal { .. } => {
+                    Value::I64(i64::from_le_bytes(arr(take!(8))))
+                }
+                LogicalType::UInt8 => Value::U64(u64::from(take!(1)[0])),
+                LogicalType::UInt16 => Value::U64(u64::from(u16::from_le_bytes(arr(take!(2))))),
+                LogicalType::UInt32 => Value::U64(u64::from(u32::from_le_bytes(arr(take!(4))))),
+                LogicalType::UInt64 => Value::U64(u64::from_le_bytes(arr(take!(8)))),
+                LogicalType::Float64 => Value::F64(f64::from_le_bytes(arr(take!(8)))),
+                LogicalType::Bool => match take!(1)[0] {
+                    0 => Value::Bool(false),
+                    1 => Value::Bool(true),
+                    b => return Err(RowBinaryError::BadBool(b)),
+                },
+                LogicalType::String | LogicalType::LcString => {
+                    let mut len: u64 = 0;
+                    let mut shift = 0;
+                    loop {
+                        let b = take!(1)[0];
+                        len |= u64::from(b & 0x7f) << shift;
+                        if b & 0x80 == 0 {
+                            break;
+                        }
+                        shift += 7;
+                        if shift > 63 {
+                            return Err(RowBinaryError::StringTooLong(u64::MAX));
+                        }
+                    }
+                    if len > self.max_string as u64 {
+                        return Err(RowBinaryError::StringTooLong(len));
+                    }
+                    let s = take!(len as usize);
+                    Value::Str(std::str::from_utf8(s).map_err(|_| RowBinaryError::NotUtf8)?.to_string())
+                }
+            };
+            cells.push(v);
+        }
+        // Kinds come from the schema itself, so they always match.
+        let _ = self.batch.push_row(cells);
+        Ok(Step::Row(pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotcold_core::schema::ColumnDef;
+    use hotcold_core::Value;
+    use proptest::prelude::*;
+
+    fn schema() -> TableSchema {
+        let cols = [
+            ("ts", "timestamp_ms"), ("d", "date"), ("s", "string"), ("px", "decimal(8)"), ("a", "int8"),
+            ("b", "int16"), ("c", "int32"), ("e", "uint8"), ("f", "uint16"), ("g", "uint32"), ("h", "uint64"),
+            ("x", "float64"), ("y", "bool"),
+        ];
+        TableSchema {
+            name: "t".into(),
+            time_column: "ts".into(),
+            columns: cols.iter().map(|(n, t)| ColumnDef { name: (*n).into(), ty: t.parse().unwrap() }).collect(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_in_random_pieces(
+            rows in proptest::collection::vec((any::<i64>(), 0i64..65535, ".{0,20}", any::<i8>(), any::<i16>(), any::<i32>(),
+                any::<u8>(), any::<u16>(), any::<u32>(), any::<u64>(), any::<bool>()), 0..40),
+            piece in 1usize..64,
+        ) {
+            let s = schema();
+            let mut b = RowBatch::new(&s);
+            for r in &rows {
+                b.push_row(vec![Value::I64(r.0), Value::I64(r.1), Value::Str(r.2.clone()), Value::I64(r.0 / 3),
+                    Value::I64(r.3.into()), Value::I64(r.4.into()), Value::I64(r.5.into()), Value::U64(r.6.into()),
+                    Value::U64(r.7.into()), Value::U64(r.8.into()), Value::U64(r.9), Value::F64(r.0 as f64), Value::Bool(r.10)]).unwrap();
+            }
+            let mut bytes = Vec::new();
+            encode(&s, &b, &mut bytes);
+            let mut d = Decoder::new(s, 1 << 20);
+            for p in bytes.chunks(piece) {
+                d.feed(p).unwrap();
+            }
+            prop_assert_eq!(d.finish().unwrap(), b);
+        }
+
+        #[test]
+        fn junk_is_an_error_or_rows_never_a_panic(junk in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut d = Decoder::new(schema(), 64);
+            let _ = d.feed(&junk).and_then(|_| d.finish());
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The SQLite cold store, for a NAS (or a laptop) without ClickHouse.
+
+use super::{ColdError, ColdStore, LedgerEntry};
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::{ContentHash, RowBatch};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// One connection behind a std mutex: every use is inside `spawn_blocking`,
+/// never held across an await.
+#[derive(Clone)]
+pub struct SqliteCold {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteCold {
+    pub fn open(path: &Path) -> Result<Self, ColdError> {
+        let conn = hotcold_sqlite::open(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _hotcold_ledger (
+                batch_id TEXT PRIMARY KEY, table_name TEXT NOT NULL,
+                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, rows INTEGER NOT NULL, sum TEXT NOT NULL)",
+        )
+        .map_err(hotcold_sqlite::SqliteError::from)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ColdError> + Send + 'static,
+    ) -> Result<T, ColdError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| ColdError::Task("sqlite mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ColdError::Task(e.to_string()))?
+    }
+}
+
+fn sql(e: rusqlite::Error) -> ColdError {
+    ColdError::Sqlite(e.into())
+}
+
+impl ColdStore for SqliteCold {
+    async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
+        let s = schema.clone();
+        self.with(move |c| Ok(hotcold_sqlite::create_table(c, &s)?)).await
+    }
+
+    async fn ledger_get(&self, batch_id: &str) -> Result<Option<LedgerEntry>, ColdError> {
+        let id = batch_id.to_string();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT batch_id, table_name, t0, t1, rows, sum FROM _hotcold_ledger WHERE batch_id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql)?
+            .map(|(batch_id, table, t0, t1, rows, sum)| {
+                let sum = u128::from_str_radix(&sum, 16).map_err(|e| ColdError::Decode(format!("ledger sum: {e}")))?;
+                Ok(LedgerEntry { batch_id, table, window: Window::new(t0, t1), content: ContentHash { rows: rows as u64, sum } })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn ledger_put(&self, e: &LedgerEntry) -> Result<(), ColdError> {
+        let e = e.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO _hotcold_ledger (batch_id, table_name, t0, t1, rows, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.batch_id, e.table, e.window.start, e.window.end, e.content.rows as i64, format!("{:032x}", e.content.sum)],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn window_count(&self, schema: &TableSchema, window: Window) -> Result<u64, ColdError> {
+        let s = schema.clone();
+        self.with(move |c| Ok(hotcold_sqlite::count(c, &s, window)?)).await
+    }
+
+    async fn delete_window(&self, schema: &TableSchema, window: Window) -> Result<(), ColdError> {
+        let s = schema.clone();
+        self.with(move |c| {
+            hotcold_sqlite::delete_window(c, &s, window)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_stream(&self, schema: &TableSchema, mut rows: mpsc::Receiver<RowBatch>) -> Result<u64, ColdError> {
+        let s = schema.clone();
+        // One transaction for the whole batch: all of it lands, or none.
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            let mut n = 0u64;
+            while let Some(b) = rows.blocking_recv() {
+                n += hotcold_sqlite::insert(&tx, &s, &b)? as u64;
+            }
+            tx.commit().map_err(sql)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn query(&self, schema: &TableSchema, window: Window, limit: u64, out: mpsc::Sender<RowBatch>) -> Result<u64, ColdError> {
+        let s = schema.clone();
+        self.with(move |c| {
+            hotcold_sqlite::scan::<ColdError>(c, &s, window, limit, 8192, |b| {
+                out.blocking_send(b).map_err(|_| ColdError::Task("query reader went away".into()))
+            })
+        })
+        .await
+    }
+
+    async fn content_hash(&self, schema: &TableSchema, window: Window) -> Result<ContentHash, ColdError> {
+        let s = schema.clone();
+        self.with(move |c| Ok(hotcold_sqlite::content_hash(c, &s, window)?)).await
+    }
+
+    async fn execute(&self, statement: &str) -> Result<(), ColdError> {
+        let st = statement.to_string();
+        self.with(move |c| c.execute_batch(&st).map_err(sql)).await
+    }
+}

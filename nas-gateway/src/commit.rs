@@ -1,0 +1,79 @@
+//! Step 4 of the archive: verify the whole batch, write it to the cold store
+//! exactly once, read the window back and answer with the cold store's own
+//! count and content hash.
+//!
+//! Idempotency without transactions (ClickHouse 18.16 has neither those nor
+//! insert deduplication tokens): a batch in the ledger is never inserted
+//! again; a batch not in the ledger first clears its window (only a crashed
+//! earlier attempt can have left rows there, since windows never overlap),
+//! then inserts, then enters the ledger. A crash at any point leaves either a
+//! ledger entry with the whole window, or no entry and a window the next
+//! attempt clears.
+
+use crate::cold::{ColdError, ColdStore, LedgerEntry};
+use crate::failpoint;
+use crate::staging::{next_segment, StagedBatch, StagingError};
+use hotcold_core::codec::{decode_segment, DecodeLimits};
+use hotcold_core::ContentHash;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+    #[error(transparent)]
+    Cold(#[from] ColdError),
+    #[error("batch {batch}: {reason}")]
+    Decode { batch: String, reason: String },
+}
+
+pub async fn commit<S: ColdStore>(store: &S, staged: &StagedBatch, limits: DecodeLimits) -> Result<ContentHash, CommitError> {
+    let m = &staged.manifest;
+    store.ensure_table(&m.schema).await?;
+    if store.ledger_get(&m.batch_id).await?.is_some() {
+        tracing::info!(batch = %m.batch_id, "already committed; reading back");
+        return Ok(store.content_hash(&m.schema, m.window).await?);
+    }
+    let check = {
+        let s = staged.clone_handle();
+        tokio::task::spawn_blocking(move || s.verify_whole())
+    };
+    check.await.map_err(|e| ColdError::Task(e.to_string()))??;
+
+    if store.window_count(&m.schema, m.window).await? > 0 {
+        tracing::warn!(batch = %m.batch_id, window = %m.window, "clearing rows of an interrupted earlier commit");
+        store.delete_window(&m.schema, m.window).await?;
+    }
+    failpoint::hit("before-insert", store).await;
+
+    let (tx, rx) = mpsc::channel(2);
+    let reader = {
+        let s = staged.clone_handle();
+        let schema = m.schema.clone();
+        let batch = m.batch_id.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), CommitError> {
+            let mut r = s.reader();
+            while let Some(body) = next_segment(&mut r, &limits).map_err(|reason| CommitError::Decode { batch: batch.clone(), reason })? {
+                let rows = decode_segment(&schema, &body, &limits)
+                    .map_err(|e| CommitError::Decode { batch: batch.clone(), reason: e.to_string() })?;
+                if tx.blocking_send(rows).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    };
+    let inserted = store.insert_stream(&m.schema, rx).await;
+    reader.await.map_err(|e| ColdError::Task(e.to_string()))??;
+    let inserted = inserted?;
+    tracing::info!(batch = %m.batch_id, rows = inserted, "inserted into cold store");
+    failpoint::hit("after-insert", store).await;
+
+    let cold = store.content_hash(&m.schema, m.window).await?;
+    store
+        .ledger_put(&LedgerEntry { batch_id: m.batch_id.clone(), table: m.schema.name.clone(), window: m.window, content: cold })
+        .await?;
+    failpoint::hit("after-ledger", store).await;
+    Ok(cold)
+}
+

@@ -1,0 +1,88 @@
+//! `nas.yaml`: where the gateway listens, keeps staging, and its cold store.
+
+use hotcold_core::units::ByteSize;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NasConfig {
+    /// UDP address of the QUIC link (inside the WireGuard tunnel in production).
+    pub listen: SocketAddr,
+    /// Staging area and the SQLite cold store live here.
+    pub data_dir: PathBuf,
+    pub tls: TlsConfig,
+    pub cold: ColdConfig,
+    /// The largest frame accepted from the network.
+    pub max_frame: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsConfig {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ColdConfig {
+    /// A SQLite file: for a quick start, no server needed.
+    Sqlite {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// A ClickHouse server over HTTP: the production cold store.
+    #[serde(rename_all = "kebab-case")]
+    Clickhouse {
+        url: String,
+        #[serde(default = "default_database")]
+        database: String,
+        #[serde(default = "default_user")]
+        user: String,
+        #[serde(default)]
+        password: String,
+    },
+}
+
+fn default_database() -> String {
+    "hotcold".into()
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+
+impl Default for NasConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 7443).into(),
+            data_dir: "data/nas".into(),
+            tls: TlsConfig::default(),
+            cold: ColdConfig::Sqlite { path: None },
+            max_frame: ByteSize(32 << 20),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { ca: "data/certs/ca.pem".into(), cert: "data/certs/nas-gateway.pem".into(), key: "data/certs/nas-gateway.key".into() }
+    }
+}
+
+impl NasConfig {
+    /// Reads a YAML file; relative paths in it are taken from the current
+    /// directory, like every other command-line tool.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let cfg: NasConfig = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn tls_files(&self) -> hotcold_link::TlsFiles {
+        hotcold_link::TlsFiles { ca: self.tls.ca.clone(), cert: self.tls.cert.clone(), key: self.tls.key.clone() }
+    }
+}

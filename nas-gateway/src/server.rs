@@ -1,0 +1,171 @@
+//! The link server: accepts mutually authenticated QUIC connections from the
+//! cloud and serves one request per bidirectional stream: a batch offer
+//! (transfer, then commit) or a cold query.
+
+use crate::cold::ColdStore;
+use crate::commit::commit;
+use crate::staging::{Staging, StagingError};
+use hotcold_core::codec::{encode_segment, DecodeLimits};
+use hotcold_core::frame::{ColdQuery, CommitReply, Frame, QueryEnd};
+use hotcold_core::manifest::Manifest;
+use hotcold_link::framed::{FramedStream, LinkError};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+pub struct Gateway<S> {
+    pub store: S,
+    pub staging: Staging,
+    pub limits: DecodeLimits,
+    pub max_frame: usize,
+    /// Batches being transferred or committed now: one stream per batch.
+    busy: Mutex<HashSet<String>>,
+}
+
+impl<S: ColdStore> Gateway<S> {
+    pub fn new(store: S, staging: Staging, max_frame: usize) -> Self {
+        Self { store, staging, limits: DecodeLimits::default(), max_frame, busy: Mutex::new(HashSet::new()) }
+    }
+}
+
+/// Accepts connections until `shutdown` resolves.
+pub async fn serve<S: ColdStore>(endpoint: quinn::Endpoint, gw: Arc<Gateway<S>>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let gw = gw.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    match incoming.await {
+                        Ok(conn) => {
+                            tracing::info!(%remote, "link connected");
+                            connection(conn, gw).await;
+                        }
+                        // A client without a certificate from our CA ends here.
+                        Err(e) => tracing::warn!(%remote, error = %e, "link handshake refused"),
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    endpoint.close(0u32.into(), b"shutdown");
+}
+
+async fn connection<S: ColdStore>(conn: quinn::Connection, gw: Arc<Gateway<S>>) {
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                let gw = gw.clone();
+                tokio::spawn(async move {
+                    let mut s = FramedStream::new(send, recv, gw.max_frame);
+                    if let Err(e) = stream(&mut s, &gw).await {
+                        tracing::warn!(error = %e, "link stream failed");
+                        let _ = s.write_frame(&Frame::Error(e.to_string())).await;
+                    }
+                    let _ = s.finish();
+                });
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "link connection closed");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(), RequestError> {
+    match s.expect_frame().await? {
+        Frame::Offer(m) => offer(s, gw, *m).await,
+        Frame::Query(q) => query(s, gw, q).await,
+        other => Err(RequestError::Refused(format!("unexpected first frame {other:?}").chars().take(200).collect())),
+    }
+}
+
+struct BusyGuard<'a>(&'a Mutex<HashSet<String>>, String);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.0.lock() {
+            b.remove(&self.1);
+        }
+    }
+}
+
+async fn offer<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, m: Manifest) -> Result<(), RequestError> {
+    m.validate().map_err(|e| RequestError::Refused(format!("bad manifest: {e}")))?;
+    {
+        let mut busy = gw.busy.lock().map_err(|_| RequestError::Refused("busy set poisoned".into()))?;
+        if !busy.insert(m.batch_id.clone()) {
+            return Err(RequestError::Refused(format!("batch {} is already being received", m.batch_id)));
+        }
+    }
+    let _guard = BusyGuard(&gw.busy, m.batch_id.clone());
+    let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
+
+    let already = gw.store.ledger_get(&m.batch_id).await.map_err(|e| refuse(&e))?.is_some();
+    let staged = gw.staging.batch(&m).map_err(|e| refuse(&e))?;
+    let mut missing: Vec<u32> = if already {
+        Vec::new()
+    } else {
+        let h = staged.clone_handle();
+        tokio::task::spawn_blocking(move || h.missing()).await.map_err(|e| refuse(&e))?.map_err(|e| refuse(&e))?
+    };
+    tracing::info!(batch = %m.batch_id, chunks = m.chunks.len(), missing = missing.len(), "offer");
+    s.write_frame(&Frame::Need(missing.clone())).await?;
+    loop {
+        match s.expect_frame().await? {
+            Frame::Chunk { index, data } => {
+                let h = staged.clone_handle();
+                let written = tokio::task::spawn_blocking(move || h.write_chunk(index, &data)).await.map_err(|e| refuse(&e))?;
+                match written {
+                    Ok(()) => missing.retain(|i| *i != index),
+                    // Damaged in transit: not stored, so still missing.
+                    Err(e @ StagingError::BadChunk { .. }) => tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected"),
+                    Err(e) => return Err(refuse(&e)),
+                }
+            }
+            Frame::Sent if !missing.is_empty() => s.write_frame(&Frame::Need(missing.clone())).await?,
+            Frame::Sent => break,
+            other => return Err(RequestError::Refused(format!("unexpected frame during transfer: {other:?}").chars().take(200).collect())),
+        }
+    }
+    let cold = commit(&gw.store, &staged, gw.limits).await.map_err(|e| refuse(&e))?;
+    tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
+    s.write_frame(&Frame::Committed(CommitReply { batch_id: m.batch_id.clone(), cold })).await?;
+    if let Err(e) = gw.staging.remove(&m.batch_id) {
+        tracing::warn!(batch = %m.batch_id, error = %e, "cannot clear staging");
+    }
+    Ok(())
+}
+
+async fn query<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, q: ColdQuery) -> Result<(), RequestError> {
+    q.schema.validate().map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
+    gw.store.ensure_table(&q.schema).await.map_err(|e| RequestError::Refused(e.to_string()))?;
+    let (tx, mut rx) = mpsc::channel(2);
+    let reading = gw.store.query(&q.schema, q.window, q.limit, tx);
+    let sending = async {
+        let mut rows = 0u64;
+        while let Some(b) = rx.recv().await {
+            rows += b.len() as u64;
+            let framed = encode_segment(&b, 1);
+            s.write_frame(&Frame::Rows(framed[4..].to_vec())).await?;
+        }
+        Ok::<u64, LinkError>(rows)
+    };
+    let (read, sent) = tokio::join!(reading, sending);
+    read.map_err(|e| RequestError::Refused(e.to_string()))?;
+    let rows = sent?;
+    s.write_frame(&Frame::End(QueryEnd { rows, truncated: rows >= q.limit })).await?;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! The staging area: chunks of batches in transfer, on disk, verified.
+//!
+//! `staging/<batch_id>/manifest.json` and one file per chunk. A chunk is
+//! written only after its BLAKE3 hash matched the manifest, to a temporary
+//! name, fsynced, then renamed, so a crash leaves either the whole verified
+//! chunk or nothing. Chunks survive restarts; on every offer they are hashed
+//! again, so a chunk damaged on disk is dropped and asked for again.
+
+use hotcold_core::codec::{segment_len, DecodeLimits};
+use hotcold_core::manifest::Manifest;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error("staging {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("chunk {index} does not match the manifest's hash or length")]
+    BadChunk { index: u32 },
+    #[error("chunk index {index} is outside the manifest's {count} chunks")]
+    NoSuchChunk { index: u32, count: usize },
+    #[error("staged bytes do not match the manifest's whole-batch hash")]
+    BadWhole,
+    #[error("batch is incomplete: {0} chunks missing")]
+    Incomplete(usize),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StagingError + '_ {
+    move |source| StagingError::Io { path: path.to_path_buf(), source }
+}
+
+pub struct Staging {
+    root: PathBuf,
+}
+
+/// One batch's staging directory.
+pub struct StagedBatch {
+    dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StagingError> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
+}
+
+/// Writes `data` to `path` durably: temp file, fsync, rename, fsync dir.
+fn write_durable(path: &Path, data: &[u8]) -> Result<(), StagingError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(data).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+impl Staging {
+    pub fn open(root: PathBuf) -> Result<Self, StagingError> {
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        Ok(Self { root })
+    }
+
+    /// Opens (or creates) the directory of a validated manifest's batch. A
+    /// directory left by a different manifest under the same id is cleared.
+    pub fn batch(&self, manifest: &Manifest) -> Result<StagedBatch, StagingError> {
+        let dir = self.root.join(&manifest.batch_id);
+        let mpath = dir.join("manifest.json");
+        let same = fs::read(&mpath)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .is_some_and(|m| &m == manifest);
+        if !same {
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+            }
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let json = serde_json::to_vec(manifest).map_err(|e| StagingError::Io { path: mpath.clone(), source: e.into() })?;
+            write_durable(&mpath, &json)?;
+        }
+        Ok(StagedBatch { dir, manifest: manifest.clone() })
+    }
+
+    pub fn remove(&self, batch_id: &str) -> Result<(), StagingError> {
+        let dir = self.root.join(batch_id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl StagedBatch {
+    /// A second handle on the same directory, for a blocking task.
+    pub fn clone_handle(&self) -> StagedBatch {
+        StagedBatch { dir: self.dir.clone(), manifest: self.manifest.clone() }
+    }
+
+    fn chunk_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{i:08}.chunk"))
+    }
+
+    /// Indices of chunks not on disk or damaged there (damaged ones are
+    /// deleted, so they are fetched again).
+    pub fn missing(&self) -> Result<Vec<u32>, StagingError> {
+        let mut out = Vec::new();
+        for i in 0..self.manifest.chunks.len() {
+            let p = self.chunk_path(i);
+            match fs::read(&p) {
+                Ok(data) if self.manifest.chunk_matches(i, &data) => {}
+                Ok(_) => {
+                    tracing::warn!(batch = %self.manifest.batch_id, chunk = i, "staged chunk damaged on disk; fetching it again");
+                    fs::remove_file(&p).map_err(io_err(&p))?;
+                    out.push(i as u32);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(i as u32),
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Verifies and durably stores one chunk.
+    pub fn write_chunk(&self, index: u32, data: &[u8]) -> Result<(), StagingError> {
+        let i = index as usize;
+        if i >= self.manifest.chunks.len() {
+            return Err(StagingError::NoSuchChunk { index, count: self.manifest.chunks.len() });
+        }
+        if !self.manifest.chunk_matches(i, data) {
+            return Err(StagingError::BadChunk { index });
+        }
+        write_durable(&self.chunk_path(i), data)
+    }
+
+    /// A reader over the whole batch, chunk after chunk.
+    pub fn reader(&self) -> ChunkReader {
+        ChunkReader { paths: (0..self.manifest.chunks.len()).map(|i| self.chunk_path(i)).collect(), next: 0, cur: None }
+    }
+
+    /// Checks the whole batch's hash over the staged chunks.
+    pub fn verify_whole(&self) -> Result<(), StagingError> {
+        let mut h = blake3::Hasher::new();
+        let mut r = self.reader();
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = r.read(&mut buf).map_err(io_err(&self.dir))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        if h.finalize().to_hex().as_str() == self.manifest.total_hash {
+            Ok(())
+        } else {
+            Err(StagingError::BadWhole)
+        }
+    }
+}
+
+pub struct ChunkReader {
+    paths: Vec<PathBuf>,
+    next: usize,
+    cur: Option<File>,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(f) = &mut self.cur {
+                let n = f.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.cur = None;
+            }
+            let Some(p) = self.paths.get(self.next) else { return Ok(0) };
+            self.cur = Some(File::open(p)?);
+            self.next += 1;
+        }
+    }
+}
+
+/// Reads the next framed segment body from a batch stream; `None` at a clean
+/// end. The length is bounded before anything is allocated for it.
+pub fn next_segment(r: &mut impl Read, limits: &DecodeLimits) -> Result<Option<Vec<u8>>, String> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut header[got..]).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return if got == 0 { Ok(None) } else { Err("batch ends inside a segment header".into()) };
+        }
+        got += n;
+    }
+    let len = segment_len(header, limits).map_err(|e| e.to_string())?;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).map_err(|e| format!("batch ends inside a segment: {e}"))?;
+    Ok(Some(body))
+}
