@@ -15,8 +15,15 @@ http_port=${CLICKHOUSE_HTTP_PORT:-18123}
 tcp_port=${CLICKHOUSE_TCP_PORT:-19000}
 
 install() {
+  if ! command -v curl >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
+  fi
   if command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ]; then
     return
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "clickhouse-server is not installed; run as root (or: sudo apt-get install clickhouse-server clickhouse-client)" >&2
+    exit 1
   fi
   echo "installing clickhouse-server from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -1,1 +1,74 @@
+//! `cloud-service`: HTTP ingest and queries over hot and cold data, and the
+//! nightly archive of old windows to the NAS over the QUIC link.
 
+pub mod api;
+pub mod archive;
+pub mod certs;
+pub mod config;
+pub mod gate;
+pub mod hot;
+pub mod journal;
+pub mod link;
+pub mod router;
+pub mod spool;
+pub mod watermarks;
+
+use anyhow::Context;
+use config::{CloudConfig, HotConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub state: Arc<api::AppState>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the stores, journal and spool, and serves HTTP until `shutdown`.
+pub async fn start(cfg: CloudConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let hot: Arc<dyn hot::HotStore> = match &cfg.hot {
+        HotConfig::Sqlite { path } => {
+            let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"));
+            Arc::new(hot::sqlite::SqliteHot::open(path.clone()).with_context(|| format!("hot store {}", path.display()))?)
+        }
+    };
+    for t in &cfg.tables {
+        hot.ensure_table(t).with_context(|| format!("hot table {}", t.name))?;
+    }
+    let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
+    let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
+    let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
+    let spool = spool::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
+    let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
+    let archiver = Arc::new(archive::Archiver::new(
+        cfg.tables.clone(),
+        hot.clone(),
+        Arc::new(Mutex::new(journal)),
+        spool,
+        link.clone(),
+        gate.clone(),
+        watermarks.clone(),
+        cfg.hot_retention.0.as_millis() as i64,
+        archive::export::ExportSettings {
+            chunk_size: cfg.link.chunk_size.0 as u32,
+            zstd_level: cfg.archive.zstd_level,
+            segment_rows: cfg.archive.segment_rows,
+        },
+    ));
+    let state = Arc::new(api::AppState {
+        tables: cfg.tables.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+        cfg: cfg.clone(),
+        hot,
+        gate,
+        watermarks,
+        link,
+        archiver,
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen).await.with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
+    let http_addr = listener.local_addr()?;
+    let app = api::router(state.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
+    Ok(Running { http_addr, state, task })
+}

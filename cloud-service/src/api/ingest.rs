@@ -1,0 +1,111 @@
+//! `POST /v1/ingest/{table}`: NDJSON rows, all or nothing.
+
+use super::error::ApiError;
+use super::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hotcold_core::schema::TableSchema;
+use hotcold_core::{RowBatch, Value};
+use std::sync::Arc;
+
+/// Parses NDJSON into a batch; the error names the line and the column.
+pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8 (byte {})", e.valid_up_to()))?;
+    let mut batch = RowBatch::new(schema);
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() {
+            continue;
+        }
+        let obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).map_err(|e| format!("line {n}: not a JSON object: {e}"))?;
+        if let Some(k) = obj.keys().find(|k| schema.column(k).is_none()) {
+            return Err(format!("line {n}: unknown column {k:?} (table {} has {})", schema.name, column_list(schema)));
+        }
+        let mut row = Vec::with_capacity(schema.columns.len());
+        for c in &schema.columns {
+            let v = obj.get(&c.name).ok_or_else(|| format!("line {n}: missing column {:?}", c.name))?;
+            row.push(Value::from_json(c.ty, v).map_err(|e| format!("line {n}: column {:?} ({}): {e}", c.name, c.ty))?);
+        }
+        batch.push_row(row).map_err(|i| format!("line {n}: column {i} has the wrong kind"))?;
+    }
+    if batch.is_empty() {
+        return Err("body holds no rows: send one JSON object per line".into());
+    }
+    Ok(batch)
+}
+
+fn column_list(schema: &TableSchema) -> String {
+    schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+pub async fn ingest(State(st): State<Arc<AppState>>, Path(table): Path<String>, body: Bytes) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let schema = st.table(&table)?.clone();
+    let batch = parse_ndjson(&schema, &body).map_err(ApiError::bad_request)?;
+    let st2 = st.clone();
+    let rows = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+        // Hold the gate from the check to the commit (see gate.rs).
+        let floors = st2.gate.read();
+        if let Some(&floor) = floors.get(&schema.name) {
+            let ts = batch.i64_column(schema.time_index()).unwrap_or(&[]);
+            if let Some((i, t)) = ts.iter().enumerate().find(|(_, t)| **t < floor) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "row {}: {} {} is older than {} ({}), the start of the hot range of table {}: that range is archived or being archived; no row of this request was stored",
+                        i + 1,
+                        schema.time_column,
+                        hotcold_core::time::format_timestamp_ms(*t),
+                        hotcold_core::time::format_timestamp_ms(floor),
+                        floor,
+                        schema.name
+                    ),
+                ));
+            }
+        }
+        st2.hot.insert(&schema, &batch).map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok((StatusCode::OK, Json(serde_json::json!({ "table": table, "rows": rows }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotcold_core::schema::ColumnDef;
+    use proptest::prelude::*;
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            name: "trades".into(),
+            time_column: "ts".into(),
+            columns: vec![
+                ColumnDef { name: "ts".into(), ty: "timestamp_ms".parse().unwrap() },
+                ColumnDef { name: "price".into(), ty: "decimal(8)".parse().unwrap() },
+            ],
+        }
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let s = schema();
+        assert!(parse_ndjson(&s, b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2,\"price\":2}\n").is_ok());
+        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2}\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("price"), "{e}");
+        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"abc\"}").unwrap_err();
+        assert!(e.contains("decimal"), "{e}");
+        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":1,\"qty\":3}").unwrap_err();
+        assert!(e.contains("unknown column \"qty\""), "{e}");
+        assert!(parse_ndjson(&s, b"[1,2]").unwrap_err().contains("line 1"));
+        assert!(parse_ndjson(&s, b"").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn junk_bodies_are_errors_not_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_ndjson(&schema(), &body);
+        }
+    }
+}

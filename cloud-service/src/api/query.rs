@@ -1,0 +1,118 @@
+//! `GET /v1/query/{table}?from=..&to=..[&limit=..][&format=ndjson|json][&require_complete=true]`
+
+use super::error::ApiError;
+use super::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::time::parse_timestamp_ms;
+use hotcold_core::RowBatch;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const PARAMS: &[&str] = &["from", "to", "limit", "format", "require_complete"];
+
+fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
+    let v = p.get(name).ok_or_else(|| ApiError::bad_request(format!("missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)")))?;
+    v.parse::<i64>()
+        .ok()
+        .or_else(|| parse_timestamp_ms(v))
+        .ok_or_else(|| ApiError::bad_request(format!("parameter {name}={v:?} is not milliseconds nor YYYY-MM-DD[THH:MM:SS[.fff]Z]")))
+}
+
+pub fn rows_json<'a>(schema: &'a TableSchema, batches: &'a [RowBatch]) -> impl Iterator<Item = serde_json::Value> + 'a {
+    batches.iter().flat_map(move |b| {
+        (0..b.len()).map(move |i| {
+            let mut m = serde_json::Map::with_capacity(schema.columns.len());
+            for (c, def) in b.columns.iter().zip(&schema.columns) {
+                if let Some(v) = c.get(i) {
+                    m.insert(def.name.clone(), v.to_json(def.ty));
+                }
+            }
+            serde_json::Value::Object(m)
+        })
+    })
+}
+
+pub async fn query(
+    State(st): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let schema = st.table(&table)?.clone();
+    if let Some(k) = p.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("unknown parameter {k:?} (expected one of {})", PARAMS.join(", "))));
+    }
+    let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
+    if from >= to {
+        return Err(ApiError::bad_request(format!("empty or reversed range: from={from} must be before to={to}")));
+    }
+    let max_range = st.cfg.query.max_range.0.as_millis() as i64;
+    if to.saturating_sub(from) > max_range {
+        return Err(ApiError::bad_request(format!("range of {} ms is wider than query.max-range ({})", to.saturating_sub(from), st.cfg.query.max_range)));
+    }
+    let max_rows = st.cfg.query.max_rows;
+    let limit = match p.get("limit") {
+        None => max_rows,
+        Some(l) => l
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=max_rows).contains(l))
+            .ok_or_else(|| ApiError::bad_request(format!("limit={l:?} must be a whole number from 1 to {max_rows}")))?,
+    };
+    let format = p.get("format").map_or("ndjson", String::as_str);
+    if format != "ndjson" && format != "json" {
+        return Err(ApiError::bad_request(format!("format={format:?}: use ndjson or json")));
+    }
+    let require_complete = match p.get("require_complete").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => return Err(ApiError::bad_request(format!("require_complete={v:?}: use true or false"))),
+    };
+
+    let ans = crate::router::query(st.hot.clone(), &st.link, &st.watermarks, &schema, Window::new(from, to), limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let missing_header = ans.missing.iter().map(|w| format!("{}-{}", w.start, w.end)).collect::<Vec<_>>().join(",");
+    if !ans.missing.is_empty() && require_complete {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cold range {missing_header} is unavailable: {}", ans.missing_reason.clone().unwrap_or_default()),
+        );
+        e.extra = Some(serde_json::json!({ "missing": ans.missing }));
+        return Err(e);
+    }
+    let body = if format == "json" {
+        let rows: Vec<_> = rows_json(&schema, &ans.rows).collect();
+        let mut meta = serde_json::to_value(&ans).map_err(ApiError::internal)?;
+        if let Some(o) = meta.as_object_mut() {
+            o.insert("rows".into(), serde_json::Value::Array(rows));
+        }
+        serde_json::to_vec(&meta).map_err(ApiError::internal)?
+    } else {
+        let mut out = Vec::new();
+        for r in rows_json(&schema, &ans.rows) {
+            serde_json::to_writer(&mut out, &r).map_err(ApiError::internal)?;
+            out.push(b'\n');
+        }
+        out
+    };
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    let ctype = if format == "json" { "application/json" } else { "application/x-ndjson" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Some(wm) = ans.watermark {
+        h.insert("x-hotcold-watermark", HeaderValue::from(wm));
+    }
+    if !missing_header.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&missing_header) {
+            h.insert("x-hotcold-missing", v);
+        }
+    }
+    if ans.truncated {
+        h.insert("x-hotcold-truncated", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}

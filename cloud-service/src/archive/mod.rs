@@ -1,0 +1,306 @@
+//! The archive run: steps 1-6 of ARCHITECTURE.md for every declared table.
+//!
+//! Each batch is driven through its states by [`Archiver::drive`], and each
+//! state is in the journal before the step that depends on it starts, so a
+//! run interrupted anywhere resumes where it stopped: unfinished batches are
+//! driven first, oldest window first, before new windows are planned.
+
+pub mod export;
+pub mod plan;
+
+use crate::gate::IngestGate;
+use crate::hot::{HotError, HotStore};
+use crate::journal::{BatchRecord, BatchState, Journal, JournalError};
+use crate::link::LinkClient;
+use crate::spool::Spool;
+use crate::watermarks::Watermarks;
+use export::ExportSettings;
+use hotcold_core::schema::{TableSchema, Window};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Hot(#[from] HotError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("spool: {0}")]
+    Spool(#[from] std::io::Error),
+    #[error("an archive run is already in progress")]
+    AlreadyRunning,
+    #[error("internal: {0}")]
+    Task(String),
+}
+
+/// One batch's outcome in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub table: String,
+    pub window: Window,
+    pub rows: u64,
+    pub bytes: u64,
+    pub bytes_sent: u64,
+    pub state: BatchState,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchiveReport {
+    pub cutoff_ms: i64,
+    pub duration_ms: u64,
+    pub batches: Vec<BatchOutcome>,
+    pub rows_archived: u64,
+    pub bytes_exported: u64,
+    pub bytes_sent: u64,
+    pub failed: usize,
+    /// Windows still waiting (link down, failures); their rows stay hot.
+    pub pending: usize,
+}
+
+pub struct Archiver {
+    pub tables: Vec<TableSchema>,
+    pub hot: Arc<dyn HotStore>,
+    pub journal: Arc<Mutex<Journal>>,
+    pub spool: Spool,
+    pub link: Arc<LinkClient>,
+    pub gate: Arc<IngestGate>,
+    pub watermarks: Arc<Watermarks>,
+    pub retention_ms: i64,
+    pub export: ExportSettings,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Archiver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tables: Vec<TableSchema>,
+        hot: Arc<dyn HotStore>,
+        journal: Arc<Mutex<Journal>>,
+        spool: Spool,
+        link: Arc<LinkClient>,
+        gate: Arc<IngestGate>,
+        watermarks: Arc<Watermarks>,
+        retention_ms: i64,
+        export: ExportSettings,
+    ) -> Self {
+        Self { tables, hot, journal, spool, link, gate, watermarks, retention_ms, export, running: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Runs a blocking journal operation off the async threads.
+    async fn journal<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, ArchiveError> {
+        let j = self.journal.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = j.lock().map_err(|_| ArchiveError::Task("journal mutex poisoned".into()))?;
+            Ok(f(&mut g)?)
+        })
+        .await
+        .map_err(|e| ArchiveError::Task(e.to_string()))?
+    }
+
+    async fn hot<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn HotStore) -> Result<T, HotError> + Send + 'static,
+    ) -> Result<T, ArchiveError> {
+        let h = self.hot.clone();
+        tokio::task::spawn_blocking(move || Ok(f(h.as_ref())?)).await.map_err(|e| ArchiveError::Task(e.to_string()))?
+    }
+
+    /// Archives every window older than the hot retention, for every table.
+    /// Never two runs at once: a second caller gets `AlreadyRunning`.
+    pub async fn run(&self, now_ms: i64) -> Result<ArchiveReport, ArchiveError> {
+        let _running = self.running.try_lock().map_err(|_| ArchiveError::AlreadyRunning)?;
+        let started = Instant::now();
+        let cutoff = plan::cutoff(now_ms, self.retention_ms);
+        let mut report = ArchiveReport { cutoff_ms: cutoff, ..Default::default() };
+        for schema in self.tables.clone() {
+            self.run_table(&schema, cutoff, &mut report).await?;
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            batches = report.batches.len(),
+            rows = report.rows_archived,
+            bytes_sent = report.bytes_sent,
+            failed = report.failed,
+            pending = report.pending,
+            ms = report.duration_ms,
+            "archive run finished"
+        );
+        Ok(report)
+    }
+
+    async fn run_table(&self, schema: &TableSchema, cutoff: i64, report: &mut ArchiveReport) -> Result<(), ArchiveError> {
+        let table = schema.name.clone();
+        // Close the door first: from here on no row older than the cutoff
+        // enters hot, so what we count and export below stays complete.
+        let t = table.clone();
+        self.journal(move |j| j.raise_floor(&t, cutoff)).await?;
+        self.gate.raise(&table, cutoff);
+
+        let t = table.clone();
+        for rec in self.journal(move |j| j.unfinished(&t)).await? {
+            if !self.drive(schema, rec, report).await? {
+                return Ok(());
+            }
+        }
+        let t = table.clone();
+        let wm = self.journal(move |j| j.watermark(&t)).await?;
+        let s = schema.clone();
+        let min_time = self.hot(move |h| h.min_time(&s)).await?;
+        for window in plan::windows(wm, min_time, cutoff) {
+            let s = schema.clone();
+            if self.hot(move |h| h.count(&s, window)).await? == 0 {
+                let t = table.clone();
+                self.journal(move |j| j.skip_empty(&t, window)).await?;
+                self.watermarks.advance(&table, window.end).await;
+                continue;
+            }
+            let t = table.clone();
+            let rec = self
+                .journal(move |j| {
+                    let id = j.plan(&t, window)?;
+                    j.get(&id)?.ok_or_else(|| JournalError::Corrupt(format!("batch {id} vanished")))
+                })
+                .await?;
+            if !self.drive(schema, rec, report).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drives one batch to `Purged`. Returns false when the table should stop
+    /// for this run (link down, or a failed batch), true when done.
+    async fn drive(&self, schema: &TableSchema, mut rec: BatchRecord, report: &mut ArchiveReport) -> Result<bool, ArchiveError> {
+        let id = rec.batch_id.clone();
+        let mut outcome = BatchOutcome {
+            batch_id: id.clone(),
+            table: rec.table.clone(),
+            window: rec.window,
+            rows: rec.hot.map_or(0, |h| h.rows),
+            bytes: rec.bytes,
+            bytes_sent: 0,
+            state: rec.state,
+            error: None,
+        };
+        let keep_going = loop {
+            match rec.state {
+                BatchState::Planned => {
+                    let manifest = self.export(schema, &rec).await?;
+                    outcome.rows = manifest.content.rows;
+                    outcome.bytes = manifest.total_len;
+                    report.bytes_exported += manifest.total_len;
+                }
+                BatchState::Exported => {
+                    let sp = self.spool.clone();
+                    let i = id.clone();
+                    let manifest = tokio::task::spawn_blocking(move || sp.manifest(&i)).await.map_err(|e| ArchiveError::Task(e.to_string()))??;
+                    let Some(manifest) = manifest else {
+                        // The spool lost it (disk replaced?): export again.
+                        tracing::warn!(batch = %id, "spool has no manifest; exporting again");
+                        self.export(schema, &rec).await?;
+                        rec = self.reload(&id).await?;
+                        continue;
+                    };
+                    match self.link.deliver(&self.spool, &manifest).await {
+                        Ok(d) => {
+                            outcome.bytes_sent += d.bytes_sent;
+                            report.bytes_sent += d.bytes_sent;
+                            let (i, cold, sent) = (id.clone(), d.cold, d.bytes_sent);
+                            self.journal(move |j| j.committed(&i, &cold, sent)).await?;
+                        }
+                        Err(e) => {
+                            // Transient: the batch stays exported in the spool
+                            // (the offline queue) and hot keeps its rows.
+                            tracing::warn!(batch = %id, error = %e, "delivery failed; will retry");
+                            let (i, msg) = (id.clone(), e.to_string());
+                            self.journal(move |j| j.note_error(&i, &msg)).await?;
+                            outcome.error = Some(e.to_string());
+                            report.pending += 1;
+                            break false;
+                        }
+                    }
+                }
+                BatchState::Committed => {
+                    let (hot, cold) = (rec.hot, rec.cold);
+                    if hot.is_some() && hot == cold {
+                        let (i, t, w) = (id.clone(), rec.table.clone(), rec.window);
+                        self.journal(move |j| j.confirm(&i, &t, w)).await?;
+                        // Waits for queries that still use the old watermark.
+                        self.watermarks.advance(&rec.table, rec.window.end).await;
+                    } else {
+                        let msg = format!(
+                            "cold store holds {} but hot exported {}; nothing deleted",
+                            cold.map_or("nothing".into(), |c| c.to_string()),
+                            hot.map_or("nothing".into(), |c| c.to_string())
+                        );
+                        tracing::error!(batch = %id, "{msg}");
+                        let (i, m) = (id.clone(), msg.clone());
+                        self.journal(move |j| j.failed(&i, &m)).await?;
+                        outcome.error = Some(msg);
+                        report.failed += 1;
+                        outcome.state = BatchState::Failed;
+                        break false;
+                    }
+                }
+                BatchState::Confirmed => {
+                    let (s, w, expected) = (schema.clone(), rec.window, rec.hot.map_or(0, |h| h.rows));
+                    match self.hot(move |h| h.purge(&s, w, expected)).await {
+                        Ok(_) => {}
+                        Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
+                            let msg = e.to_string();
+                            tracing::error!(batch = %id, "{msg}");
+                            let (i, m) = (id.clone(), msg.clone());
+                            self.journal(move |j| j.failed(&i, &m)).await?;
+                            outcome.error = Some(msg);
+                            report.failed += 1;
+                            outcome.state = BatchState::Failed;
+                            break false;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    let sp = self.spool.clone();
+                    let i = id.clone();
+                    tokio::task::spawn_blocking(move || sp.remove(&i)).await.map_err(|e| ArchiveError::Task(e.to_string()))??;
+                    let i = id.clone();
+                    self.journal(move |j| j.purged(&i)).await?;
+                    report.rows_archived += expected;
+                }
+                BatchState::Purged => break true,
+                BatchState::Failed => break false,
+            }
+            rec = self.reload(&id).await?;
+            outcome.state = rec.state;
+        };
+        if outcome.state != BatchState::Failed {
+            outcome.state = rec.state;
+        }
+        report.batches.push(outcome);
+        Ok(keep_going)
+    }
+
+    async fn reload(&self, id: &str) -> Result<BatchRecord, ArchiveError> {
+        let i = id.to_string();
+        self.journal(move |j| j.get(&i)?.ok_or_else(|| JournalError::Corrupt(format!("batch {i} vanished")))).await
+    }
+
+    async fn export(&self, schema: &TableSchema, rec: &BatchRecord) -> Result<hotcold_core::Manifest, ArchiveError> {
+        let (hot, spool, s, w, id) = (self.hot.clone(), self.spool.clone(), schema.clone(), rec.window, rec.batch_id.clone());
+        let settings = ExportSettings {
+            chunk_size: self.export.chunk_size,
+            zstd_level: self.export.zstd_level,
+            segment_rows: self.export.segment_rows,
+        };
+        let manifest = tokio::task::spawn_blocking(move || export::export(hot.as_ref(), &spool, &s, w, &id, &settings))
+            .await
+            .map_err(|e| ArchiveError::Task(e.to_string()))??;
+        let (i, h, b) = (rec.batch_id.clone(), manifest.content, manifest.total_len);
+        self.journal(move |j| j.exported(&i, &h, b)).await?;
+        Ok(manifest)
+    }
+}

@@ -1,0 +1,158 @@
+//! `cloud.yaml`: HTTP, the hot store, the tables, retention, the link.
+
+use hotcold_core::schema::TableSchema;
+use hotcold_core::units::{ByteSize, Span};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CloudConfig {
+    pub http_listen: SocketAddr,
+    /// Journal, spool and the SQLite hot store live here.
+    pub data_dir: PathBuf,
+    pub hot: HotConfig,
+    /// Rows newer than this stay hot; older windows are archived.
+    pub hot_retention: Span,
+    pub link: LinkConfig,
+    pub archive: ArchiveConfig,
+    pub ingest: IngestConfig,
+    pub query: QueryConfig,
+    pub tables: Vec<TableSchema>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HotConfig {
+    Sqlite {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinkConfig {
+    /// The gateway's QUIC address (its WireGuard address in production).
+    pub gateway: SocketAddr,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub chunk_size: ByteSize,
+    pub connect_timeout: Span,
+    /// How long one request (a batch transfer and commit) may take.
+    pub request_timeout: Span,
+    pub max_frame: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArchiveConfig {
+    pub zstd_level: i32,
+    /// Rows per encoded segment: bounds memory while exporting.
+    pub segment_rows: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IngestConfig {
+    pub max_body: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QueryConfig {
+    /// The most rows one query may return.
+    pub max_rows: u64,
+    /// The widest time range one query may ask for.
+    pub max_range: Span,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self {
+            http_listen: ([127, 0, 0, 1], 8080).into(),
+            data_dir: "data/cloud".into(),
+            hot: HotConfig::Sqlite { path: None },
+            hot_retention: Span(Duration::from_secs(7 * 86_400)),
+            link: LinkConfig::default(),
+            archive: ArchiveConfig::default(),
+            ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
+            tables: Vec::new(),
+        }
+    }
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            gateway: ([127, 0, 0, 1], 7443).into(),
+            ca: "data/certs/ca.pem".into(),
+            cert: "data/certs/cloud-service.pem".into(),
+            key: "data/certs/cloud-service.key".into(),
+            chunk_size: ByteSize(1 << 20),
+            connect_timeout: Span(Duration::from_secs(10)),
+            request_timeout: Span(Duration::from_secs(3600)),
+            max_frame: ByteSize(32 << 20),
+        }
+    }
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self { zstd_level: 3, segment_rows: 65_536 }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_body: ByteSize(64 << 20) }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self { max_rows: 1_000_000, max_range: Span(Duration::from_secs(3660 * 86_400)) }
+    }
+}
+
+impl CloudConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let cfg: CloudConfig = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        cfg.validate().map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Checks what serde cannot: table schemas and value ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
+            if !names.insert(&t.name) {
+                return Err(format!("tables[{i}]: table {} is declared twice", t.name));
+            }
+        }
+        let cs = self.link.chunk_size.0;
+        if !(u64::from(hotcold_core::manifest::MIN_CHUNK_SIZE)..=u64::from(hotcold_core::manifest::MAX_CHUNK_SIZE)).contains(&cs) {
+            return Err(format!("link.chunk-size: {} is outside 4KiB..=16MiB", self.link.chunk_size));
+        }
+        if !(1..=22).contains(&self.archive.zstd_level) {
+            return Err(format!("archive.zstd-level: {} is outside 1..=22", self.archive.zstd_level));
+        }
+        if self.archive.segment_rows == 0 || self.archive.segment_rows > 1 << 20 {
+            return Err(format!("archive.segment-rows: {} is outside 1..=1048576", self.archive.segment_rows));
+        }
+        if self.hot_retention.0.is_zero() {
+            return Err("hot-retention: must be more than 0".into());
+        }
+        Ok(())
+    }
+
+    pub fn tls_files(&self) -> hotcold_link::TlsFiles {
+        hotcold_link::TlsFiles { ca: self.link.ca.clone(), cert: self.link.cert.clone(), key: self.link.key.clone() }
+    }
+}

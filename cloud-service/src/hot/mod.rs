@@ -1,0 +1,37 @@
+//! The hot store: recent rows, fast to query, the source of every archive.
+
+pub mod sqlite;
+
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::RowBatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HotError {
+    #[error(transparent)]
+    Sqlite(#[from] hotcold_sqlite::SqliteError),
+    /// Purge found another row count than the confirmed batch had: rows
+    /// arrived in the window after export. Nothing was deleted.
+    #[error("table {table} window {window}: {found} rows in the hot store, {expected} were archived; nothing deleted")]
+    PurgeMismatch { table: String, window: Window, found: u64, expected: u64 },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Synchronous by design: callers run it in `spawn_blocking`.
+pub trait HotStore: Send + Sync + 'static {
+    fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError>;
+    fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError>;
+    /// Streams the window's rows in time order, `segment_rows` at a time.
+    fn scan(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+        segment_rows: usize,
+        f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
+    ) -> Result<u64, HotError>;
+    fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError>;
+    /// Deletes the window's rows if exactly `expected` are there, atomically.
+    fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError>;
+    fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>, HotError>;
+}

@@ -1,0 +1,93 @@
+//! A ClickHouse reader for tests: plain HTTP and TabSeparated, no shared code
+//! with the gateway's RowBinary path, so it checks the cold store honestly.
+
+use hotcold_core::schema::{LogicalType, TableSchema, Window};
+use hotcold_core::{ContentHash, Value};
+
+/// The test server's URL: `HOTCOLD_CLICKHOUSE_URL`, set by scripts/test.sh.
+/// Without it, ClickHouse tests say so loudly and skip, unless
+/// `HOTCOLD_REQUIRE_CLICKHOUSE=1`, where its absence is a failure.
+pub fn url() -> Option<String> {
+    match std::env::var("HOTCOLD_CLICKHOUSE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("HOTCOLD_REQUIRE_CLICKHOUSE").as_deref() != Ok("1"),
+                "HOTCOLD_REQUIRE_CLICKHOUSE=1 but HOTCOLD_CLICKHOUSE_URL is not set"
+            );
+            eprintln!("SKIPPED: no ClickHouse (set HOTCOLD_CLICKHOUSE_URL, or run scripts/test.sh)");
+            None
+        }
+    }
+}
+
+pub async fn sql(url: &str, q: &str) -> anyhow::Result<String> {
+    let resp = reqwest::Client::new().post(url).body(q.to_string()).send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    anyhow::ensure!(status.is_success(), "clickhouse: {q}: {text}");
+    Ok(text)
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('0') => out.push('\0'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn cell(ty: LogicalType, s: &str) -> anyhow::Result<Value> {
+    Ok(match ty {
+        LogicalType::Decimal { scale } => {
+            Value::I64(hotcold_core::value::parse_decimal(s, scale).ok_or_else(|| anyhow::anyhow!("decimal {s:?}"))?)
+        }
+        LogicalType::Date => Value::I64(hotcold_core::time::parse_date(s).ok_or_else(|| anyhow::anyhow!("date {s:?}"))?),
+        LogicalType::Bool => Value::Bool(s == "1"),
+        LogicalType::String | LogicalType::LcString => Value::Str(unescape(s)),
+        LogicalType::Float64 => Value::F64(s.parse()?),
+        t if t.physical() == hotcold_core::PhysicalKind::U64 => Value::U64(s.parse()?),
+        _ => Value::I64(s.parse()?),
+    })
+}
+
+/// Count and content hash of a window, read from ClickHouse as text.
+pub async fn window_hash(url: &str, db: &str, schema: &TableSchema, w: Window) -> anyhow::Result<ContentHash> {
+    let cols: Vec<_> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    let text = sql(
+        url,
+        &format!(
+            "SELECT {} FROM {db}.{} WHERE {ts} >= {} AND {ts} < {} FORMAT TabSeparated",
+            cols.join(", "),
+            schema.name,
+            w.start,
+            w.end,
+            ts = schema.time_column
+        ),
+    )
+    .await?;
+    let mut h = ContentHash::default();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        anyhow::ensure!(fields.len() == schema.columns.len(), "row {line:?}");
+        let row = schema.columns.iter().zip(fields).map(|(c, f)| cell(c.ty, f)).collect::<anyhow::Result<Vec<_>>>()?;
+        h.add_row(&row);
+    }
+    Ok(h)
+}
+
+/// A database name unique to one test, so tests share the server safely.
+pub fn unique_db(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>())
+}

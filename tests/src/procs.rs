@@ -1,0 +1,230 @@
+//! The two programs as real child processes on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Where cargo put the workspace's binaries: beside this test executable
+/// (or one level up from `deps/`). `scripts/test.sh` builds them first.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)", p.display());
+    p
+}
+
+/// Spawns `bin serve -c config`, waits for its "listening on ADDR" line.
+fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Child, String) {
+    let logf = std::fs::File::create(log).expect("log file");
+    let mut cmd = Command::new(bin(name));
+    cmd.arg("serve").arg("-c").arg(config).stdout(Stdio::piped()).stderr(logf).env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => (child, addr),
+        Err(_) => {
+            let _ = child.kill();
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{name} did not start; its log:\n{text}");
+        }
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+}
+
+pub struct Gateway {
+    pub child: Option<Child>,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Gateway {
+    pub fn start(config: PathBuf, log: PathBuf, env: Vec<(String, String)>) -> Self {
+        let (child, addr) = spawn("nas-gateway", &config, &log, &env);
+        Self { child: Some(child), addr: addr.parse().expect("gateway addr"), config, log, env }
+    }
+
+    /// Kills with a real signal (`KILL`, `TERM`) and waits for the exit.
+    pub fn kill(&mut self, sig: &str) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, sig);
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill("KILL");
+    }
+}
+
+pub struct Cloud {
+    pub child: Option<Child>,
+    pub url: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub data_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Cloud {
+    pub fn start(config: PathBuf, log: PathBuf, data_dir: PathBuf) -> Self {
+        let (child, url) = spawn("cloud-service", &config, &log, &[]);
+        Self { child: Some(child), url, config, log, data_dir, http: reqwest::Client::new() }
+    }
+
+    pub fn kill(&mut self, sig: &str) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, sig);
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn ingest(&self, table: &str, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+        let r = self.http.post(format!("{}/v1/ingest/{table}", self.url)).body(body).send().await.expect("ingest request");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn archive(&self) -> (u16, serde_json::Value) {
+        let r = self.http.post(format!("{}/v1/admin/archive", self.url)).send().await.expect("archive request");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// GET a query; returns status, headers and body text.
+    pub async fn query(&self, table: &str, params: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let r = self.http.get(format!("{}/v1/query/{table}?{params}", self.url)).send().await.expect("query request");
+        let s = r.status().as_u16();
+        let h = r.headers().clone();
+        (s, h, r.text().await.unwrap_or_default())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().await.expect("get");
+        let s = r.status().as_u16();
+        (s, r.text().await.unwrap_or_default())
+    }
+
+    /// Rows the hot SQLite file holds in a window, read from the file itself.
+    pub fn hot_count(&self, schema: &hotcold_core::TableSchema, w: hotcold_core::Window) -> u64 {
+        let conn = rusqlite::Connection::open(self.data_dir.join("hot.db")).expect("hot.db");
+        hotcold_sqlite::count(&conn, schema, w).expect("count")
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        self.kill("KILL");
+    }
+}
+
+/// Which cold store the gateway uses.
+#[derive(Clone)]
+pub enum ColdKind {
+    Sqlite,
+    ClickHouse { url: String, database: String },
+}
+
+pub struct StackOptions {
+    pub cold: ColdKind,
+    pub hot_retention: String,
+    pub gateway_env: Vec<(String, String)>,
+    pub chunk_size: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self { cold: ColdKind::Sqlite, hot_retention: "2d".into(), gateway_env: Vec::new(), chunk_size: "64KiB".into() }
+    }
+}
+
+/// A gateway and a cloud service in a temporary directory.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub gateway: Gateway,
+    pub cloud: Cloud,
+}
+
+pub fn write_certs(dir: &Path) {
+    cloud_service::certs::init(dir, "test").expect("certs");
+}
+
+pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> String {
+    let cold = match cold {
+        ColdKind::Sqlite => "  kind: sqlite".to_string(),
+        ColdKind::ClickHouse { url, database } => format!("  kind: clickhouse\n  url: {url}\n  database: {database}"),
+    };
+    format!(
+        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\n",
+        dir.join("nas").display(),
+        c = certs.display()
+    )
+}
+
+pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, retention: &str, chunk: &str) -> String {
+    format!(
+        "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot-retention: {retention}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {chunk}\n  connect-timeout: 3s\ntables:\n{}",
+        dir.join("cloud").display(),
+        TRADES_YAML,
+        c = certs.display()
+    )
+}
+
+pub const TRADES_YAML: &str = "  - name: trades
+    time-column: ts
+    columns:
+      - { name: ts, type: timestamp_ms }
+      - { name: exchange, type: lc_string }
+      - { name: symbol, type: lc_string }
+      - { name: trade_id, type: uint64 }
+      - { name: price, type: decimal(8) }
+      - { name: amount, type: decimal(8) }
+      - { name: buyer_maker, type: bool }
+";
+
+impl Stack {
+    pub fn start(opts: StackOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = dir.path().join("certs");
+        write_certs(&certs);
+        let gcfg = dir.path().join("nas.yaml");
+        std::fs::write(&gcfg, gateway_yaml(dir.path(), "127.0.0.1:0", &certs, &opts.cold)).expect("write nas.yaml");
+        let gateway = Gateway::start(gcfg, dir.path().join("nas.log"), opts.gateway_env.clone());
+        // Restarts must come back on the same port: pin it in the config.
+        std::fs::write(&gateway.config, gateway_yaml(dir.path(), &gateway.addr.to_string(), &certs, &opts.cold)).expect("pin port");
+        let ccfg = dir.path().join("cloud.yaml");
+        std::fs::write(&ccfg, cloud_yaml(dir.path(), gateway.addr, &certs, &opts.hot_retention, &opts.chunk_size)).expect("write cloud.yaml");
+        let cloud = Cloud::start(ccfg, dir.path().join("cloud.log"), dir.path().join("cloud"));
+        Self { dir, gateway, cloud }
+    }
+
+    /// Prints both logs: call when a test is about to fail.
+    pub fn dump_logs(&self) {
+        for p in [&self.gateway.log, &self.cloud.log] {
+            eprintln!("==== {} ====\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default());
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Invariant 7: bad input gets a 4xx with JSON naming the problem, and the
+//! server stays up and keeps every good row.
+
+use hotcold_tests::data::{ndjson, now_ms, trades};
+use hotcold_tests::procs::StackOptions;
+use hotcold_tests::Stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_named_errors_and_the_server_stays_up() {
+    let stack = Stack::start(StackOptions::default());
+    let c = &stack.cloud;
+    let now = now_ms();
+
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("nope", b"{}".to_vec(), 404, "unknown table \"nope\""),
+        ("trades", b"{not json".to_vec(), 400, "line 1"),
+        ("trades", format!("{{\"ts\":{now}}}").into_bytes(), 400, "missing column"),
+        ("trades", b"\n\n".to_vec(), 400, "no rows"),
+        ("trades", vec![0xff, 0xfe, 0x00], 400, "UTF-8"),
+        (
+            "trades",
+            format!("{{\"ts\":{now},\"exchange\":\"x\",\"symbol\":\"y\",\"trade_id\":-1,\"price\":\"1\",\"amount\":\"1\",\"buyer_maker\":true}}").into_bytes(),
+            400,
+            "trade_id",
+        ),
+        (
+            "trades",
+            format!("{{\"ts\":{now},\"exchange\":\"x\",\"symbol\":\"y\",\"trade_id\":1,\"price\":\"1.123456789\",\"amount\":\"1\",\"buyer_maker\":true}}").into_bytes(),
+            400,
+            "price",
+        ),
+    ];
+    for (table, body, status, needle) in cases {
+        let (s, b) = c.ingest(table, body).await;
+        assert_eq!(s, status, "{b}");
+        let msg = b["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "error {msg:?} should mention {needle:?}");
+    }
+    // A request with one bad line stores nothing.
+    let mut rows = trades(now - 1000, now, 3, 1);
+    rows[2]["price"] = serde_json::json!("oops");
+    let (s, b) = c.ingest("trades", ndjson(&rows)).await;
+    assert_eq!(s, 400);
+    assert!(b["error"].as_str().unwrap_or_default().contains("line 3"), "{b}");
+
+    let recent = now - 60_000;
+    let queries = [
+        ("trades", "to=5".to_string(), 400, "from"),
+        ("trades", "from=10&to=5".to_string(), 400, "reversed"),
+        ("trades", "from=abc&to=5".to_string(), 400, "from=\"abc\""),
+        ("trades", format!("from={recent}&to={now}&limit=0"), 400, "limit"),
+        ("trades", format!("from={recent}&to={now}&format=xml"), 400, "format"),
+        ("trades", format!("from={recent}&to={now}&symbol=x"), 400, "unknown parameter"),
+        ("trades", format!("from=0&to={}", i64::MAX), 400, "max-range"),
+        ("nope", format!("from={recent}&to={now}"), 404, "unknown table"),
+    ];
+    for (table, q, status, needle) in queries {
+        let (s, _, body) = c.query(table, &q).await;
+        assert_eq!(s, status, "{q}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
+        assert!(v["error"].as_str().unwrap_or_default().contains(needle), "{q}: {body}");
+    }
+    let (s, body) = c.get("/v1/nothing").await;
+    assert_eq!(s, 404, "{body}");
+
+    // Still up, and good rows still go in and come out.
+    assert_eq!(c.get("/health").await.0, 200);
+    let good = trades(now - 1000, now, 3, 2);
+    let (s, b) = c.ingest("trades", ndjson(&good)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _, body) = c.query("trades", &format!("from={}&to={}&format=json", now - 1000, now + 1)).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(v["hot_rows"], 3);
+}
