@@ -13,7 +13,12 @@ fn write(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)
-        .with_context(|| format!("cannot create {} (remove the old certificates first to replace them)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create {} (remove the old certificates first to replace them)",
+                path.display()
+            )
+        })?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     Ok(())

@@ -103,27 +103,38 @@ impl Default for LinkConfig {
 
 impl Default for ArchiveConfig {
     fn default() -> Self {
-        Self { zstd_level: 3, segment_rows: 65_536 }
+        Self {
+            zstd_level: 3,
+            segment_rows: 65_536,
+        }
     }
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_body: ByteSize(64 << 20) }
+        Self {
+            max_body: ByteSize(64 << 20),
+        }
     }
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { max_rows: 1_000_000, max_range: Span(Duration::from_secs(3660 * 86_400)) }
+        Self {
+            max_rows: 1_000_000,
+            max_range: Span(Duration::from_secs(3660 * 86_400)),
+        }
     }
 }
 
 impl CloudConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let cfg: CloudConfig = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-        cfg.validate().map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let cfg: CloudConfig = serde_yaml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         Ok(cfg)
     }
 
@@ -137,14 +148,26 @@ impl CloudConfig {
             }
         }
         let cs = self.link.chunk_size.0;
-        if !(u64::from(hotcold_core::manifest::MIN_CHUNK_SIZE)..=u64::from(hotcold_core::manifest::MAX_CHUNK_SIZE)).contains(&cs) {
-            return Err(format!("link.chunk-size: {} is outside 4KiB..=16MiB", self.link.chunk_size));
+        if !(u64::from(hotcold_core::manifest::MIN_CHUNK_SIZE)
+            ..=u64::from(hotcold_core::manifest::MAX_CHUNK_SIZE))
+            .contains(&cs)
+        {
+            return Err(format!(
+                "link.chunk-size: {} is outside 4KiB..=16MiB",
+                self.link.chunk_size
+            ));
         }
         if !(1..=22).contains(&self.archive.zstd_level) {
-            return Err(format!("archive.zstd-level: {} is outside 1..=22", self.archive.zstd_level));
+            return Err(format!(
+                "archive.zstd-level: {} is outside 1..=22",
+                self.archive.zstd_level
+            ));
         }
         if self.archive.segment_rows == 0 || self.archive.segment_rows > 1 << 20 {
-            return Err(format!("archive.segment-rows: {} is outside 1..=1048576", self.archive.segment_rows));
+            return Err(format!(
+                "archive.segment-rows: {} is outside 1..=1048576",
+                self.archive.segment_rows
+            ));
         }
         if self.hot_retention.0.is_zero() {
             return Err("hot-retention: must be more than 0".into());
@@ -153,6 +176,10 @@ impl CloudConfig {
     }
 
     pub fn tls_files(&self) -> hotcold_link::TlsFiles {
-        hotcold_link::TlsFiles { ca: self.link.ca.clone(), cert: self.link.cert.clone(), key: self.link.key.clone() }
+        hotcold_link::TlsFiles {
+            ca: self.link.ca.clone(),
+            cert: self.link.cert.clone(),
+            key: self.link.key.clone(),
+        }
     }
 }

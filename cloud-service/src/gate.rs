@@ -16,7 +16,9 @@ pub struct IngestGate {
 
 impl IngestGate {
     pub fn new(floors: HashMap<String, i64>) -> Self {
-        Self { floors: RwLock::new(floors) }
+        Self {
+            floors: RwLock::new(floors),
+        }
     }
 
     /// Held while checking and inserting one ingest request.

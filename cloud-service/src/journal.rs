@@ -84,7 +84,9 @@ fn hash_text(h: &ContentHash) -> String {
 
 fn parse_hash(s: Option<String>) -> Result<Option<ContentHash>, JournalError> {
     let Some(s) = s else { return Ok(None) };
-    let (rows, sum) = s.split_once(':').ok_or_else(|| JournalError::Corrupt(s.clone()))?;
+    let (rows, sum) = s
+        .split_once(':')
+        .ok_or_else(|| JournalError::Corrupt(s.clone()))?;
     Ok(Some(ContentHash {
         rows: rows.parse().map_err(|_| JournalError::Corrupt(s.clone()))?,
         sum: u128::from_str_radix(sum, 16).map_err(|_| JournalError::Corrupt(s.clone()))?,
@@ -111,43 +113,57 @@ impl Journal {
     }
 
     fn now_ms() -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     }
 
-    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, i64, String, Option<String>, Option<String>, i64, i64, Option<String>)> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
-    }
-
-    fn record(
-        raw: (String, String, i64, i64, String, Option<String>, Option<String>, i64, i64, Option<String>),
-    ) -> Result<BatchRecord, JournalError> {
-        let (batch_id, table, t0, t1, state, hot, cold, bytes, sent, error) = raw;
+    fn record(r: &rusqlite::Row<'_>) -> Result<BatchRecord, JournalError> {
+        let state: String = r.get(4)?;
         Ok(BatchRecord {
-            state: BatchState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("state {state:?}")))?,
-            batch_id,
-            table,
-            window: Window::new(t0, t1),
-            hot: parse_hash(hot)?,
-            cold: parse_hash(cold)?,
-            bytes: bytes as u64,
-            sent_bytes: sent as u64,
-            error,
+            state: BatchState::parse(&state)
+                .ok_or_else(|| JournalError::Corrupt(format!("state {state:?}")))?,
+            batch_id: r.get(0)?,
+            table: r.get(1)?,
+            window: Window::new(r.get(2)?, r.get(3)?),
+            hot: parse_hash(r.get(5)?)?,
+            cold: parse_hash(r.get(6)?)?,
+            bytes: r.get::<_, i64>(7)? as u64,
+            sent_bytes: r.get::<_, i64>(8)? as u64,
+            error: r.get(9)?,
         })
     }
 
-    fn query(&self, where_sql: &str, p: impl rusqlite::Params) -> Result<Vec<BatchRecord>, JournalError> {
-        let mut st = self.conn.prepare(&format!("SELECT {COLUMNS} FROM batches {where_sql}"))?;
-        let raws: Vec<_> = st.query_map(p, Self::row)?.collect::<rusqlite::Result<_>>()?;
-        raws.into_iter().map(Self::record).collect()
+    fn query(
+        &self,
+        where_sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<BatchRecord>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM batches {where_sql}"))?;
+        let mut rows = st.query(p)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(Self::record(r)?);
+        }
+        Ok(out)
     }
 
     pub fn get(&self, batch_id: &str) -> Result<Option<BatchRecord>, JournalError> {
-        Ok(self.query("WHERE batch_id = ?1", [batch_id])?.into_iter().next())
+        Ok(self
+            .query("WHERE batch_id = ?1", [batch_id])?
+            .into_iter()
+            .next())
     }
 
     /// Batches of a table not yet purged nor failed, oldest window first.
     pub fn unfinished(&self, table: &str) -> Result<Vec<BatchRecord>, JournalError> {
-        self.query("WHERE table_name = ?1 AND state NOT IN ('purged', 'failed') ORDER BY t0, seq", [table])
+        self.query(
+            "WHERE table_name = ?1 AND state NOT IN ('purged', 'failed') ORDER BY t0, seq",
+            [table],
+        )
     }
 
     pub fn recent(&self, n: u32) -> Result<Vec<BatchRecord>, JournalError> {
@@ -158,7 +174,9 @@ impl Journal {
     /// to the window's end, in one transaction.
     pub fn plan(&mut self, table: &str, window: Window) -> Result<String, JournalError> {
         let tx = self.conn.transaction()?;
-        let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM batches", [], |r| r.get(0))?;
+        let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM batches", [], |r| {
+            r.get(0)
+        })?;
         let batch_id = format!("{table}-{}-{}-{seq}", window.start, window.end);
         tx.execute(
             "INSERT INTO batches (batch_id, table_name, t0, t1, state, updated_ms) VALUES (?1, ?2, ?3, ?4, 'planned', ?5)",
@@ -173,30 +191,67 @@ impl Journal {
         Ok(batch_id)
     }
 
-    fn set(&self, batch_id: &str, state: BatchState, extra: &str, p: &[&dyn rusqlite::ToSql]) -> Result<(), JournalError> {
+    fn set(
+        &self,
+        batch_id: &str,
+        state: BatchState,
+        extra: &str,
+        p: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), JournalError> {
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&batch_id];
         let st = state.as_str();
         let now = Self::now_ms();
         all.push(&st);
         all.push(&now);
         all.extend_from_slice(p);
-        self.conn.execute(&format!("UPDATE batches SET state = ?2, updated_ms = ?3 {extra} WHERE batch_id = ?1"), all.as_slice())?;
+        self.conn.execute(
+            &format!("UPDATE batches SET state = ?2, updated_ms = ?3 {extra} WHERE batch_id = ?1"),
+            all.as_slice(),
+        )?;
         Ok(())
     }
 
-    pub fn exported(&self, batch_id: &str, hot: &ContentHash, bytes: u64) -> Result<(), JournalError> {
-        self.set(batch_id, BatchState::Exported, ", hot = ?4, bytes = ?5, error = NULL", &[&hash_text(hot), &(bytes as i64)])
+    pub fn exported(
+        &self,
+        batch_id: &str,
+        hot: &ContentHash,
+        bytes: u64,
+    ) -> Result<(), JournalError> {
+        self.set(
+            batch_id,
+            BatchState::Exported,
+            ", hot = ?4, bytes = ?5, error = NULL",
+            &[&hash_text(hot), &(bytes as i64)],
+        )
     }
 
-    pub fn committed(&self, batch_id: &str, cold: &ContentHash, sent_bytes: u64) -> Result<(), JournalError> {
-        self.set(batch_id, BatchState::Committed, ", cold = ?4, sent_bytes = sent_bytes + ?5", &[&hash_text(cold), &(sent_bytes as i64)])
+    pub fn committed(
+        &self,
+        batch_id: &str,
+        cold: &ContentHash,
+        sent_bytes: u64,
+    ) -> Result<(), JournalError> {
+        self.set(
+            batch_id,
+            BatchState::Committed,
+            ", cold = ?4, sent_bytes = sent_bytes + ?5",
+            &[&hash_text(cold), &(sent_bytes as i64)],
+        )
     }
 
     /// Marks the batch confirmed and moves the watermark to the window's end,
     /// in one transaction: queries read the window from cold from now on.
-    pub fn confirm(&mut self, batch_id: &str, table: &str, window: Window) -> Result<(), JournalError> {
+    pub fn confirm(
+        &mut self,
+        batch_id: &str,
+        table: &str,
+        window: Window,
+    ) -> Result<(), JournalError> {
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE batches SET state = 'confirmed', updated_ms = ?2 WHERE batch_id = ?1", params![batch_id, Self::now_ms()])?;
+        tx.execute(
+            "UPDATE batches SET state = 'confirmed', updated_ms = ?2 WHERE batch_id = ?1",
+            params![batch_id, Self::now_ms()],
+        )?;
         tx.execute(
             "INSERT INTO watermarks (table_name, watermark) VALUES (?1, ?2)
              ON CONFLICT(table_name) DO UPDATE SET watermark = max(watermark, excluded.watermark)",
@@ -237,24 +292,40 @@ impl Journal {
 
     /// Records a transient error without changing the state (retried later).
     pub fn note_error(&self, batch_id: &str, error: &str) -> Result<(), JournalError> {
-        self.conn.execute("UPDATE batches SET error = ?2, updated_ms = ?3 WHERE batch_id = ?1", params![batch_id, error, Self::now_ms()])?;
+        self.conn.execute(
+            "UPDATE batches SET error = ?2, updated_ms = ?3 WHERE batch_id = ?1",
+            params![batch_id, error, Self::now_ms()],
+        )?;
         Ok(())
     }
 
     pub fn watermarks(&self) -> Result<HashMap<String, i64>, JournalError> {
-        let mut st = self.conn.prepare("SELECT table_name, watermark FROM watermarks")?;
-        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT table_name, watermark FROM watermarks")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
 
     pub fn floors(&self) -> Result<HashMap<String, i64>, JournalError> {
         let mut st = self.conn.prepare("SELECT table_name, floor FROM floors")?;
-        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
 
     pub fn watermark(&self, table: &str) -> Result<Option<i64>, JournalError> {
-        Ok(self.conn.query_row("SELECT watermark FROM watermarks WHERE table_name = ?1", [table], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT watermark FROM watermarks WHERE table_name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }
 
@@ -269,8 +340,10 @@ mod tests {
         let mut j = Journal::open(&path).unwrap();
         let w = Window::new(0, 86_400_000);
         let id = j.plan("trades", w).unwrap();
-        j.exported(&id, &ContentHash { rows: 3, sum: 9 }, 100).unwrap();
-        j.committed(&id, &ContentHash { rows: 3, sum: 9 }, 120).unwrap();
+        j.exported(&id, &ContentHash { rows: 3, sum: 9 }, 100)
+            .unwrap();
+        j.committed(&id, &ContentHash { rows: 3, sum: 9 }, 120)
+            .unwrap();
         j.confirm(&id, "trades", w).unwrap();
         drop(j);
         let j = Journal::open(&path).unwrap();

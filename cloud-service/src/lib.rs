@@ -25,17 +25,25 @@ pub struct Running {
 }
 
 /// Opens the stores, journal and spool, and serves HTTP until `shutdown`.
-pub async fn start(cfg: CloudConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+pub async fn start(
+    cfg: CloudConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
     cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     let hot: Arc<dyn hot::HotStore> = match &cfg.hot {
         HotConfig::Sqlite { path } => {
             let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"));
-            Arc::new(hot::sqlite::SqliteHot::open(path.clone()).with_context(|| format!("hot store {}", path.display()))?)
+            Arc::new(
+                hot::sqlite::SqliteHot::open(path.clone())
+                    .with_context(|| format!("hot store {}", path.display()))?,
+            )
         }
     };
     for t in &cfg.tables {
-        hot.ensure_table(t).with_context(|| format!("hot table {}", t.name))?;
+        hot.ensure_table(t)
+            .with_context(|| format!("hot table {}", t.name))?;
     }
     let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
@@ -58,7 +66,11 @@ pub async fn start(cfg: CloudConfig, shutdown: impl std::future::Future<Output =
         },
     ));
     let state = Arc::new(api::AppState {
-        tables: cfg.tables.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+        tables: cfg
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect(),
         cfg: cfg.clone(),
         hot,
         gate,
@@ -66,9 +78,19 @@ pub async fn start(cfg: CloudConfig, shutdown: impl std::future::Future<Output =
         link,
         archiver,
     });
-    let listener = tokio::net::TcpListener::bind(cfg.http_listen).await.with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
     let http_addr = listener.local_addr()?;
     let app = api::router(state.clone());
-    let task = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
-    Ok(Running { http_addr, state, task })
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(Running {
+        http_addr,
+        state,
+        task,
+    })
 }

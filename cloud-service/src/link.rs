@@ -15,7 +15,10 @@ use tokio::sync::Mutex;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("gateway unreachable at {addr}: {reason}")]
-    Unreachable { addr: std::net::SocketAddr, reason: String },
+    Unreachable {
+        addr: std::net::SocketAddr,
+        reason: String,
+    },
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error("gateway refused: {0}")]
@@ -47,7 +50,11 @@ pub struct LinkClient {
 impl LinkClient {
     pub fn new(cfg: LinkConfig, tls: &hotcold_link::TlsFiles) -> anyhow::Result<Arc<Self>> {
         let endpoint = hotcold_link::client_endpoint(tls, &hotcold_link::LinkTuning::default())?;
-        Ok(Arc::new(Self { endpoint, cfg, conn: Mutex::new(None) }))
+        Ok(Arc::new(Self {
+            endpoint,
+            cfg,
+            conn: Mutex::new(None),
+        }))
     }
 
     async fn connection(&self) -> Result<quinn::Connection, ClientError> {
@@ -59,7 +66,10 @@ impl LinkClient {
         }
         let addr = self.cfg.gateway;
         let unreachable = |reason: String| ClientError::Unreachable { addr, reason };
-        let connecting = self.endpoint.connect(addr, hotcold_link::SERVER_NAME).map_err(|e| unreachable(e.to_string()))?;
+        let connecting = self
+            .endpoint
+            .connect(addr, hotcold_link::SERVER_NAME)
+            .map_err(|e| unreachable(e.to_string()))?;
         let conn = tokio::time::timeout(self.cfg.connect_timeout.0, connecting)
             .await
             .map_err(|_| unreachable(format!("no answer within {}", self.cfg.connect_timeout)))?
@@ -70,20 +80,34 @@ impl LinkClient {
 
     async fn stream(&self) -> Result<FramedStream, ClientError> {
         let conn = self.connection().await?;
-        let (send, recv) = conn.open_bi().await.map_err(|e| ClientError::Unreachable { addr: self.cfg.gateway, reason: e.to_string() })?;
+        let (send, recv) = conn.open_bi().await.map_err(|e| ClientError::Unreachable {
+            addr: self.cfg.gateway,
+            reason: e.to_string(),
+        })?;
         Ok(FramedStream::new(send, recv, self.cfg.max_frame.0 as usize))
     }
 
     /// Steps 3 and 4: offers the manifest, sends the chunks the gateway
     /// lacks, and waits for its commit answer.
-    pub async fn deliver(&self, spool: &Spool, manifest: &Manifest) -> Result<Delivery, ClientError> {
+    pub async fn deliver(
+        &self,
+        spool: &Spool,
+        manifest: &Manifest,
+    ) -> Result<Delivery, ClientError> {
         let t = self.cfg.request_timeout.0;
-        tokio::time::timeout(t, self.deliver_inner(spool, manifest)).await.map_err(|_| ClientError::Timeout(t))?
+        tokio::time::timeout(t, self.deliver_inner(spool, manifest))
+            .await
+            .map_err(|_| ClientError::Timeout(t))?
     }
 
-    async fn deliver_inner(&self, spool: &Spool, manifest: &Manifest) -> Result<Delivery, ClientError> {
+    async fn deliver_inner(
+        &self,
+        spool: &Spool,
+        manifest: &Manifest,
+    ) -> Result<Delivery, ClientError> {
         let mut s = self.stream().await?;
-        s.write_frame(&Frame::Offer(Box::new(manifest.clone()))).await?;
+        s.write_frame(&Frame::Offer(Box::new(manifest.clone())))
+            .await?;
         let mut chunks_sent = 0u64;
         let mut rounds = 0;
         loop {
@@ -91,41 +115,75 @@ impl LinkClient {
                 Frame::Need(missing) => {
                     rounds += 1;
                     if rounds > 5 {
-                        return Err(ClientError::Protocol("gateway keeps rejecting chunks".into()));
+                        return Err(ClientError::Protocol(
+                            "gateway keeps rejecting chunks".into(),
+                        ));
                     }
                     for i in missing {
                         let i = i as usize;
                         if i >= manifest.chunks.len() {
-                            return Err(ClientError::Protocol(format!("gateway asked for chunk {i} of {}", manifest.chunks.len())));
+                            return Err(ClientError::Protocol(format!(
+                                "gateway asked for chunk {i} of {}",
+                                manifest.chunks.len()
+                            )));
                         }
                         let (sp, m) = (spool.clone(), manifest.clone());
                         let data = tokio::task::spawn_blocking(move || sp.read_chunk(&m, i))
                             .await
                             .map_err(|e| ClientError::Protocol(e.to_string()))??;
-                        s.write_frame(&Frame::Chunk { index: i as u32, data }).await?;
+                        s.write_frame(&Frame::Chunk {
+                            index: i as u32,
+                            data,
+                        })
+                        .await?;
                         chunks_sent += 1;
                     }
                     s.write_frame(&Frame::Sent).await?;
                 }
                 Frame::Committed(r) if r.batch_id == manifest.batch_id => {
                     let _ = s.finish();
-                    return Ok(Delivery { cold: r.cold, bytes_sent: s.bytes_sent, chunks_sent });
+                    return Ok(Delivery {
+                        cold: r.cold,
+                        bytes_sent: s.bytes_sent,
+                        chunks_sent,
+                    });
                 }
                 Frame::Error(m) => return Err(ClientError::Refused(m)),
-                other => return Err(ClientError::Protocol(format!("{other:?}").chars().take(200).collect())),
+                other => {
+                    return Err(ClientError::Protocol(
+                        format!("{other:?}").chars().take(200).collect(),
+                    ))
+                }
             }
         }
     }
 
     /// Reads cold rows of a window; `limit` bounds rows and so memory.
-    pub async fn query(&self, schema: &TableSchema, window: Window, limit: u64) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
+    pub async fn query(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+    ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
         let t = self.cfg.request_timeout.0;
-        tokio::time::timeout(t, self.query_inner(schema, window, limit)).await.map_err(|_| ClientError::Timeout(t))?
+        tokio::time::timeout(t, self.query_inner(schema, window, limit))
+            .await
+            .map_err(|_| ClientError::Timeout(t))?
     }
 
-    async fn query_inner(&self, schema: &TableSchema, window: Window, limit: u64) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
+    async fn query_inner(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+    ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
         let mut s = self.stream().await?;
-        s.write_frame(&Frame::Query(ColdQuery { schema: schema.clone(), window, limit })).await?;
+        s.write_frame(&Frame::Query(ColdQuery {
+            schema: schema.clone(),
+            window,
+            limit,
+        }))
+        .await?;
         let _ = s.finish();
         let limits = DecodeLimits::default();
         let mut out = Vec::new();
@@ -133,16 +191,23 @@ impl LinkClient {
         loop {
             match s.expect_frame().await? {
                 Frame::Rows(body) => {
-                    let b = decode_segment(schema, &body, &limits).map_err(|e| ClientError::Decode(e.to_string()))?;
+                    let b = decode_segment(schema, &body, &limits)
+                        .map_err(|e| ClientError::Decode(e.to_string()))?;
                     rows += b.len() as u64;
                     if rows > limit {
-                        return Err(ClientError::Protocol(format!("gateway sent more than the {limit} rows asked for")));
+                        return Err(ClientError::Protocol(format!(
+                            "gateway sent more than the {limit} rows asked for"
+                        )));
                     }
                     out.push(b);
                 }
                 Frame::End(end) => return Ok((out, end)),
                 Frame::Error(m) => return Err(ClientError::Refused(m)),
-                other => return Err(ClientError::Protocol(format!("{other:?}").chars().take(200).collect())),
+                other => {
+                    return Err(ClientError::Protocol(
+                        format!("{other:?}").chars().take(200).collect(),
+                    ))
+                }
             }
         }
     }

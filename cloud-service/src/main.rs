@@ -53,7 +53,9 @@ enum CertsCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
@@ -67,7 +69,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Archive { url } => {
             let url = format!("{}/v1/admin/archive", url.trim_end_matches('/'));
-            let resp = reqwest::Client::new().post(&url).send().await.map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let resp = reqwest::Client::new()
+                .post(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
             let status = resp.status();
             let body: serde_json::Value = resp.json().await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
@@ -75,10 +81,14 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(body["failed"].as_u64() == Some(0), "some batches failed");
             Ok(())
         }
-        Command::Certs { command: CertsCommand::Init { out, org } } => {
+        Command::Certs {
+            command: CertsCommand::Init { out, org },
+        } => {
             cloud_service::certs::init(&out, &org)?;
             println!("wrote CA and certificates to {}", out.display());
-            println!("copy ca.pem, nas-gateway.pem and nas-gateway.key to the NAS; keep ca.key offline");
+            println!(
+                "copy ca.pem, nas-gateway.pem and nas-gateway.key to the NAS; keep ca.key offline"
+            );
             Ok(())
         }
         Command::CheckConfig { config } => {

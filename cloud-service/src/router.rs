@@ -31,7 +31,10 @@ pub fn split(w: Window, wm: Option<i64>) -> (Option<Window>, Option<Window>) {
     let Some(wm) = wm else { return (None, Some(w)) };
     let cold = Window::new(w.start, w.end.min(wm));
     let hot = Window::new(w.start.max(wm), w.end);
-    ((!cold.is_empty()).then_some(cold), (!hot.is_empty()).then_some(hot))
+    (
+        (!cold.is_empty()).then_some(cold),
+        (!hot.is_empty()).then_some(hot),
+    )
 }
 
 pub async fn query(
@@ -49,11 +52,16 @@ pub async fn query(
     let cold_part = async {
         match cold_w {
             None => Ok((Vec::new(), false)),
-            Some(w) => link.query(schema, w, limit).await.map(|(rows, end)| (rows, end.truncated)),
+            Some(w) => link
+                .query(schema, w, limit)
+                .await
+                .map(|(rows, end)| (rows, end.truncated)),
         }
     };
     let hot_part = async {
-        let Some(w) = hot_w else { return Ok::<_, crate::hot::HotError>(Vec::new()) };
+        let Some(w) = hot_w else {
+            return Ok::<_, crate::hot::HotError>(Vec::new());
+        };
         let (h, s) = (hot.clone(), schema.clone());
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
@@ -69,7 +77,10 @@ pub async fn query(
     let (cold_res, hot_res) = tokio::join!(cold_part, hot_part);
     drop(marks);
     let hot_rows = hot_res?;
-    let mut ans = QueryAnswer { watermark: wm, ..Default::default() };
+    let mut ans = QueryAnswer {
+        watermark: wm,
+        ..Default::default()
+    };
     match cold_res {
         Ok((rows, truncated)) => {
             ans.cold_rows = rows.iter().map(|b| b.len() as u64).sum();

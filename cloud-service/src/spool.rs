@@ -73,7 +73,12 @@ impl Spool {
     /// Bytes the spool holds now.
     pub fn bytes(&self) -> u64 {
         fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 

@@ -15,7 +15,9 @@ pub struct Watermarks {
 
 impl Watermarks {
     pub fn new(map: HashMap<String, i64>) -> Self {
-        Self { map: RwLock::new(map) }
+        Self {
+            map: RwLock::new(map),
+        }
     }
 
     pub async fn read(&self) -> RwLockReadGuard<'_, HashMap<String, i64>> {

@@ -27,7 +27,11 @@ pub enum CommitError {
     Decode { batch: String, reason: String },
 }
 
-pub async fn commit<S: ColdStore>(store: &S, staged: &StagedBatch, limits: DecodeLimits) -> Result<ContentHash, CommitError> {
+pub async fn commit<S: ColdStore>(
+    store: &S,
+    staged: &StagedBatch,
+    limits: DecodeLimits,
+) -> Result<ContentHash, CommitError> {
     let m = &staged.manifest;
     store.ensure_table(&m.schema).await?;
     if store.ledger_get(&m.batch_id).await?.is_some() {
@@ -53,9 +57,17 @@ pub async fn commit<S: ColdStore>(store: &S, staged: &StagedBatch, limits: Decod
         let batch = m.batch_id.clone();
         tokio::task::spawn_blocking(move || -> Result<(), CommitError> {
             let mut r = s.reader();
-            while let Some(body) = next_segment(&mut r, &limits).map_err(|reason| CommitError::Decode { batch: batch.clone(), reason })? {
-                let rows = decode_segment(&schema, &body, &limits)
-                    .map_err(|e| CommitError::Decode { batch: batch.clone(), reason: e.to_string() })?;
+            while let Some(body) =
+                next_segment(&mut r, &limits).map_err(|reason| CommitError::Decode {
+                    batch: batch.clone(),
+                    reason,
+                })?
+            {
+                let rows =
+                    decode_segment(&schema, &body, &limits).map_err(|e| CommitError::Decode {
+                        batch: batch.clone(),
+                        reason: e.to_string(),
+                    })?;
                 if tx.blocking_send(rows).is_err() {
                     break;
                 }
@@ -71,9 +83,13 @@ pub async fn commit<S: ColdStore>(store: &S, staged: &StagedBatch, limits: Decod
 
     let cold = store.content_hash(&m.schema, m.window).await?;
     store
-        .ledger_put(&LedgerEntry { batch_id: m.batch_id.clone(), table: m.schema.name.clone(), window: m.window, content: cold })
+        .ledger_put(&LedgerEntry {
+            batch_id: m.batch_id.clone(),
+            table: m.schema.name.clone(),
+            window: m.window,
+            content: cold,
+        })
         .await?;
     failpoint::hit("after-ledger", store).await;
     Ok(cold)
 }
-

@@ -69,7 +69,11 @@ impl Default for NasConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self { ca: "data/certs/ca.pem".into(), cert: "data/certs/nas-gateway.pem".into(), key: "data/certs/nas-gateway.key".into() }
+        Self {
+            ca: "data/certs/ca.pem".into(),
+            cert: "data/certs/nas-gateway.pem".into(),
+            key: "data/certs/nas-gateway.key".into(),
+        }
     }
 }
 
@@ -77,12 +81,18 @@ impl NasConfig {
     /// Reads a YAML file; relative paths in it are taken from the current
     /// directory, like every other command-line tool.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let cfg: NasConfig = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let cfg: NasConfig = serde_yaml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         Ok(cfg)
     }
 
     pub fn tls_files(&self) -> hotcold_link::TlsFiles {
-        hotcold_link::TlsFiles { ca: self.tls.ca.clone(), cert: self.tls.cert.clone(), key: self.tls.key.clone() }
+        hotcold_link::TlsFiles {
+            ca: self.tls.ca.clone(),
+            cert: self.tls.cert.clone(),
+            key: self.tls.key.clone(),
+        }
     }
 }

@@ -24,7 +24,9 @@ fn points() -> &'static HashMap<String, String> {
 }
 
 pub async fn hit<S: ColdStore>(name: &str, store: &S) {
-    let Some(action) = points().get(name) else { return };
+    let Some(action) = points().get(name) else {
+        return;
+    };
     tracing::warn!(failpoint = name, action = %action, "failpoint hit");
     if action == "abort" {
         std::process::abort();

@@ -23,15 +23,25 @@ pub struct Running {
 
 /// Opens the cold store and the staging area, binds the link and serves it
 /// until `shutdown` resolves.
-pub async fn start(cfg: NasConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+pub async fn start(
+    cfg: NasConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     match &cfg.cold {
         ColdConfig::Sqlite { path } => {
             let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("cold.db"));
-            let store = SqliteCold::open(&path).with_context(|| format!("cold store {}", path.display()))?;
+            let store = SqliteCold::open(&path)
+                .with_context(|| format!("cold store {}", path.display()))?;
             start_with(cfg, store, shutdown).await
         }
-        ColdConfig::Clickhouse { url, database, user, password } => {
+        ColdConfig::Clickhouse {
+            url,
+            database,
+            user,
+            password,
+        } => {
             let store = ClickHouseCold::connect(url, database, user, password)
                 .await
                 .with_context(|| format!("cold store ClickHouse at {url}"))?;
@@ -46,9 +56,17 @@ async fn start_with<S: ColdStore>(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let staging = staging::Staging::open(cfg.data_dir.join("staging"))?;
-    let endpoint = hotcold_link::server_endpoint(cfg.listen, &cfg.tls_files(), &hotcold_link::LinkTuning::default())?;
+    let endpoint = hotcold_link::server_endpoint(
+        cfg.listen,
+        &cfg.tls_files(),
+        &hotcold_link::LinkTuning::default(),
+    )?;
     let addr = endpoint.local_addr()?;
-    let gw = Arc::new(server::Gateway::new(store, staging, cfg.max_frame.0 as usize));
+    let gw = Arc::new(server::Gateway::new(
+        store,
+        staging,
+        cfg.max_frame.0 as usize,
+    ));
     let task = tokio::spawn(server::serve(endpoint, gw, shutdown));
     Ok(Running { addr, task })
 }

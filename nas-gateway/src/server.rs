@@ -24,12 +24,22 @@ pub struct Gateway<S> {
 
 impl<S: ColdStore> Gateway<S> {
     pub fn new(store: S, staging: Staging, max_frame: usize) -> Self {
-        Self { store, staging, limits: DecodeLimits::default(), max_frame, busy: Mutex::new(HashSet::new()) }
+        Self {
+            store,
+            staging,
+            limits: DecodeLimits::default(),
+            max_frame,
+            busy: Mutex::new(HashSet::new()),
+        }
     }
 }
 
 /// Accepts connections until `shutdown` resolves.
-pub async fn serve<S: ColdStore>(endpoint: quinn::Endpoint, gw: Arc<Gateway<S>>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve<S: ColdStore>(
+    endpoint: quinn::Endpoint,
+    gw: Arc<Gateway<S>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -88,7 +98,12 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
     match s.expect_frame().await? {
         Frame::Offer(m) => offer(s, gw, *m).await,
         Frame::Query(q) => query(s, gw, q).await,
-        other => Err(RequestError::Refused(format!("unexpected first frame {other:?}").chars().take(200).collect())),
+        other => Err(RequestError::Refused(
+            format!("unexpected first frame {other:?}")
+                .chars()
+                .take(200)
+                .collect(),
+        )),
     }
 }
 
@@ -102,24 +117,43 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
-async fn offer<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, m: Manifest) -> Result<(), RequestError> {
-    m.validate().map_err(|e| RequestError::Refused(format!("bad manifest: {e}")))?;
+async fn offer<S: ColdStore>(
+    s: &mut FramedStream,
+    gw: &Gateway<S>,
+    m: Manifest,
+) -> Result<(), RequestError> {
+    m.validate()
+        .map_err(|e| RequestError::Refused(format!("bad manifest: {e}")))?;
     {
-        let mut busy = gw.busy.lock().map_err(|_| RequestError::Refused("busy set poisoned".into()))?;
+        let mut busy = gw
+            .busy
+            .lock()
+            .map_err(|_| RequestError::Refused("busy set poisoned".into()))?;
         if !busy.insert(m.batch_id.clone()) {
-            return Err(RequestError::Refused(format!("batch {} is already being received", m.batch_id)));
+            return Err(RequestError::Refused(format!(
+                "batch {} is already being received",
+                m.batch_id
+            )));
         }
     }
     let _guard = BusyGuard(&gw.busy, m.batch_id.clone());
     let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
 
-    let already = gw.store.ledger_get(&m.batch_id).await.map_err(|e| refuse(&e))?.is_some();
+    let already = gw
+        .store
+        .ledger_get(&m.batch_id)
+        .await
+        .map_err(|e| refuse(&e))?
+        .is_some();
     let staged = gw.staging.batch(&m).map_err(|e| refuse(&e))?;
     let mut missing: Vec<u32> = if already {
         Vec::new()
     } else {
         let h = staged.clone_handle();
-        tokio::task::spawn_blocking(move || h.missing()).await.map_err(|e| refuse(&e))?.map_err(|e| refuse(&e))?
+        tokio::task::spawn_blocking(move || h.missing())
+            .await
+            .map_err(|e| refuse(&e))?
+            .map_err(|e| refuse(&e))?
     };
     tracing::info!(batch = %m.batch_id, chunks = m.chunks.len(), missing = missing.len(), "offer");
     s.write_frame(&Frame::Need(missing.clone())).await?;
@@ -127,31 +161,59 @@ async fn offer<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, m: Manifest)
         match s.expect_frame().await? {
             Frame::Chunk { index, data } => {
                 let h = staged.clone_handle();
-                let written = tokio::task::spawn_blocking(move || h.write_chunk(index, &data)).await.map_err(|e| refuse(&e))?;
+                let written = tokio::task::spawn_blocking(move || h.write_chunk(index, &data))
+                    .await
+                    .map_err(|e| refuse(&e))?;
                 match written {
                     Ok(()) => missing.retain(|i| *i != index),
                     // Damaged in transit: not stored, so still missing.
-                    Err(e @ StagingError::BadChunk { .. }) => tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected"),
+                    Err(e @ StagingError::BadChunk { .. }) => {
+                        tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected")
+                    }
                     Err(e) => return Err(refuse(&e)),
                 }
             }
-            Frame::Sent if !missing.is_empty() => s.write_frame(&Frame::Need(missing.clone())).await?,
+            Frame::Sent if !missing.is_empty() => {
+                s.write_frame(&Frame::Need(missing.clone())).await?
+            }
             Frame::Sent => break,
-            other => return Err(RequestError::Refused(format!("unexpected frame during transfer: {other:?}").chars().take(200).collect())),
+            other => {
+                return Err(RequestError::Refused(
+                    format!("unexpected frame during transfer: {other:?}")
+                        .chars()
+                        .take(200)
+                        .collect(),
+                ))
+            }
         }
     }
-    let cold = commit(&gw.store, &staged, gw.limits).await.map_err(|e| refuse(&e))?;
+    let cold = commit(&gw.store, &staged, gw.limits)
+        .await
+        .map_err(|e| refuse(&e))?;
     tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
-    s.write_frame(&Frame::Committed(CommitReply { batch_id: m.batch_id.clone(), cold })).await?;
+    s.write_frame(&Frame::Committed(CommitReply {
+        batch_id: m.batch_id.clone(),
+        cold,
+    }))
+    .await?;
     if let Err(e) = gw.staging.remove(&m.batch_id) {
         tracing::warn!(batch = %m.batch_id, error = %e, "cannot clear staging");
     }
     Ok(())
 }
 
-async fn query<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, q: ColdQuery) -> Result<(), RequestError> {
-    q.schema.validate().map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
-    gw.store.ensure_table(&q.schema).await.map_err(|e| RequestError::Refused(e.to_string()))?;
+async fn query<S: ColdStore>(
+    s: &mut FramedStream,
+    gw: &Gateway<S>,
+    q: ColdQuery,
+) -> Result<(), RequestError> {
+    q.schema
+        .validate()
+        .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
+    gw.store
+        .ensure_table(&q.schema)
+        .await
+        .map_err(|e| RequestError::Refused(e.to_string()))?;
     let (tx, mut rx) = mpsc::channel(2);
     let reading = gw.store.query(&q.schema, q.window, q.limit, tx);
     let sending = async {
@@ -166,6 +228,10 @@ async fn query<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>, q: ColdQuery
     let (read, sent) = tokio::join!(reading, sending);
     read.map_err(|e| RequestError::Refused(e.to_string()))?;
     let rows = sent?;
-    s.write_frame(&Frame::End(QueryEnd { rows, truncated: rows >= q.limit })).await?;
+    s.write_frame(&Frame::End(QueryEnd {
+        rows,
+        truncated: rows >= q.limit,
+    }))
+    .await?;
     Ok(())
 }

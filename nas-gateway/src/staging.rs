@@ -27,7 +27,10 @@ pub enum StagingError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StagingError + '_ {
-    move |source| StagingError::Io { path: path.to_path_buf(), source }
+    move |source| StagingError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub struct Staging {
@@ -41,14 +44,18 @@ pub struct StagedBatch {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StagingError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// Writes `data` to `path` durably: temp file, fsync, rename, fsync dir.
 fn write_durable(path: &Path, data: &[u8]) -> Result<(), StagingError> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
@@ -73,10 +80,16 @@ impl Staging {
                 fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
             }
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            let json = serde_json::to_vec(manifest).map_err(|e| StagingError::Io { path: mpath.clone(), source: e.into() })?;
+            let json = serde_json::to_vec(manifest).map_err(|e| StagingError::Io {
+                path: mpath.clone(),
+                source: e.into(),
+            })?;
             write_durable(&mpath, &json)?;
         }
-        Ok(StagedBatch { dir, manifest: manifest.clone() })
+        Ok(StagedBatch {
+            dir,
+            manifest: manifest.clone(),
+        })
     }
 
     pub fn remove(&self, batch_id: &str) -> Result<(), StagingError> {
@@ -91,7 +104,10 @@ impl Staging {
 impl StagedBatch {
     /// A second handle on the same directory, for a blocking task.
     pub fn clone_handle(&self) -> StagedBatch {
-        StagedBatch { dir: self.dir.clone(), manifest: self.manifest.clone() }
+        StagedBatch {
+            dir: self.dir.clone(),
+            manifest: self.manifest.clone(),
+        }
     }
 
     fn chunk_path(&self, i: usize) -> PathBuf {
@@ -122,7 +138,10 @@ impl StagedBatch {
     pub fn write_chunk(&self, index: u32, data: &[u8]) -> Result<(), StagingError> {
         let i = index as usize;
         if i >= self.manifest.chunks.len() {
-            return Err(StagingError::NoSuchChunk { index, count: self.manifest.chunks.len() });
+            return Err(StagingError::NoSuchChunk {
+                index,
+                count: self.manifest.chunks.len(),
+            });
         }
         if !self.manifest.chunk_matches(i, data) {
             return Err(StagingError::BadChunk { index });
@@ -132,7 +151,13 @@ impl StagedBatch {
 
     /// A reader over the whole batch, chunk after chunk.
     pub fn reader(&self) -> ChunkReader {
-        ChunkReader { paths: (0..self.manifest.chunks.len()).map(|i| self.chunk_path(i)).collect(), next: 0, cur: None }
+        ChunkReader {
+            paths: (0..self.manifest.chunks.len())
+                .map(|i| self.chunk_path(i))
+                .collect(),
+            next: 0,
+            cur: None,
+        }
     }
 
     /// Checks the whole batch's hash over the staged chunks.
@@ -171,7 +196,9 @@ impl Read for ChunkReader {
                 }
                 self.cur = None;
             }
-            let Some(p) = self.paths.get(self.next) else { return Ok(0) };
+            let Some(p) = self.paths.get(self.next) else {
+                return Ok(0);
+            };
             self.cur = Some(File::open(p)?);
             self.next += 1;
         }
@@ -186,12 +213,17 @@ pub fn next_segment(r: &mut impl Read, limits: &DecodeLimits) -> Result<Option<V
     while got < 4 {
         let n = r.read(&mut header[got..]).map_err(|e| e.to_string())?;
         if n == 0 {
-            return if got == 0 { Ok(None) } else { Err("batch ends inside a segment header".into()) };
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err("batch ends inside a segment header".into())
+            };
         }
         got += n;
     }
     let len = segment_len(header, limits).map_err(|e| e.to_string())?;
     let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(|e| format!("batch ends inside a segment: {e}"))?;
+    r.read_exact(&mut body)
+        .map_err(|e| format!("batch ends inside a segment: {e}"))?;
     Ok(Some(body))
 }

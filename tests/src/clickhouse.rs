@@ -15,14 +15,20 @@ pub fn url() -> Option<String> {
                 std::env::var("HOTCOLD_REQUIRE_CLICKHOUSE").as_deref() != Ok("1"),
                 "HOTCOLD_REQUIRE_CLICKHOUSE=1 but HOTCOLD_CLICKHOUSE_URL is not set"
             );
-            eprintln!("SKIPPED: no ClickHouse (set HOTCOLD_CLICKHOUSE_URL, or run scripts/test.sh)");
+            eprintln!(
+                "SKIPPED: no ClickHouse (set HOTCOLD_CLICKHOUSE_URL, or run scripts/test.sh)"
+            );
             None
         }
     }
 }
 
 pub async fn sql(url: &str, q: &str) -> anyhow::Result<String> {
-    let resp = reqwest::Client::new().post(url).body(q.to_string()).send().await?;
+    let resp = reqwest::Client::new()
+        .post(url)
+        .body(q.to_string())
+        .send()
+        .await?;
     let status = resp.status();
     let text = resp.text().await?;
     anyhow::ensure!(status.is_success(), "clickhouse: {q}: {text}");
@@ -50,10 +56,13 @@ fn unescape(s: &str) -> String {
 
 fn cell(ty: LogicalType, s: &str) -> anyhow::Result<Value> {
     Ok(match ty {
-        LogicalType::Decimal { scale } => {
-            Value::I64(hotcold_core::value::parse_decimal(s, scale).ok_or_else(|| anyhow::anyhow!("decimal {s:?}"))?)
-        }
-        LogicalType::Date => Value::I64(hotcold_core::time::parse_date(s).ok_or_else(|| anyhow::anyhow!("date {s:?}"))?),
+        LogicalType::Decimal { scale } => Value::I64(
+            hotcold_core::value::parse_decimal(s, scale)
+                .ok_or_else(|| anyhow::anyhow!("decimal {s:?}"))?,
+        ),
+        LogicalType::Date => Value::I64(
+            hotcold_core::time::parse_date(s).ok_or_else(|| anyhow::anyhow!("date {s:?}"))?,
+        ),
         LogicalType::Bool => Value::Bool(s == "1"),
         LogicalType::String | LogicalType::LcString => Value::Str(unescape(s)),
         LogicalType::Float64 => Value::F64(s.parse()?),
@@ -63,7 +72,12 @@ fn cell(ty: LogicalType, s: &str) -> anyhow::Result<Value> {
 }
 
 /// Count and content hash of a window, read from ClickHouse as text.
-pub async fn window_hash(url: &str, db: &str, schema: &TableSchema, w: Window) -> anyhow::Result<ContentHash> {
+pub async fn window_hash(
+    url: &str,
+    db: &str,
+    schema: &TableSchema,
+    w: Window,
+) -> anyhow::Result<ContentHash> {
     let cols: Vec<_> = schema.columns.iter().map(|c| c.name.as_str()).collect();
     let text = sql(
         url,
@@ -81,7 +95,12 @@ pub async fn window_hash(url: &str, db: &str, schema: &TableSchema, w: Window) -
     for line in text.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         anyhow::ensure!(fields.len() == schema.columns.len(), "row {line:?}");
-        let row = schema.columns.iter().zip(fields).map(|(c, f)| cell(c.ty, f)).collect::<anyhow::Result<Vec<_>>>()?;
+        let row = schema
+            .columns
+            .iter()
+            .zip(fields)
+            .map(|(c, f)| cell(c.ty, f))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         h.add_row(&row);
     }
     Ok(h)

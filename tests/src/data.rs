@@ -26,13 +26,13 @@ pub fn trades(start: i64, end: i64, n: usize, seed: u64) -> Vec<serde_json::Valu
     let symbols = ["BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT"];
     let exchanges = ["binance", "okx", "bybit"];
     let step = ((end - start) as f64 / n.max(1) as f64).max(1.0);
-    let mut price: i64 = 42_000_00000000;
+    let mut price: i64 = 4_200_000_000_000; // 42000 at scale 8
     (0..n)
         .map(|i| {
             let ts = start + (i as f64 * step) as i64 + rng.gen_range(0..step.max(1.0) as i64);
             let ts = ts.min(end - 1);
-            price += rng.gen_range(-5_00000000..=5_00000000);
-            let amount: i64 = rng.gen_range(1..5_00000000);
+            price += rng.gen_range(-500_000_000..=500_000_000);
+            let amount: i64 = rng.gen_range(1..500_000_000);
             serde_json::json!({
                 "ts": ts,
                 "exchange": exchanges[rng.gen_range(0..exchanges.len())],
@@ -59,8 +59,11 @@ pub fn ndjson(rows: &[serde_json::Value]) -> String {
 pub fn hash_json(schema: &TableSchema, rows: &[serde_json::Value]) -> ContentHash {
     let mut h = ContentHash::default();
     for r in rows {
-        let row: Vec<Value> =
-            schema.columns.iter().map(|c| Value::from_json(c.ty, &r[&c.name]).expect("generated row is valid")).collect();
+        let row: Vec<Value> = schema
+            .columns
+            .iter()
+            .map(|c| Value::from_json(c.ty, &r[&c.name]).expect("generated row is valid"))
+            .collect();
         h.add_row(&row);
     }
     h
@@ -69,12 +72,19 @@ pub fn hash_json(schema: &TableSchema, rows: &[serde_json::Value]) -> ContentHas
 pub fn batch_of(schema: &TableSchema, rows: &[serde_json::Value]) -> RowBatch {
     let mut b = RowBatch::new(schema);
     for r in rows {
-        let row = schema.columns.iter().map(|c| Value::from_json(c.ty, &r[&c.name]).expect("valid")).collect();
+        let row = schema
+            .columns
+            .iter()
+            .map(|c| Value::from_json(c.ty, &r[&c.name]).expect("valid"))
+            .collect();
         b.push_row(row).expect("kinds match");
     }
     b
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -15,7 +15,11 @@ pub fn bin(name: &str) -> PathBuf {
         dir.pop();
     }
     let p = dir.join(name);
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        p.display()
+    );
     p
 }
 
@@ -23,11 +27,18 @@ pub fn bin(name: &str) -> PathBuf {
 fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Child, String) {
     let logf = std::fs::File::create(log).expect("log file");
     let mut cmd = Command::new(bin(name));
-    cmd.arg("serve").arg("-c").arg(config).stdout(Stdio::piped()).stderr(logf).env("RUST_LOG", "info");
+    cmd.arg("serve")
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(logf)
+        .env("RUST_LOG", "info");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -48,7 +59,10 @@ fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Ch
 }
 
 fn signal(child: &Child, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
 }
 
 pub struct Gateway {
@@ -62,7 +76,13 @@ pub struct Gateway {
 impl Gateway {
     pub fn start(config: PathBuf, log: PathBuf, env: Vec<(String, String)>) -> Self {
         let (child, addr) = spawn("nas-gateway", &config, &log, &env);
-        Self { child: Some(child), addr: addr.parse().expect("gateway addr"), config, log, env }
+        Self {
+            child: Some(child),
+            addr: addr.parse().expect("gateway addr"),
+            config,
+            log,
+            env,
+        }
     }
 
     /// Kills with a real signal (`KILL`, `TERM`) and waits for the exit.
@@ -92,7 +112,14 @@ pub struct Cloud {
 impl Cloud {
     pub fn start(config: PathBuf, log: PathBuf, data_dir: PathBuf) -> Self {
         let (child, url) = spawn("cloud-service", &config, &log, &[]);
-        Self { child: Some(child), url, config, log, data_dir, http: reqwest::Client::new() }
+        Self {
+            child: Some(child),
+            url,
+            config,
+            log,
+            data_dir,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn kill(&mut self, sig: &str) {
@@ -102,28 +129,57 @@ impl Cloud {
         }
     }
 
-    pub async fn ingest(&self, table: &str, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
-        let r = self.http.post(format!("{}/v1/ingest/{table}", self.url)).body(body).send().await.expect("ingest request");
+    pub async fn ingest(
+        &self,
+        table: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/ingest/{table}", self.url))
+            .body(body)
+            .send()
+            .await
+            .expect("ingest request");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn archive(&self) -> (u16, serde_json::Value) {
-        let r = self.http.post(format!("{}/v1/admin/archive", self.url)).send().await.expect("archive request");
+        let r = self
+            .http
+            .post(format!("{}/v1/admin/archive", self.url))
+            .send()
+            .await
+            .expect("archive request");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// GET a query; returns status, headers and body text.
-    pub async fn query(&self, table: &str, params: &str) -> (u16, reqwest::header::HeaderMap, String) {
-        let r = self.http.get(format!("{}/v1/query/{table}?{params}", self.url)).send().await.expect("query request");
+    pub async fn query(
+        &self,
+        table: &str,
+        params: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .get(format!("{}/v1/query/{table}?{params}", self.url))
+            .send()
+            .await
+            .expect("query request");
         let s = r.status().as_u16();
         let h = r.headers().clone();
         (s, h, r.text().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let r = self.http.get(format!("{}{path}", self.url)).send().await.expect("get");
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("get");
         let s = r.status().as_u16();
         (s, r.text().await.unwrap_or_default())
     }
@@ -157,7 +213,12 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { cold: ColdKind::Sqlite, hot_retention: "2d".into(), gateway_env: Vec::new(), chunk_size: "64KiB".into() }
+        Self {
+            cold: ColdKind::Sqlite,
+            hot_retention: "2d".into(),
+            gateway_env: Vec::new(),
+            chunk_size: "64KiB".into(),
+        }
     }
 }
 
@@ -175,7 +236,9 @@ pub fn write_certs(dir: &Path) {
 pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> String {
     let cold = match cold {
         ColdKind::Sqlite => "  kind: sqlite".to_string(),
-        ColdKind::ClickHouse { url, database } => format!("  kind: clickhouse\n  url: {url}\n  database: {database}"),
+        ColdKind::ClickHouse { url, database } => {
+            format!("  kind: clickhouse\n  url: {url}\n  database: {database}")
+        }
     };
     format!(
         "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\n",
@@ -184,7 +247,13 @@ pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> 
     )
 }
 
-pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, retention: &str, chunk: &str) -> String {
+pub fn cloud_yaml(
+    dir: &Path,
+    gateway: SocketAddr,
+    certs: &Path,
+    retention: &str,
+    chunk: &str,
+) -> String {
     format!(
         "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot-retention: {retention}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {chunk}\n  connect-timeout: 3s\ntables:\n{}",
         dir.join("cloud").display(),
@@ -211,20 +280,46 @@ impl Stack {
         let certs = dir.path().join("certs");
         write_certs(&certs);
         let gcfg = dir.path().join("nas.yaml");
-        std::fs::write(&gcfg, gateway_yaml(dir.path(), "127.0.0.1:0", &certs, &opts.cold)).expect("write nas.yaml");
+        std::fs::write(
+            &gcfg,
+            gateway_yaml(dir.path(), "127.0.0.1:0", &certs, &opts.cold),
+        )
+        .expect("write nas.yaml");
         let gateway = Gateway::start(gcfg, dir.path().join("nas.log"), opts.gateway_env.clone());
         // Restarts must come back on the same port: pin it in the config.
-        std::fs::write(&gateway.config, gateway_yaml(dir.path(), &gateway.addr.to_string(), &certs, &opts.cold)).expect("pin port");
+        std::fs::write(
+            &gateway.config,
+            gateway_yaml(dir.path(), &gateway.addr.to_string(), &certs, &opts.cold),
+        )
+        .expect("pin port");
         let ccfg = dir.path().join("cloud.yaml");
-        std::fs::write(&ccfg, cloud_yaml(dir.path(), gateway.addr, &certs, &opts.hot_retention, &opts.chunk_size)).expect("write cloud.yaml");
+        std::fs::write(
+            &ccfg,
+            cloud_yaml(
+                dir.path(),
+                gateway.addr,
+                &certs,
+                &opts.hot_retention,
+                &opts.chunk_size,
+            ),
+        )
+        .expect("write cloud.yaml");
         let cloud = Cloud::start(ccfg, dir.path().join("cloud.log"), dir.path().join("cloud"));
-        Self { dir, gateway, cloud }
+        Self {
+            dir,
+            gateway,
+            cloud,
+        }
     }
 
     /// Prints both logs: call when a test is about to fail.
     pub fn dump_logs(&self) {
         for p in [&self.gateway.log, &self.cloud.log] {
-            eprintln!("==== {} ====\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default());
+            eprintln!(
+                "==== {} ====\n{}",
+                p.display(),
+                std::fs::read_to_string(p).unwrap_or_default()
+            );
         }
     }
 }

@@ -34,31 +34,65 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
         let (s, b) = c.ingest(table, body).await;
         assert_eq!(s, status, "{b}");
         let msg = b["error"].as_str().unwrap_or_default();
-        assert!(msg.contains(needle), "error {msg:?} should mention {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "error {msg:?} should mention {needle:?}"
+        );
     }
     // A request with one bad line stores nothing.
     let mut rows = trades(now - 1000, now, 3, 1);
     rows[2]["price"] = serde_json::json!("oops");
     let (s, b) = c.ingest("trades", ndjson(&rows)).await;
     assert_eq!(s, 400);
-    assert!(b["error"].as_str().unwrap_or_default().contains("line 3"), "{b}");
+    assert!(
+        b["error"].as_str().unwrap_or_default().contains("line 3"),
+        "{b}"
+    );
 
     let recent = now - 60_000;
     let queries = [
         ("trades", "to=5".to_string(), 400, "from"),
         ("trades", "from=10&to=5".to_string(), 400, "reversed"),
         ("trades", "from=abc&to=5".to_string(), 400, "from=\"abc\""),
-        ("trades", format!("from={recent}&to={now}&limit=0"), 400, "limit"),
-        ("trades", format!("from={recent}&to={now}&format=xml"), 400, "format"),
-        ("trades", format!("from={recent}&to={now}&symbol=x"), 400, "unknown parameter"),
-        ("trades", format!("from=0&to={}", i64::MAX), 400, "max-range"),
-        ("nope", format!("from={recent}&to={now}"), 404, "unknown table"),
+        (
+            "trades",
+            format!("from={recent}&to={now}&limit=0"),
+            400,
+            "limit",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&format=xml"),
+            400,
+            "format",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&symbol=x"),
+            400,
+            "unknown parameter",
+        ),
+        (
+            "trades",
+            format!("from=0&to={}", i64::MAX),
+            400,
+            "max-range",
+        ),
+        (
+            "nope",
+            format!("from={recent}&to={now}"),
+            404,
+            "unknown table",
+        ),
     ];
     for (table, q, status, needle) in queries {
         let (s, _, body) = c.query(table, &q).await;
         assert_eq!(s, status, "{q}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
-        assert!(v["error"].as_str().unwrap_or_default().contains(needle), "{q}: {body}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(needle),
+            "{q}: {body}"
+        );
     }
     let (s, body) = c.get("/v1/nothing").await;
     assert_eq!(s, 404, "{body}");
@@ -68,7 +102,12 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
     let good = trades(now - 1000, now, 3, 2);
     let (s, b) = c.ingest("trades", ndjson(&good)).await;
     assert_eq!(s, 200, "{b}");
-    let (s, _, body) = c.query("trades", &format!("from={}&to={}&format=json", now - 1000, now + 1)).await;
+    let (s, _, body) = c
+        .query(
+            "trades",
+            &format!("from={}&to={}&format=json", now - 1000, now + 1),
+        )
+        .await;
     assert_eq!(s, 200);
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(3), "{body}");

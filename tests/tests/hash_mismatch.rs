@@ -9,8 +9,15 @@ use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 async fn tampered_cold_keeps_hot(cold: ColdKind, tamper_sql: String) {
-    let env = vec![(nas_gateway::failpoint::ENV.to_string(), format!("after-insert=sql:{tamper_sql}"))];
-    let stack = Stack::start(StackOptions { cold, gateway_env: env, ..Default::default() });
+    let env = vec![(
+        nas_gateway::failpoint::ENV.to_string(),
+        format!("after-insert=sql:{tamper_sql}"),
+    )];
+    let stack = Stack::start(StackOptions {
+        cold,
+        gateway_env: env,
+        ..Default::default()
+    });
     let now = now_ms();
     let start = Window::day_of(now - 5 * DAY_MS).start;
     let rows = trades(start, now, 5_000, 3);
@@ -26,15 +33,35 @@ async fn tampered_cold_keeps_hot(cold: ColdKind, tamper_sql: String) {
     assert_eq!(report["rows_archived"], 0, "{report:#}");
     let batch = &report["batches"][0];
     assert_eq!(batch["state"], "failed");
-    assert!(batch["error"].as_str().unwrap_or("").contains("nothing deleted"), "{batch}");
+    assert!(
+        batch["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("nothing deleted"),
+        "{batch}"
+    );
 
     // Nothing was deleted from hot, and queries still see every row once.
     let schema = trades_schema();
-    assert_eq!(stack.cloud.hot_count(&schema, Window::new(i64::MIN, i64::MAX)), rows.len() as u64);
-    let (s, h, body) = stack.cloud.query("trades", &format!("from={start}&to={}", now + 1)).await;
+    assert_eq!(
+        stack
+            .cloud
+            .hot_count(&schema, Window::new(i64::MIN, i64::MAX)),
+        rows.len() as u64
+    );
+    let (s, h, body) = stack
+        .cloud
+        .query("trades", &format!("from={start}&to={}", now + 1))
+        .await;
     assert_eq!(s, 200);
-    assert!(h.get("x-hotcold-watermark").is_none(), "watermark must not move past a failed batch");
-    let got: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    assert!(
+        h.get("x-hotcold-watermark").is_none(),
+        "watermark must not move past a failed batch"
+    );
+    let got: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
     assert_eq!(hash_json(&schema, &got), hash_json(&schema, &rows));
 
     // The journal reports the failure too.
@@ -47,11 +74,16 @@ async fn tampered_cold_keeps_hot(cold: ColdKind, tamper_sql: String) {
 async fn altered_clickhouse_row_fails_the_batch_and_keeps_hot() {
     let Some(url) = clickhouse::url() else { return };
     let db = clickhouse::unique_db("tamper");
-    let sql = format!("ALTER TABLE {db}.trades UPDATE symbol = 'TAMPERED' WHERE trade_id % 100 = 0");
+    let sql =
+        format!("ALTER TABLE {db}.trades UPDATE symbol = 'TAMPERED' WHERE trade_id % 100 = 0");
     tampered_cold_keeps_hot(ColdKind::ClickHouse { url, database: db }, sql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_sqlite_cold_row_fails_the_batch_and_keeps_hot() {
-    tampered_cold_keeps_hot(ColdKind::Sqlite, "UPDATE trades SET symbol = 'TAMPERED' WHERE trade_id % 100 = 0".into()).await;
+    tampered_cold_keeps_hot(
+        ColdKind::Sqlite,
+        "UPDATE trades SET symbol = 'TAMPERED' WHERE trade_id % 100 = 0".into(),
+    )
+    .await;
 }

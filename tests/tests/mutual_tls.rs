@@ -11,15 +11,28 @@ use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
 use std::path::Path;
 
 fn files(dir: &Path, who: &str) -> TlsFiles {
-    TlsFiles { ca: dir.join("ca.pem"), cert: dir.join(format!("{who}.pem")), key: dir.join(format!("{who}.key")) }
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join(format!("{who}.pem")),
+        key: dir.join(format!("{who}.key")),
+    }
 }
 
 async fn ask(client: &TlsFiles, addr: std::net::SocketAddr) -> anyhow::Result<Frame> {
     let ep = hotcold_link::client_endpoint(client, &hotcold_link::LinkTuning::default())?;
-    let conn = tokio::time::timeout(std::time::Duration::from_secs(5), ep.connect(addr, hotcold_link::SERVER_NAME)?).await??;
+    let conn = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        ep.connect(addr, hotcold_link::SERVER_NAME)?,
+    )
+    .await??;
     let (send, recv) = conn.open_bi().await?;
     let mut s = FramedStream::new(send, recv, 1 << 20);
-    s.write_frame(&Frame::Query(ColdQuery { schema: trades_schema(), window: Window::new(0, 1), limit: 10 })).await?;
+    s.write_frame(&Frame::Query(ColdQuery {
+        schema: trades_schema(),
+        window: Window::new(0, 1),
+        limit: 10,
+    }))
+    .await?;
     s.finish()?;
     let f = tokio::time::timeout(std::time::Duration::from_secs(5), s.expect_frame()).await??;
     Ok(f)
@@ -36,14 +49,22 @@ async fn client_from_another_ca_is_refused() {
     let cfg = NasConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.path().join("nas"),
-        tls: TlsConfig { ca: server.ca.clone(), cert: server.cert.clone(), key: server.key.clone() },
+        tls: TlsConfig {
+            ca: server.ca.clone(),
+            cert: server.cert.clone(),
+            key: server.key.clone(),
+        },
         cold: ColdConfig::Sqlite { path: None },
         ..Default::default()
     };
-    let running = nas_gateway::start(cfg, std::future::pending()).await.expect("gateway");
+    let running = nas_gateway::start(cfg, std::future::pending())
+        .await
+        .expect("gateway");
 
     // The operator's cloud certificate: an answer (an empty result).
-    let ok = ask(&files(&ours, "cloud-service"), running.addr).await.expect("trusted client is served");
+    let ok = ask(&files(&ours, "cloud-service"), running.addr)
+        .await
+        .expect("trusted client is served");
     assert!(matches!(ok, Frame::End(_)), "{ok:?}");
 
     // A certificate from another CA (trusting ours, to isolate the check on
@@ -54,11 +75,18 @@ async fn client_from_another_ca_is_refused() {
     assert!(refused.is_err(), "a client from another CA got {refused:?}");
 
     // And the cloud refuses a gateway it does not trust.
-    let wrong_ca = TlsFiles { ca: theirs.join("ca.pem"), ..files(&ours, "cloud-service") };
+    let wrong_ca = TlsFiles {
+        ca: theirs.join("ca.pem"),
+        ..files(&ours, "cloud-service")
+    };
     assert!(ask(&wrong_ca, running.addr).await.is_err());
     // Corrupt certificate files are named errors, not panics.
     std::fs::write(dir.path().join("junk.pem"), "not a certificate").expect("write");
-    let junk = TlsFiles { cert: dir.path().join("junk.pem"), ..files(&ours, "cloud-service") };
-    let e = hotcold_link::client_endpoint(&junk, &hotcold_link::LinkTuning::default()).err().expect("junk cert refused");
+    let junk = TlsFiles {
+        cert: dir.path().join("junk.pem"),
+        ..files(&ours, "cloud-service")
+    };
+    let e = hotcold_link::client_endpoint(&junk, &hotcold_link::LinkTuning::default())
+        .expect_err("junk cert refused");
     assert!(e.to_string().contains("junk.pem"), "{e}");
 }

@@ -12,7 +12,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), extra: None }
+        Self {
+            status,
+            message: message.into(),
+            extra: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 /// Parses NDJSON into a batch; the error names the line and the column.
 pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8 (byte {})", e.valid_up_to()))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("body is not UTF-8 (byte {})", e.valid_up_to()))?;
     let mut batch = RowBatch::new(schema);
     for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() {
@@ -21,14 +22,25 @@ pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, Strin
         let obj: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(line).map_err(|e| format!("line {n}: not a JSON object: {e}"))?;
         if let Some(k) = obj.keys().find(|k| schema.column(k).is_none()) {
-            return Err(format!("line {n}: unknown column {k:?} (table {} has {})", schema.name, column_list(schema)));
+            return Err(format!(
+                "line {n}: unknown column {k:?} (table {} has {})",
+                schema.name,
+                column_list(schema)
+            ));
         }
         let mut row = Vec::with_capacity(schema.columns.len());
         for c in &schema.columns {
-            let v = obj.get(&c.name).ok_or_else(|| format!("line {n}: missing column {:?}", c.name))?;
-            row.push(Value::from_json(c.ty, v).map_err(|e| format!("line {n}: column {:?} ({}): {e}", c.name, c.ty))?);
+            let v = obj
+                .get(&c.name)
+                .ok_or_else(|| format!("line {n}: missing column {:?}", c.name))?;
+            row.push(
+                Value::from_json(c.ty, v)
+                    .map_err(|e| format!("line {n}: column {:?} ({}): {e}", c.name, c.ty))?,
+            );
         }
-        batch.push_row(row).map_err(|i| format!("line {n}: column {i} has the wrong kind"))?;
+        batch
+            .push_row(row)
+            .map_err(|i| format!("line {n}: column {i} has the wrong kind"))?;
     }
     if batch.is_empty() {
         return Err("body holds no rows: send one JSON object per line".into());
@@ -37,10 +49,19 @@ pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, Strin
 }
 
 fn column_list(schema: &TableSchema) -> String {
-    schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    schema
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub async fn ingest(State(st): State<Arc<AppState>>, Path(table): Path<String>, body: Bytes) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn ingest(
+    State(st): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let schema = st.table(&table)?.clone();
     let batch = parse_ndjson(&schema, &body).map_err(ApiError::bad_request)?;
     let st2 = st.clone();
@@ -68,7 +89,10 @@ pub async fn ingest(State(st): State<Arc<AppState>>, Path(table): Path<String>, 
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok((StatusCode::OK, Json(serde_json::json!({ "table": table, "rows": rows }))))
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "table": table, "rows": rows })),
+    ))
 }
 
 #[cfg(test)]
@@ -82,8 +106,14 @@ mod tests {
             name: "trades".into(),
             time_column: "ts".into(),
             columns: vec![
-                ColumnDef { name: "ts".into(), ty: "timestamp_ms".parse().unwrap() },
-                ColumnDef { name: "price".into(), ty: "decimal(8)".parse().unwrap() },
+                ColumnDef {
+                    name: "ts".into(),
+                    ty: "timestamp_ms".parse().unwrap(),
+                },
+                ColumnDef {
+                    name: "price".into(),
+                    ty: "decimal(8)".parse().unwrap(),
+                },
             ],
         }
     }
@@ -91,7 +121,11 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let s = schema();
-        assert!(parse_ndjson(&s, b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2,\"price\":2}\n").is_ok());
+        assert!(parse_ndjson(
+            &s,
+            b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2,\"price\":2}\n"
+        )
+        .is_ok());
         let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2}\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("price"), "{e}");
         let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"abc\"}").unwrap_err();

@@ -34,7 +34,10 @@ impl AppState {
         self.tables.get(name).ok_or_else(|| {
             let mut known: Vec<_> = self.tables.keys().map(String::as_str).collect();
             known.sort_unstable();
-            ApiError::not_found(format!("unknown table {name:?} (known: {})", known.join(", ")))
+            ApiError::not_found(format!(
+                "unknown table {name:?} (known: {})",
+                known.join(", ")
+            ))
         })
     }
 }

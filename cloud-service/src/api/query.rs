@@ -15,14 +15,25 @@ use std::sync::Arc;
 const PARAMS: &[&str] = &["from", "to", "limit", "format", "require_complete"];
 
 fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
-    let v = p.get(name).ok_or_else(|| ApiError::bad_request(format!("missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)")))?;
+    let v = p.get(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)"
+        ))
+    })?;
     v.parse::<i64>()
         .ok()
         .or_else(|| parse_timestamp_ms(v))
-        .ok_or_else(|| ApiError::bad_request(format!("parameter {name}={v:?} is not milliseconds nor YYYY-MM-DD[THH:MM:SS[.fff]Z]")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "parameter {name}={v:?} is not milliseconds nor YYYY-MM-DD[THH:MM:SS[.fff]Z]"
+            ))
+        })
 }
 
-pub fn rows_json<'a>(schema: &'a TableSchema, batches: &'a [RowBatch]) -> impl Iterator<Item = serde_json::Value> + 'a {
+pub fn rows_json<'a>(
+    schema: &'a TableSchema,
+    batches: &'a [RowBatch],
+) -> impl Iterator<Item = serde_json::Value> + 'a {
     batches.iter().flat_map(move |b| {
         (0..b.len()).map(move |i| {
             let mut m = serde_json::Map::with_capacity(schema.columns.len());
@@ -43,15 +54,24 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let schema = st.table(&table)?.clone();
     if let Some(k) = p.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("unknown parameter {k:?} (expected one of {})", PARAMS.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "unknown parameter {k:?} (expected one of {})",
+            PARAMS.join(", ")
+        )));
     }
     let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
     if from >= to {
-        return Err(ApiError::bad_request(format!("empty or reversed range: from={from} must be before to={to}")));
+        return Err(ApiError::bad_request(format!(
+            "empty or reversed range: from={from} must be before to={to}"
+        )));
     }
     let max_range = st.cfg.query.max_range.0.as_millis() as i64;
     if to.saturating_sub(from) > max_range {
-        return Err(ApiError::bad_request(format!("range of {} ms is wider than query.max-range ({})", to.saturating_sub(from), st.cfg.query.max_range)));
+        return Err(ApiError::bad_request(format!(
+            "range of {} ms is wider than query.max-range ({})",
+            to.saturating_sub(from),
+            st.cfg.query.max_range
+        )));
     }
     let max_rows = st.cfg.query.max_rows;
     let limit = match p.get("limit") {
@@ -60,26 +80,51 @@ pub async fn query(
             .parse::<u64>()
             .ok()
             .filter(|l| (1..=max_rows).contains(l))
-            .ok_or_else(|| ApiError::bad_request(format!("limit={l:?} must be a whole number from 1 to {max_rows}")))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit={l:?} must be a whole number from 1 to {max_rows}"
+                ))
+            })?,
     };
     let format = p.get("format").map_or("ndjson", String::as_str);
     if format != "ndjson" && format != "json" {
-        return Err(ApiError::bad_request(format!("format={format:?}: use ndjson or json")));
+        return Err(ApiError::bad_request(format!(
+            "format={format:?}: use ndjson or json"
+        )));
     }
     let require_complete = match p.get("require_complete").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
-        Some(v) => return Err(ApiError::bad_request(format!("require_complete={v:?}: use true or false"))),
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "require_complete={v:?}: use true or false"
+            )))
+        }
     };
 
-    let ans = crate::router::query(st.hot.clone(), &st.link, &st.watermarks, &schema, Window::new(from, to), limit)
-        .await
-        .map_err(ApiError::internal)?;
-    let missing_header = ans.missing.iter().map(|w| format!("{}-{}", w.start, w.end)).collect::<Vec<_>>().join(",");
+    let ans = crate::router::query(
+        st.hot.clone(),
+        &st.link,
+        &st.watermarks,
+        &schema,
+        Window::new(from, to),
+        limit,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let missing_header = ans
+        .missing
+        .iter()
+        .map(|w| format!("{}-{}", w.start, w.end))
+        .collect::<Vec<_>>()
+        .join(",");
     if !ans.missing.is_empty() && require_complete {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("cold range {missing_header} is unavailable: {}", ans.missing_reason.clone().unwrap_or_default()),
+            format!(
+                "cold range {missing_header} is unavailable: {}",
+                ans.missing_reason.clone().unwrap_or_default()
+            ),
         );
         e.extra = Some(serde_json::json!({ "missing": ans.missing }));
         return Err(e);
@@ -101,7 +146,11 @@ pub async fn query(
     };
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
-    let ctype = if format == "json" { "application/json" } else { "application/x-ndjson" };
+    let ctype = if format == "json" {
+        "application/json"
+    } else {
+        "application/x-ndjson"
+    };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     if let Some(wm) = ans.watermark {
         h.insert("x-hotcold-watermark", HeaderValue::from(wm));

@@ -33,9 +33,12 @@ pub fn export(
         content.add_batch(&batch);
         let seg = encode_segment(&batch, s.zstd_level);
         builder.update(&seg);
-        out.write_all(&seg).map_err(|e| crate::hot::HotError::Other(format!("spool write: {e}")))
+        out.write_all(&seg)
+            .map_err(|e| crate::hot::HotError::Other(format!("spool write: {e}")))
     })?;
-    let file = out.into_inner().map_err(|e| ArchiveError::Spool(e.into_error()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| ArchiveError::Spool(e.into_error()))?;
     let manifest = builder.finish(batch_id.to_string(), schema.clone(), window, content);
     spool.seal(file, &manifest)?;
     Ok(manifest)

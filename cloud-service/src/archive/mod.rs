@@ -86,7 +86,18 @@ impl Archiver {
         retention_ms: i64,
         export: ExportSettings,
     ) -> Self {
-        Self { tables, hot, journal, spool, link, gate, watermarks, retention_ms, export, running: tokio::sync::Mutex::new(()) }
+        Self {
+            tables,
+            hot,
+            journal,
+            spool,
+            link,
+            gate,
+            watermarks,
+            retention_ms,
+            export,
+            running: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Runs a blocking journal operation off the async threads.
@@ -96,7 +107,9 @@ impl Archiver {
     ) -> Result<T, ArchiveError> {
         let j = self.journal.clone();
         tokio::task::spawn_blocking(move || {
-            let mut g = j.lock().map_err(|_| ArchiveError::Task("journal mutex poisoned".into()))?;
+            let mut g = j
+                .lock()
+                .map_err(|_| ArchiveError::Task("journal mutex poisoned".into()))?;
             Ok(f(&mut g)?)
         })
         .await
@@ -108,16 +121,24 @@ impl Archiver {
         f: impl FnOnce(&dyn HotStore) -> Result<T, HotError> + Send + 'static,
     ) -> Result<T, ArchiveError> {
         let h = self.hot.clone();
-        tokio::task::spawn_blocking(move || Ok(f(h.as_ref())?)).await.map_err(|e| ArchiveError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || Ok(f(h.as_ref())?))
+            .await
+            .map_err(|e| ArchiveError::Task(e.to_string()))?
     }
 
     /// Archives every window older than the hot retention, for every table.
     /// Never two runs at once: a second caller gets `AlreadyRunning`.
     pub async fn run(&self, now_ms: i64) -> Result<ArchiveReport, ArchiveError> {
-        let _running = self.running.try_lock().map_err(|_| ArchiveError::AlreadyRunning)?;
+        let _running = self
+            .running
+            .try_lock()
+            .map_err(|_| ArchiveError::AlreadyRunning)?;
         let started = Instant::now();
         let cutoff = plan::cutoff(now_ms, self.retention_ms);
-        let mut report = ArchiveReport { cutoff_ms: cutoff, ..Default::default() };
+        let mut report = ArchiveReport {
+            cutoff_ms: cutoff,
+            ..Default::default()
+        };
         for schema in self.tables.clone() {
             self.run_table(&schema, cutoff, &mut report).await?;
         }
@@ -134,7 +155,12 @@ impl Archiver {
         Ok(report)
     }
 
-    async fn run_table(&self, schema: &TableSchema, cutoff: i64, report: &mut ArchiveReport) -> Result<(), ArchiveError> {
+    async fn run_table(
+        &self,
+        schema: &TableSchema,
+        cutoff: i64,
+        report: &mut ArchiveReport,
+    ) -> Result<(), ArchiveError> {
         let table = schema.name.clone();
         // Close the door first: from here on no row older than the cutoff
         // enters hot, so what we count and export below stays complete.
@@ -164,7 +190,8 @@ impl Archiver {
             let rec = self
                 .journal(move |j| {
                     let id = j.plan(&t, window)?;
-                    j.get(&id)?.ok_or_else(|| JournalError::Corrupt(format!("batch {id} vanished")))
+                    j.get(&id)?
+                        .ok_or_else(|| JournalError::Corrupt(format!("batch {id} vanished")))
                 })
                 .await?;
             if !self.drive(schema, rec, report).await? {
@@ -176,7 +203,12 @@ impl Archiver {
 
     /// Drives one batch to `Purged`. Returns false when the table should stop
     /// for this run (link down, or a failed batch), true when done.
-    async fn drive(&self, schema: &TableSchema, mut rec: BatchRecord, report: &mut ArchiveReport) -> Result<bool, ArchiveError> {
+    async fn drive(
+        &self,
+        schema: &TableSchema,
+        mut rec: BatchRecord,
+        report: &mut ArchiveReport,
+    ) -> Result<bool, ArchiveError> {
         let id = rec.batch_id.clone();
         let mut outcome = BatchOutcome {
             batch_id: id.clone(),
@@ -199,7 +231,9 @@ impl Archiver {
                 BatchState::Exported => {
                     let sp = self.spool.clone();
                     let i = id.clone();
-                    let manifest = tokio::task::spawn_blocking(move || sp.manifest(&i)).await.map_err(|e| ArchiveError::Task(e.to_string()))??;
+                    let manifest = tokio::task::spawn_blocking(move || sp.manifest(&i))
+                        .await
+                        .map_err(|e| ArchiveError::Task(e.to_string()))??;
                     let Some(manifest) = manifest else {
                         // The spool lost it (disk replaced?): export again.
                         tracing::warn!(batch = %id, "spool has no manifest; exporting again");
@@ -249,7 +283,8 @@ impl Archiver {
                     }
                 }
                 BatchState::Confirmed => {
-                    let (s, w, expected) = (schema.clone(), rec.window, rec.hot.map_or(0, |h| h.rows));
+                    let (s, w, expected) =
+                        (schema.clone(), rec.window, rec.hot.map_or(0, |h| h.rows));
                     match self.hot(move |h| h.purge(&s, w, expected)).await {
                         Ok(_) => {}
                         Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
@@ -266,7 +301,9 @@ impl Archiver {
                     }
                     let sp = self.spool.clone();
                     let i = id.clone();
-                    tokio::task::spawn_blocking(move || sp.remove(&i)).await.map_err(|e| ArchiveError::Task(e.to_string()))??;
+                    tokio::task::spawn_blocking(move || sp.remove(&i))
+                        .await
+                        .map_err(|e| ArchiveError::Task(e.to_string()))??;
                     let i = id.clone();
                     self.journal(move |j| j.purged(&i)).await?;
                     report.rows_archived += expected;
@@ -286,19 +323,35 @@ impl Archiver {
 
     async fn reload(&self, id: &str) -> Result<BatchRecord, ArchiveError> {
         let i = id.to_string();
-        self.journal(move |j| j.get(&i)?.ok_or_else(|| JournalError::Corrupt(format!("batch {i} vanished")))).await
+        self.journal(move |j| {
+            j.get(&i)?
+                .ok_or_else(|| JournalError::Corrupt(format!("batch {i} vanished")))
+        })
+        .await
     }
 
-    async fn export(&self, schema: &TableSchema, rec: &BatchRecord) -> Result<hotcold_core::Manifest, ArchiveError> {
-        let (hot, spool, s, w, id) = (self.hot.clone(), self.spool.clone(), schema.clone(), rec.window, rec.batch_id.clone());
+    async fn export(
+        &self,
+        schema: &TableSchema,
+        rec: &BatchRecord,
+    ) -> Result<hotcold_core::Manifest, ArchiveError> {
+        let (hot, spool, s, w, id) = (
+            self.hot.clone(),
+            self.spool.clone(),
+            schema.clone(),
+            rec.window,
+            rec.batch_id.clone(),
+        );
         let settings = ExportSettings {
             chunk_size: self.export.chunk_size,
             zstd_level: self.export.zstd_level,
             segment_rows: self.export.segment_rows,
         };
-        let manifest = tokio::task::spawn_blocking(move || export::export(hot.as_ref(), &spool, &s, w, &id, &settings))
-            .await
-            .map_err(|e| ArchiveError::Task(e.to_string()))??;
+        let manifest = tokio::task::spawn_blocking(move || {
+            export::export(hot.as_ref(), &spool, &s, w, &id, &settings)
+        })
+        .await
+        .map_err(|e| ArchiveError::Task(e.to_string()))??;
         let (i, h, b) = (rec.batch_id.clone(), manifest.content, manifest.total_len);
         self.journal(move |j| j.exported(&i, &h, b)).await?;
         Ok(manifest)

@@ -11,7 +11,9 @@ pub fn cutoff(now_ms: i64, retention_ms: i64) -> i64 {
 /// Day windows from the watermark (or the oldest hot row) up to the cutoff,
 /// oldest first. Windows below the watermark are archived already.
 pub fn windows(watermark: Option<i64>, min_time: Option<i64>, cutoff: i64) -> Vec<Window> {
-    let Some(min_time) = min_time else { return Vec::new() };
+    let Some(min_time) = min_time else {
+        return Vec::new();
+    };
     let first = Window::day_of(min_time).start;
     let start = watermark.map_or(first, |w| w.max(first));
     let mut out = Vec::new();

@@ -12,7 +12,12 @@ pub enum HotError {
     /// Purge found another row count than the confirmed batch had: rows
     /// arrived in the window after export. Nothing was deleted.
     #[error("table {table} window {window}: {found} rows in the hot store, {expected} were archived; nothing deleted")]
-    PurgeMismatch { table: String, window: Window, found: u64, expected: u64 },
+    PurgeMismatch {
+        table: String,
+        window: Window,
+        found: u64,
+        expected: u64,
+    },
     #[error("{0}")]
     Other(String),
 }

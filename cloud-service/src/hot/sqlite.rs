@@ -16,11 +16,16 @@ pub struct SqliteHot {
 impl SqliteHot {
     pub fn open(path: PathBuf) -> Result<Self, HotError> {
         let writer = hotcold_sqlite::open(&path)?;
-        Ok(Self { path, writer: Mutex::new(writer) })
+        Ok(Self {
+            path,
+            writer: Mutex::new(writer),
+        })
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>, HotError> {
-        self.writer.lock().map_err(|_| HotError::Other("hot writer mutex poisoned".into()))
+        self.writer
+            .lock()
+            .map_err(|_| HotError::Other("hot writer mutex poisoned".into()))
     }
 
     fn reader(&self) -> Result<Connection, HotError> {
@@ -70,7 +75,12 @@ impl HotStore for SqliteHot {
         let tx = w.transaction().map_err(sql)?;
         let found = hotcold_sqlite::count(&tx, schema, window)?;
         if found != expected {
-            return Err(HotError::PurgeMismatch { table: schema.name.clone(), window, found, expected });
+            return Err(HotError::PurgeMismatch {
+                table: schema.name.clone(),
+                window,
+                found,
+                expected,
+            });
         }
         let n = hotcold_sqlite::delete_window(&tx, schema, window)? as u64;
         tx.commit().map_err(sql)?;

@@ -25,15 +25,24 @@ pub struct ClickHouseCold {
 
 impl ClickHouseCold {
     /// Connects, creates the database and the ledger.
-    pub async fn connect(url: &str, database: &str, user: &str, password: &str) -> Result<Self, ColdError> {
-        hotcold_core::schema::check_name(database).map_err(|e| ColdError::ClickHouse(format!("database name: {e}")))?;
+    pub async fn connect(
+        url: &str,
+        database: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<Self, ColdError> {
+        hotcold_core::schema::check_name(database)
+            .map_err(|e| ColdError::ClickHouse(format!("database name: {e}")))?;
         let client = Client::default()
             .with_url(url)
             .with_user(user)
             .with_password(password)
             .with_validation(false)
             .with_compression(clickhouse::Compression::None);
-        client.query(&format!("CREATE DATABASE IF NOT EXISTS {database}")).execute().await?;
+        client
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            .execute()
+            .await?;
         client
             .query(&format!(
                 "CREATE TABLE IF NOT EXISTS {database}.{LEDGER} (batch_id String, table_name String, t0 Int64, t1 Int64, \
@@ -42,11 +51,19 @@ impl ClickHouseCold {
             ))
             .execute()
             .await?;
-        Ok(Self { client: client.with_database(database), db: database.to_string() })
+        Ok(Self {
+            client: client.with_database(database),
+            db: database.to_string(),
+        })
     }
 
     fn window_clause(schema: &TableSchema, w: Window) -> String {
-        format!("{ts} >= {} AND {ts} < {}", w.start, w.end, ts = schema.time_column)
+        format!(
+            "{ts} >= {} AND {ts} < {}",
+            w.start,
+            w.end,
+            ts = schema.time_column
+        )
     }
 
     /// Runs a raw query and collects its TabSeparated text.
@@ -71,13 +88,19 @@ impl ClickHouseCold {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(ColdError::ClickHouse(format!("mutations on {table} still pending after 5 minutes")))
+        Err(ColdError::ClickHouse(format!(
+            "mutations on {table} still pending after 5 minutes"
+        )))
     }
 }
 
 impl ColdStore for ClickHouseCold {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
-        let cols: Vec<String> = schema.columns.iter().map(|c| format!("{} {}", c.name, clickhouse_type(c.ty))).collect();
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", c.name, clickhouse_type(c.ty)))
+            .collect();
         self.client
             .query(&format!(
                 "CREATE TABLE IF NOT EXISTS {}.{} ({}) ENGINE = MergeTree() \
@@ -97,7 +120,11 @@ impl ColdStore for ClickHouseCold {
             .await?;
         for c in &schema.columns {
             let want = clickhouse_type(c.ty);
-            let have = found.lines().filter_map(|l| l.split_once('\t')).find(|(n, _)| *n == c.name).map(|(_, t)| t);
+            let have = found
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .find(|(n, _)| *n == c.name)
+                .map(|(_, t)| t);
             match have {
                 Some(t) if t == want => {}
                 other => {
@@ -114,14 +141,17 @@ impl ColdStore for ClickHouseCold {
     }
 
     async fn ledger_get(&self, batch_id: &str) -> Result<Option<LedgerEntry>, ColdError> {
-        hotcold_core::manifest::check_batch_id(batch_id).map_err(|e| ColdError::Decode(e.to_string()))?;
+        hotcold_core::manifest::check_batch_id(batch_id)
+            .map_err(|e| ColdError::Decode(e.to_string()))?;
         let t = self
             .text(&format!(
                 "SELECT batch_id, table_name, t0, t1, rows, sum FROM {}.{LEDGER} FINAL WHERE batch_id = '{batch_id}' LIMIT 1",
                 self.db
             ))
             .await?;
-        let Some(line) = t.lines().next() else { return Ok(None) };
+        let Some(line) = t.lines().next() else {
+            return Ok(None);
+        };
         let f: Vec<&str> = line.split('\t').collect();
         let bad = |what: &str| ColdError::Decode(format!("ledger row {line:?}: bad {what}"));
         if f.len() != 6 {
@@ -130,7 +160,10 @@ impl ColdStore for ClickHouseCold {
         Ok(Some(LedgerEntry {
             batch_id: f[0].to_string(),
             table: f[1].to_string(),
-            window: Window::new(f[2].parse().map_err(|_| bad("t0"))?, f[3].parse().map_err(|_| bad("t1"))?),
+            window: Window::new(
+                f[2].parse().map_err(|_| bad("t0"))?,
+                f[3].parse().map_err(|_| bad("t1"))?,
+            ),
             content: ContentHash {
                 rows: f[4].parse().map_err(|_| bad("rows"))?,
                 sum: u128::from_str_radix(f[5], 16).map_err(|_| bad("sum"))?,
@@ -139,7 +172,8 @@ impl ColdStore for ClickHouseCold {
     }
 
     async fn ledger_put(&self, e: &LedgerEntry) -> Result<(), ColdError> {
-        hotcold_core::manifest::check_batch_id(&e.batch_id).map_err(|x| ColdError::Decode(x.to_string()))?;
+        hotcold_core::manifest::check_batch_id(&e.batch_id)
+            .map_err(|x| ColdError::Decode(x.to_string()))?;
         self.client
             .query(&format!(
                 "INSERT INTO {}.{LEDGER} (batch_id, table_name, t0, t1, rows, sum) VALUES ('{}', '{}', {}, {}, {}, '{:032x}')",
@@ -152,9 +186,16 @@ impl ColdStore for ClickHouseCold {
 
     async fn window_count(&self, schema: &TableSchema, w: Window) -> Result<u64, ColdError> {
         let t = self
-            .text(&format!("SELECT count() FROM {}.{} WHERE {}", self.db, schema.name, Self::window_clause(schema, w)))
+            .text(&format!(
+                "SELECT count() FROM {}.{} WHERE {}",
+                self.db,
+                schema.name,
+                Self::window_clause(schema, w)
+            ))
             .await?;
-        t.trim().parse().map_err(|_| ColdError::Decode(format!("count {t:?}")))
+        t.trim()
+            .parse()
+            .map_err(|_| ColdError::Decode(format!("count {t:?}")))
     }
 
     async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<(), ColdError> {
@@ -162,19 +203,34 @@ impl ColdStore for ClickHouseCold {
         // synchronous and cheap. Anything else is a mutation, waited for.
         let sql = if w.start.rem_euclid(DAY_MS) == 0 && w.end - w.start == DAY_MS {
             let (y, m, d) = hotcold_core::time::civil_from_days(w.start / DAY_MS);
-            format!("ALTER TABLE {}.{} DROP PARTITION {y:04}{m:02}{d:02}", self.db, schema.name)
+            format!(
+                "ALTER TABLE {}.{} DROP PARTITION {y:04}{m:02}{d:02}",
+                self.db, schema.name
+            )
         } else {
-            format!("ALTER TABLE {}.{} DELETE WHERE {}", self.db, schema.name, Self::window_clause(schema, w))
+            format!(
+                "ALTER TABLE {}.{} DELETE WHERE {}",
+                self.db,
+                schema.name,
+                Self::window_clause(schema, w)
+            )
         };
         self.client.query(&sql).execute().await?;
         self.wait_mutations(&schema.name).await
     }
 
-    async fn insert_stream(&self, schema: &TableSchema, mut rows: mpsc::Receiver<RowBatch>) -> Result<u64, ColdError> {
+    async fn insert_stream(
+        &self,
+        schema: &TableSchema,
+        mut rows: mpsc::Receiver<RowBatch>,
+    ) -> Result<u64, ColdError> {
         let cols: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut insert = self
-            .client
-            .insert_formatted_with(format!("INSERT INTO {}.{} ({}) FORMAT RowBinary", self.db, schema.name, cols.join(", ")));
+        let mut insert = self.client.insert_formatted_with(format!(
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            self.db,
+            schema.name,
+            cols.join(", ")
+        ));
         let mut n = 0u64;
         let mut buf = Vec::new();
         while let Some(b) = rows.recv().await {
@@ -187,9 +243,19 @@ impl ColdStore for ClickHouseCold {
         Ok(n)
     }
 
-    async fn query(&self, schema: &TableSchema, w: Window, limit: u64, out: mpsc::Sender<RowBatch>) -> Result<u64, ColdError> {
+    async fn query(
+        &self,
+        schema: &TableSchema,
+        w: Window,
+        limit: u64,
+        out: mpsc::Sender<RowBatch>,
+    ) -> Result<u64, ColdError> {
         let cols: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let limit = if limit == u64::MAX { String::new() } else { format!(" LIMIT {limit}") };
+        let limit = if limit == u64::MAX {
+            String::new()
+        } else {
+            format!(" LIMIT {limit}")
+        };
         let sql = format!(
             "SELECT {} FROM {}.{} WHERE {} ORDER BY {}{limit}",
             cols.join(", "),
@@ -202,17 +268,22 @@ impl ColdStore for ClickHouseCold {
         let mut dec = rowbinary::Decoder::new(schema.clone(), 16 << 20);
         let mut n = 0u64;
         while let Some(bytes) = cur.next().await? {
-            dec.feed(&bytes).map_err(|e| ColdError::Decode(e.to_string()))?;
+            dec.feed(&bytes)
+                .map_err(|e| ColdError::Decode(e.to_string()))?;
             if dec.buffered_rows() >= 8192 {
                 let b = dec.take();
                 n += b.len() as u64;
-                out.send(b).await.map_err(|_| ColdError::Task("query reader went away".into()))?;
+                out.send(b)
+                    .await
+                    .map_err(|_| ColdError::Task("query reader went away".into()))?;
             }
         }
         let b = dec.finish().map_err(|e| ColdError::Decode(e.to_string()))?;
         if !b.is_empty() {
             n += b.len() as u64;
-            out.send(b).await.map_err(|_| ColdError::Task("query reader went away".into()))?;
+            out.send(b)
+                .await
+                .map_err(|_| ColdError::Task("query reader went away".into()))?;
         }
         Ok(n)
     }
@@ -220,7 +291,12 @@ impl ColdStore for ClickHouseCold {
     async fn execute(&self, sql: &str) -> Result<(), ColdError> {
         self.client.query_raw(sql).execute().await?;
         // Test statements may be mutations; make their effect visible.
-        let tables = self.text(&format!("SELECT name FROM system.tables WHERE database = '{}'", self.db)).await?;
+        let tables = self
+            .text(&format!(
+                "SELECT name FROM system.tables WHERE database = '{}'",
+                self.db
+            ))
+            .await?;
         for t in tables.lines() {
             self.wait_mutations(t).await?;
         }

@@ -20,7 +20,12 @@ pub enum ColdError {
     #[error(transparent)]
     Sqlite(#[from] hotcold_sqlite::SqliteError),
     #[error("table {table}: column {column} is {found} in the cold store but declared {declared}")]
-    SchemaMismatch { table: String, column: String, found: String, declared: String },
+    SchemaMismatch {
+        table: String,
+        column: String,
+        found: String,
+        declared: String,
+    },
     #[error("cold store returned bad data: {0}")]
     Decode(String),
     #[error("cold store task failed: {0}")]
@@ -46,16 +51,31 @@ pub struct LedgerEntry {
 pub trait ColdStore: Send + Sync + 'static {
     /// Creates the table (and the ledger) or checks that the existing one
     /// has the declared columns and types.
-    fn ensure_table(&self, schema: &TableSchema) -> impl Future<Output = Result<(), ColdError>> + Send;
+    fn ensure_table(
+        &self,
+        schema: &TableSchema,
+    ) -> impl Future<Output = Result<(), ColdError>> + Send;
 
-    fn ledger_get(&self, batch_id: &str) -> impl Future<Output = Result<Option<LedgerEntry>, ColdError>> + Send;
+    fn ledger_get(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<LedgerEntry>, ColdError>> + Send;
 
-    fn ledger_put(&self, entry: &LedgerEntry) -> impl Future<Output = Result<(), ColdError>> + Send;
+    fn ledger_put(&self, entry: &LedgerEntry)
+        -> impl Future<Output = Result<(), ColdError>> + Send;
 
-    fn window_count(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<u64, ColdError>> + Send;
+    fn window_count(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+    ) -> impl Future<Output = Result<u64, ColdError>> + Send;
 
     /// Removes every row of the window, and returns once they are gone.
-    fn delete_window(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<(), ColdError>> + Send;
+    fn delete_window(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+    ) -> impl Future<Output = Result<(), ColdError>> + Send;
 
     /// Inserts every batch received until the channel closes.
     fn insert_stream(
@@ -74,7 +94,11 @@ pub trait ColdStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, ColdError>> + Send;
 
     /// The store's own count and content hash of the window, from its rows.
-    fn content_hash(&self, schema: &TableSchema, window: Window) -> impl Future<Output = Result<ContentHash, ColdError>> + Send {
+    fn content_hash(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+    ) -> impl Future<Output = Result<ContentHash, ColdError>> + Send {
         async move {
             let (tx, mut rx) = mpsc::channel(2);
             let hashing = async move {

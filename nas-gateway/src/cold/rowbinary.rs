@@ -39,13 +39,23 @@ pub fn encode(schema: &TableSchema, batch: &RowBatch, out: &mut Vec<u8>) {
         for (c, def) in batch.columns.iter().zip(&schema.columns) {
             match (c, def.ty) {
                 (Column::I64(v), LogicalType::Int8) => out.push(v[i] as i8 as u8),
-                (Column::I64(v), LogicalType::Int16) => out.extend_from_slice(&(v[i] as i16).to_le_bytes()),
-                (Column::I64(v), LogicalType::Int32) => out.extend_from_slice(&(v[i] as i32).to_le_bytes()),
-                (Column::I64(v), LogicalType::Date) => out.extend_from_slice(&(v[i] as u16).to_le_bytes()),
+                (Column::I64(v), LogicalType::Int16) => {
+                    out.extend_from_slice(&(v[i] as i16).to_le_bytes())
+                }
+                (Column::I64(v), LogicalType::Int32) => {
+                    out.extend_from_slice(&(v[i] as i32).to_le_bytes())
+                }
+                (Column::I64(v), LogicalType::Date) => {
+                    out.extend_from_slice(&(v[i] as u16).to_le_bytes())
+                }
                 (Column::I64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
                 (Column::U64(v), LogicalType::UInt8) => out.push(v[i] as u8),
-                (Column::U64(v), LogicalType::UInt16) => out.extend_from_slice(&(v[i] as u16).to_le_bytes()),
-                (Column::U64(v), LogicalType::UInt32) => out.extend_from_slice(&(v[i] as u32).to_le_bytes()),
+                (Column::U64(v), LogicalType::UInt16) => {
+                    out.extend_from_slice(&(v[i] as u16).to_le_bytes())
+                }
+                (Column::U64(v), LogicalType::UInt32) => {
+                    out.extend_from_slice(&(v[i] as u32).to_le_bytes())
+                }
                 (Column::U64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
                 (Column::F64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
                 (Column::Bool(v), _) => out.push(u8::from(v[i])),
@@ -93,18 +103,20 @@ enum Step {
 impl Decoder {
     pub fn new(schema: TableSchema, max_string: usize) -> Self {
         let batch = RowBatch::new(&schema);
-        Self { schema, pending: Vec::new(), batch, max_string }
+        Self {
+            schema,
+            pending: Vec::new(),
+            batch,
+            max_string,
+        }
     }
 
     /// Adds bytes and decodes every whole row in them.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), RowBinaryError> {
         self.pending.extend_from_slice(data);
         let mut pos = 0;
-        loop {
-            match self.try_row(pos)? {
-                Step::Row(next) => pos = next,
-                Step::NeedMore => break,
-            }
+        while let Step::Row(next) = self.try_row(pos)? {
+            pos = next;
         }
         self.pending.drain(..pos);
         Ok(())
@@ -181,7 +193,11 @@ impl Decoder {
                         return Err(RowBinaryError::StringTooLong(len));
                     }
                     let s = take!(len as usize);
-                    Value::Str(std::str::from_utf8(s).map_err(|_| RowBinaryError::NotUtf8)?.to_string())
+                    Value::Str(
+                        std::str::from_utf8(s)
+                            .map_err(|_| RowBinaryError::NotUtf8)?
+                            .to_string(),
+                    )
                 }
             };
             cells.push(v);
@@ -201,14 +217,30 @@ mod tests {
 
     fn schema() -> TableSchema {
         let cols = [
-            ("ts", "timestamp_ms"), ("d", "date"), ("s", "string"), ("px", "decimal(8)"), ("a", "int8"),
-            ("b", "int16"), ("c", "int32"), ("e", "uint8"), ("f", "uint16"), ("g", "uint32"), ("h", "uint64"),
-            ("x", "float64"), ("y", "bool"),
+            ("ts", "timestamp_ms"),
+            ("d", "date"),
+            ("s", "string"),
+            ("px", "decimal(8)"),
+            ("a", "int8"),
+            ("b", "int16"),
+            ("c", "int32"),
+            ("e", "uint8"),
+            ("f", "uint16"),
+            ("g", "uint32"),
+            ("h", "uint64"),
+            ("x", "float64"),
+            ("y", "bool"),
         ];
         TableSchema {
             name: "t".into(),
             time_column: "ts".into(),
-            columns: cols.iter().map(|(n, t)| ColumnDef { name: (*n).into(), ty: t.parse().unwrap() }).collect(),
+            columns: cols
+                .iter()
+                .map(|(n, t)| ColumnDef {
+                    name: (*n).into(),
+                    ty: t.parse().unwrap(),
+                })
+                .collect(),
         }
     }
 

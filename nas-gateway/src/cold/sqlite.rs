@@ -24,7 +24,9 @@ impl SqliteCold {
                 t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, rows INTEGER NOT NULL, sum TEXT NOT NULL)",
         )
         .map_err(hotcold_sqlite::SqliteError::from)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn with<T: Send + 'static>(
@@ -33,7 +35,9 @@ impl SqliteCold {
     ) -> Result<T, ColdError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| ColdError::Task("sqlite mutex poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| ColdError::Task("sqlite mutex poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -48,7 +52,8 @@ fn sql(e: rusqlite::Error) -> ColdError {
 impl ColdStore for SqliteCold {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
         let s = schema.clone();
-        self.with(move |c| Ok(hotcold_sqlite::create_table(c, &s)?)).await
+        self.with(move |c| Ok(hotcold_sqlite::create_table(c, &s)?))
+            .await
     }
 
     async fn ledger_get(&self, batch_id: &str) -> Result<Option<LedgerEntry>, ColdError> {
@@ -94,7 +99,8 @@ impl ColdStore for SqliteCold {
 
     async fn window_count(&self, schema: &TableSchema, window: Window) -> Result<u64, ColdError> {
         let s = schema.clone();
-        self.with(move |c| Ok(hotcold_sqlite::count(c, &s, window)?)).await
+        self.with(move |c| Ok(hotcold_sqlite::count(c, &s, window)?))
+            .await
     }
 
     async fn delete_window(&self, schema: &TableSchema, window: Window) -> Result<(), ColdError> {
@@ -106,7 +112,11 @@ impl ColdStore for SqliteCold {
         .await
     }
 
-    async fn insert_stream(&self, schema: &TableSchema, mut rows: mpsc::Receiver<RowBatch>) -> Result<u64, ColdError> {
+    async fn insert_stream(
+        &self,
+        schema: &TableSchema,
+        mut rows: mpsc::Receiver<RowBatch>,
+    ) -> Result<u64, ColdError> {
         let s = schema.clone();
         // One transaction for the whole batch: all of it lands, or none.
         self.with(move |c| {
@@ -121,19 +131,31 @@ impl ColdStore for SqliteCold {
         .await
     }
 
-    async fn query(&self, schema: &TableSchema, window: Window, limit: u64, out: mpsc::Sender<RowBatch>) -> Result<u64, ColdError> {
+    async fn query(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+        out: mpsc::Sender<RowBatch>,
+    ) -> Result<u64, ColdError> {
         let s = schema.clone();
         self.with(move |c| {
             hotcold_sqlite::scan::<ColdError>(c, &s, window, limit, 8192, |b| {
-                out.blocking_send(b).map_err(|_| ColdError::Task("query reader went away".into()))
+                out.blocking_send(b)
+                    .map_err(|_| ColdError::Task("query reader went away".into()))
             })
         })
         .await
     }
 
-    async fn content_hash(&self, schema: &TableSchema, window: Window) -> Result<ContentHash, ColdError> {
+    async fn content_hash(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+    ) -> Result<ContentHash, ColdError> {
         let s = schema.clone();
-        self.with(move |c| Ok(hotcold_sqlite::content_hash(c, &s, window)?)).await
+        self.with(move |c| Ok(hotcold_sqlite::content_hash(c, &s, window)?))
+            .await
     }
 
     async fn execute(&self, statement: &str) -> Result<(), ColdError> {

@@ -95,7 +95,13 @@ impl RowBatch {
     }
 
     pub fn with_capacity(schema: &TableSchema, capacity: usize) -> Self {
-        Self { columns: schema.kinds().into_iter().map(|k| Column::new(k, capacity)).collect() }
+        Self {
+            columns: schema
+                .kinds()
+                .into_iter()
+                .map(|k| Column::new(k, capacity))
+                .collect(),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -43,7 +43,11 @@ pub enum DecodeError {
     Truncated,
     /// A length or count is over its bound.
     #[error("{what} is {value}, over the limit of {max}")]
-    TooLarge { what: &'static str, value: u64, max: u64 },
+    TooLarge {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
     /// The bytes are not a valid encoding.
     #[error("corrupt segment: {0}")]
     Corrupt(&'static str),
@@ -98,7 +102,7 @@ fn encode_strings(v: &[String], out: &mut Vec<u8>) {
     let mut order: Vec<&str> = Vec::new();
     for s in v {
         if !dict.contains_key(s.as_str()) {
-            if order.len() >= v.len() / 4 + 1 {
+            if order.len() > v.len() / 4 {
                 break;
             }
             dict.insert(s, order.len() as u64);
@@ -162,9 +166,14 @@ pub fn segment_len(header: [u8; 4], limits: &DecodeLimits) -> Result<usize, Deco
 }
 
 /// Decompresses and decodes one segment body (without its length frame).
-pub fn decode_segment(schema: &TableSchema, body: &[u8], limits: &DecodeLimits) -> Result<RowBatch, DecodeError> {
+pub fn decode_segment(
+    schema: &TableSchema,
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<RowBatch, DecodeError> {
     let mut raw = Vec::new();
-    let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Zstd(e.to_string()))?;
+    let decoder =
+        zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Zstd(e.to_string()))?;
     decoder
         .take(limits.max_decoded_bytes as u64 + 1)
         .read_to_end(&mut raw)
@@ -179,7 +188,11 @@ pub fn decode_segment(schema: &TableSchema, body: &[u8], limits: &DecodeLimits) 
     decode_raw(schema, &raw, limits)
 }
 
-fn decode_raw(schema: &TableSchema, raw: &[u8], limits: &DecodeLimits) -> Result<RowBatch, DecodeError> {
+fn decode_raw(
+    schema: &TableSchema,
+    raw: &[u8],
+    limits: &DecodeLimits,
+) -> Result<RowBatch, DecodeError> {
     let mut r = Reader::new(raw);
     if r.bytes(4)? != MAGIC {
         return Err(DecodeError::Corrupt("bad magic"));
@@ -217,7 +230,12 @@ fn decode_raw(schema: &TableSchema, raw: &[u8], limits: &DecodeLimits) -> Result
     Ok(RowBatch { columns })
 }
 
-fn decode_column(kind: PhysicalKind, rows: usize, r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<Column, DecodeError> {
+fn decode_column(
+    kind: PhysicalKind,
+    rows: usize,
+    r: &mut Reader<'_>,
+    limits: &DecodeLimits,
+) -> Result<Column, DecodeError> {
     // Every value takes at least one byte, so `rows` can be checked against
     // what is left before anything is allocated for it.
     let per_value_min = if kind == PhysicalKind::F64 { 8 } else { 1 };
@@ -277,7 +295,11 @@ fn read_string(r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<String, Deco
     String::from_utf8(r.bytes(n)?.to_vec()).map_err(|_| DecodeError::Corrupt("string is not UTF-8"))
 }
 
-fn decode_strings(rows: usize, r: &mut Reader<'_>, limits: &DecodeLimits) -> Result<Vec<String>, DecodeError> {
+fn decode_strings(
+    rows: usize,
+    r: &mut Reader<'_>,
+    limits: &DecodeLimits,
+) -> Result<Vec<String>, DecodeError> {
     let mode = r.u8()?;
     if rows > r.remaining() {
         return Err(DecodeError::Truncated);
@@ -297,7 +319,9 @@ fn decode_strings(rows: usize, r: &mut Reader<'_>, limits: &DecodeLimits) -> Res
             }
             for _ in 0..rows {
                 let i = r.varint()?;
-                let s = dict.get(i as usize).ok_or(DecodeError::Corrupt("dictionary index out of range"))?;
+                let s = dict
+                    .get(i as usize)
+                    .ok_or(DecodeError::Corrupt("dictionary index out of range"))?;
                 v.push(s.clone());
             }
         }
@@ -307,10 +331,17 @@ fn decode_strings(rows: usize, r: &mut Reader<'_>, limits: &DecodeLimits) -> Res
 }
 
 /// Splits a buffer holding whole framed segments into their bodies.
-pub fn split_segments<'a>(mut buf: &'a [u8], limits: &DecodeLimits) -> Result<Vec<&'a [u8]>, DecodeError> {
+pub fn split_segments<'a>(
+    mut buf: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<Vec<&'a [u8]>, DecodeError> {
     let mut out = Vec::new();
     while !buf.is_empty() {
-        let header: [u8; 4] = buf.get(..4).ok_or(DecodeError::Truncated)?.try_into().map_err(|_| DecodeError::Truncated)?;
+        let header: [u8; 4] = buf
+            .get(..4)
+            .ok_or(DecodeError::Truncated)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated)?;
         let n = segment_len(header, limits)?;
         let body = buf.get(4..4 + n).ok_or(DecodeError::Truncated)?;
         out.push(body);
@@ -344,7 +375,10 @@ mod tests {
             time_column: "ts".into(),
             columns: cols
                 .iter()
-                .map(|(n, t)| ColumnDef { name: (*n).into(), ty: t.parse::<LogicalType>().unwrap() })
+                .map(|(n, t)| ColumnDef {
+                    name: (*n).into(),
+                    ty: t.parse::<LogicalType>().unwrap(),
+                })
                 .collect(),
         }
     }
@@ -418,6 +452,12 @@ mod tests {
         let mut raw = MAGIC.to_vec();
         put_u64(&mut raw, u64::MAX);
         let e = decode_raw(&schema, &raw, &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(e, DecodeError::TooLarge { what: "row count", .. }));
+        assert!(matches!(
+            e,
+            DecodeError::TooLarge {
+                what: "row count",
+                ..
+            }
+        ));
     }
 }

@@ -149,8 +149,14 @@ mod tests {
             name: "t".into(),
             time_column: "ts".into(),
             columns: vec![
-                ColumnDef { name: "ts".into(), ty: LogicalType::TimestampMs },
-                ColumnDef { name: "s".into(), ty: LogicalType::String },
+                ColumnDef {
+                    name: "ts".into(),
+                    ty: LogicalType::TimestampMs,
+                },
+                ColumnDef {
+                    name: "s".into(),
+                    ty: LogicalType::String,
+                },
             ],
         }
     }

@@ -74,7 +74,10 @@ pub enum FrameError {
 }
 
 fn json<T: for<'de> Deserialize<'de>>(kind: &'static str, p: &[u8]) -> Result<T, FrameError> {
-    serde_json::from_slice(p).map_err(|e| FrameError::Bad { kind, reason: e.to_string() })
+    serde_json::from_slice(p).map_err(|e| FrameError::Bad {
+        kind,
+        reason: e.to_string(),
+    })
 }
 
 impl Frame {
@@ -125,13 +128,18 @@ impl Frame {
 
     /// The length of the frame starting at `buf`, once its header is there.
     pub fn peek_len(buf: &[u8], max_frame: usize) -> Result<Option<usize>, FrameError> {
-        let Some(h) = buf.get(..4) else { return Ok(None) };
+        let Some(h) = buf.get(..4) else {
+            return Ok(None);
+        };
         let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
         if len == 0 {
             return Err(FrameError::Empty);
         }
         if len > max_frame {
-            return Err(FrameError::TooLarge { len, max: max_frame });
+            return Err(FrameError::TooLarge {
+                len,
+                max: max_frame,
+            });
         }
         Ok(Some(len + 4))
     }
@@ -139,21 +147,32 @@ impl Frame {
     /// Parses one frame from the front of `buf`: `Ok(None)` if more bytes
     /// are needed, else the frame and how many bytes it took.
     pub fn parse(buf: &[u8], max_frame: usize) -> Result<Option<(Frame, usize)>, FrameError> {
-        let Some(total) = Self::peek_len(buf, max_frame)? else { return Ok(None) };
+        let Some(total) = Self::peek_len(buf, max_frame)? else {
+            return Ok(None);
+        };
         if buf.len() < total {
             return Ok(None);
         }
         let kind = buf[4];
         let p = &buf[5..total];
         if kind != 3 && kind != 8 && p.len() > MAX_CONTROL_FRAME {
-            return Err(FrameError::TooLarge { len: p.len(), max: MAX_CONTROL_FRAME });
+            return Err(FrameError::TooLarge {
+                len: p.len(),
+                max: MAX_CONTROL_FRAME,
+            });
         }
         let frame = match kind {
             1 => Frame::Offer(Box::new(json("offer", p)?)),
             2 => Frame::Need(json("need", p)?),
             3 => {
-                let idx = p.get(..4).ok_or(FrameError::Bad { kind: "chunk", reason: "no index".into() })?;
-                Frame::Chunk { index: u32::from_be_bytes([idx[0], idx[1], idx[2], idx[3]]), data: p[4..].to_vec() }
+                let idx = p.get(..4).ok_or(FrameError::Bad {
+                    kind: "chunk",
+                    reason: "no index".into(),
+                })?;
+                Frame::Chunk {
+                    index: u32::from_be_bytes([idx[0], idx[1], idx[2], idx[3]]),
+                    data: p[4..].to_vec(),
+                }
             }
             4 => Frame::Sent,
             5 => Frame::Committed(json("committed", p)?),
@@ -189,12 +208,21 @@ mod tests {
     fn round_trips_and_incomplete() {
         let frames = vec![
             Frame::Need(vec![1, 5, 9]),
-            Frame::Chunk { index: 7, data: vec![1, 2, 3] },
+            Frame::Chunk {
+                index: 7,
+                data: vec![1, 2, 3],
+            },
             Frame::Sent,
             Frame::Error("boom".into()),
             Frame::Rows(vec![9; 10]),
-            Frame::End(QueryEnd { rows: 3, truncated: false }),
-            Frame::Committed(CommitReply { batch_id: "b".into(), cold: ContentHash { rows: 2, sum: 77 } }),
+            Frame::End(QueryEnd {
+                rows: 3,
+                truncated: false,
+            }),
+            Frame::Committed(CommitReply {
+                batch_id: "b".into(),
+                cold: ContentHash { rows: 2, sum: 77 },
+            }),
         ];
         for f in frames {
             let bytes = f.to_bytes();
@@ -208,7 +236,10 @@ mod tests {
     #[test]
     fn length_bound_is_checked_before_buffering() {
         let mut b = vec![0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(Frame::parse(&b, 1 << 20), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            Frame::parse(&b, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
         b = vec![0, 0, 0, 1, 42];
         assert_eq!(Frame::parse(&b, 1 << 20), Err(FrameError::UnknownKind(42)));
     }

@@ -37,7 +37,11 @@ pub enum ManifestError {
     #[error("chunk size {0} outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}")]
     BadChunkSize(u32),
     #[error("{chunks} chunk hashes listed, {expected} expected for {total_len} bytes")]
-    ChunkCount { chunks: usize, expected: u64, total_len: u64 },
+    ChunkCount {
+        chunks: usize,
+        expected: u64,
+        total_len: u64,
+    },
     #[error("hash {0:?} is not 64 hex digits")]
     BadHash(String),
     #[error("window {0} is empty")]
@@ -50,7 +54,9 @@ pub fn check_batch_id(id: &str) -> Result<(), ManifestError> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -79,7 +85,11 @@ impl Manifest {
         }
         let expected = self.total_len.div_ceil(u64::from(self.chunk_size));
         if self.chunks.len() as u64 != expected || self.chunks.len() > MAX_CHUNKS {
-            return Err(ManifestError::ChunkCount { chunks: self.chunks.len(), expected, total_len: self.total_len });
+            return Err(ManifestError::ChunkCount {
+                chunks: self.chunks.len(),
+                expected,
+                total_len: self.total_len,
+            });
         }
         check_hash(&self.total_hash)?;
         self.chunks.iter().try_for_each(|h| check_hash(h))
@@ -88,13 +98,16 @@ impl Manifest {
     /// The byte length of chunk `i`.
     pub fn chunk_len(&self, i: usize) -> u64 {
         let start = i as u64 * u64::from(self.chunk_size);
-        self.total_len.saturating_sub(start).min(u64::from(self.chunk_size))
+        self.total_len
+            .saturating_sub(start)
+            .min(u64::from(self.chunk_size))
     }
 
     /// Does `data` match chunk `i`'s length and hash?
     pub fn chunk_matches(&self, i: usize, data: &[u8]) -> bool {
         self.chunks.get(i).is_some_and(|h| {
-            data.len() as u64 == self.chunk_len(i) && blake3::hash(data).to_hex().as_str() == h.as_str()
+            data.len() as u64 == self.chunk_len(i)
+                && blake3::hash(data).to_hex().as_str() == h.as_str()
         })
     }
 }
@@ -130,7 +143,8 @@ impl ManifestBuilder {
             self.current.update(now);
             self.current_len += now.len() as u64;
             if self.current_len == u64::from(self.chunk_size) {
-                self.chunks.push(self.current.finalize().to_hex().to_string());
+                self.chunks
+                    .push(self.current.finalize().to_hex().to_string());
                 self.current.reset();
                 self.current_len = 0;
             }
@@ -138,9 +152,16 @@ impl ManifestBuilder {
         }
     }
 
-    pub fn finish(mut self, batch_id: String, schema: TableSchema, window: Window, content: ContentHash) -> Manifest {
+    pub fn finish(
+        mut self,
+        batch_id: String,
+        schema: TableSchema,
+        window: Window,
+        content: ContentHash,
+    ) -> Manifest {
         if self.current_len > 0 {
-            self.chunks.push(self.current.finalize().to_hex().to_string());
+            self.chunks
+                .push(self.current.finalize().to_hex().to_string());
         }
         Manifest {
             batch_id,
@@ -165,7 +186,10 @@ mod tests {
         TableSchema {
             name: "t".into(),
             time_column: "ts".into(),
-            columns: vec![ColumnDef { name: "ts".into(), ty: LogicalType::TimestampMs }],
+            columns: vec![ColumnDef {
+                name: "ts".into(),
+                ty: LogicalType::TimestampMs,
+            }],
         }
     }
 
@@ -195,8 +219,16 @@ mod tests {
         assert!(check_batch_id("trades-1700000000000-1").is_ok());
         let mut b = ManifestBuilder::new(MIN_CHUNK_SIZE);
         b.update(&[1; 5000]);
-        let mut m = b.finish("x".into(), schema(), Window::new(0, 1), ContentHash::default());
+        let mut m = b.finish(
+            "x".into(),
+            schema(),
+            Window::new(0, 1),
+            ContentHash::default(),
+        );
         m.chunks.pop();
-        assert!(matches!(m.validate(), Err(ManifestError::ChunkCount { .. })));
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::ChunkCount { .. })
+        ));
     }
 }

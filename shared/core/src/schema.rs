@@ -20,7 +20,9 @@ pub enum LogicalType {
     /// A string with few distinct values (exchange, symbol, side).
     LcString,
     /// A fixed-point decimal stored as an integer scaled by 10^scale.
-    Decimal { scale: u8 },
+    Decimal {
+        scale: u8,
+    },
     Int8,
     Int16,
     Int32,
@@ -159,14 +161,20 @@ pub enum SchemaError {
     #[error("unknown column type {0:?} (expected timestamp_ms, date, string, lc_string, decimal(0..=18), int8..int64, uint8..uint64, float64 or bool)")]
     UnknownType(String),
     /// Names become SQL identifiers, so only a safe alphabet is allowed.
-    #[error("invalid name {0:?}: use 1-64 characters of a-z, 0-9 and _, starting with a letter or _")]
+    #[error(
+        "invalid name {0:?}: use 1-64 characters of a-z, 0-9 and _, starting with a letter or _"
+    )]
     BadName(String),
     /// Two columns of one table share a name.
     #[error("table {table}: column {column:?} is declared twice")]
     DuplicateColumn { table: String, column: String },
     /// The time column must exist and be a `timestamp_ms`.
     #[error("table {table}: time column {column:?} {problem}")]
-    BadTimeColumn { table: String, column: String, problem: &'static str },
+    BadTimeColumn {
+        table: String,
+        column: String,
+        problem: &'static str,
+    },
     /// A table needs at least its time column.
     #[error("table {0}: no columns declared")]
     NoColumns(String),
@@ -192,7 +200,9 @@ pub struct TableSchema {
 pub fn check_name(name: &str) -> Result<(), SchemaError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if ok {
         Ok(())
@@ -236,11 +246,17 @@ impl TableSchema {
 
     /// Index of the time column (valid after [`Self::validate`]).
     pub fn time_index(&self) -> usize {
-        self.columns.iter().position(|c| c.name == self.time_column).unwrap_or(0)
+        self.columns
+            .iter()
+            .position(|c| c.name == self.time_column)
+            .unwrap_or(0)
     }
 
     pub fn column(&self, name: &str) -> Option<(usize, &ColumnDef)> {
-        self.columns.iter().enumerate().find(|(_, c)| c.name == name)
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
     }
 
     pub fn kinds(&self) -> Vec<PhysicalKind> {
@@ -271,7 +287,10 @@ impl Window {
     /// The day-aligned window holding `ts`.
     pub fn day_of(ts: i64) -> Self {
         let start = ts.div_euclid(DAY_MS) * DAY_MS;
-        Self { start, end: start + DAY_MS }
+        Self {
+            start,
+            end: start + DAY_MS,
+        }
     }
 }
 
@@ -287,7 +306,17 @@ mod tests {
 
     #[test]
     fn types_parse_and_print() {
-        for t in ["timestamp_ms", "date", "string", "lc_string", "decimal(8)", "int8", "uint64", "float64", "bool"] {
+        for t in [
+            "timestamp_ms",
+            "date",
+            "string",
+            "lc_string",
+            "decimal(8)",
+            "int8",
+            "uint64",
+            "float64",
+            "bool",
+        ] {
             let ty: LogicalType = t.parse().unwrap();
             assert_eq!(ty.to_string(), t);
         }
@@ -300,11 +329,20 @@ mod tests {
         let mut s = TableSchema {
             name: "trades".into(),
             time_column: "ts".into(),
-            columns: vec![ColumnDef { name: "ts".into(), ty: LogicalType::TimestampMs }],
+            columns: vec![ColumnDef {
+                name: "ts".into(),
+                ty: LogicalType::TimestampMs,
+            }],
         };
         assert!(s.validate().is_ok());
-        s.columns.push(ColumnDef { name: "ts".into(), ty: LogicalType::Int64 });
-        assert!(matches!(s.validate(), Err(SchemaError::DuplicateColumn { .. })));
+        s.columns.push(ColumnDef {
+            name: "ts".into(),
+            ty: LogicalType::Int64,
+        });
+        assert!(matches!(
+            s.validate(),
+            Err(SchemaError::DuplicateColumn { .. })
+        ));
         s.columns.pop();
         s.name = "drop table;".into();
         assert!(matches!(s.validate(), Err(SchemaError::BadName(_))));

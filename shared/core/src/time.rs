@@ -92,7 +92,12 @@ pub fn format_timestamp_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, f) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, f) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{f:03}Z")
 }
 
@@ -109,7 +114,10 @@ mod tests {
     #[test]
     fn known_instants() {
         assert_eq!(parse_timestamp_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_timestamp_ms("2024-02-29T23:59:59.999Z"), Some(1_709_251_199_999));
+        assert_eq!(
+            parse_timestamp_ms("2024-02-29T23:59:59.999Z"),
+            Some(1_709_251_199_999)
+        );
         assert_eq!(parse_timestamp_ms("2024-02-30T00:00:00Z"), None);
         assert_eq!(parse_timestamp_ms("2024-01-01T24:00:00Z"), None);
         assert_eq!(parse_timestamp_ms("2024-01-01"), Some(1_704_067_200_000));

@@ -28,8 +28,13 @@ impl FromStr for ByteSize {
     type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, UnitError> {
-        let e = |reason| UnitError { input: s.to_string(), reason };
-        let (n, unit) = split_number(s).ok_or_else(|| e("expected a whole number with an optional unit B, KiB, MiB, GiB or TiB"))?;
+        let e = |reason| UnitError {
+            input: s.to_string(),
+            reason,
+        };
+        let (n, unit) = split_number(s).ok_or_else(|| {
+            e("expected a whole number with an optional unit B, KiB, MiB, GiB or TiB")
+        })?;
         let mult: u64 = match unit {
             "" | "B" => 1,
             "KiB" => 1 << 10,
@@ -37,19 +42,28 @@ impl FromStr for ByteSize {
             "GiB" => 1 << 30,
             "TiB" => 1 << 40,
             "KB" | "MB" | "GB" | "TB" | "kB" | "k" | "M" | "G" => {
-                return Err(e("ambiguous unit: write KiB, MiB, GiB or TiB (powers of 1024)"))
+                return Err(e(
+                    "ambiguous unit: write KiB, MiB, GiB or TiB (powers of 1024)",
+                ))
             }
             _ => return Err(e("unknown unit: use B, KiB, MiB, GiB or TiB")),
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| e("too large"))
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| e("too large"))
     }
 }
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let units = [(1u64 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let units = [
+            (1u64 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
         for (m, u) in units {
-            if self.0 >= m && self.0 % m == 0 {
+            if self.0 >= m && self.0.is_multiple_of(m) {
                 return write!(f, "{}{u}", self.0 / m);
             }
         }
@@ -65,8 +79,12 @@ impl FromStr for Span {
     type Err = UnitError;
 
     fn from_str(s: &str) -> Result<Self, UnitError> {
-        let e = |reason| UnitError { input: s.to_string(), reason };
-        let (n, unit) = split_number(s).ok_or_else(|| e("expected a number with a unit ms, s, m, h or d"))?;
+        let e = |reason| UnitError {
+            input: s.to_string(),
+            reason,
+        };
+        let (n, unit) =
+            split_number(s).ok_or_else(|| e("expected a number with a unit ms, s, m, h or d"))?;
         let ms: u64 = match unit {
             "ms" => 1,
             "s" => 1000,
@@ -76,15 +94,22 @@ impl FromStr for Span {
             "" => return Err(e("missing unit: write ms, s, m, h or d")),
             _ => return Err(e("unknown unit: use ms, s, m, h or d")),
         };
-        n.checked_mul(ms).map(|ms| Span(Duration::from_millis(ms))).ok_or_else(|| e("too large"))
+        n.checked_mul(ms)
+            .map(|ms| Span(Duration::from_millis(ms)))
+            .ok_or_else(|| e("too large"))
     }
 }
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        for (m, u) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")] {
-            if ms >= m && ms % m == 0 {
+        for (m, u) in [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1000, "s"),
+        ] {
+            if ms >= m && ms.is_multiple_of(m) {
                 return write!(f, "{}{u}", ms / m);
             }
         }
@@ -128,10 +153,18 @@ mod tests {
         assert_eq!("64KiB".parse(), Ok(ByteSize(65536)));
         assert_eq!("2 MiB".parse(), Ok(ByteSize(2 << 20)));
         assert_eq!("100".parse(), Ok(ByteSize(100)));
-        assert!("2MB".parse::<ByteSize>().unwrap_err().reason.contains("ambiguous"));
+        assert!("2MB"
+            .parse::<ByteSize>()
+            .unwrap_err()
+            .reason
+            .contains("ambiguous"));
         assert!("x".parse::<ByteSize>().is_err());
         assert!("7d".parse::<Span>().is_ok());
-        assert!("7".parse::<Span>().unwrap_err().reason.contains("missing unit"));
+        assert!("7"
+            .parse::<Span>()
+            .unwrap_err()
+            .reason
+            .contains("missing unit"));
     }
 
     proptest! {

@@ -24,11 +24,17 @@ pub struct ValueError {
 fn err(expected: impl Into<String>, got: &serde_json::Value) -> ValueError {
     let mut got = got.to_string();
     if got.len() > 60 {
-        let cut = (0..=60).rev().find(|i| got.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=60)
+            .rev()
+            .find(|i| got.is_char_boundary(*i))
+            .unwrap_or(0);
         got.truncate(cut);
         got.push('…');
     }
-    ValueError { expected: expected.into(), got }
+    ValueError {
+        expected: expected.into(),
+        got,
+    }
 }
 
 /// Parses a decimal literal ("-12.5", "3", "1e-3" is rejected) into an
@@ -82,7 +88,10 @@ impl Value {
         use serde_json::Value as J;
         match ty {
             LogicalType::TimestampMs => match v {
-                J::Number(n) => n.as_i64().map(Value::I64).ok_or_else(|| err("integer milliseconds", v)),
+                J::Number(n) => n
+                    .as_i64()
+                    .map(Value::I64)
+                    .ok_or_else(|| err("integer milliseconds", v)),
                 J::String(s) => time::parse_timestamp_ms(s)
                     .or_else(|| s.parse().ok())
                     .map(Value::I64)
@@ -104,11 +113,19 @@ impl Value {
                 let s = match v {
                     J::Number(n) => n.to_string(),
                     J::String(s) => s.clone(),
-                    _ => return Err(err(format!("a decimal with at most {scale} fractional digits"), v)),
+                    _ => {
+                        return Err(err(
+                            format!("a decimal with at most {scale} fractional digits"),
+                            v,
+                        ))
+                    }
                 };
-                parse_decimal(&s, scale)
-                    .map(Value::I64)
-                    .ok_or_else(|| err(format!("a decimal with at most {scale} fractional digits"), v))
+                parse_decimal(&s, scale).map(Value::I64).ok_or_else(|| {
+                    err(
+                        format!("a decimal with at most {scale} fractional digits"),
+                        v,
+                    )
+                })
             }
             LogicalType::Int8 | LogicalType::Int16 | LogicalType::Int32 | LogicalType::Int64 => {
                 let (lo, hi) = ty.i64_range();
@@ -117,7 +134,10 @@ impl Value {
                     .map(Value::I64)
                     .ok_or_else(|| err(format!("an integer in {lo}..={hi}"), v))
             }
-            LogicalType::UInt8 | LogicalType::UInt16 | LogicalType::UInt32 | LogicalType::UInt64 => {
+            LogicalType::UInt8
+            | LogicalType::UInt16
+            | LogicalType::UInt32
+            | LogicalType::UInt64 => {
                 let hi = ty.u64_max();
                 v.as_u64()
                     .filter(|x| *x <= hi)
@@ -130,7 +150,10 @@ impl Value {
                 Some(f) if f.is_finite() => Ok(Value::F64(if f == 0.0 { 0.0 } else { f })),
                 _ => Err(err("a finite number", v)),
             },
-            LogicalType::Bool => v.as_bool().map(Value::Bool).ok_or_else(|| err("true or false", v)),
+            LogicalType::Bool => v
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| err("true or false", v)),
             LogicalType::String | LogicalType::LcString => match v {
                 J::String(s) => Ok(Value::Str(s.clone())),
                 _ => Err(err("a string", v)),
@@ -146,7 +169,9 @@ impl Value {
             (Value::I64(v), LogicalType::Date) => J::String(time::format_date(*v)),
             (Value::I64(v), _) => J::from(*v),
             (Value::U64(v), _) => J::from(*v),
-            (Value::F64(v), _) => serde_json::Number::from_f64(*v).map(J::Number).unwrap_or(J::Null),
+            (Value::F64(v), _) => serde_json::Number::from_f64(*v)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             (Value::Bool(v), _) => J::Bool(*v),
             (Value::Str(s), _) => J::String(s.clone()),
         }
@@ -178,12 +203,18 @@ mod tests {
         assert!(Value::from_json(LogicalType::Int8, &json!(200)).is_err());
         assert!(Value::from_json(LogicalType::UInt64, &json!(-1)).is_err());
         assert!(Value::from_json(LogicalType::Float64, &json!("x")).is_err());
-        assert_eq!(Value::from_json(LogicalType::Float64, &json!(-0.0)), Ok(Value::F64(0.0)));
+        assert_eq!(
+            Value::from_json(LogicalType::Float64, &json!(-0.0)),
+            Ok(Value::F64(0.0))
+        );
         assert_eq!(
             Value::from_json(LogicalType::TimestampMs, &json!("1970-01-01T00:00:01.5Z")),
             Ok(Value::I64(1500))
         );
-        assert_eq!(Value::from_json(LogicalType::Date, &json!("1970-01-02")), Ok(Value::I64(1)));
+        assert_eq!(
+            Value::from_json(LogicalType::Date, &json!("1970-01-02")),
+            Ok(Value::I64(1))
+        );
     }
 
     proptest! {

@@ -65,7 +65,11 @@ impl<'a> Reader<'a> {
     pub(crate) fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
         let v = self.varint()?;
         if v > max as u64 {
-            return Err(DecodeError::TooLarge { what, value: v, max: max as u64 });
+            return Err(DecodeError::TooLarge {
+                what,
+                value: v,
+                max: max as u64,
+            });
         }
         Ok(v as usize)
     }

@@ -1,7 +1,10 @@
 //! Generates the operator's private CA and the two leaf certificates. Pure:
 //! returns PEM text; the binaries write it to disk with tight permissions.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 
 /// PEM text of a CA and of the server (gateway) and client (cloud) leaves.
 pub struct CertBundle {
@@ -32,14 +35,23 @@ fn leaf(
 pub fn generate(org: &str) -> Result<CertBundle, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(DnType::CommonName, format!("{org} hotcold CA"));
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{org} hotcold CA"));
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca.self_signed(&ca_key)?;
     let ca_key_pem = ca_key.serialize_pem();
     let issuer = Issuer::new(ca, ca_key);
-    let (server_cert, server_key) = leaf(crate::SERVER_NAME, ExtendedKeyUsagePurpose::ServerAuth, &issuer)?;
-    let (client_cert, client_key) = leaf("cloud-service", ExtendedKeyUsagePurpose::ClientAuth, &issuer)?;
+    let (server_cert, server_key) = leaf(
+        crate::SERVER_NAME,
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &issuer,
+    )?;
+    let (client_cert, client_key) = leaf(
+        "cloud-service",
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &issuer,
+    )?;
     Ok(CertBundle {
         ca_cert: ca_cert.pem(),
         ca_key: ca_key_pem,

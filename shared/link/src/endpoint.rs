@@ -43,17 +43,27 @@ impl LinkTuning {
     }
 }
 
-pub fn server_endpoint(addr: SocketAddr, files: &TlsFiles, tuning: &LinkTuning) -> Result<quinn::Endpoint, EndpointError> {
+pub fn server_endpoint(
+    addr: SocketAddr,
+    files: &TlsFiles,
+    tuning: &LinkTuning,
+) -> Result<quinn::Endpoint, EndpointError> {
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(server_crypto(files)?));
     cfg.transport_config(Arc::new(tuning.transport()));
     quinn::Endpoint::server(cfg, addr).map_err(|e| EndpointError::Bind { addr, source: e })
 }
 
-pub fn client_endpoint(files: &TlsFiles, tuning: &LinkTuning) -> Result<quinn::Endpoint, EndpointError> {
+pub fn client_endpoint(
+    files: &TlsFiles,
+    tuning: &LinkTuning,
+) -> Result<quinn::Endpoint, EndpointError> {
     let mut cfg = quinn::ClientConfig::new(Arc::new(client_crypto(files)?));
     cfg.transport_config(Arc::new(tuning.transport()));
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-    let mut ep = quinn::Endpoint::client(bind).map_err(|e| EndpointError::Bind { addr: bind, source: e })?;
+    let mut ep = quinn::Endpoint::client(bind).map_err(|e| EndpointError::Bind {
+        addr: bind,
+        source: e,
+    })?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }
@@ -63,5 +73,8 @@ pub enum EndpointError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot bind UDP {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }

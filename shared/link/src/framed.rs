@@ -30,7 +30,13 @@ pub struct FramedStream {
 
 impl FramedStream {
     pub fn new(send: quinn::SendStream, recv: quinn::RecvStream, max_frame: usize) -> Self {
-        Self { send, recv, buf: BytesMut::with_capacity(64 << 10), max_frame, bytes_sent: 0 }
+        Self {
+            send,
+            recv,
+            buf: BytesMut::with_capacity(64 << 10),
+            max_frame,
+            bytes_sent: 0,
+        }
     }
 
     pub async fn write_frame(&mut self, f: &Frame) -> Result<(), LinkError> {
@@ -48,7 +54,9 @@ impl FramedStream {
                 return Ok(Some(frame));
             }
             // Reserve no more than the frame still needs (bounded above).
-            let want = Frame::peek_len(&self.buf, self.max_frame)?.unwrap_or(5).saturating_sub(self.buf.len());
+            let want = Frame::peek_len(&self.buf, self.max_frame)?
+                .unwrap_or(5)
+                .saturating_sub(self.buf.len());
             self.buf.reserve(want.clamp(4096, 1 << 20));
             let mut tmp = vec![0u8; want.clamp(4096, 1 << 20)];
             match self.recv.read(&mut tmp).await? {

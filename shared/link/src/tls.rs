@@ -11,7 +11,10 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: no PEM certificate found")]
     NoCert { path: PathBuf },
     #[error("{path}: no PEM private key found")]
@@ -33,21 +36,30 @@ pub struct TlsFiles {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read(path)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).collect();
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
+        .collect();
     if certs.is_empty() {
-        return Err(TlsError::NoCert { path: path.to_path_buf() });
+        return Err(TlsError::NoCert {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
 
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read(path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|_| TlsError::NoKey { path: path.to_path_buf() })
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|_| TlsError::NoKey {
+        path: path.to_path_buf(),
+    })
 }
 
 fn roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
@@ -63,24 +75,33 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// The gateway's side: requires and verifies a client certificate.
-pub fn server_crypto(files: &TlsFiles) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&files.ca)?), provider())
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+pub fn server_crypto(
+    files: &TlsFiles,
+) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(&files.ca)?),
+        provider(),
+    )
+    .build()
+    .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(&files.cert)?, key(&files.key)?)?;
     cfg.alpn_protocols = vec![b"hotcold/1".to_vec()];
-    quinn::crypto::rustls::QuicServerConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))
+    quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
+        .map_err(|e| TlsError::Quic(e.to_string()))
 }
 
 /// The cloud's side: presents its certificate, trusts only the CA.
-pub fn client_crypto(files: &TlsFiles) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
+pub fn client_crypto(
+    files: &TlsFiles,
+) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(&files.ca)?)
         .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)?;
     cfg.alpn_protocols = vec![b"hotcold/1".to_vec()];
-    quinn::crypto::rustls::QuicClientConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))
+    quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
+        .map_err(|e| TlsError::Quic(e.to_string()))
 }

@@ -17,7 +17,12 @@ pub enum SqliteError {
     Sql(#[from] rusqlite::Error),
     /// An existing table's column has another type than declared.
     #[error("table {table}: column {column} is {found} in the store but declared {declared}")]
-    SchemaMismatch { table: String, column: String, found: String, declared: String },
+    SchemaMismatch {
+        table: String,
+        column: String,
+        found: String,
+        declared: String,
+    },
     /// An existing table lacks a declared column.
     #[error("table {table}: column {column} is declared but missing in the store")]
     MissingColumn { table: String, column: String },
@@ -30,7 +35,9 @@ pub type Result<T> = std::result::Result<T, SqliteError>;
 pub fn open(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -42,7 +49,11 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// prefix (INT, REAL, TEXT); the rest records the logical type so a schema
 /// change is detected.
 pub fn sql_type(t: LogicalType) -> String {
-    let logical = t.to_string().to_uppercase().replace('(', "_").replace(')', "");
+    let logical = t
+        .to_string()
+        .to_uppercase()
+        .replace('(', "_")
+        .replace(')', "");
     let affinity = match t.physical() {
         PhysicalKind::I64 | PhysicalKind::U64 | PhysicalKind::Bool => "INT",
         PhysicalKind::F64 => "REAL",
@@ -52,12 +63,21 @@ pub fn sql_type(t: LogicalType) -> String {
 }
 
 fn cols(schema: &TableSchema) -> String {
-    schema.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ")
+    schema
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Creates the table and its time index, or checks an existing one.
 pub fn create_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
-    let defs: Vec<String> = schema.columns.iter().map(|c| format!("\"{}\" {} NOT NULL", c.name, sql_type(c.ty))).collect();
+    let defs: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\" {} NOT NULL", c.name, sql_type(c.ty)))
+        .collect();
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS \"{t}\" ({defs});
          CREATE INDEX IF NOT EXISTS \"{t}__time\" ON \"{t}\"(\"{ts}\");",
@@ -70,12 +90,18 @@ pub fn create_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
 
 fn check_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{}\")", schema.name))?;
-    let found: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let found: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     for c in &schema.columns {
         let declared = sql_type(c.ty);
         match found.iter().find(|(n, _)| *n == c.name) {
-            None => return Err(SqliteError::MissingColumn { table: schema.name.clone(), column: c.name.clone() }),
+            None => {
+                return Err(SqliteError::MissingColumn {
+                    table: schema.name.clone(),
+                    column: c.name.clone(),
+                })
+            }
             Some((_, ty)) if !ty.eq_ignore_ascii_case(&declared) => {
                 return Err(SqliteError::SchemaMismatch {
                     table: schema.name.clone(),
@@ -93,7 +119,11 @@ fn check_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
 /// Inserts a batch inside the caller's transaction.
 pub fn insert(conn: &Connection, schema: &TableSchema, batch: &RowBatch) -> Result<usize> {
     let marks = vec!["?"; schema.columns.len()].join(", ");
-    let mut stmt = conn.prepare_cached(&format!("INSERT INTO \"{}\" ({}) VALUES ({marks})", schema.name, cols(schema)))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({marks})",
+        schema.name,
+        cols(schema)
+    ))?;
     let mut vals: Vec<rusqlite::types::Value> = Vec::with_capacity(schema.columns.len());
     for i in 0..batch.len() {
         vals.clear();
@@ -130,7 +160,9 @@ pub fn scan<E: From<SqliteError>>(
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(SqliteError::from)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = stmt.query(params![window.start, window.end, limit]).map_err(SqliteError::from)?;
+    let mut rows = stmt
+        .query(params![window.start, window.end, limit])
+        .map_err(SqliteError::from)?;
     let kinds = schema.kinds();
     let mut batch = RowBatch::with_capacity(schema, segment_rows.min(65_536));
     let mut total = 0u64;
@@ -138,15 +170,22 @@ pub fn scan<E: From<SqliteError>>(
         for (i, (c, k)) in batch.columns.iter_mut().zip(&kinds).enumerate() {
             match (c, k) {
                 (Column::I64(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
-                (Column::U64(v), _) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? as u64),
+                (Column::U64(v), _) => {
+                    v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? as u64)
+                }
                 (Column::F64(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
-                (Column::Bool(v), _) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? != 0),
+                (Column::Bool(v), _) => {
+                    v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? != 0)
+                }
                 (Column::Str(v), _) => v.push(row.get(i).map_err(SqliteError::from)?),
             }
         }
         total += 1;
         if batch.len() >= segment_rows {
-            let full = std::mem::replace(&mut batch, RowBatch::with_capacity(schema, segment_rows.min(65_536)));
+            let full = std::mem::replace(
+                &mut batch,
+                RowBatch::with_capacity(schema, segment_rows.min(65_536)),
+            );
             f(full)?;
         }
     }
@@ -158,7 +197,11 @@ pub fn scan<E: From<SqliteError>>(
 
 pub fn count(conn: &Connection, schema: &TableSchema, window: Window) -> Result<u64> {
     let n: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2", schema.name, ts = schema.time_column),
+        &format!(
+            "SELECT count(*) FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2",
+            schema.name,
+            ts = schema.time_column
+        ),
         params![window.start, window.end],
         |r| r.get(0),
     )?;
@@ -166,7 +209,11 @@ pub fn count(conn: &Connection, schema: &TableSchema, window: Window) -> Result<
 }
 
 /// The store's own content hash of the window, from its rows as read back.
-pub fn content_hash(conn: &Connection, schema: &TableSchema, window: Window) -> Result<ContentHash> {
+pub fn content_hash(
+    conn: &Connection,
+    schema: &TableSchema,
+    window: Window,
+) -> Result<ContentHash> {
     let mut h = ContentHash::default();
     scan::<SqliteError>(conn, schema, window, u64::MAX, 8192, |b| {
         h.add_batch(&b);
@@ -177,14 +224,25 @@ pub fn content_hash(conn: &Connection, schema: &TableSchema, window: Window) -> 
 
 pub fn delete_window(conn: &Connection, schema: &TableSchema, window: Window) -> Result<usize> {
     Ok(conn.execute(
-        &format!("DELETE FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2", schema.name, ts = schema.time_column),
+        &format!(
+            "DELETE FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2",
+            schema.name,
+            ts = schema.time_column
+        ),
         params![window.start, window.end],
     )?)
 }
 
 /// The oldest timestamp in the table, if any row exists.
 pub fn min_time(conn: &Connection, schema: &TableSchema) -> Result<Option<i64>> {
-    Ok(conn.query_row(&format!("SELECT min(\"{}\") FROM \"{}\"", schema.time_column, schema.name), [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        &format!(
+            "SELECT min(\"{}\") FROM \"{}\"",
+            schema.time_column, schema.name
+        ),
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]
@@ -198,12 +256,30 @@ mod tests {
             name: "trades".into(),
             time_column: "ts".into(),
             columns: vec![
-                ColumnDef { name: "ts".into(), ty: LogicalType::TimestampMs },
-                ColumnDef { name: "px".into(), ty: px.parse().unwrap() },
-                ColumnDef { name: "id".into(), ty: LogicalType::UInt64 },
-                ColumnDef { name: "f".into(), ty: LogicalType::Float64 },
-                ColumnDef { name: "b".into(), ty: LogicalType::Bool },
-                ColumnDef { name: "s".into(), ty: LogicalType::String },
+                ColumnDef {
+                    name: "ts".into(),
+                    ty: LogicalType::TimestampMs,
+                },
+                ColumnDef {
+                    name: "px".into(),
+                    ty: px.parse().unwrap(),
+                },
+                ColumnDef {
+                    name: "id".into(),
+                    ty: LogicalType::UInt64,
+                },
+                ColumnDef {
+                    name: "f".into(),
+                    ty: LogicalType::Float64,
+                },
+                ColumnDef {
+                    name: "b".into(),
+                    ty: LogicalType::Bool,
+                },
+                ColumnDef {
+                    name: "s".into(),
+                    ty: LogicalType::String,
+                },
             ],
         }
     }
@@ -222,13 +298,20 @@ mod tests {
                 Value::U64(u64::MAX - i as u64),
                 Value::F64(i as f64 * 0.5),
                 Value::Bool(i % 2 == 0),
-                Value::Str(if i % 3 == 0 { String::new() } else { format!("ü{i}") }),
+                Value::Str(if i % 3 == 0 {
+                    String::new()
+                } else {
+                    format!("ü{i}")
+                }),
             ])
             .unwrap();
         }
         insert(&conn, &s, &b).unwrap();
         let w = Window::new(0, 1_000_000);
-        assert_eq!(content_hash(&conn, &s, w).unwrap(), ContentHash::of_batch(&b));
+        assert_eq!(
+            content_hash(&conn, &s, w).unwrap(),
+            ContentHash::of_batch(&b)
+        );
         let mut back = Vec::new();
         scan::<SqliteError>(&conn, &s, w, u64::MAX, 300, |x| {
             back.push(x);
@@ -238,7 +321,10 @@ mod tests {
         assert_eq!(back.len(), 4);
         assert_eq!(back[0].row(7), b.row(7));
         assert_eq!(count(&conn, &s, Window::new(0, 500_000)).unwrap(), 500);
-        assert_eq!(delete_window(&conn, &s, Window::new(0, 500_000)).unwrap(), 500);
+        assert_eq!(
+            delete_window(&conn, &s, Window::new(0, 500_000)).unwrap(),
+            500
+        );
         assert_eq!(min_time(&conn, &s).unwrap(), Some(500_000));
     }
 
@@ -247,7 +333,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = open(&dir.path().join("t.db")).unwrap();
         create_table(&conn, &schema("decimal(8)")).unwrap();
-        let e = create_table(&conn, &schema("float64")).unwrap_err().to_string();
-        assert!(e.contains("column px") && e.contains("INT_DECIMAL_8") && e.contains("float64"), "{e}");
+        let e = create_table(&conn, &schema("float64"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column px") && e.contains("INT_DECIMAL_8") && e.contains("float64"),
+            "{e}"
+        );
     }
 }
