@@ -45,6 +45,22 @@ pub struct LinkConfig {
     /// How long one request (a batch transfer and commit) may take.
     pub request_timeout: Span,
     pub max_frame: ByteSize,
+    /// Bytes per second on the link: `off`, a rate like `4MiB`, or a
+    /// timetable like `"08:00,2MiB 23:00,off"` (UTC; see README).
+    pub bwlimit: hotcold_core::bwlimit::BwLimit,
+    /// The line's expected bandwidth and round trip, to size QUIC windows.
+    pub bandwidth: ByteSize,
+    pub rtt: Span,
+    pub keep_alive: Span,
+    /// A connection silent this long is dead (the NAS or the line is down).
+    pub idle_timeout: Span,
+    /// The longest wait between reconnect attempts.
+    pub backoff_max: Span,
+    /// How often the backlog (the offline queue) is retried.
+    pub retry_interval: Span,
+    /// Chunks sent but not yet acknowledged as stored by the gateway: what a
+    /// cut can waste. Raise it for a long fat line (window = chunks × size).
+    pub max_chunks_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +69,9 @@ pub struct ArchiveConfig {
     pub zstd_level: i32,
     /// Rows per encoded segment: bounds memory while exporting.
     pub segment_rows: usize,
+    /// The most disk the spool (the offline queue) may use; past it, export
+    /// stops and the rows wait in hot.
+    pub spool_budget: ByteSize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +116,14 @@ impl Default for LinkConfig {
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
             max_frame: ByteSize(32 << 20),
+            bwlimit: hotcold_core::bwlimit::BwLimit::unlimited(),
+            bandwidth: ByteSize(100 << 20),
+            rtt: Span(Duration::from_millis(100)),
+            keep_alive: Span(Duration::from_secs(5)),
+            idle_timeout: Span(Duration::from_secs(30)),
+            backoff_max: Span(Duration::from_secs(60)),
+            retry_interval: Span(Duration::from_secs(30)),
+            max_chunks_in_flight: 8,
         }
     }
 }
@@ -106,6 +133,7 @@ impl Default for ArchiveConfig {
         Self {
             zstd_level: 3,
             segment_rows: 65_536,
+            spool_budget: ByteSize(10 << 30),
         }
     }
 }
@@ -167,6 +195,21 @@ impl CloudConfig {
             return Err(format!(
                 "archive.segment-rows: {} is outside 1..=1048576",
                 self.archive.segment_rows
+            ));
+        }
+        for (key, v) in [
+            ("link.idle-timeout", self.link.idle_timeout),
+            ("link.keep-alive", self.link.keep_alive),
+            ("link.retry-interval", self.link.retry_interval),
+        ] {
+            if v.0.is_zero() {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
+        if self.link.keep_alive >= self.link.idle_timeout {
+            return Err(format!(
+                "link.keep-alive ({}) must be shorter than link.idle-timeout ({})",
+                self.link.keep_alive, self.link.idle_timeout
             ));
         }
         if self.hot_retention.0.is_zero() {

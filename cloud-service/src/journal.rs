@@ -225,6 +225,15 @@ impl Journal {
         )
     }
 
+    /// Batches waiting for delivery (the offline queue) and their bytes.
+    pub fn backlog(&self) -> Result<(u64, u64), JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM batches WHERE state IN ('planned', 'exported')",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
     pub fn committed(
         &self,
         batch_id: &str,
@@ -288,6 +297,16 @@ impl Journal {
 
     pub fn failed(&self, batch_id: &str, error: &str) -> Result<(), JournalError> {
         self.set(batch_id, BatchState::Failed, ", error = ?4", &[&error])
+    }
+
+    /// Records a failed delivery attempt (retried later): its error and the
+    /// bytes it sent, without changing the state.
+    pub fn note_sent(&self, batch_id: &str, error: &str, sent: u64) -> Result<(), JournalError> {
+        self.conn.execute(
+            "UPDATE batches SET error = ?2, sent_bytes = sent_bytes + ?3, updated_ms = ?4 WHERE batch_id = ?1",
+            params![batch_id, error, sent as i64, Self::now_ms()],
+        )?;
+        Ok(())
     }
 
     /// Records a transient error without changing the state (retried later).

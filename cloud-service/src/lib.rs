@@ -64,7 +64,9 @@ pub async fn start(
             zstd_level: cfg.archive.zstd_level,
             segment_rows: cfg.archive.segment_rows,
         },
+        cfg.archive.spool_budget.0,
     ));
+    let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let state = Arc::new(api::AppState {
         tables: cfg
             .tables
@@ -84,13 +86,44 @@ pub async fn start(
     let http_addr = listener.local_addr()?;
     let app = api::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let r = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        resync.abort();
+        r
     });
     Ok(Running {
         http_addr,
         state,
         task,
     })
+}
+
+/// Resync: while batches wait in the spool (the NAS was unreachable), retry
+/// them every `interval`, oldest first, paced by the bandwidth limit. The
+/// link's backoff keeps an unreachable NAS from being hammered.
+async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let j = archiver.journal.clone();
+        let backlog = tokio::task::spawn_blocking(move || {
+            j.lock()
+                .map_err(|_| ())
+                .and_then(|j| j.backlog().map_err(|_| ()))
+        })
+        .await
+        .unwrap_or(Err(()));
+        if !matches!(backlog, Ok((n, _)) if n > 0) {
+            continue;
+        }
+        match archiver.drain().await {
+            Ok(r) if !r.batches.is_empty() => tracing::info!(
+                batches = r.batches.len(),
+                pending = r.pending,
+                "resync pass"
+            ),
+            Ok(_) | Err(archive::ArchiveError::AlreadyRunning) => {}
+            Err(e) => tracing::error!(error = %e, "resync failed"),
+        }
+    }
 }

@@ -25,6 +25,21 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Show watermarks, the backlog (offline queue), the link and recent batches.
+    Status {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Follow the backlog draining with a progress bar until it is empty.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Show or change the link's bandwidth limit at run time (not persisted).
+    Bwlimit {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// `off`, a rate like `4MiB`, or a timetable like "08:00,2MiB 23:00,off" (UTC).
+        value: Option<String>,
+    },
     /// Certificates for the link.
     Certs {
         #[command(subcommand)]
@@ -81,6 +96,31 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(body["failed"].as_u64() == Some(0), "some batches failed");
             Ok(())
         }
+        Command::Status { url, watch } => status(&url, watch).await,
+        Command::Bwlimit { url, value } => {
+            let url = format!("{}/v1/admin/bwlimit", url.trim_end_matches('/'));
+            let c = reqwest::Client::new();
+            let req = match value {
+                Some(v) => c.put(&url).body(v),
+                None => c.get(&url),
+            };
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            anyhow::ensure!(
+                status.is_success(),
+                "{}",
+                body["error"].as_str().unwrap_or("request failed")
+            );
+            println!(
+                "bandwidth limit: {}",
+                body["bwlimit"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
         Command::Certs {
             command: CertsCommand::Init { out, org },
         } => {
@@ -96,6 +136,52 @@ async fn main() -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
+    }
+}
+
+async fn fetch_status(url: &str) -> anyhow::Result<serde_json::Value> {
+    let resp = reqwest::get(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "status request failed with {}",
+        resp.status()
+    );
+    Ok(resp.json().await?)
+}
+
+async fn status(base: &str, watch: bool) -> anyhow::Result<()> {
+    let url = format!("{}/v1/admin/status", base.trim_end_matches('/'));
+    let body = fetch_status(&url).await?;
+    if !watch {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    let total = body["backlog"]["bytes"].as_u64().unwrap_or(0).max(1);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} resync [{bar:40}] {bytes}/{total_bytes} {msg} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    loop {
+        let s = fetch_status(&url).await?;
+        let left = s["backlog"]["bytes"].as_u64().unwrap_or(0);
+        let batches = s["backlog"]["batches"].as_u64().unwrap_or(0);
+        bar.set_position(total.saturating_sub(left));
+        let rate = s["link"]["rate_bytes_per_s"].as_f64().unwrap_or(0.0);
+        bar.set_message(format!(
+            "{batches} batches left, {:.1} KiB/s",
+            rate / 1024.0
+        ));
+        if batches == 0 {
+            bar.finish_with_message("backlog empty");
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

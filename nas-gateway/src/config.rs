@@ -1,6 +1,6 @@
 //! `nas.yaml`: where the gateway listens, keeps staging, and its cold store.
 
-use hotcold_core::units::ByteSize;
+use hotcold_core::units::{ByteSize, Span};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,8 @@ pub struct NasConfig {
     pub cold: ColdConfig,
     /// The largest frame accepted from the network.
     pub max_frame: ByteSize,
+    /// How often batches staged while the cold store was down are retried.
+    pub commit_retry: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +65,7 @@ impl Default for NasConfig {
             tls: TlsConfig::default(),
             cold: ColdConfig::Sqlite { path: None },
             max_frame: ByteSize(32 << 20),
+            commit_retry: Span(std::time::Duration::from_secs(10)),
         }
     }
 }

@@ -67,6 +67,10 @@ async fn start_with<S: ColdStore>(
         staging,
         cfg.max_frame.0 as usize,
     ));
-    let task = tokio::spawn(server::serve(endpoint, gw, shutdown));
+    let committer = tokio::spawn(server::committer(gw.clone(), cfg.commit_retry.0));
+    let task = tokio::spawn(async move {
+        server::serve(endpoint, gw, shutdown).await;
+        committer.abort();
+    });
     Ok(Running { addr, task })
 }

@@ -3,10 +3,10 @@
 //! (transfer, then commit) or a cold query.
 
 use crate::cold::ColdStore;
-use crate::commit::commit;
+use crate::commit::{commit, CommitError};
 use crate::staging::{Staging, StagingError};
 use hotcold_core::codec::{encode_segment, DecodeLimits};
-use hotcold_core::frame::{ColdQuery, CommitReply, Frame, QueryEnd};
+use hotcold_core::frame::{ColdQuery, CommitReply, Frame, QueryEnd, StoredReply};
 use hotcold_core::manifest::Manifest;
 use hotcold_link::framed::{FramedStream, LinkError};
 use std::collections::HashSet;
@@ -30,6 +30,51 @@ impl<S: ColdStore> Gateway<S> {
             limits: DecodeLimits::default(),
             max_frame,
             busy: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Commits staged batches whose chunks are all there (the cold store was
+/// down when they arrived), every `interval`.
+pub async fn committer<S: ColdStore>(gw: Arc<Gateway<S>>, interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let manifests = match gw.staging.manifests() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list staging");
+                continue;
+            }
+        };
+        for m in manifests {
+            {
+                let Ok(mut busy) = gw.busy.lock() else { return };
+                if !busy.insert(m.batch_id.clone()) {
+                    continue;
+                }
+            }
+            let _guard = BusyGuard(&gw.busy, m.batch_id.clone());
+            let Ok(staged) = gw.staging.batch(&m) else {
+                continue;
+            };
+            let h = staged.clone_handle();
+            let complete = tokio::task::spawn_blocking(move || h.missing())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .is_some_and(|v| v.is_empty());
+            if !complete {
+                continue;
+            }
+            match commit(&gw.store, &staged, gw.limits).await {
+                Ok(cold) => {
+                    tracing::info!(batch = %m.batch_id, cold = %cold, "committed from staging");
+                    let _ = gw.staging.remove(&m.batch_id);
+                }
+                Err(e) => {
+                    tracing::debug!(batch = %m.batch_id, error = %e, "staged batch still not committed")
+                }
+            }
         }
     }
 }
@@ -164,14 +209,19 @@ async fn offer<S: ColdStore>(
                 let written = tokio::task::spawn_blocking(move || h.write_chunk(index, &data))
                     .await
                     .map_err(|e| refuse(&e))?;
-                match written {
-                    Ok(()) => missing.retain(|i| *i != index),
+                let ok = match written {
+                    Ok(()) => {
+                        missing.retain(|i| *i != index);
+                        true
+                    }
                     // Damaged in transit: not stored, so still missing.
                     Err(e @ StagingError::BadChunk { .. }) => {
-                        tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected")
+                        tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected");
+                        false
                     }
                     Err(e) => return Err(refuse(&e)),
-                }
+                };
+                s.write_frame(&Frame::Ack { index, ok }).await?;
             }
             Frame::Sent if !missing.is_empty() => {
                 s.write_frame(&Frame::Need(missing.clone())).await?
@@ -187,17 +237,29 @@ async fn offer<S: ColdStore>(
             }
         }
     }
-    let cold = commit(&gw.store, &staged, gw.limits)
-        .await
-        .map_err(|e| refuse(&e))?;
-    tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
-    s.write_frame(&Frame::Committed(CommitReply {
-        batch_id: m.batch_id.clone(),
-        cold,
-    }))
-    .await?;
-    if let Err(e) = gw.staging.remove(&m.batch_id) {
-        tracing::warn!(batch = %m.batch_id, error = %e, "cannot clear staging");
+    match commit(&gw.store, &staged, gw.limits).await {
+        Ok(cold) => {
+            tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
+            s.write_frame(&Frame::Committed(CommitReply {
+                batch_id: m.batch_id.clone(),
+                cold,
+            }))
+            .await?;
+            if let Err(e) = gw.staging.remove(&m.batch_id) {
+                tracing::warn!(batch = %m.batch_id, error = %e, "cannot clear staging");
+            }
+        }
+        Err(CommitError::Cold(e)) => {
+            // The cold store is down or refusing: the verified batch waits in
+            // staging; the background committer retries it.
+            tracing::warn!(batch = %m.batch_id, error = %e, "cold store unavailable; batch stays staged");
+            s.write_frame(&Frame::Stored(StoredReply {
+                batch_id: m.batch_id.clone(),
+                reason: e.to_string(),
+            }))
+            .await?;
+        }
+        Err(e) => return Err(refuse(&e)),
     }
     Ok(())
 }

@@ -49,14 +49,20 @@ fn sync_dir(dir: &Path) -> Result<(), StagingError> {
         .map_err(io_err(dir))
 }
 
-/// Writes `data` to `path` durably: temp file, fsync, rename, fsync dir.
-fn write_durable(path: &Path, data: &[u8]) -> Result<(), StagingError> {
+/// Writes `data` to `path`: temp file, fsync, rename. Whole or absent after
+/// a crash, never partial. The directory is synced by the caller when the
+/// name must survive too (a lost chunk name only means fetching it again).
+fn write_file(path: &Path, data: &[u8]) -> Result<(), StagingError> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(data)
         .and_then(|_| f.sync_all())
         .map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn write_durable(path: &Path, data: &[u8]) -> Result<(), StagingError> {
+    write_file(path, data)?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
@@ -90,6 +96,24 @@ impl Staging {
             dir,
             manifest: manifest.clone(),
         })
+    }
+
+    /// Manifests of every staged batch (complete or not).
+    pub fn manifests(&self) -> Result<Vec<Manifest>, StagingError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let Ok(e) = e else { continue };
+            let p = e.path().join("manifest.json");
+            if let Some(m) = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            {
+                if m.validate().is_ok() {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn remove(&self, batch_id: &str) -> Result<(), StagingError> {
@@ -146,7 +170,7 @@ impl StagedBatch {
         if !self.manifest.chunk_matches(i, data) {
             return Err(StagingError::BadChunk { index });
         }
-        write_durable(&self.chunk_path(i), data)
+        write_file(&self.chunk_path(i), data)
     }
 
     /// A reader over the whole batch, chunk after chunk.
@@ -160,8 +184,10 @@ impl StagedBatch {
         }
     }
 
-    /// Checks the whole batch's hash over the staged chunks.
+    /// Checks the whole batch's hash over the staged chunks (and makes
+    /// their names durable first: commit depends on them).
     pub fn verify_whole(&self) -> Result<(), StagingError> {
+        sync_dir(&self.dir)?;
         let mut h = blake3::Hasher::new();
         let mut r = self.reader();
         let mut buf = vec![0u8; 256 << 10];

@@ -85,6 +85,24 @@ impl Gateway {
         }
     }
 
+    /// Starts the gateway again with the same config and port.
+    pub fn restart(&mut self, env: Vec<(String, String)>) {
+        self.kill("KILL");
+        let (child, addr) = spawn(
+            "nas-gateway",
+            &self.config,
+            &self.log.with_extension("restart.log"),
+            &env,
+        );
+        assert_eq!(
+            addr.parse::<SocketAddr>().ok(),
+            Some(self.addr),
+            "restarted gateway on another port"
+        );
+        self.child = Some(child);
+        self.env = env;
+    }
+
     /// Kills with a real signal (`KILL`, `TERM`) and waits for the exit.
     pub fn kill(&mut self, sig: &str) {
         if let Some(mut c) = self.child.take() {
@@ -173,6 +191,24 @@ impl Cloud {
         (s, h, r.text().await.unwrap_or_default())
     }
 
+    pub async fn status(&self) -> serde_json::Value {
+        let (s, body) = self.get("/v1/admin/status").await;
+        assert_eq!(s, 200, "{body}");
+        serde_json::from_str(&body).expect("status JSON")
+    }
+
+    pub async fn put(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("put");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let r = self
             .http
@@ -209,6 +245,12 @@ pub struct StackOptions {
     pub hot_retention: String,
     pub gateway_env: Vec<(String, String)>,
     pub chunk_size: String,
+    pub bwlimit: String,
+    /// Short, so a killed gateway is noticed quickly in tests.
+    pub idle_timeout: String,
+    /// Long by default, so the background resync stays out of a test's way.
+    pub retry_interval: String,
+    pub spool_budget: String,
 }
 
 impl Default for StackOptions {
@@ -218,6 +260,10 @@ impl Default for StackOptions {
             hot_retention: "2d".into(),
             gateway_env: Vec::new(),
             chunk_size: "64KiB".into(),
+            bwlimit: "off".into(),
+            idle_timeout: "3s".into(),
+            retry_interval: "1h".into(),
+            spool_budget: "10GiB".into(),
         }
     }
 }
@@ -247,16 +293,16 @@ pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> 
     )
 }
 
-pub fn cloud_yaml(
-    dir: &Path,
-    gateway: SocketAddr,
-    certs: &Path,
-    retention: &str,
-    chunk: &str,
-) -> String {
+pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOptions) -> String {
     format!(
-        "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot-retention: {retention}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {chunk}\n  connect-timeout: 3s\ntables:\n{}",
+        "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\ntables:\n{}",
         dir.join("cloud").display(),
+        o.hot_retention,
+        o.chunk_size,
+        o.idle_timeout,
+        o.retry_interval,
+        o.bwlimit,
+        o.spool_budget,
         TRADES_YAML,
         c = certs.display()
     )
@@ -293,17 +339,8 @@ impl Stack {
         )
         .expect("pin port");
         let ccfg = dir.path().join("cloud.yaml");
-        std::fs::write(
-            &ccfg,
-            cloud_yaml(
-                dir.path(),
-                gateway.addr,
-                &certs,
-                &opts.hot_retention,
-                &opts.chunk_size,
-            ),
-        )
-        .expect("write cloud.yaml");
+        std::fs::write(&ccfg, cloud_yaml(dir.path(), gateway.addr, &certs, &opts))
+            .expect("write cloud.yaml");
         let cloud = Cloud::start(ccfg, dir.path().join("cloud.log"), dir.path().join("cloud"));
         Self {
             dir,
@@ -314,7 +351,11 @@ impl Stack {
 
     /// Prints both logs: call when a test is about to fail.
     pub fn dump_logs(&self) {
-        for p in [&self.gateway.log, &self.cloud.log] {
+        for p in [
+            &self.gateway.log,
+            &self.gateway.log.with_extension("restart.log"),
+            &self.cloud.log,
+        ] {
             eprintln!(
                 "==== {} ====\n{}",
                 p.display(),

@@ -113,3 +113,34 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(3), "{body}");
     assert_eq!(v["hot_rows"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_limit_changes_at_run_time_and_bad_values_name_the_entry() {
+    let stack = Stack::start(StackOptions::default());
+    let c = &stack.cloud;
+    let (s, b) = c.put("/v1/admin/bwlimit", "08:00,2MiB 25:00,off").await;
+    assert_eq!(s, 400, "{b}");
+    let msg = b["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("entry 2") && msg.contains("25:00,off"),
+        "{msg}"
+    );
+    let (s, b) = c.put("/v1/admin/bwlimit", "3MB").await;
+    assert_eq!(s, 400);
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ambiguous"),
+        "{b}"
+    );
+    let (s, b) = c
+        .put("/v1/admin/bwlimit", "Mon-08:00,1MiB Sat-00:00,off")
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, body) = c.get("/v1/admin/bwlimit").await;
+    assert_eq!(s, 200);
+    assert!(body.contains("Mon-08:00,1MiB Sat-00:00,off"), "{body}");
+    let st = c.status().await;
+    assert_eq!(st["link"]["bwlimit"], "Mon-08:00,1MiB Sat-00:00,off");
+}

@@ -50,6 +50,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/admin/archive", post(admin::archive))
         .route("/v1/admin/status", get(admin::status))
+        .route(
+            "/v1/admin/bwlimit",
+            get(admin::get_bwlimit).put(admin::put_bwlimit),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint: see README for the API") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

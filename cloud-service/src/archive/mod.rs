@@ -58,6 +58,23 @@ pub struct ArchiveReport {
     pub failed: usize,
     /// Windows still waiting (link down, failures); their rows stay hot.
     pub pending: usize,
+    /// Bytes in the spool after the run (the offline queue).
+    pub spool_bytes: u64,
+    /// The spool budget stopped export; rows wait in hot.
+    pub spool_full: bool,
+    /// Why the NAS side could not be reached, if it could not.
+    pub offline: Option<String>,
+}
+
+/// What one run has learnt so far.
+struct RunState {
+    /// Set once the NAS side is unreachable: later batches only export.
+    offline: Option<String>,
+}
+
+enum Work {
+    New(Window),
+    Existing(BatchRecord),
 }
 
 pub struct Archiver {
@@ -70,6 +87,8 @@ pub struct Archiver {
     pub watermarks: Arc<Watermarks>,
     pub retention_ms: i64,
     pub export: ExportSettings,
+    /// The spool's disk budget in bytes.
+    pub budget: u64,
     running: tokio::sync::Mutex<()>,
 }
 
@@ -85,8 +104,10 @@ impl Archiver {
         watermarks: Arc<Watermarks>,
         retention_ms: i64,
         export: ExportSettings,
+        budget: u64,
     ) -> Self {
         Self {
+            budget,
             tables,
             hot,
             journal,
@@ -133,22 +154,41 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
-        let started = Instant::now();
         let cutoff = plan::cutoff(now_ms, self.retention_ms);
+        self.run_locked(Some(cutoff)).await
+    }
+
+    /// Resync: drives the batches already planned (the offline queue),
+    /// oldest window first, without planning new ones.
+    pub async fn drain(&self) -> Result<ArchiveReport, ArchiveError> {
+        let _running = self
+            .running
+            .try_lock()
+            .map_err(|_| ArchiveError::AlreadyRunning)?;
+        self.run_locked(None).await
+    }
+
+    async fn run_locked(&self, cutoff: Option<i64>) -> Result<ArchiveReport, ArchiveError> {
+        let started = Instant::now();
         let mut report = ArchiveReport {
-            cutoff_ms: cutoff,
+            cutoff_ms: cutoff.unwrap_or(0),
             ..Default::default()
         };
+        let mut run = RunState { offline: None };
         for schema in self.tables.clone() {
-            self.run_table(&schema, cutoff, &mut report).await?;
+            self.run_table(&schema, cutoff, &mut run, &mut report)
+                .await?;
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
+        report.spool_bytes = self.spool.bytes();
+        report.offline = run.offline;
         tracing::info!(
             batches = report.batches.len(),
             rows = report.rows_archived,
             bytes_sent = report.bytes_sent,
             failed = report.failed,
             pending = report.pending,
+            spool_bytes = report.spool_bytes,
             ms = report.duration_ms,
             "archive run finished"
         );
@@ -158,55 +198,100 @@ impl Archiver {
     async fn run_table(
         &self,
         schema: &TableSchema,
-        cutoff: i64,
+        cutoff: Option<i64>,
+        run: &mut RunState,
         report: &mut ArchiveReport,
     ) -> Result<(), ArchiveError> {
         let table = schema.name.clone();
-        // Close the door first: from here on no row older than the cutoff
-        // enters hot, so what we count and export below stays complete.
+        let mut work: Vec<Work> = Vec::new();
         let t = table.clone();
-        self.journal(move |j| j.raise_floor(&t, cutoff)).await?;
-        self.gate.raise(&table, cutoff);
-
-        let t = table.clone();
-        for rec in self.journal(move |j| j.unfinished(&t)).await? {
-            if !self.drive(schema, rec, report).await? {
-                return Ok(());
+        let unfinished = self.journal(move |j| j.unfinished(&t)).await?;
+        if let Some(cutoff) = cutoff {
+            // Close the door first: from here on no row older than the cutoff
+            // enters hot, so what we count and export below stays complete.
+            let t = table.clone();
+            self.journal(move |j| j.raise_floor(&t, cutoff)).await?;
+            self.gate.raise(&table, cutoff);
+            let t = table.clone();
+            let wm = self.journal(move |j| j.watermark(&t)).await?;
+            let s = schema.clone();
+            let min_time = self.hot(move |h| h.min_time(&s)).await?;
+            for window in plan::windows(wm, min_time, cutoff) {
+                if !unfinished.iter().any(|r| r.window == window) {
+                    work.push(Work::New(window));
+                }
             }
         }
-        let t = table.clone();
-        let wm = self.journal(move |j| j.watermark(&t)).await?;
-        let s = schema.clone();
-        let min_time = self.hot(move |h| h.min_time(&s)).await?;
-        for window in plan::windows(wm, min_time, cutoff) {
-            let s = schema.clone();
-            if self.hot(move |h| h.count(&s, window)).await? == 0 {
-                let t = table.clone();
-                self.journal(move |j| j.skip_empty(&t, window)).await?;
-                self.watermarks.advance(&table, window.end).await;
-                continue;
-            }
-            let t = table.clone();
-            let rec = self
-                .journal(move |j| {
-                    let id = j.plan(&t, window)?;
-                    j.get(&id)?
-                        .ok_or_else(|| JournalError::Corrupt(format!("batch {id} vanished")))
-                })
-                .await?;
-            if !self.drive(schema, rec, report).await? {
+        work.extend(unfinished.into_iter().map(Work::Existing));
+        // Oldest window first: the watermark can only move in order.
+        work.sort_by_key(|w| match w {
+            Work::New(win) => (win.start, 1),
+            Work::Existing(r) => (r.window.start, 0),
+        });
+
+        for item in work {
+            let rec = match item {
+                Work::Existing(rec) => rec,
+                Work::New(window) => {
+                    let s = schema.clone();
+                    if self.hot(move |h| h.count(&s, window)).await? == 0 {
+                        // Nothing to move; the watermark may step over it
+                        // only if nothing older is still waiting.
+                        if self.may_advance(schema, window.start).await? {
+                            let t = table.clone();
+                            self.journal(move |j| j.skip_empty(&t, window)).await?;
+                            self.watermarks.advance(&table, window.end).await;
+                        }
+                        continue;
+                    }
+                    if self.spool.bytes() >= self.budget {
+                        tracing::error!(table = %table, spool_bytes = self.spool.bytes(), budget = self.budget, "spool budget reached: export stops, rows stay in hot");
+                        report.spool_full = true;
+                        return Ok(());
+                    }
+                    let t = table.clone();
+                    self.journal(move |j| {
+                        let id = j.plan(&t, window)?;
+                        j.get(&id)?
+                            .ok_or_else(|| JournalError::Corrupt(format!("batch {id} vanished")))
+                    })
+                    .await?
+                }
+            };
+            if !self.drive(schema, rec, run, report).await? && run.offline.is_none() {
+                // A failed or blocked batch stops this table; while offline
+                // we keep exporting into the spool instead.
                 break;
             }
         }
         Ok(())
     }
 
-    /// Drives one batch to `Purged`. Returns false when the table should stop
-    /// for this run (link down, or a failed batch), true when done.
+    /// The watermark may move to a window starting at `start` only if the hot
+    /// store holds no row between the current watermark and `start`:
+    /// otherwise those rows would fall below it and vanish from queries.
+    async fn may_advance(&self, schema: &TableSchema, start: i64) -> Result<bool, ArchiveError> {
+        let t = schema.name.clone();
+        let wm = self.journal(move |j| j.watermark(&t)).await?;
+        let from = wm.unwrap_or(i64::MIN);
+        if from >= start {
+            return Ok(true);
+        }
+        let s = schema.clone();
+        Ok(self
+            .hot(move |h| h.count(&s, Window::new(from, start)))
+            .await?
+            == 0)
+    }
+
+    /// Drives one batch towards `Purged`. Returns false when the table should
+    /// stop for this run (a failed or blocked batch), true otherwise. While
+    /// the link is down it only exports, so the batch waits in the spool.
     async fn drive(
         &self,
         schema: &TableSchema,
         mut rec: BatchRecord,
+        run: &mut RunState,
         report: &mut ArchiveReport,
     ) -> Result<bool, ArchiveError> {
         let id = rec.batch_id.clone();
@@ -228,6 +313,11 @@ impl Archiver {
                     outcome.bytes = manifest.total_len;
                     report.bytes_exported += manifest.total_len;
                 }
+                BatchState::Exported if run.offline.is_some() => {
+                    outcome.error = run.offline.clone();
+                    report.pending += 1;
+                    break true;
+                }
                 BatchState::Exported => {
                     let sp = self.spool.clone();
                     let i = id.clone();
@@ -241,21 +331,27 @@ impl Archiver {
                         rec = self.reload(&id).await?;
                         continue;
                     };
-                    match self.link.deliver(&self.spool, &manifest).await {
+                    let mut sent = 0u64;
+                    let delivered = self.link.deliver(&self.spool, &manifest, &mut sent).await;
+                    outcome.bytes_sent += sent;
+                    report.bytes_sent += sent;
+                    match delivered {
                         Ok(d) => {
-                            outcome.bytes_sent += d.bytes_sent;
-                            report.bytes_sent += d.bytes_sent;
-                            let (i, cold, sent) = (id.clone(), d.cold, d.bytes_sent);
+                            let (i, cold) = (id.clone(), d.cold);
                             self.journal(move |j| j.committed(&i, &cold, sent)).await?;
                         }
                         Err(e) => {
-                            // Transient: the batch stays exported in the spool
-                            // (the offline queue) and hot keeps its rows.
+                            // The batch stays exported in the spool and hot
+                            // keeps its rows; it is retried later.
                             tracing::warn!(batch = %id, error = %e, "delivery failed; will retry");
                             let (i, msg) = (id.clone(), e.to_string());
-                            self.journal(move |j| j.note_error(&i, &msg)).await?;
+                            self.journal(move |j| j.note_sent(&i, &msg, sent)).await?;
                             outcome.error = Some(e.to_string());
                             report.pending += 1;
+                            if e.is_offline() {
+                                run.offline = Some(e.to_string());
+                                break true;
+                            }
                             break false;
                         }
                     }
@@ -263,6 +359,15 @@ impl Archiver {
                 BatchState::Committed => {
                     let (hot, cold) = (rec.hot, rec.cold);
                     if hot.is_some() && hot == cold {
+                        if !self.may_advance(schema, rec.window.start).await? {
+                            // An older window is still waiting; this one
+                            // confirms after it. Cold rows above the
+                            // watermark are never read, so nothing doubles.
+                            outcome.error =
+                                Some("waiting for an older window to be confirmed first".into());
+                            report.pending += 1;
+                            break false;
+                        }
                         let (i, t, w) = (id.clone(), rec.table.clone(), rec.window);
                         self.journal(move |j| j.confirm(&i, &t, w)).await?;
                         // Waits for queries that still use the old watermark.

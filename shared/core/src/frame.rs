@@ -59,6 +59,20 @@ pub enum Frame {
     Rows(Vec<u8>),
     /// Gateway → cloud: the result is complete.
     End(QueryEnd),
+    /// Gateway → cloud: every chunk is verified and staged, but the cold
+    /// store could not take it now; it stays staged and the hot rows stay.
+    Stored(StoredReply),
+    /// Gateway → cloud: chunk `index` was verified and made durable (`ok`),
+    /// or rejected. Bounds what is in flight: the cloud keeps at most a
+    /// window of chunks unacknowledged.
+    Ack { index: u32, ok: bool },
+}
+
+/// Staged but not committed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReply {
+    pub batch_id: String,
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -92,6 +106,8 @@ impl Frame {
             Frame::Query(_) => 7,
             Frame::Rows(_) => 8,
             Frame::End(_) => 9,
+            Frame::Stored(_) => 10,
+            Frame::Ack { .. } => 11,
         }
     }
 
@@ -115,6 +131,11 @@ impl Frame {
             Frame::Query(q) => to_json(out, q),
             Frame::Rows(b) => out.extend_from_slice(b),
             Frame::End(e) => to_json(out, e),
+            Frame::Stored(r) => to_json(out, r),
+            Frame::Ack { index, ok } => {
+                out.extend_from_slice(&index.to_be_bytes());
+                out.push(u8::from(*ok));
+            }
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -180,6 +201,19 @@ impl Frame {
             7 => Frame::Query(json("query", p)?),
             8 => Frame::Rows(p.to_vec()),
             9 => Frame::End(json("end", p)?),
+            10 => Frame::Stored(json("stored", p)?),
+            11 => match p {
+                [a, b, c, d, ok @ (0 | 1)] => Frame::Ack {
+                    index: u32::from_be_bytes([*a, *b, *c, *d]),
+                    ok: *ok == 1,
+                },
+                _ => {
+                    return Err(FrameError::Bad {
+                        kind: "ack",
+                        reason: "expected 4-byte index and 0/1".into(),
+                    })
+                }
+            },
             k => return Err(FrameError::UnknownKind(k)),
         };
         Ok(Some((frame, total)))
@@ -223,6 +257,14 @@ mod tests {
                 batch_id: "b".into(),
                 cold: ContentHash { rows: 2, sum: 77 },
             }),
+            Frame::Stored(StoredReply {
+                batch_id: "b".into(),
+                reason: "cold store down".into(),
+            }),
+            Frame::Ack {
+                index: 9,
+                ok: false,
+            },
         ];
         for f in frames {
             let bytes = f.to_bytes();

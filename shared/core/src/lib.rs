@@ -7,6 +7,7 @@
 //! property-tested without a runtime.
 
 pub mod batch;
+pub mod bwlimit;
 pub mod codec;
 pub mod content_hash;
 pub mod frame;

@@ -1,6 +1,10 @@
-//! The cloud's end of the link: one QUIC connection to the gateway, opened on
-//! demand and reopened after it drops; one stream per request.
+//! The link client: one QUIC connection to the gateway, opened on demand,
+//! reopened after it drops (with capped exponential backoff and jitter), one
+//! stream per request. Chunks are paced by the bandwidth limit.
 
+use super::backoff::Backoff;
+use super::meter::Meter;
+use super::pacer::Pacer;
 use crate::config::LinkConfig;
 use crate::spool::Spool;
 use hotcold_core::codec::{decode_segment, DecodeLimits};
@@ -10,6 +14,7 @@ use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
 use hotcold_link::framed::{FramedStream, LinkError};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,24 @@ pub enum ClientError {
     Decode(String),
     #[error("link request timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// Every chunk arrived and was verified, but the cold store could not
+    /// take the batch now; the gateway keeps it staged.
+    #[error("stored on the NAS but not committed: {0}")]
+    StoredNotCommitted(String),
+}
+
+impl ClientError {
+    /// Errors that mean "the NAS side is not there right now": worth
+    /// retrying later, and a reason to keep spooling (the offline queue).
+    pub fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. }
+                | ClientError::Link(_)
+                | ClientError::Timeout(_)
+                | ClientError::StoredNotCommitted(_)
+        )
+    }
 }
 
 /// What a transfer and commit achieved.
@@ -45,16 +68,41 @@ pub struct LinkClient {
     endpoint: quinn::Endpoint,
     cfg: LinkConfig,
     conn: Mutex<Option<quinn::Connection>>,
+    backoff: std::sync::Mutex<Backoff>,
+    pub pacer: Pacer,
+    pub meter: Meter,
 }
 
 impl LinkClient {
     pub fn new(cfg: LinkConfig, tls: &hotcold_link::TlsFiles) -> anyhow::Result<Arc<Self>> {
-        let endpoint = hotcold_link::client_endpoint(tls, &hotcold_link::LinkTuning::default())?;
+        let tuning = hotcold_link::LinkTuning {
+            bandwidth: cfg.bandwidth.0,
+            rtt: cfg.rtt.0,
+            keep_alive: cfg.keep_alive.0,
+            idle_timeout: cfg.idle_timeout.0,
+        };
+        let endpoint = hotcold_link::client_endpoint(tls, &tuning)?;
+        let burst = cfg.chunk_size.0 as u32 + 64;
         Ok(Arc::new(Self {
             endpoint,
+            pacer: Pacer::new(cfg.bwlimit.clone(), burst),
+            backoff: std::sync::Mutex::new(Backoff::new(
+                std::time::Duration::from_millis(500),
+                cfg.backoff_max.0,
+            )),
+            meter: Meter::default(),
             cfg,
             conn: Mutex::new(None),
         }))
+    }
+
+    /// True while a connection is open.
+    pub async fn connected(&self) -> bool {
+        self.conn
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.close_reason().is_none())
     }
 
     async fn connection(&self) -> Result<quinn::Connection, ClientError> {
@@ -66,16 +114,55 @@ impl LinkClient {
         }
         let addr = self.cfg.gateway;
         let unreachable = |reason: String| ClientError::Unreachable { addr, reason };
-        let connecting = self
-            .endpoint
-            .connect(addr, hotcold_link::SERVER_NAME)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let conn = tokio::time::timeout(self.cfg.connect_timeout.0, connecting)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {}", self.cfg.connect_timeout)))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        *guard = Some(conn.clone());
-        Ok(conn)
+        if let Some(left) = self
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .wait_left(Instant::now())
+        {
+            return Err(unreachable(format!(
+                "backing off; next attempt in {:.1}s",
+                left.as_secs_f64()
+            )));
+        }
+        let attempt = async {
+            let connecting = self
+                .endpoint
+                .connect(addr, hotcold_link::SERVER_NAME)
+                .map_err(|e| e.to_string())?;
+            match tokio::time::timeout(self.cfg.connect_timeout.0, connecting).await {
+                Err(_) => Err(format!("no answer within {}", self.cfg.connect_timeout)),
+                Ok(r) => r.map_err(|e| e.to_string()),
+            }
+        };
+        match attempt.await {
+            Ok(conn) => {
+                self.backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .succeeded();
+                *guard = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(reason) => {
+                let jitter = 0.8 + rand::random::<f64>() * 0.4;
+                let delay = self
+                    .backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .failed(Instant::now(), jitter);
+                tracing::warn!(%addr, %reason, retry_in_s = delay.as_secs_f64(), "gateway unreachable");
+                Err(unreachable(reason))
+            }
+        }
+    }
+
+    /// Drops a connection that failed mid-request, so the next request
+    /// reconnects instead of waiting for the idle timeout.
+    async fn forget(&self) {
+        if let Some(c) = self.conn.lock().await.take() {
+            c.close(0u32.into(), b"request failed");
+        }
     }
 
     async fn stream(&self) -> Result<FramedStream, ClientError> {
@@ -88,29 +175,41 @@ impl LinkClient {
     }
 
     /// Steps 3 and 4: offers the manifest, sends the chunks the gateway
-    /// lacks, and waits for its commit answer.
+    /// lacks, paced by the bandwidth limit, and waits for its commit answer.
+    /// `sent` counts the bytes written, also when the delivery fails.
     pub async fn deliver(
         &self,
         spool: &Spool,
         manifest: &Manifest,
+        sent: &mut u64,
     ) -> Result<Delivery, ClientError> {
         let t = self.cfg.request_timeout.0;
-        tokio::time::timeout(t, self.deliver_inner(spool, manifest))
-            .await
-            .map_err(|_| ClientError::Timeout(t))?
+        let r = match tokio::time::timeout(t, self.deliver_inner(spool, manifest, sent)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout(t)),
+        };
+        if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
+            self.forget().await;
+        }
+        r
     }
 
     async fn deliver_inner(
         &self,
         spool: &Spool,
         manifest: &Manifest,
+        sent: &mut u64,
     ) -> Result<Delivery, ClientError> {
         let mut s = self.stream().await?;
         s.write_frame(&Frame::Offer(Box::new(manifest.clone())))
             .await?;
+        let window = self.cfg.max_chunks_in_flight.max(1);
         let mut chunks_sent = 0u64;
         let mut rounds = 0;
+        let mut in_flight = 0usize;
+        let start = s.bytes_sent;
         loop {
+            *sent = s.bytes_sent - start;
             match s.expect_frame().await? {
                 Frame::Need(missing) => {
                     rounds += 1;
@@ -127,26 +226,50 @@ impl LinkClient {
                                 manifest.chunks.len()
                             )));
                         }
+                        // Keep at most `window` chunks unacknowledged: after a
+                        // cut, at most that much was sent in vain.
+                        while in_flight >= window {
+                            match s.expect_frame().await? {
+                                Frame::Ack { .. } => in_flight -= 1,
+                                Frame::Error(m) => return Err(ClientError::Refused(m)),
+                                other => {
+                                    return Err(ClientError::Protocol(
+                                        format!("{other:?}").chars().take(200).collect(),
+                                    ))
+                                }
+                            }
+                        }
                         let (sp, m) = (spool.clone(), manifest.clone());
                         let data = tokio::task::spawn_blocking(move || sp.read_chunk(&m, i))
                             .await
                             .map_err(|e| ClientError::Protocol(e.to_string()))??;
-                        s.write_frame(&Frame::Chunk {
+                        let frame = Frame::Chunk {
                             index: i as u32,
                             data,
-                        })
-                        .await?;
+                        };
+                        let len =
+                            hotcold_core::frame::HEADER_LEN + 4 + manifest.chunk_len(i) as usize;
+                        self.pacer.wait(len).await;
+                        s.write_frame(&frame).await?;
+                        self.meter.add(len as u64);
+                        *sent = s.bytes_sent - start;
                         chunks_sent += 1;
+                        in_flight += 1;
                     }
                     s.write_frame(&Frame::Sent).await?;
                 }
+                Frame::Ack { .. } => in_flight = in_flight.saturating_sub(1),
                 Frame::Committed(r) if r.batch_id == manifest.batch_id => {
                     let _ = s.finish();
+                    *sent = s.bytes_sent - start;
                     return Ok(Delivery {
                         cold: r.cold,
-                        bytes_sent: s.bytes_sent,
+                        bytes_sent: *sent,
                         chunks_sent,
                     });
+                }
+                Frame::Stored(r) if r.batch_id == manifest.batch_id => {
+                    return Err(ClientError::StoredNotCommitted(r.reason))
                 }
                 Frame::Error(m) => return Err(ClientError::Refused(m)),
                 other => {
@@ -166,9 +289,14 @@ impl LinkClient {
         limit: u64,
     ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
         let t = self.cfg.request_timeout.0;
-        tokio::time::timeout(t, self.query_inner(schema, window, limit))
-            .await
-            .map_err(|_| ClientError::Timeout(t))?
+        let r = match tokio::time::timeout(t, self.query_inner(schema, window, limit)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout(t)),
+        };
+        if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
+            self.forget().await;
+        }
+        r
     }
 
     async fn query_inner(
