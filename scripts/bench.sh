@@ -8,3 +8,5 @@ export CLICKHOUSE_DIR=${CLICKHOUSE_DIR:-$(mktemp -d /tmp/hotcold-ch.XXXXXX)}
 url=$(scripts/clickhouse.sh start "$CLICKHOUSE_DIR")
 trap 'scripts/clickhouse.sh stop "$CLICKHOUSE_DIR"; rm -rf "$CLICKHOUSE_DIR"' EXIT
 HOTCOLD_CLICKHOUSE_URL=$url target/release/bench "$@"
+# The link's limiter against the wire, 30 s at each limit.
+target/release/bench_link --secs "${LINK_SECS:-30}" --limits "${LINK_LIMITS:-1MiB,10MiB}"

@@ -184,12 +184,15 @@ async fn offer<S: ColdStore>(
     let _guard = BusyGuard(&gw.busy, m.batch_id.clone());
     let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
 
-    let already = gw
-        .store
-        .ledger_get(&m.batch_id)
-        .await
-        .map_err(|e| refuse(&e))?
-        .is_some();
+    // An unreadable ledger (cold store down) must not stop the transfer:
+    // the chunks are staged and the commit step answers `Stored`.
+    let already = match gw.store.ledger_get(&m.batch_id).await {
+        Ok(entry) => entry.is_some(),
+        Err(e) => {
+            tracing::warn!(batch = %m.batch_id, error = %e, "cannot read the ledger; staging anyway");
+            false
+        }
+    };
     let staged = gw.staging.batch(&m).map_err(|e| refuse(&e))?;
     let mut missing: Vec<u32> = if already {
         Vec::new()

@@ -6,5 +6,6 @@
 pub mod clickhouse;
 pub mod data;
 pub mod procs;
+pub mod proxy;
 
 pub use procs::{Cloud, Gateway, Stack};

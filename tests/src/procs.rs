@@ -287,7 +287,7 @@ pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> 
         }
     };
     format!(
-        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\n",
+        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\n",
         dir.join("nas").display(),
         c = certs.display()
     )

@@ -64,6 +64,9 @@ pub struct Delivery {
     pub chunks_sent: u64,
 }
 
+/// Bytes released by the pacer at a time.
+const PACE_SLICE: usize = 16 << 10;
+
 pub struct LinkClient {
     endpoint: quinn::Endpoint,
     cfg: LinkConfig,
@@ -94,6 +97,16 @@ impl LinkClient {
             cfg,
             conn: Mutex::new(None),
         }))
+    }
+
+    /// QUIC's own counters for the current connection (packets lost and
+    /// sent, UDP bytes sent), for diagnosing a line.
+    pub async fn quic_stats(&self) -> Option<(u64, u64, u64)> {
+        let g = self.conn.lock().await;
+        g.as_ref().map(|c| {
+            let s = c.stats();
+            (s.path.lost_packets, s.path.sent_packets, s.udp_tx.bytes)
+        })
     }
 
     /// True while a connection is open.
@@ -243,15 +256,19 @@ impl LinkClient {
                         let data = tokio::task::spawn_blocking(move || sp.read_chunk(&m, i))
                             .await
                             .map_err(|e| ClientError::Protocol(e.to_string()))??;
-                        let frame = Frame::Chunk {
+                        let bytes = Frame::Chunk {
                             index: i as u32,
                             data,
-                        };
-                        let len =
-                            hotcold_core::frame::HEADER_LEN + 4 + manifest.chunk_len(i) as usize;
-                        self.pacer.wait(len).await;
-                        s.write_frame(&frame).await?;
-                        self.meter.add(len as u64);
+                        }
+                        .to_bytes();
+                        // Paced a slice at a time: a whole chunk at once would
+                        // overrun router (and loopback) buffers and cost
+                        // retransmissions.
+                        for slice in bytes.chunks(PACE_SLICE) {
+                            self.pacer.wait(slice.len()).await;
+                            s.write_raw(slice).await?;
+                            self.meter.add(slice.len() as u64);
+                        }
                         *sent = s.bytes_sent - start;
                         chunks_sent += 1;
                         in_flight += 1;

@@ -46,6 +46,14 @@ impl FramedStream {
         Ok(())
     }
 
+    /// Writes already-encoded frame bytes (callers that pace large frames
+    /// write them a slice at a time).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.send.write_all(bytes).await?;
+        self.bytes_sent += bytes.len() as u64;
+        Ok(())
+    }
+
     /// The next frame, or `None` when the peer finished the stream cleanly.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, LinkError> {
         loop {

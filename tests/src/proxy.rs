@@ -1,0 +1,98 @@
+//! A UDP relay between the cloud and the gateway, on loopback: counts the
+//! bytes that really cross "the line" per second, and can cut the line
+//! (drop every datagram) on demand.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::net::UdpSocket;
+
+pub struct UdpProxy {
+    pub addr: SocketAddr,
+    /// Bytes from the client (cloud) towards the server, per whole second
+    /// since the proxy started.
+    pub upstream: Arc<Mutex<Vec<u64>>>,
+    pub started: Instant,
+    pub cut: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UdpProxy {
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        back.connect(target).await?;
+        let addr = front.local_addr()?;
+        let upstream = Arc::new(Mutex::new(Vec::new()));
+        let cut = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let client: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
+        let (f2, b2, up, c2, cl2) = (
+            front.clone(),
+            back.clone(),
+            upstream.clone(),
+            cut.clone(),
+            client.clone(),
+        );
+        let forward = async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = f2.recv_from(&mut buf).await {
+                *cl2.lock().unwrap_or_else(|p| p.into_inner()) = Some(from);
+                if c2.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let sec = started.elapsed().as_secs() as usize;
+                {
+                    let mut u = up.lock().unwrap_or_else(|p| p.into_inner());
+                    if u.len() <= sec {
+                        u.resize(sec + 1, 0);
+                    }
+                    u[sec] += n as u64 + 28; // + IPv4 and UDP headers
+                }
+                let _ = b2.send(&buf[..n]).await;
+            }
+        };
+        let (f3, b3, c3) = (front.clone(), back.clone(), cut.clone());
+        let backward = async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n) = b3.recv(&mut buf).await {
+                if c3.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let to = *client.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(to) = to {
+                    let _ = f3.send_to(&buf[..n], to).await;
+                }
+            }
+        };
+        let task = tokio::spawn(async move {
+            tokio::join!(forward, backward);
+        });
+        Ok(Self {
+            addr,
+            upstream,
+            started,
+            cut,
+            task,
+        })
+    }
+
+    /// Per-second upstream byte counts so far.
+    pub fn seconds(&self) -> Vec<u64> {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
+    }
+}
+
+impl Drop for UdpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
