@@ -21,15 +21,38 @@ pub struct CloudConfig {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub tables: Vec<TableSchema>,
+    /// Files holding one table each (e.g. the presets in config/tables/),
+    /// relative to this config file.
+    pub table_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum HotConfig {
+    /// A SQLite file under `data-dir` (or `path`): the embedded default.
     Sqlite {
         #[serde(default)]
         path: Option<PathBuf>,
     },
+    /// A ClickHouse server (any version from 18.16 on).
+    #[serde(rename_all = "kebab-case")]
+    Clickhouse {
+        url: String,
+        #[serde(default = "default_hot_database")]
+        database: String,
+        #[serde(default = "default_user")]
+        user: String,
+        #[serde(default)]
+        password: String,
+    },
+}
+
+fn default_hot_database() -> String {
+    "hotcold_hot".into()
+}
+
+fn default_user() -> String {
+    "default".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +124,7 @@ impl Default for CloudConfig {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             tables: Vec::new(),
+            table_files: Vec::new(),
         }
     }
 }
@@ -159,8 +183,22 @@ impl CloudConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let cfg: CloudConfig = serde_yaml::from_str(&text)
+        let mut cfg: CloudConfig = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (i, f) in cfg.table_files.iter().enumerate() {
+            let p = base.join(f);
+            let t = std::fs::read_to_string(&p).map_err(|e| {
+                anyhow::anyhow!(
+                    "config {}: table-files[{i}]: cannot read {}: {e}",
+                    path.display(),
+                    p.display()
+                )
+            })?;
+            let table: TableSchema =
+                serde_yaml::from_str(&t).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            cfg.tables.push(table);
+        }
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         Ok(cfg)
@@ -224,5 +262,44 @@ impl CloudConfig {
             cert: self.link.cert.clone(),
             key: self.link.key.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped configs and every preset in config/tables/ load and validate.
+    #[test]
+    fn shipped_configs_and_presets_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        CloudConfig::load(&root.join("cloud.yaml")).unwrap();
+        let presets: Vec<_> = std::fs::read_dir(root.join("tables"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(presets.len() >= 6);
+        let files: Vec<String> = presets
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect();
+        let yaml = format!("table-files: [{}]\n", files.join(", "));
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let cfg = CloudConfig::load(&path).unwrap();
+        assert_eq!(cfg.tables.len(), presets.len());
+        std::fs::write(&path, "table-files: [nope.yaml]\n").unwrap();
+        let e = CloudConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("table-files[0]") && e.contains("nope.yaml"),
+            "{e}"
+        );
+        std::fs::write(&path, "tables: []\nhot-retenion: 3d\n").unwrap();
+        let e = CloudConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("hot-retenion"),
+            "a typo in a key is an error: {e}"
+        );
     }
 }

@@ -40,10 +40,29 @@ pub async fn start(
                     .with_context(|| format!("hot store {}", path.display()))?,
             )
         }
+        HotConfig::Clickhouse {
+            url,
+            database,
+            user,
+            password,
+        } => {
+            let tables = hotcold_clickhouse::ChTables::connect(url, database, user, password)
+                .await
+                .with_context(|| format!("hot store ClickHouse at {url}"))?;
+            Arc::new(hot::clickhouse::ClickHouseHot::new(tables))
+        }
     };
-    for t in &cfg.tables {
-        hot.ensure_table(t)
-            .with_context(|| format!("hot table {}", t.name))?;
+    {
+        // Blocking: the ClickHouse hot store drives its client from here.
+        let (h, tables) = (hot.clone(), cfg.tables.clone());
+        tokio::task::spawn_blocking(move || {
+            for t in &tables {
+                h.ensure_table(t)
+                    .with_context(|| format!("hot table {}", t.name))?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await??;
     }
     let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));

@@ -65,7 +65,16 @@ fn cell(ty: LogicalType, s: &str) -> anyhow::Result<Value> {
         ),
         LogicalType::Bool => Value::Bool(s == "1"),
         LogicalType::String | LogicalType::LcString => Value::Str(unescape(s)),
-        LogicalType::Float64 => Value::F64(s.parse()?),
+        // Read as its bytes (see `window_hash`): 18.16 prints floats with
+        // too few digits to round-trip.
+        LogicalType::Float64 => {
+            let mut bytes = [0u8; 8];
+            let hex = format!("{s:0<16}");
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+            }
+            Value::F64(f64::from_le_bytes(bytes))
+        }
         t if t.physical() == hotcold_core::PhysicalKind::U64 => Value::U64(s.parse()?),
         _ => Value::I64(s.parse()?),
     })
@@ -78,7 +87,14 @@ pub async fn window_hash(
     schema: &TableSchema,
     w: Window,
 ) -> anyhow::Result<ContentHash> {
-    let cols: Vec<_> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| match c.ty {
+            LogicalType::Float64 => format!("hex(reinterpretAsString({}))", c.name),
+            _ => c.name.clone(),
+        })
+        .collect();
     let text = sql(
         url,
         &format!(

@@ -88,3 +88,68 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Loads a preset from config/tables/.
+pub fn preset(name: &str) -> TableSchema {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config/tables")
+        .join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `n` random rows of any declared table over `[start, end)`, as JSON the
+/// ingest endpoint takes. Strings mix ASCII, non-ASCII, quotes and JSON.
+pub fn rows_for(
+    schema: &TableSchema,
+    start: i64,
+    end: i64,
+    n: usize,
+    seed: u64,
+) -> Vec<serde_json::Value> {
+    use hotcold_core::schema::LogicalType as T;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let words = [
+        "BTC-USDT",
+        "ETH-USDT",
+        "日本円",
+        "",
+        "buy",
+        "sell",
+        "a\"quote",
+        "tab\there",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut o = serde_json::Map::new();
+            for c in &schema.columns {
+                let v = match c.ty {
+                    _ if c.name == schema.time_column => serde_json::json!(start + (i as i64 * (end - start) / n.max(1) as i64)),
+                    T::TimestampMs => serde_json::json!(rng.gen_range(0..4_000_000_000_000i64)),
+                    T::Date => serde_json::json!(hotcold_core::time::format_date(rng.gen_range(0..60_000))),
+                    T::String if c.name == "depth" => serde_json::json!(format!(
+                        "{{\"bids\":[[\"{}.{}\",\"0.5\"]],\"asks\":[[\"42001.5\",\"1.25\"]],\"note\":\"ü \\\" \\n\"}}",
+                        rng.gen_range(40_000..44_000),
+                        rng.gen_range(0..100)
+                    )),
+                    T::String | T::LcString => serde_json::json!(words[rng.gen_range(0..words.len())]),
+                    T::Decimal { scale } => {
+                        serde_json::json!(hotcold_core::value::format_decimal(rng.gen_range(-1_000_000_000_000i64..1_000_000_000_000), scale))
+                    }
+                    T::Int8 => serde_json::json!(rng.gen_range(i8::MIN..=i8::MAX)),
+                    T::Int16 => serde_json::json!(rng.gen_range(i16::MIN..=i16::MAX)),
+                    T::Int32 => serde_json::json!(rng.gen_range(i32::MIN..=i32::MAX)),
+                    T::Int64 => serde_json::json!(rng.gen::<i64>()),
+                    T::UInt8 => serde_json::json!(rng.gen::<u8>()),
+                    T::UInt16 => serde_json::json!(rng.gen::<u16>()),
+                    T::UInt32 => serde_json::json!(rng.gen::<u32>()),
+                    T::UInt64 => serde_json::json!(rng.gen::<u64>()),
+                    T::Float64 => serde_json::json!(rng.gen_range(-1.0e-3..1.0e-3)),
+                    T::Bool => serde_json::json!(rng.gen_bool(0.5)),
+                };
+                o.insert(c.name.clone(), v);
+            }
+            serde_json::Value::Object(o)
+        })
+        .collect()
+}

@@ -62,6 +62,7 @@ fn signal(child: &Child, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(child.id().to_string())
+        .stderr(Stdio::null())
         .status();
 }
 
@@ -251,6 +252,10 @@ pub struct StackOptions {
     /// Long by default, so the background resync stays out of a test's way.
     pub retry_interval: String,
     pub spool_budget: String,
+    /// ClickHouse as the hot store: (url, database). SQLite when `None`.
+    pub hot_clickhouse: Option<(String, String)>,
+    /// The `tables:` list of cloud.yaml (YAML, indented by two); trades when `None`.
+    pub tables_yaml: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -264,6 +269,8 @@ impl Default for StackOptions {
             idle_timeout: "3s".into(),
             retry_interval: "1h".into(),
             spool_budget: "10GiB".into(),
+            hot_clickhouse: None,
+            tables_yaml: None,
         }
     }
 }
@@ -294,8 +301,12 @@ pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> 
 }
 
 pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOptions) -> String {
+    let hot = match &o.hot_clickhouse {
+        None => "hot:\n  kind: sqlite\n".to_string(),
+        Some((url, db)) => format!("hot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n"),
+    };
     format!(
-        "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\ntables:\n{}",
+        "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\ntables:\n{}",
         dir.join("cloud").display(),
         o.hot_retention,
         o.chunk_size,
@@ -303,7 +314,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         o.retry_interval,
         o.bwlimit,
         o.spool_budget,
-        TRADES_YAML,
+        o.tables_yaml.as_deref().unwrap_or(TRADES_YAML),
         c = certs.display()
     )
 }

@@ -49,7 +49,9 @@ pub struct BatchOutcome {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ArchiveReport {
+    /// The cutoff of the global hot retention; `cutoffs` has each table's.
     pub cutoff_ms: i64,
+    pub cutoffs: std::collections::BTreeMap<String, i64>,
     pub duration_ms: u64,
     pub batches: Vec<BatchOutcome>,
     pub rows_archived: u64,
@@ -154,8 +156,7 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
-        let cutoff = plan::cutoff(now_ms, self.retention_ms);
-        self.run_locked(Some(cutoff)).await
+        self.run_locked(Some(now_ms)).await
     }
 
     /// Resync: drives the batches already planned (the offline queue),
@@ -168,14 +169,23 @@ impl Archiver {
         self.run_locked(None).await
     }
 
-    async fn run_locked(&self, cutoff: Option<i64>) -> Result<ArchiveReport, ArchiveError> {
+    /// With `now_ms`, plans new windows older than each table's retention;
+    /// without, only drives what is already planned.
+    async fn run_locked(&self, now_ms: Option<i64>) -> Result<ArchiveReport, ArchiveError> {
         let started = Instant::now();
         let mut report = ArchiveReport {
-            cutoff_ms: cutoff.unwrap_or(0),
+            cutoff_ms: now_ms.map_or(0, |n| plan::cutoff(n, self.retention_ms)),
             ..Default::default()
         };
         let mut run = RunState { offline: None };
         for schema in self.tables.clone() {
+            let retention = schema
+                .hot_retention
+                .map_or(self.retention_ms, |r| r.0.as_millis() as i64);
+            let cutoff = now_ms.map(|n| plan::cutoff(n, retention));
+            if let Some(c) = cutoff {
+                report.cutoffs.insert(schema.name.clone(), c);
+            }
             self.run_table(&schema, cutoff, &mut run, &mut report)
                 .await?;
         }

@@ -1,5 +1,6 @@
 //! The hot store: recent rows, fast to query, the source of every archive.
 
+pub mod clickhouse;
 pub mod sqlite;
 
 use hotcold_core::schema::{TableSchema, Window};

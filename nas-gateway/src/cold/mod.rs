@@ -5,7 +5,6 @@
 //! makes a commit idempotent: a batch in the ledger is never inserted again.
 
 pub mod clickhouse;
-pub mod rowbinary;
 pub mod sqlite;
 
 use hotcold_core::schema::{TableSchema, Window};
@@ -30,12 +29,6 @@ pub enum ColdError {
     Decode(String),
     #[error("cold store task failed: {0}")]
     Task(String),
-}
-
-impl From<::clickhouse::error::Error> for ColdError {
-    fn from(e: ::clickhouse::error::Error) -> Self {
-        ColdError::ClickHouse(e.to_string())
-    }
 }
 
 /// A committed batch as the ledger remembers it.

@@ -373,6 +373,7 @@ mod tests {
         TableSchema {
             name: "all_types".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: cols
                 .iter()
                 .map(|(n, t)| ColumnDef {

@@ -148,6 +148,7 @@ mod tests {
         TableSchema {
             name: "t".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: vec![
                 ColumnDef {
                     name: "ts".into(),

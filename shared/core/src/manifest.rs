@@ -186,6 +186,7 @@ mod tests {
         TableSchema {
             name: "t".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: vec![ColumnDef {
                 name: "ts".into(),
                 ty: LogicalType::TimestampMs,

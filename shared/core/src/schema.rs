@@ -195,6 +195,9 @@ pub struct TableSchema {
     pub name: String,
     pub time_column: String,
     pub columns: Vec<ColumnDef>,
+    /// Overrides the global hot retention for this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_retention: Option<crate::units::Span>,
 }
 
 pub fn check_name(name: &str) -> Result<(), SchemaError> {
@@ -329,6 +332,7 @@ mod tests {
         let mut s = TableSchema {
             name: "trades".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: vec![ColumnDef {
                 name: "ts".into(),
                 ty: LogicalType::TimestampMs,

@@ -218,6 +218,17 @@ mod tests {
     }
 
     proptest! {
+        /// Ingest must not move a float by an ulp: JSON text in, same bits out
+        /// (serde_json's default parser is only best-effort; we enable
+        /// `float_roundtrip`).
+        #[test]
+        fn floats_survive_json_text(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let text = serde_json::to_string(&f).unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let expected = if f == 0.0 { 0.0 } else { f };
+            prop_assert_eq!(Value::from_json(LogicalType::Float64, &parsed), Ok(Value::F64(expected)));
+        }
+
         #[test]
         fn decimal_round_trip(v in any::<i64>(), scale in 0u8..=18) {
             prop_assert_eq!(parse_decimal(&format_decimal(v, scale), scale), Some(v));

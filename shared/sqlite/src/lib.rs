@@ -255,6 +255,7 @@ mod tests {
         TableSchema {
             name: "trades".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: vec![
                 ColumnDef {
                     name: "ts".into(),

@@ -33,6 +33,7 @@ fn blobs_schema() -> TableSchema {
     TableSchema {
         name: "blobs".into(),
         time_column: "ts".into(),
+        hot_retention: None,
         columns: vec![
             ColumnDef {
                 name: "ts".into(),

@@ -1,29 +1,11 @@
 //! ClickHouse's RowBinary format for runtime-declared schemas: the encoder
 //! feeds inserts, the streaming decoder reads query results back into
-//! batches. Widths follow the ClickHouse type each logical type maps to.
+//! batches. Widths follow the ClickHouse type each logical type maps to;
+//! they are the same on 18.x and modern servers (DateTime64(3) is an Int64
+//! of milliseconds, LowCardinality(String) a String, Bool a UInt8).
 
 use hotcold_core::batch::{Column, RowBatch};
 use hotcold_core::schema::{LogicalType, TableSchema};
-
-/// The ClickHouse type of a logical type on an 18.x server (no DateTime64,
-/// no Bool, LowCardinality still experimental).
-pub fn clickhouse_type(t: LogicalType) -> String {
-    use LogicalType::*;
-    match t {
-        TimestampMs | Int64 => "Int64".into(),
-        Date => "Date".into(),
-        String | LcString => "String".into(),
-        Decimal { scale } => format!("Decimal(18, {scale})"),
-        Int8 => "Int8".into(),
-        Int16 => "Int16".into(),
-        Int32 => "Int32".into(),
-        UInt8 | Bool => "UInt8".into(),
-        UInt16 => "UInt16".into(),
-        UInt32 => "UInt32".into(),
-        UInt64 => "UInt64".into(),
-        Float64 => "Float64".into(),
-    }
-}
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -234,6 +216,7 @@ mod tests {
         TableSchema {
             name: "t".into(),
             time_column: "ts".into(),
+            hot_retention: None,
             columns: cols
                 .iter()
                 .map(|(n, t)| ColumnDef {

@@ -1,0 +1,109 @@
+//! ClickHouse as the hot store, for operators who outgrow one machine.
+//!
+//! The hot-store trait is synchronous (callers run it in `spawn_blocking`),
+//! so each call drives the async client on the runtime from that blocking
+//! thread. Purge drops the day's partition (synchronous, no mutation for a
+//! live server to chew on) after checking the count.
+
+use super::{HotError, HotStore};
+use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::RowBatch;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+pub struct ClickHouseHot {
+    pub tables: ChTables,
+    rt: Handle,
+}
+
+fn ch(e: ChError) -> HotError {
+    HotError::Other(e.to_string())
+}
+
+impl ClickHouseHot {
+    /// Must be called inside the runtime whose handle the store keeps.
+    pub fn new(tables: ChTables) -> Self {
+        Self {
+            tables,
+            rt: Handle::current(),
+        }
+    }
+}
+
+impl HotStore for ClickHouseHot {
+    fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError> {
+        self.rt
+            .block_on(self.tables.ensure_table(schema))
+            .map_err(ch)
+    }
+
+    fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError> {
+        self.rt
+            .block_on(self.tables.insert(schema, batch.clone()))
+            .map(|n| n as usize)
+            .map_err(ch)
+    }
+
+    fn scan(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        limit: u64,
+        segment_rows: usize,
+        f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
+    ) -> Result<u64, HotError> {
+        let (tx, mut rx) = mpsc::channel(2);
+        let (t, s) = (self.tables.clone(), schema.clone());
+        let task = self
+            .rt
+            .spawn(async move { t.query(&s, window, limit, segment_rows, tx).await });
+        let mut n = 0u64;
+        let mut failed = None;
+        while let Some(b) = rx.blocking_recv() {
+            n += b.len() as u64;
+            if let Err(e) = f(b) {
+                failed = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = self
+            .rt
+            .block_on(task)
+            .map_err(|e| HotError::Other(e.to_string()))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(ch)?;
+        Ok(n)
+    }
+
+    fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError> {
+        self.rt
+            .block_on(self.tables.count(schema, window))
+            .map_err(ch)
+    }
+
+    fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError> {
+        // The ingest floor keeps new rows out of an archived window, so the
+        // count cannot change between this check and the drop.
+        let found = self.count(schema, window)?;
+        if found != expected {
+            return Err(HotError::PurgeMismatch {
+                table: schema.name.clone(),
+                window,
+                found,
+                expected,
+            });
+        }
+        self.rt
+            .block_on(self.tables.delete_window(schema, window))
+            .map_err(ch)?;
+        Ok(found)
+    }
+
+    fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>, HotError> {
+        self.rt.block_on(self.tables.min_time(schema)).map_err(ch)
+    }
+}

@@ -1,0 +1,127 @@
+//! Logical types to ClickHouse types, per server version.
+
+use hotcold_core::schema::{LogicalType, TableSchema};
+
+/// Which generation of ClickHouse the server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Up to 21.x (Debian's 18.16 among them): no DateTime64 before 20.1, no
+    /// Bool before 21.12, LowCardinality experimental on 18.x.
+    Legacy,
+    /// 22.x and later: DateTime64, LowCardinality and Bool are all there.
+    Modern,
+}
+
+impl Flavor {
+    /// From `SELECT version()`, e.g. `18.16.1` or `24.3.2.23`.
+    pub fn of_version(v: &str) -> Flavor {
+        match v
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse::<u32>().ok())
+        {
+            Some(major) if major >= 22 => Flavor::Modern,
+            _ => Flavor::Legacy,
+        }
+    }
+}
+
+/// The ClickHouse column type for a logical type, as `system.columns`
+/// spells it.
+pub fn clickhouse_type(flavor: Flavor, t: LogicalType) -> String {
+    use LogicalType::*;
+    match (flavor, t) {
+        (Flavor::Modern, TimestampMs) => "DateTime64(3, 'UTC')".into(),
+        (Flavor::Modern, LcString) => "LowCardinality(String)".into(),
+        (Flavor::Modern, Bool) => "Bool".into(),
+        (_, TimestampMs | Int64) => "Int64".into(),
+        (_, Date) => "Date".into(),
+        (_, String | LcString) => "String".into(),
+        (_, Decimal { scale }) => format!("Decimal(18, {scale})"),
+        (_, Int8) => "Int8".into(),
+        (_, Int16) => "Int16".into(),
+        (_, Int32) => "Int32".into(),
+        (_, UInt8 | Bool) => "UInt8".into(),
+        (_, UInt16) => "UInt16".into(),
+        (_, UInt32) => "UInt32".into(),
+        (_, UInt64) => "UInt64".into(),
+        (_, Float64) => "Float64".into(),
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for a declared table: MergeTree, one
+/// partition per UTC day, ordered by time.
+pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> String {
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, clickhouse_type(flavor, c.ty)))
+        .collect();
+    let ts = &schema.time_column;
+    let partition = match flavor {
+        Flavor::Legacy => format!("toYYYYMMDD(toDateTime(intDiv({ts}, 1000)))"),
+        Flavor::Modern => format!("toYYYYMMDD({ts})"),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = MergeTree() PARTITION BY {partition} ORDER BY {ts}",
+        schema.name,
+        cols.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotcold_core::schema::ColumnDef;
+
+    #[test]
+    fn versions_pick_the_mapping() {
+        assert_eq!(Flavor::of_version("18.16.1"), Flavor::Legacy);
+        assert_eq!(Flavor::of_version("21.8.15.7"), Flavor::Legacy);
+        assert_eq!(Flavor::of_version("24.3.2.23"), Flavor::Modern);
+        assert_eq!(Flavor::of_version("garbage"), Flavor::Legacy);
+    }
+
+    #[test]
+    fn ddl_per_flavor() {
+        let s = TableSchema {
+            name: "trades".into(),
+            time_column: "ts".into(),
+            hot_retention: None,
+            columns: vec![
+                ColumnDef {
+                    name: "ts".into(),
+                    ty: LogicalType::TimestampMs,
+                },
+                ColumnDef {
+                    name: "sym".into(),
+                    ty: LogicalType::LcString,
+                },
+                ColumnDef {
+                    name: "px".into(),
+                    ty: LogicalType::Decimal { scale: 8 },
+                },
+                ColumnDef {
+                    name: "maker".into(),
+                    ty: LogicalType::Bool,
+                },
+            ],
+        };
+        let legacy = create_table_sql(Flavor::Legacy, "db", &s);
+        assert!(
+            legacy.contains("ts Int64")
+                && legacy.contains("sym String")
+                && legacy.contains("maker UInt8"),
+            "{legacy}"
+        );
+        assert!(legacy.contains("toYYYYMMDD(toDateTime(intDiv(ts, 1000)))"));
+        let modern = create_table_sql(Flavor::Modern, "db", &s);
+        assert!(
+            modern.contains("ts DateTime64(3, 'UTC')")
+                && modern.contains("sym LowCardinality(String)")
+                && modern.contains("maker Bool"),
+            "{modern}"
+        );
+        assert!(modern.contains("px Decimal(18, 8)"));
+    }
+}
