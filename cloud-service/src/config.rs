@@ -207,8 +207,22 @@ impl CloudConfig {
     /// Checks what serde cannot: table schemas and value ranges.
     pub fn validate(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
+        let ch_hot = matches!(self.hot, HotConfig::Clickhouse { .. });
         for (i, t) in self.tables.iter().enumerate() {
-            t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
+            if t.columns.is_empty() {
+                if !ch_hot {
+                    return Err(format!(
+                        "tables[{i}]: table {} declares no columns; columns may be left out only with hot.kind: clickhouse, where they are read from the existing table",
+                        t.name
+                    ));
+                }
+                hotcold_core::schema::check_name(&t.name)
+                    .map_err(|e| format!("tables[{i}]: {e}"))?;
+                hotcold_core::schema::check_name(&t.time_column)
+                    .map_err(|e| format!("tables[{i}]: {e}"))?;
+            } else {
+                t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
+            }
             if !names.insert(&t.name) {
                 return Err(format!("tables[{i}]: table {} is declared twice", t.name));
             }

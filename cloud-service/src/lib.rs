@@ -26,7 +26,7 @@ pub struct Running {
 
 /// Opens the stores, journal and spool, and serves HTTP until `shutdown`.
 pub async fn start(
-    cfg: CloudConfig,
+    mut cfg: CloudConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
@@ -49,6 +49,14 @@ pub async fn start(
             let tables = hotcold_clickhouse::ChTables::connect(url, database, user, password)
                 .await
                 .with_context(|| format!("hot store ClickHouse at {url}"))?;
+            // Tables named without columns take them from the server.
+            for t in cfg.tables.iter_mut().filter(|t| t.columns.is_empty()) {
+                let found = tables.describe(&t.name, &t.time_column).await?;
+                tracing::info!(table = %t.name, columns = found.columns.len(), "schema read from the hot ClickHouse table");
+                t.columns = found.columns;
+                t.validate()
+                    .with_context(|| format!("table {} as read from ClickHouse", t.name))?;
+            }
             Arc::new(hot::clickhouse::ClickHouseHot::new(tables))
         }
     };

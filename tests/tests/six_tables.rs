@@ -107,3 +107,58 @@ async fn six_tables_archive_in_one_run_with_clickhouse_hot() {
         r["batches"].as_array().map_or(0, Vec::len)
     );
 }
+
+/// A table that already exists in the hot ClickHouse is named in the config
+/// without columns: its schema is read from the server, and it archives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_read_from_existing_hot_clickhouse_archives() {
+    let Some(url) = clickhouse::url() else { return };
+    let (hot_db, cold_db) = (
+        clickhouse::unique_db("exist_hot"),
+        clickhouse::unique_db("exist_cold"),
+    );
+    clickhouse::sql(&url, &format!("CREATE DATABASE {hot_db}"))
+        .await
+        .expect("db");
+    clickhouse::sql(
+        &url,
+        &format!(
+            "CREATE TABLE {hot_db}.ticks (ts Int64, venue String, px Decimal(18, 8), qty Float64, seq UInt32) \
+             ENGINE = MergeTree() PARTITION BY toYYYYMMDD(toDateTime(intDiv(ts, 1000))) ORDER BY ts"
+        ),
+    )
+    .await
+    .expect("table");
+    let stack = Stack::start(StackOptions {
+        cold: ColdKind::ClickHouse {
+            url: url.clone(),
+            database: cold_db.clone(),
+        },
+        hot_clickhouse: Some((url.clone(), hot_db.clone())),
+        tables_yaml: Some("  - name: ticks\n    time-column: ts\n".into()),
+        ..Default::default()
+    });
+    let schema: TableSchema = serde_yaml::from_str(
+        "name: ticks\ntime-column: ts\ncolumns:\n  - {name: ts, type: timestamp_ms}\n  - {name: venue, type: string}\n  - {name: px, type: decimal(8)}\n  - {name: qty, type: float64}\n  - {name: seq, type: uint32}\n",
+    )
+    .expect("schema");
+    let now = now_ms();
+    let start = Window::day_of(now - 4 * DAY_MS).start;
+    let rows = rows_for(&schema, start, now, 4_000, 77);
+    let (s, b) = stack.cloud.ingest("ticks", ndjson(&rows)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["failed"], 0, "{r:#}");
+    let cutoff = r["cutoff_ms"].as_i64().expect("cutoff");
+    let archived: Vec<_> = rows
+        .iter()
+        .filter(|x| x["ts"].as_i64() < Some(cutoff))
+        .cloned()
+        .collect();
+    assert!(!archived.is_empty());
+    let cold = clickhouse::window_hash(&url, &cold_db, &schema, Window::new(i64::MIN, i64::MAX))
+        .await
+        .expect("cold");
+    assert_eq!(cold, hash_json(&schema, &archived));
+}

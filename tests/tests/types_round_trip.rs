@@ -38,6 +38,7 @@ fn schema(name: &str) -> TableSchema {
             })
             .collect(),
         hot_retention: None,
+        partition: Default::default(),
     }
 }
 
@@ -206,6 +207,7 @@ async fn a_mismatched_clickhouse_table_is_named_with_both_types() {
             },
         ],
         hot_retention: None,
+        partition: Default::default(),
     };
     let e = ch.ensure_table(&s).await.expect_err("mismatch");
     assert!(matches!(e, ChError::SchemaMismatch { .. }));

@@ -106,6 +106,7 @@ mod tests {
             name: "trades".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: vec![
                 ColumnDef {
                     name: "ts".into(),

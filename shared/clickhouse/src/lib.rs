@@ -133,6 +133,43 @@ impl ChTables {
         Ok(())
     }
 
+    /// Reads an existing table's columns into a schema (for tables the
+    /// config names without declaring columns).
+    pub async fn describe(&self, name: &str, time_column: &str) -> Result<TableSchema> {
+        let found = self
+            .text(&format!(
+                "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{name}'",
+                self.db
+            ))
+            .await?;
+        let mut columns = Vec::new();
+        for line in found.lines() {
+            let (col, ty) = line
+                .split_once('\t')
+                .ok_or_else(|| ChError::Decode(format!("system.columns row {line:?}")))?;
+            let lt = types::logical_type(ty, col == time_column).ok_or_else(|| {
+                ChError::Other(format!("table {name}: column {col} has type {ty}, which hotcold cannot archive (declare the table instead)"))
+            })?;
+            columns.push(hotcold_core::schema::ColumnDef {
+                name: col.to_string(),
+                ty: lt,
+            });
+        }
+        if columns.is_empty() {
+            return Err(ChError::Other(format!(
+                "table {name} does not exist in {} and declares no columns",
+                self.db
+            )));
+        }
+        Ok(TableSchema {
+            name: name.to_string(),
+            time_column: time_column.to_string(),
+            columns,
+            hot_retention: None,
+            partition: Default::default(),
+        })
+    }
+
     /// ALTER ... DELETE/UPDATE are asynchronous mutations on 18.x: wait
     /// until none of the table's is pending.
     pub async fn wait_mutations(&self, table: &str) -> Result<()> {
@@ -195,7 +232,8 @@ impl ChTables {
     /// day-aligned window is exactly one partition: dropping it is
     /// synchronous and cheap, and spares a live server a mutation.
     pub async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<()> {
-        let sql = if w.start.rem_euclid(DAY_MS) == 0 && w.end - w.start == DAY_MS {
+        let day_partition = schema.partition == hotcold_core::schema::Partition::Day;
+        let sql = if day_partition && w.start.rem_euclid(DAY_MS) == 0 && w.end - w.start == DAY_MS {
             let (y, m, d) = hotcold_core::time::civil_from_days(w.start / DAY_MS);
             format!(
                 "ALTER TABLE {}.{} DROP PARTITION {y:04}{m:02}{d:02}",

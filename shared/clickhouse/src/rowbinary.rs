@@ -217,6 +217,7 @@ mod tests {
             name: "t".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: cols
                 .iter()
                 .map(|(n, t)| ColumnDef {

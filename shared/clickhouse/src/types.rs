@@ -49,6 +49,44 @@ pub fn clickhouse_type(flavor: Flavor, t: LogicalType) -> String {
     }
 }
 
+/// The logical type of an existing ClickHouse column, for tables read from
+/// the server rather than declared. An `Int64` time column is taken as
+/// milliseconds (the 18.x mapping). `None` for types this tool cannot keep.
+pub fn logical_type(ch: &str, is_time: bool) -> Option<LogicalType> {
+    use LogicalType::*;
+    let ch = ch.trim();
+    Some(match ch {
+        "Int64" if is_time => TimestampMs,
+        "DateTime64(3)" | "DateTime64(3, 'UTC')" => TimestampMs,
+        "Date" => Date,
+        "String" => String,
+        "LowCardinality(String)" => LcString,
+        "Int8" => Int8,
+        "Int16" => Int16,
+        "Int32" => Int32,
+        "Int64" => Int64,
+        "UInt8" => UInt8,
+        "UInt16" => UInt16,
+        "UInt32" => UInt32,
+        "UInt64" => UInt64,
+        "Float64" => Float64,
+        "Bool" => Bool,
+        _ => {
+            let scale = ch
+                .strip_prefix("Decimal(18, ")
+                .or_else(|| ch.strip_prefix("Decimal(18,"))
+                .and_then(|r| r.strip_suffix(')'))
+                .or_else(|| {
+                    ch.strip_prefix("Decimal64(")
+                        .and_then(|r| r.strip_suffix(')'))
+                })
+                .and_then(|n| n.trim().parse::<u8>().ok())
+                .filter(|s| *s <= hotcold_core::schema::MAX_DECIMAL_SCALE)?;
+            Decimal { scale }
+        }
+    })
+}
+
 /// `CREATE TABLE IF NOT EXISTS` for a declared table: MergeTree, one
 /// partition per UTC day, ordered by time.
 pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> String {
@@ -58,9 +96,13 @@ pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> Strin
         .map(|c| format!("{} {}", c.name, clickhouse_type(flavor, c.ty)))
         .collect();
     let ts = &schema.time_column;
-    let partition = match flavor {
-        Flavor::Legacy => format!("toYYYYMMDD(toDateTime(intDiv({ts}, 1000)))"),
-        Flavor::Modern => format!("toYYYYMMDD({ts})"),
+    let time = match flavor {
+        Flavor::Legacy => format!("toDateTime(intDiv({ts}, 1000))"),
+        Flavor::Modern => ts.clone(),
+    };
+    let partition = match schema.partition {
+        hotcold_core::schema::Partition::Day => format!("toYYYYMMDD({time})"),
+        hotcold_core::schema::Partition::Month => format!("toYYYYMM({time})"),
     };
     format!(
         "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = MergeTree() PARTITION BY {partition} ORDER BY {ts}",
@@ -73,6 +115,36 @@ pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> Strin
 mod tests {
     use super::*;
     use hotcold_core::schema::ColumnDef;
+
+    #[test]
+    fn existing_types_map_back() {
+        for t in [
+            "timestamp_ms",
+            "date",
+            "string",
+            "lc_string",
+            "decimal(8)",
+            "int8",
+            "uint32",
+            "float64",
+            "bool",
+        ] {
+            let lt: LogicalType = t.parse().unwrap();
+            for f in [Flavor::Legacy, Flavor::Modern] {
+                let ch = clickhouse_type(f, lt);
+                let back = logical_type(&ch, lt == LogicalType::TimestampMs).unwrap();
+                // 18.x keeps lc_string and bool as String and UInt8.
+                let expected = match (f, lt) {
+                    (Flavor::Legacy, LogicalType::LcString) => LogicalType::String,
+                    (Flavor::Legacy, LogicalType::Bool) => LogicalType::UInt8,
+                    _ => lt,
+                };
+                assert_eq!(back, expected, "{ch}");
+            }
+        }
+        assert_eq!(logical_type("DateTime", true), None);
+        assert_eq!(logical_type("Nullable(String)", false), None);
+    }
 
     #[test]
     fn versions_pick_the_mapping() {
@@ -88,6 +160,7 @@ mod tests {
             name: "trades".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: vec![
                 ColumnDef {
                     name: "ts".into(),

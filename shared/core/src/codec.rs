@@ -374,6 +374,7 @@ mod tests {
             name: "all_types".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: cols
                 .iter()
                 .map(|(n, t)| ColumnDef {

@@ -149,6 +149,7 @@ mod tests {
             name: "t".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: vec![
                 ColumnDef {
                     name: "ts".into(),

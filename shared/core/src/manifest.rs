@@ -187,6 +187,7 @@ mod tests {
             name: "t".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: vec![ColumnDef {
                 name: "ts".into(),
                 ty: LogicalType::TimestampMs,

@@ -194,10 +194,32 @@ pub struct ColumnDef {
 pub struct TableSchema {
     pub name: String,
     pub time_column: String,
+    /// May be left out when the hot store is ClickHouse and the table
+    /// exists there: the columns are then read from the server.
+    #[serde(default)]
     pub columns: Vec<ColumnDef>,
     /// Overrides the global hot retention for this table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_retention: Option<crate::units::Span>,
+    /// How ClickHouse partitions the table: `day` (default; an archive
+    /// window is one partition, dropped whole) or `month` (fewer parts for
+    /// sparse tables; windows are deleted by a mutation, waited for).
+    #[serde(default, skip_serializing_if = "Partition::is_day")]
+    pub partition: Partition,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partition {
+    #[default]
+    Day,
+    Month,
+}
+
+impl Partition {
+    pub fn is_day(&self) -> bool {
+        *self == Partition::Day
+    }
 }
 
 pub fn check_name(name: &str) -> Result<(), SchemaError> {
@@ -333,6 +355,7 @@ mod tests {
             name: "trades".into(),
             time_column: "ts".into(),
             hot_retention: None,
+            partition: Default::default(),
             columns: vec![ColumnDef {
                 name: "ts".into(),
                 ty: LogicalType::TimestampMs,

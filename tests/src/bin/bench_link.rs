@@ -34,6 +34,7 @@ fn blobs_schema() -> TableSchema {
         name: "blobs".into(),
         time_column: "ts".into(),
         hot_retention: None,
+        partition: Default::default(),
         columns: vec![
             ColumnDef {
                 name: "ts".into(),
