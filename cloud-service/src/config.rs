@@ -20,6 +20,7 @@ pub struct CloudConfig {
     pub archive: ArchiveConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
+    pub schedule: ScheduleConfig,
     pub tables: Vec<TableSchema>,
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
@@ -123,6 +124,7 @@ impl Default for CloudConfig {
             archive: ArchiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
+            schedule: ScheduleConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
         }
@@ -158,6 +160,34 @@ impl Default for ArchiveConfig {
             zstd_level: 3,
             segment_rows: 65_536,
             spool_budget: ByteSize(10 << 30),
+        }
+    }
+}
+
+/// When archive runs start by themselves (they can always be started by
+/// hand: `cloud-service archive` or `POST /v1/admin/archive`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScheduleConfig {
+    pub enabled: bool,
+    /// Five-field cron, UTC: `0 2 * * *` is 02:00 UTC every night.
+    pub cron: hotcold_core::cron::Cron,
+    /// Continuous mode: a run every this long instead of the cron
+    /// (small batches through the day).
+    pub every: Option<Span>,
+    /// A run taking longer is stopped; it resumes where it stopped next time.
+    pub run_timeout: Span,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cron: "0 2 * * *"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a valid constant")),
+            every: None,
+            run_timeout: Span(Duration::from_secs(6 * 3600)),
         }
     }
 }

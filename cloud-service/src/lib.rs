@@ -9,7 +9,9 @@ pub mod gate;
 pub mod hot;
 pub mod journal;
 pub mod link;
+pub mod metrics;
 pub mod router;
+pub mod scheduler;
 pub mod spool;
 pub mod watermarks;
 
@@ -94,6 +96,7 @@ pub async fn start(
         cfg.archive.spool_budget.0,
     ));
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
+    let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let state = Arc::new(api::AppState {
         tables: cfg
             .tables
@@ -106,6 +109,7 @@ pub async fn start(
         watermarks,
         link,
         archiver,
+        counters: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
@@ -117,6 +121,7 @@ pub async fn start(
             .with_graceful_shutdown(shutdown)
             .await;
         resync.abort();
+        schedule.abort();
         r
     });
     Ok(Running {

@@ -256,6 +256,9 @@ pub struct StackOptions {
     pub hot_clickhouse: Option<(String, String)>,
     /// The `tables:` list of cloud.yaml (YAML, indented by two); trades when `None`.
     pub tables_yaml: Option<String>,
+    /// The `schedule:` section; disabled by default, so a nightly cron never
+    /// fires in the middle of a test.
+    pub schedule_yaml: String,
 }
 
 impl Default for StackOptions {
@@ -271,6 +274,7 @@ impl Default for StackOptions {
             spool_budget: "10GiB".into(),
             hot_clickhouse: None,
             tables_yaml: None,
+            schedule_yaml: "schedule:\n  enabled: false\n".into(),
         }
     }
 }
@@ -306,7 +310,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         Some((url, db)) => format!("hot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n"),
     };
     format!(
-        "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\ntables:\n{}",
+        "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\n{}tables:\n{}",
         dir.join("cloud").display(),
         o.hot_retention,
         o.chunk_size,
@@ -314,6 +318,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         o.retry_interval,
         o.bwlimit,
         o.spool_budget,
+        o.schedule_yaml,
         o.tables_yaml.as_deref().unwrap_or(TRADES_YAML),
         c = certs.display()
     )

@@ -83,8 +83,139 @@ pub async fn put_bwlimit(
     Ok(get_bwlimit(State(st)).await)
 }
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "healthy" }))
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Healthy => "healthy",
+            Level::Degraded => "degraded",
+            Level::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// `GET /health`: overall and per component (hot store, journal, spool,
+/// link, last archive run), each `healthy`, `degraded` or `unhealthy` with
+/// a reason. 200 unless unhealthy (503), so a load balancer can use it.
+pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_json::Value>) {
+    let mut parts = serde_json::Map::new();
+    let mut worst = Level::Healthy;
+    let mut put = |name: &str, level: Level, detail: serde_json::Value| {
+        worst = worst.max(level);
+        parts.insert(
+            name.into(),
+            serde_json::json!({ "status": level.name(), "detail": detail }),
+        );
+    };
+
+    let (h, t) = (st.hot.clone(), st.cfg.tables.first().cloned());
+    let hot = tokio::task::spawn_blocking(move || {
+        t.map_or(Ok(0), |t| {
+            h.count(&t, hotcold_core::Window::new(0, 1))
+                .map_err(|e| e.to_string())
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match hot {
+        Ok(_) => put("hot_store", Level::Healthy, "answers".into()),
+        Err(e) => put("hot_store", Level::Unhealthy, e.into()),
+    }
+    let j = st.archiver.journal.clone();
+    let backlog = tokio::task::spawn_blocking(move || {
+        j.lock()
+            .map_err(|_| "journal mutex poisoned".to_string())?
+            .backlog()
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match &backlog {
+        Ok((n, bytes)) => put(
+            "journal",
+            Level::Healthy,
+            serde_json::json!({ "backlog_batches": n, "backlog_bytes": bytes }),
+        ),
+        Err(e) => put("journal", Level::Unhealthy, e.clone().into()),
+    }
+    let (spool, budget) = (st.archiver.spool.bytes(), st.archiver.budget);
+    let level = if spool >= budget {
+        Level::Degraded
+    } else {
+        Level::Healthy
+    };
+    put(
+        "spool",
+        level,
+        serde_json::json!({ "bytes": spool, "budget": budget }),
+    );
+    match st.link.down_since() {
+        None => put(
+            "link",
+            Level::Healthy,
+            serde_json::json!({ "connected": st.link.connected().await }),
+        ),
+        Some((since, reason)) => put(
+            "link",
+            Level::Degraded,
+            serde_json::json!({ "unreachable_since": hotcold_core::time::format_timestamp_ms(since), "reason": reason }),
+        ),
+    }
+    match st.archiver.last_run() {
+        None => put(
+            "last_archive_run",
+            Level::Healthy,
+            "none since start".into(),
+        ),
+        Some((at, r)) => {
+            let level = if r.failed > 0 || r.spool_full {
+                Level::Degraded
+            } else {
+                Level::Healthy
+            };
+            put(
+                "last_archive_run",
+                level,
+                serde_json::json!({
+                    "ended": hotcold_core::time::format_timestamp_ms(at),
+                    "rows_archived": r.rows_archived, "failed": r.failed, "pending": r.pending,
+                    "spool_full": r.spool_full, "offline": r.offline,
+                }),
+            )
+        }
+    }
+    let code = if worst == Level::Unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        Json(
+            serde_json::json!({ "status": worst.name(), "components": parts, "next_archive_run": st.archiver.next_run().map(hotcold_core::time::format_timestamp_ms) }),
+        ),
+    )
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    State(st): State<Arc<AppState>>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(&st).await,
+    )
 }
 
 pub fn now_ms() -> i64 {

@@ -57,7 +57,7 @@ fn column_list(schema: &TableSchema) -> String {
         .join(", ")
 }
 
-pub async fn ingest(
+async fn ingest_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
     body: Bytes,
@@ -93,6 +93,29 @@ pub async fn ingest(
         StatusCode::OK,
         Json(serde_json::json!({ "table": table, "rows": rows })),
     ))
+}
+
+/// Counts what was stored and what was refused, for /metrics.
+pub async fn ingest(
+    st: State<Arc<AppState>>,
+    table: Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let counters = st.0.clone();
+    let name = table.0.clone();
+    let r = ingest_inner(st, table, body).await;
+    match &r {
+        Ok((_, j)) => counters
+            .counters
+            .ingested(&name, j["rows"].as_u64().unwrap_or(0)),
+        Err(_) => {
+            counters
+                .counters
+                .ingest_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    r
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub struct AppState {
     pub watermarks: Arc<Watermarks>,
     pub link: Arc<LinkClient>,
     pub archiver: Arc<Archiver>,
+    pub counters: crate::metrics::HttpCounters,
 }
 
 impl AppState {
@@ -46,6 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.cfg.ingest.max_body.0 as usize;
     Router::new()
         .route("/health", get(admin::health))
+        .route("/metrics", get(admin::metrics))
         .route("/v1/ingest/{table}", post(ingest::ingest))
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/admin/archive", post(admin::archive))

@@ -47,7 +47,7 @@ pub fn rows_json<'a>(
     })
 }
 
-pub async fn query(
+async fn query_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
     Query(p): Query<HashMap<String, String>>,
@@ -164,4 +164,28 @@ pub async fn query(
         h.insert("x-hotcold-truncated", HeaderValue::from_static("true"));
     }
     Ok(resp)
+}
+
+/// Counts queries, their time and the partial ones, for /metrics.
+pub async fn query(
+    st: State<Arc<AppState>>,
+    table: Path<String>,
+    params: Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let state = st.0.clone();
+    let t = std::time::Instant::now();
+    let r = query_inner(st, table, params).await;
+    let c = &state.counters;
+    use std::sync::atomic::Ordering::Relaxed;
+    c.queries.fetch_add(1, Relaxed);
+    c.query_micros
+        .fetch_add(t.elapsed().as_micros() as u64, Relaxed);
+    let partial = match &r {
+        Ok(resp) => resp.headers().contains_key("x-hotcold-missing"),
+        Err(e) => e.status == StatusCode::SERVICE_UNAVAILABLE,
+    };
+    if partial {
+        c.queries_partial.fetch_add(1, Relaxed);
+    }
+    r
 }

@@ -92,6 +92,22 @@ pub struct Archiver {
     /// The spool's disk budget in bytes.
     pub budget: u64,
     running: tokio::sync::Mutex<()>,
+    /// The last run's report and when it ended; the next scheduled start.
+    last: Mutex<RunTimes>,
+    pub counters: Counters,
+}
+
+/// The last run (ended at, report) and the next scheduled start.
+type RunTimes = (Option<(i64, ArchiveReport)>, Option<i64>);
+
+/// Totals since start, for /metrics.
+#[derive(Default)]
+pub struct Counters {
+    pub runs: std::sync::atomic::AtomicU64,
+    pub rows: std::sync::atomic::AtomicU64,
+    pub bytes_exported: std::sync::atomic::AtomicU64,
+    pub batches_failed: std::sync::atomic::AtomicU64,
+    pub batches_purged: std::sync::atomic::AtomicU64,
 }
 
 impl Archiver {
@@ -120,6 +136,8 @@ impl Archiver {
             retention_ms,
             export,
             running: tokio::sync::Mutex::new(()),
+            last: Mutex::new((None, None)),
+            counters: Counters::default(),
         }
     }
 
@@ -192,6 +210,7 @@ impl Archiver {
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.spool_bytes = self.spool.bytes();
         report.offline = run.offline;
+        self.record(&report);
         tracing::info!(
             batches = report.batches.len(),
             rows = report.rows_archived,
@@ -203,6 +222,50 @@ impl Archiver {
             "archive run finished"
         );
         Ok(report)
+    }
+
+    fn record(&self, report: &ArchiveReport) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counters;
+        c.runs.fetch_add(1, Relaxed);
+        c.rows.fetch_add(report.rows_archived, Relaxed);
+        c.bytes_exported.fetch_add(report.bytes_exported, Relaxed);
+        c.batches_failed.fetch_add(report.failed as u64, Relaxed);
+        c.batches_purged.fetch_add(
+            report
+                .batches
+                .iter()
+                .filter(|b| b.state == BatchState::Purged)
+                .count() as u64,
+            Relaxed,
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).0 = Some((now, report.clone()));
+    }
+
+    /// The last run (ended at, report), if any since start.
+    pub fn last_run(&self) -> Option<(i64, ArchiveReport)> {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    pub fn next_run(&self) -> Option<i64> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    pub fn set_next_run(&self, at: Option<i64>) {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).1 = at;
+    }
+
+    /// Is a run in progress now?
+    pub fn is_running(&self) -> bool {
+        self.running.try_lock().is_err()
     }
 
     async fn run_table(

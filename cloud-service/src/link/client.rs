@@ -74,6 +74,8 @@ pub struct LinkClient {
     backoff: std::sync::Mutex<Backoff>,
     pub pacer: Pacer,
     pub meter: Meter,
+    /// Since when (epoch ms) the gateway has been unreachable, and why.
+    down: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 impl LinkClient {
@@ -96,6 +98,7 @@ impl LinkClient {
             meter: Meter::default(),
             cfg,
             conn: Mutex::new(None),
+            down: std::sync::Mutex::new(None),
         }))
     }
 
@@ -107,6 +110,12 @@ impl LinkClient {
             let s = c.stats();
             (s.path.lost_packets, s.path.sent_packets, s.udp_tx.bytes)
         })
+    }
+
+    /// Since when the gateway has been unreachable (epoch ms) and the last
+    /// reason; `None` while the last attempt to reach it worked.
+    pub fn down_since(&self) -> Option<(i64, String)> {
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// True while a connection is open.
@@ -154,6 +163,7 @@ impl LinkClient {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .succeeded();
+                *self.down.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 *guard = Some(conn.clone());
                 Ok(conn)
             }
@@ -165,6 +175,7 @@ impl LinkClient {
                     .unwrap_or_else(|p| p.into_inner())
                     .failed(Instant::now(), jitter);
                 tracing::warn!(%addr, %reason, retry_in_s = delay.as_secs_f64(), "gateway unreachable");
+                self.mark_down(&reason);
                 Err(unreachable(reason))
             }
         }
@@ -172,10 +183,22 @@ impl LinkClient {
 
     /// Drops a connection that failed mid-request, so the next request
     /// reconnects instead of waiting for the idle timeout.
-    async fn forget(&self) {
+    async fn forget(&self, reason: &str) {
+        self.mark_down(reason);
         if let Some(c) = self.conn.lock().await.take() {
             c.close(0u32.into(), b"request failed");
         }
+    }
+
+    /// Records that the gateway could not be reached (keeps the first time).
+    fn mark_down(&self, reason: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        let since = down.as_ref().map_or(now, |(t, _)| *t);
+        *down = Some((since, reason.to_string()));
     }
 
     async fn stream(&self) -> Result<FramedStream, ClientError> {
@@ -202,7 +225,12 @@ impl LinkClient {
             Err(_) => Err(ClientError::Timeout(t)),
         };
         if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
-            self.forget().await;
+            let reason = r
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            self.forget(&reason).await;
         }
         r
     }
@@ -311,7 +339,12 @@ impl LinkClient {
             Err(_) => Err(ClientError::Timeout(t)),
         };
         if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
-            self.forget().await;
+            let reason = r
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            self.forget(&reason).await;
         }
         r
     }

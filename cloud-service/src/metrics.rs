@@ -1,0 +1,237 @@
+//! `/metrics` in the Prometheus text format, and the counters the HTTP side
+//! keeps (the archiver keeps its own, see `archive::Counters`).
+
+use crate::api::AppState;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct HttpCounters {
+    pub ingest_rows: Mutex<BTreeMap<String, u64>>,
+    pub ingest_rejected: AtomicU64,
+    pub queries: AtomicU64,
+    pub queries_partial: AtomicU64,
+    /// Microseconds spent answering queries, for an average latency.
+    pub query_micros: AtomicU64,
+}
+
+impl HttpCounters {
+    pub fn ingested(&self, table: &str, rows: u64) {
+        *self
+            .ingest_rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(table.to_string())
+            .or_default() += rows;
+    }
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+fn one(v: impl Into<f64>) -> Vec<(String, f64)> {
+    vec![(String::new(), v.into())]
+}
+
+pub async fn render(st: &AppState) -> String {
+    let mut out = String::with_capacity(4096);
+    let a = &st.archiver;
+    let c = &a.counters;
+    metric(
+        &mut out,
+        "hotcold_archive_runs_total",
+        "counter",
+        "Archive runs finished.",
+        &one(c.runs.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_archive_rows_total",
+        "counter",
+        "Rows moved to cold and purged from hot.",
+        &one(c.rows.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_archive_bytes_exported_total",
+        "counter",
+        "Encoded, compressed bytes written to the spool.",
+        &one(c.bytes_exported.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_archive_batches_purged_total",
+        "counter",
+        "Batches confirmed and purged.",
+        &one(c.batches_purged.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_archive_batches_failed_total",
+        "counter",
+        "Batches whose cold count or hash did not match.",
+        &one(c.batches_failed.load(Relaxed) as f64),
+    );
+    if let Some((at, r)) = a.last_run() {
+        metric(
+            &mut out,
+            "hotcold_archive_last_run_timestamp_seconds",
+            "gauge",
+            "When the last run ended.",
+            &one(at as f64 / 1000.0),
+        );
+        metric(
+            &mut out,
+            "hotcold_archive_last_run_duration_seconds",
+            "gauge",
+            "How long the last run took.",
+            &one(r.duration_ms as f64 / 1000.0),
+        );
+        let ratio = if r.bytes_exported > 0 {
+            r.rows_archived as f64 / r.bytes_exported as f64
+        } else {
+            0.0
+        };
+        metric(
+            &mut out,
+            "hotcold_archive_last_rows_per_byte",
+            "gauge",
+            "Rows per exported byte in the last run (compression).",
+            &one(ratio),
+        );
+    }
+    metric(
+        &mut out,
+        "hotcold_spool_bytes",
+        "gauge",
+        "Bytes in the spool (the offline queue).",
+        &one(a.spool.bytes() as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_spool_budget_bytes",
+        "gauge",
+        "The spool's budget.",
+        &one(a.budget as f64),
+    );
+    let j = a.journal.clone();
+    let backlog = tokio::task::spawn_blocking(move || j.lock().ok().and_then(|j| j.backlog().ok()))
+        .await
+        .ok()
+        .flatten();
+    if let Some((n, bytes)) = backlog {
+        metric(
+            &mut out,
+            "hotcold_backlog_batches",
+            "gauge",
+            "Batches waiting for delivery.",
+            &one(n as f64),
+        );
+        metric(
+            &mut out,
+            "hotcold_backlog_bytes",
+            "gauge",
+            "Bytes waiting for delivery.",
+            &one(bytes as f64),
+        );
+    }
+    let link = &st.link;
+    metric(
+        &mut out,
+        "hotcold_link_bytes_sent_total",
+        "counter",
+        "Chunk bytes sent to the gateway.",
+        &one(link.meter.total() as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_link_rate_bytes_per_second",
+        "gauge",
+        "Send rate over the last ten seconds.",
+        &one(link.meter.rate()),
+    );
+    metric(
+        &mut out,
+        "hotcold_link_up",
+        "gauge",
+        "1 unless the last attempt to reach the gateway failed.",
+        &one(if link.down_since().is_none() {
+            1.0
+        } else {
+            0.0
+        }),
+    );
+    if let Some(r) = link.pacer.rate_now() {
+        metric(
+            &mut out,
+            "hotcold_link_limit_bytes_per_second",
+            "gauge",
+            "The bandwidth limit in force.",
+            &one(r as f64),
+        );
+    }
+    let wm: Vec<(String, f64)> = st
+        .watermarks
+        .read()
+        .await
+        .iter()
+        .map(|(t, w)| (format!("{{table=\"{t}\"}}"), *w as f64 / 1000.0))
+        .collect();
+    metric(
+        &mut out,
+        "hotcold_watermark_seconds",
+        "gauge",
+        "Confirmed watermark per table: older rows are read from cold.",
+        &wm,
+    );
+    let h = &st.counters;
+    let ingest: Vec<(String, f64)> = h
+        .ingest_rows
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(t, n)| (format!("{{table=\"{t}\"}}"), *n as f64))
+        .collect();
+    metric(
+        &mut out,
+        "hotcold_ingest_rows_total",
+        "counter",
+        "Rows ingested per table.",
+        &ingest,
+    );
+    metric(
+        &mut out,
+        "hotcold_ingest_rejected_total",
+        "counter",
+        "Ingest requests refused (bad input, archived range).",
+        &one(h.ingest_rejected.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_queries_total",
+        "counter",
+        "Queries answered.",
+        &one(h.queries.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_queries_partial_total",
+        "counter",
+        "Queries answered without a cold range (NAS unreachable).",
+        &one(h.queries_partial.load(Relaxed) as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_query_seconds_total",
+        "counter",
+        "Time spent answering queries.",
+        &one(h.query_micros.load(Relaxed) as f64 / 1e6),
+    );
+    out
+}
