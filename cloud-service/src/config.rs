@@ -21,6 +21,7 @@ pub struct CloudConfig {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub schedule: ScheduleConfig,
+    pub admin: AdminConfig,
     pub tables: Vec<TableSchema>,
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
@@ -125,6 +126,7 @@ impl Default for CloudConfig {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             schedule: ScheduleConfig::default(),
+            admin: AdminConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
         }
@@ -161,6 +163,39 @@ impl Default for ArchiveConfig {
             segment_rows: 65_536,
             spool_budget: ByteSize(10 << 30),
         }
+    }
+}
+
+/// Who may use the admin endpoints (and, optionally, ingest and query).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// A bearer token; prefer `token-file` so it stays out of the config.
+    pub token: Option<String>,
+    /// A file whose first line is the token.
+    pub token_file: Option<PathBuf>,
+    /// Require the token for ingest and query too, not only admin.
+    pub protect_data: bool,
+}
+
+impl AdminConfig {
+    /// The token in force, read from the file if one is named.
+    pub fn resolve(&self) -> anyhow::Result<Option<String>> {
+        if let Some(f) = &self.token_file {
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("admin.token-file {}: {e}", f.display()))?;
+            let t = t.lines().next().unwrap_or("").trim().to_string();
+            anyhow::ensure!(
+                t.len() >= 16,
+                "admin.token-file {}: the token must be at least 16 characters",
+                f.display()
+            );
+            return Ok(Some(t));
+        }
+        if let Some(t) = &self.token {
+            anyhow::ensure!(t.len() >= 16, "admin.token: must be at least 16 characters");
+        }
+        Ok(self.token.clone())
     }
 }
 

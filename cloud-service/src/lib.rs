@@ -74,6 +74,13 @@ pub async fn start(
         })
         .await??;
     }
+    let token = cfg.admin.resolve()?;
+    if token.is_none() {
+        tracing::warn!(
+            "admin endpoints are open: set admin.token-file (or admin.token) before exposing {}",
+            cfg.http_listen
+        );
+    }
     let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
     let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
@@ -110,6 +117,7 @@ pub async fn start(
         link,
         archiver,
         counters: Default::default(),
+        token,
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await

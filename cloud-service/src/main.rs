@@ -7,8 +7,32 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// The admin bearer token for archive, status and bwlimit (see admin.token-file).
+    #[arg(
+        long,
+        global = true,
+        env = "HOTCOLD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// An HTTP client that sends the admin token, when one was given.
+fn http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(Some(t)) = TOKEN.get() {
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default()
 }
 
 #[derive(Subcommand)]
@@ -81,7 +105,9 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let _ = TOKEN.set(cli.token.clone());
+    match cli.command {
         Command::Serve { config } => {
             let cfg = CloudConfig::load(&config)?;
             let running = cloud_service::start(cfg, shutdown_signal()).await?;
@@ -92,7 +118,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Archive { url } => {
             let url = format!("{}/v1/admin/archive", url.trim_end_matches('/'));
-            let resp = reqwest::Client::new()
+            let resp = http()
                 .post(&url)
                 .send()
                 .await
@@ -107,7 +133,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Status { url, watch } => status(&url, watch).await,
         Command::Bwlimit { url, value } => {
             let url = format!("{}/v1/admin/bwlimit", url.trim_end_matches('/'));
-            let c = reqwest::Client::new();
+            let c = http();
             let req = match value {
                 Some(v) => c.put(&url).body(v),
                 None => c.get(&url),
@@ -148,7 +174,9 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn fetch_status(url: &str) -> anyhow::Result<serde_json::Value> {
-    let resp = reqwest::get(url)
+    let resp = http()
+        .get(url)
+        .send()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
     anyhow::ensure!(

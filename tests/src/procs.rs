@@ -259,6 +259,8 @@ pub struct StackOptions {
     /// The `schedule:` section; disabled by default, so a nightly cron never
     /// fires in the middle of a test.
     pub schedule_yaml: String,
+    /// More top-level cloud.yaml keys (e.g. `admin:`), as YAML.
+    pub extra_yaml: String,
 }
 
 impl Default for StackOptions {
@@ -275,6 +277,7 @@ impl Default for StackOptions {
             hot_clickhouse: None,
             tables_yaml: None,
             schedule_yaml: "schedule:\n  enabled: false\n".into(),
+            extra_yaml: String::new(),
         }
     }
 }
@@ -318,7 +321,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         o.retry_interval,
         o.bwlimit,
         o.spool_budget,
-        o.schedule_yaml,
+        format!("{}{}", o.schedule_yaml, o.extra_yaml),
         o.tables_yaml.as_deref().unwrap_or(TRADES_YAML),
         c = certs.display()
     )

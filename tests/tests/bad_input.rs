@@ -144,3 +144,69 @@ async fn bandwidth_limit_changes_at_run_time_and_bad_values_name_the_entry() {
     let st = c.status().await;
     assert_eq!(st["link"]["bwlimit"], "Mon-08:00,1MiB Sat-00:00,off");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints_need_the_bearer_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "correct-horse-battery-staple-42";
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).expect("token file");
+    let stack = Stack::start(StackOptions {
+        extra_yaml: format!("admin:\n  token-file: {}\n", file.display()),
+        ..Default::default()
+    });
+    let c = &stack.cloud;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/admin/archive", c.url);
+    assert_eq!(http.post(&url).send().await.expect("post").status(), 401);
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("correct-horse-battery-staple-43")
+            .send()
+            .await
+            .expect("post")
+            .status(),
+        401
+    );
+    let r = http
+        .post(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.put("/v1/admin/bwlimit", "1MiB").await.0, 401);
+    // Health, metrics, ingest and query stay open unless admin.protect-data.
+    assert_eq!(c.get("/health").await.0, 200);
+    assert_eq!(c.get("/metrics").await.0, 200);
+    let now = now_ms();
+    assert_eq!(
+        c.ingest("trades", ndjson(&trades(now - 10, now, 2, 3)))
+            .await
+            .0,
+        200
+    );
+
+    // The real CLI: with the token it works, without it says why.
+    let bin = hotcold_tests::procs::bin("cloud-service");
+    let ok = std::process::Command::new(&bin)
+        .args(["--token", token, "status", "--url", &c.url])
+        .output()
+        .expect("cli");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let denied = std::process::Command::new(&bin)
+        .args(["status", "--url", &c.url])
+        .env_remove("HOTCOLD_ADMIN_TOKEN")
+        .output()
+        .expect("cli");
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+}

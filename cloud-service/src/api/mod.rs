@@ -28,6 +28,8 @@ pub struct AppState {
     pub link: Arc<LinkClient>,
     pub archiver: Arc<Archiver>,
     pub counters: crate::metrics::HttpCounters,
+    /// The admin bearer token, if one is configured.
+    pub token: Option<String>,
 }
 
 impl AppState {
@@ -45,18 +47,66 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.cfg.ingest.max_body.0 as usize;
-    Router::new()
-        .route("/health", get(admin::health))
-        .route("/metrics", get(admin::metrics))
-        .route("/v1/ingest/{table}", post(ingest::ingest))
-        .route("/v1/query/{table}", get(query::query))
+    let admin = Router::new()
         .route("/v1/admin/archive", post(admin::archive))
         .route("/v1/admin/status", get(admin::status))
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    let data = Router::new()
+        .route("/v1/ingest/{table}", post(ingest::ingest))
+        .route("/v1/query/{table}", get(query::query));
+    let data = if state.cfg.admin.protect_data {
+        data.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+    } else {
+        data
+    };
+    Router::new()
+        .route("/health", get(admin::health))
+        .route("/metrics", get(admin::metrics))
+        .merge(admin)
+        .merge(data)
         .fallback(|| async { ApiError::not_found("no such endpoint: see README for the API") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// Refuses a request without `Authorization: Bearer <token>` when a token
+/// is configured. Compared in constant time.
+async fn require_token(
+    axum::extract::State(st): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let Some(want) = &st.token else {
+        return Ok(next.run(req).await);
+    };
+    let got = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = got.is_some_and(|g| {
+        g.len() == want.len()
+            && g.bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <admin.token>)",
+        ))
+    }
 }
