@@ -22,6 +22,7 @@ pub struct CloudConfig {
     pub query: QueryConfig,
     pub schedule: ScheduleConfig,
     pub admin: AdminConfig,
+    pub alerts: AlertsConfig,
     pub tables: Vec<TableSchema>,
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
@@ -127,6 +128,7 @@ impl Default for CloudConfig {
             query: QueryConfig::default(),
             schedule: ScheduleConfig::default(),
             admin: AdminConfig::default(),
+            alerts: AlertsConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
         }
@@ -162,6 +164,34 @@ impl Default for ArchiveConfig {
             zstd_level: 3,
             segment_rows: 65_536,
             spool_budget: ByteSize(10 << 30),
+        }
+    }
+}
+
+/// Where alerts go and when they fire (see `alerts.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlertsConfig {
+    /// A URL that takes a JSON POST; no alerts without it.
+    pub webhook: Option<String>,
+    /// Alert when the NAS has been unreachable this long.
+    pub link_down_after: Span,
+    /// Alert when hot holds rows older than the retention plus this.
+    pub hot_grace: Span,
+    /// The same alert at most this often.
+    pub repeat: Span,
+    /// How often the conditions are checked.
+    pub check_every: Span,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            webhook: None,
+            link_down_after: Span(Duration::from_secs(3600)),
+            hot_grace: Span(Duration::from_secs(2 * 86_400)),
+            repeat: Span(Duration::from_secs(6 * 3600)),
+            check_every: Span(Duration::from_secs(60)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `cloud-service`: HTTP ingest and queries over hot and cold data, and the
 //! nightly archive of old windows to the NAS over the QUIC link.
 
+pub mod alerts;
 pub mod api;
 pub mod archive;
 pub mod certs;
@@ -104,6 +105,14 @@ pub async fn start(
     ));
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
+    let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
+    let _ = archiver.alerter.set(alerter.clone());
+    let watch = tokio::spawn(alert_loop(
+        alerter,
+        archiver.clone(),
+        link.clone(),
+        cfg.clone(),
+    ));
     let state = Arc::new(api::AppState {
         tables: cfg
             .tables
@@ -130,6 +139,7 @@ pub async fn start(
             .await;
         resync.abort();
         schedule.abort();
+        watch.abort();
         r
     });
     Ok(Running {
@@ -164,6 +174,46 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
             ),
             Ok(_) | Err(archive::ArchiveError::AlreadyRunning) => {}
             Err(e) => tracing::error!(error = %e, "resync failed"),
+        }
+    }
+}
+
+/// Checks the conditions that no single request notices: the NAS away for
+/// too long, hot rows older than their retention plus grace.
+async fn alert_loop(
+    alerter: Arc<alerts::Alerter>,
+    archiver: Arc<archive::Archiver>,
+    link: Arc<link::LinkClient>,
+    cfg: CloudConfig,
+) {
+    if alerter.config().webhook.is_none() {
+        return;
+    }
+    let a = alerter.config().clone();
+    loop {
+        tokio::time::sleep(a.check_every.0).await;
+        let now = api::admin::now_ms();
+        if let Some((since, reason)) = link.down_since() {
+            if now - since >= a.link_down_after.0.as_millis() as i64 {
+                let detail = serde_json::json!({ "since": hotcold_core::time::format_timestamp_ms(since), "reason": reason });
+                alerter
+                    .send("link_down", &cfg.link.gateway.to_string(), detail)
+                    .await;
+            }
+        }
+        for t in &cfg.tables {
+            let retention = t.hot_retention.map_or(cfg.hot_retention.0, |r| r.0);
+            let limit = now - (retention + a.hot_grace.0).as_millis() as i64;
+            let (h, s) = (archiver.hot.clone(), t.clone());
+            let oldest = tokio::task::spawn_blocking(move || h.min_time(&s))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+            if let Some(oldest) = oldest.filter(|o| *o < limit) {
+                let detail = serde_json::json!({ "oldest": hotcold_core::time::format_timestamp_ms(oldest), "retention": cfg.hot_retention.to_string() });
+                alerter.send("hot_too_old", &t.name, detail).await;
+            }
         }
     }
 }

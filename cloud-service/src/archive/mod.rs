@@ -95,6 +95,8 @@ pub struct Archiver {
     /// The last run's report and when it ended; the next scheduled start.
     last: Mutex<RunTimes>,
     pub counters: Counters,
+    /// Where failed batches and a full spool are reported.
+    pub alerter: std::sync::OnceLock<Arc<crate::alerts::Alerter>>,
 }
 
 /// The last run (ended at, report) and the next scheduled start.
@@ -138,6 +140,7 @@ impl Archiver {
             running: tokio::sync::Mutex::new(()),
             last: Mutex::new((None, None)),
             counters: Counters::default(),
+            alerter: std::sync::OnceLock::new(),
         }
     }
 
@@ -244,6 +247,28 @@ impl Archiver {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         self.last.lock().unwrap_or_else(|p| p.into_inner()).0 = Some((now, report.clone()));
+        if let Some(alerter) = self.alerter.get() {
+            let (alerter, report) = (alerter.clone(), report.clone());
+            tokio::spawn(async move {
+                for b in report
+                    .batches
+                    .iter()
+                    .filter(|b| b.state == BatchState::Failed)
+                {
+                    let detail = serde_json::json!({ "table": b.table, "window": b.window, "error": b.error });
+                    alerter.send("batch_failed", &b.batch_id, detail).await;
+                }
+                if report.spool_full {
+                    alerter
+                        .send(
+                            "spool_full",
+                            "spool",
+                            serde_json::json!({ "spool_bytes": report.spool_bytes }),
+                        )
+                        .await;
+                }
+            });
+        }
     }
 
     /// The last run (ended at, report), if any since start.
