@@ -18,6 +18,8 @@ pub struct NasConfig {
     pub max_frame: ByteSize,
     /// How often batches staged while the cold store was down are retried.
     pub commit_retry: Span,
+    /// TCP address of `/health` and `/metrics`; leave out to disable.
+    pub http_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,7 @@ impl Default for NasConfig {
             cold: ColdConfig::Sqlite { path: None },
             max_frame: ByteSize(32 << 20),
             commit_retry: Span(std::time::Duration::from_secs(10)),
+            http_listen: Some(([127, 0, 0, 1], 7080).into()),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cold;
 pub mod commit;
 pub mod config;
 pub mod failpoint;
+pub mod http;
 pub mod server;
 pub mod staging;
 
@@ -18,6 +19,8 @@ use std::sync::Arc;
 /// A started gateway: where it listens, and the task serving it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/health` and `/metrics` answer, if enabled.
+    pub http_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -68,9 +71,32 @@ async fn start_with<S: ColdStore>(
         cfg.max_frame.0 as usize,
     ));
     let committer = tokio::spawn(server::committer(gw.clone(), cfg.commit_retry.0));
+    let (http_addr, http) = match cfg.http_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot bind HTTP {at}"))?;
+            let addr = listener.local_addr()?;
+            let app = http::router(gw.clone());
+            (
+                Some(addr),
+                Some(tokio::spawn(
+                    async move { axum::serve(listener, app).await },
+                )),
+            )
+        }
+        None => (None, None),
+    };
     let task = tokio::spawn(async move {
         server::serve(endpoint, gw, shutdown).await;
         committer.abort();
+        if let Some(h) = http {
+            h.abort();
+        }
     });
-    Ok(Running { addr, task })
+    Ok(Running {
+        addr,
+        http_addr,
+        task,
+    })
 }

@@ -47,6 +47,9 @@ async fn run() -> anyhow::Result<()> {
             let cfg = NasConfig::load(&config)?;
             let running = nas_gateway::start(cfg, shutdown_signal()).await?;
             // Tests and scripts read this line to learn the bound port.
+            if let Some(h) = running.http_addr {
+                println!("nas-gateway health and metrics on http://{h}");
+            }
             println!("nas-gateway listening on {}", running.addr);
             running.task.await?;
             Ok(())

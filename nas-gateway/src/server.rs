@@ -20,6 +20,7 @@ pub struct Gateway<S> {
     pub max_frame: usize,
     /// Batches being transferred or committed now: one stream per batch.
     busy: Mutex<HashSet<String>>,
+    pub counters: crate::http::Counters,
 }
 
 impl<S: ColdStore> Gateway<S> {
@@ -30,6 +31,7 @@ impl<S: ColdStore> Gateway<S> {
             limits: DecodeLimits::default(),
             max_frame,
             busy: Mutex::new(HashSet::new()),
+            counters: Default::default(),
         }
     }
 }
@@ -208,18 +210,26 @@ async fn offer<S: ColdStore>(
     loop {
         match s.expect_frame().await? {
             Frame::Chunk { index, data } => {
+                let data_len = data.len() as u64;
                 let h = staged.clone_handle();
                 let written = tokio::task::spawn_blocking(move || h.write_chunk(index, &data))
                     .await
                     .map_err(|e| refuse(&e))?;
+                let len = data_len;
                 let ok = match written {
                     Ok(()) => {
+                        gw.counters
+                            .chunk_bytes_received
+                            .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
                         missing.retain(|i| *i != index);
                         true
                     }
                     // Damaged in transit: not stored, so still missing.
                     Err(e @ StagingError::BadChunk { .. }) => {
                         tracing::warn!(batch = %m.batch_id, error = %e, "chunk rejected");
+                        gw.counters
+                            .chunks_rejected
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         false
                     }
                     Err(e) => return Err(refuse(&e)),
@@ -243,6 +253,12 @@ async fn offer<S: ColdStore>(
     match commit(&gw.store, &staged, gw.limits).await {
         Ok(cold) => {
             tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
+            gw.counters
+                .batches_committed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gw.counters
+                .rows_committed
+                .fetch_add(cold.rows, std::sync::atomic::Ordering::Relaxed);
             s.write_frame(&Frame::Committed(CommitReply {
                 batch_id: m.batch_id.clone(),
                 cold,
@@ -256,6 +272,9 @@ async fn offer<S: ColdStore>(
             // The cold store is down or refusing: the verified batch waits in
             // staging; the background committer retries it.
             tracing::warn!(batch = %m.batch_id, error = %e, "cold store unavailable; batch stays staged");
+            gw.counters
+                .batches_stored_not_committed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             s.write_frame(&Frame::Stored(StoredReply {
                 batch_id: m.batch_id.clone(),
                 reason: e.to_string(),
@@ -272,6 +291,9 @@ async fn query<S: ColdStore>(
     gw: &Gateway<S>,
     q: ColdQuery,
 ) -> Result<(), RequestError> {
+    gw.counters
+        .queries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     q.schema
         .validate()
         .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;

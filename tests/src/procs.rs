@@ -42,9 +42,14 @@ fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Ch
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut http = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("health and metrics on ").nth(1) {
+                http = addr.trim().to_string();
+            }
             if let Some(addr) = line.split("listening on ").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
+                // "ADDR" or "ADDR HTTP" when the program printed an HTTP side first.
+                let _ = tx.send(format!("{} {http}", addr.trim()).trim().to_string());
             }
         }
     });
@@ -69,6 +74,8 @@ fn signal(child: &Child, sig: &str) {
 pub struct Gateway {
     pub child: Option<Child>,
     pub addr: SocketAddr,
+    /// Base URL of its /health and /metrics (empty if disabled).
+    pub http: String,
     pub config: PathBuf,
     pub log: PathBuf,
     pub env: Vec<(String, String)>,
@@ -76,10 +83,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(config: PathBuf, log: PathBuf, env: Vec<(String, String)>) -> Self {
-        let (child, addr) = spawn("nas-gateway", &config, &log, &env);
+        let (child, line) = spawn("nas-gateway", &config, &log, &env);
+        let (addr, http) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        let addr = addr.parse().expect("gateway addr");
         Self {
             child: Some(child),
-            addr: addr.parse().expect("gateway addr"),
+            addr,
+            http: http.to_string(),
             config,
             log,
             env,
@@ -89,17 +99,19 @@ impl Gateway {
     /// Starts the gateway again with the same config and port.
     pub fn restart(&mut self, env: Vec<(String, String)>) {
         self.kill("KILL");
-        let (child, addr) = spawn(
+        let (child, line) = spawn(
             "nas-gateway",
             &self.config,
             &self.log.with_extension("restart.log"),
             &env,
         );
+        let (addr, http) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         assert_eq!(
             addr.parse::<SocketAddr>().ok(),
             Some(self.addr),
             "restarted gateway on another port"
         );
+        self.http = http.to_string();
         self.child = Some(child);
         self.env = env;
     }
@@ -301,7 +313,7 @@ pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> 
         }
     };
     format!(
-        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\n",
+        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\nhttp-listen: 127.0.0.1:0\n",
         dir.join("nas").display(),
         c = certs.display()
     )

@@ -91,6 +91,10 @@ async fn batches_wait_in_staging_while_clickhouse_is_down() {
         .count();
     assert_eq!(staged, 1, "the batch waits in staging");
 
+    let (s, h) = gateway_health(&stack).await;
+    assert_eq!(s, 503, "the gateway reports its cold store down: {h}");
+    assert_eq!(h["components"]["staging"]["batches"], 1, "{h}");
+
     ch.run("start");
     // The gateway's committer takes it from staging on its own.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -120,4 +124,28 @@ async fn batches_wait_in_staging_while_clickhouse_is_down() {
         .await
         .expect("cold");
     assert_eq!(cold, hash_json(&schema, &rows));
+    let (s, h) = gateway_health(&stack).await;
+    assert_eq!((s, h["status"].as_str()), (200, Some("healthy")), "{h}");
+    let metrics = reqwest::get(format!("{}/metrics", stack.gateway.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("hotcold_gateway_stored_not_committed_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hotcold_gateway_cold_store_up 1"),
+        "{metrics}"
+    );
+}
+
+async fn gateway_health(stack: &Stack) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("{}/health", stack.gateway.http))
+        .await
+        .expect("gateway health");
+    let s = r.status().as_u16();
+    (s, r.json().await.expect("json"))
 }

@@ -55,6 +55,7 @@ async fn client_from_another_ca_is_refused() {
             key: server.key.clone(),
         },
         cold: ColdConfig::Sqlite { path: None },
+        http_listen: None,
         ..Default::default()
     };
     let running = nas_gateway::start(cfg, std::future::pending())

@@ -97,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut nas = load("config/nas.yaml")?;
     set(&mut nas, &["listen"], Y::from("127.0.0.1:0"));
+    set(&mut nas, &["http-listen"], Y::from("127.0.0.1:0"));
     set(&mut nas, &["data-dir"], s(&dir.join("nas")));
     for (k, f) in [
         ("ca", "ca.pem"),
