@@ -20,6 +20,10 @@ pub struct NasConfig {
     pub commit_retry: Span,
     /// TCP address of `/health` and `/metrics`; leave out to disable.
     pub http_listen: Option<SocketAddr>,
+    /// Cold data older than this is dropped, a whole partition at a time.
+    pub cold_retention: Span,
+    /// How often retention is enforced.
+    pub retention_every: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +73,8 @@ impl Default for NasConfig {
             max_frame: ByteSize(32 << 20),
             commit_retry: Span(std::time::Duration::from_secs(10)),
             http_listen: Some(([127, 0, 0, 1], 7080).into()),
+            cold_retention: Span(std::time::Duration::from_secs(5 * 365 * 86_400)),
+            retention_every: Span(std::time::Duration::from_secs(86_400)),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod config;
 pub mod failpoint;
 pub mod http;
+pub mod retention;
 pub mod server;
 pub mod staging;
 
@@ -15,6 +16,35 @@ use cold::{clickhouse::ClickHouseCold, sqlite::SqliteCold, ColdStore};
 use config::{ColdConfig, NasConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// The cold store a config names, opened (for commands that work on it
+/// without running the link).
+pub enum AnyCold {
+    Sqlite(SqliteCold),
+    ClickHouse(ClickHouseCold),
+}
+
+pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
+    Ok(match &cfg.cold {
+        ColdConfig::Sqlite { path } => {
+            let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("cold.db"));
+            AnyCold::Sqlite(
+                SqliteCold::open(&path)
+                    .with_context(|| format!("cold store {}", path.display()))?,
+            )
+        }
+        ColdConfig::Clickhouse {
+            url,
+            database,
+            user,
+            password,
+        } => AnyCold::ClickHouse(
+            ClickHouseCold::connect(url, database, user, password)
+                .await
+                .with_context(|| format!("cold store ClickHouse at {url}"))?,
+        ),
+    })
+}
 
 /// A started gateway: where it listens, and the task serving it.
 pub struct Running {
@@ -71,6 +101,11 @@ async fn start_with<S: ColdStore>(
         cfg.max_frame.0 as usize,
     ));
     let committer = tokio::spawn(server::committer(gw.clone(), cfg.commit_retry.0));
+    let retention = tokio::spawn(retention::run(
+        gw.clone(),
+        cfg.cold_retention.0,
+        cfg.retention_every.0,
+    ));
     let (http_addr, http) = match cfg.http_listen {
         Some(at) => {
             let listener = tokio::net::TcpListener::bind(at)
@@ -90,6 +125,7 @@ async fn start_with<S: ColdStore>(
     let task = tokio::spawn(async move {
         server::serve(endpoint, gw, shutdown).await;
         committer.abort();
+        retention.abort();
         if let Some(h) = http {
             h.abort();
         }

@@ -19,6 +19,14 @@ enum Command {
         #[arg(short, long, default_value = "config/nas.yaml")]
         config: PathBuf,
     },
+    /// Drop cold partitions older than cold-retention (list them with --dry-run).
+    Retention {
+        #[arg(short, long, default_value = "config/nas.yaml")]
+        config: PathBuf,
+        /// Only list what would be dropped.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/nas.yaml")]
@@ -36,12 +44,17 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // HOTCOLD_LOG_FORMAT=json for log shippers; plain text otherwise.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("HOTCOLD_LOG_FORMAT").as_deref() == Ok("json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match Cli::parse().command {
         Command::Serve { config } => {
             let cfg = NasConfig::load(&config)?;
@@ -52,6 +65,35 @@ async fn run() -> anyhow::Result<()> {
             }
             println!("nas-gateway listening on {}", running.addr);
             running.task.await?;
+            Ok(())
+        }
+        Command::Retention { config, dry_run } => {
+            let cfg = NasConfig::load(&config)?;
+            let cutoff = nas_gateway::retention::now_ms() - cfg.cold_retention.0.as_millis() as i64;
+            let list = match nas_gateway::open_cold(&cfg).await? {
+                nas_gateway::AnyCold::Sqlite(s) => {
+                    nas_gateway::retention::enforce(&s, cutoff, dry_run).await?
+                }
+                nas_gateway::AnyCold::ClickHouse(c) => {
+                    nas_gateway::retention::enforce(&c, cutoff, dry_run).await?
+                }
+            };
+            let verb = if dry_run { "would drop" } else { "dropped" };
+            println!(
+                "cold retention {}: {verb} {} partitions older than {}",
+                cfg.cold_retention,
+                list.len(),
+                hotcold_core::time::format_timestamp_ms(cutoff)
+            );
+            for e in &list {
+                println!(
+                    "  {}\t{}\t{} .. {}",
+                    e.table,
+                    e.partition,
+                    hotcold_core::time::format_timestamp_ms(e.window.start),
+                    hotcold_core::time::format_timestamp_ms(e.window.end)
+                );
+            }
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -137,6 +137,19 @@ impl ColdStore for ClickHouseCold {
         Ok(self.tables.query(schema, w, limit, 8192, out).await?)
     }
 
+    async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {
+        Ok(self.tables.partitions().await?)
+    }
+
+    async fn drop_partition(
+        &self,
+        table: &str,
+        partition: &str,
+        _window: Window,
+    ) -> Result<(), ColdError> {
+        Ok(self.tables.drop_partition(table, partition).await?)
+    }
+
     async fn execute(&self, sql: &str) -> Result<(), ColdError> {
         self.tables
             .client

@@ -107,6 +107,19 @@ pub trait ColdStore: Send + Sync + 'static {
         }
     }
 
+    /// Partitions of the data tables: (table, partition id, time range).
+    fn partitions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String, Window)>, ColdError>> + Send;
+
+    /// Removes one whole partition (cold retention).
+    fn drop_partition(
+        &self,
+        table: &str,
+        partition: &str,
+        window: Window,
+    ) -> impl Future<Output = Result<(), ColdError>> + Send;
+
     /// Runs one statement; used by the test-only failpoints.
     fn execute(&self, sql: &str) -> impl Future<Output = Result<(), ColdError>> + Send;
 }

@@ -158,6 +158,55 @@ impl ColdStore for SqliteCold {
             .await
     }
 
+    /// SQLite has no partitions: each day holding rows counts as one.
+    async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {
+        self.with(|c| {
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for t in tables {
+                let ts: Option<String> = c
+                    .prepare(&format!("PRAGMA table_info(\"{t}\")"))
+                    .and_then(|mut st| st.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(sql)?
+                    .into_iter()
+                    .find(|(_, ty)| ty == "INT_TIMESTAMP_MS")
+                    .map(|(n, _)| n);
+                let Some(ts) = ts else { continue };
+                let days: Vec<i64> = c
+                    .prepare(&format!("SELECT DISTINCT \"{ts}\" / 86400000 FROM \"{t}\" WHERE \"{ts}\" >= 0 ORDER BY 1"))
+                    .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                    .map_err(sql)?;
+                for d in days {
+                    let (y, m, dd) = hotcold_core::time::civil_from_days(d);
+                    out.push((t.clone(), format!("{y:04}{m:02}{dd:02}"), Window::new(d * 86_400_000, (d + 1) * 86_400_000)));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn drop_partition(
+        &self,
+        table: &str,
+        _partition: &str,
+        window: Window,
+    ) -> Result<(), ColdError> {
+        let t = table.to_string();
+        hotcold_core::schema::check_name(&t).map_err(|e| ColdError::Decode(e.to_string()))?;
+        self.with(move |c| {
+            let ts: String = c
+                .query_row(&format!("SELECT name FROM pragma_table_info('{t}') WHERE type = 'INT_TIMESTAMP_MS' LIMIT 1"), [], |r| r.get(0))
+                .map_err(sql)?;
+            c.execute(&format!("DELETE FROM \"{t}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2"), params![window.start, window.end]).map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn execute(&self, statement: &str) -> Result<(), ColdError> {
         let st = statement.to_string();
         self.with(move |c| c.execute_batch(&st).map_err(sql)).await

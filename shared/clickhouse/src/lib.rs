@@ -170,6 +170,45 @@ impl ChTables {
         })
     }
 
+    /// Active partitions of the database's tables (not those starting with
+    /// `_`): table, partition id (`YYYYMMDD` or `YYYYMM`) and the time range
+    /// it covers.
+    pub async fn partitions(&self) -> Result<Vec<(String, String, Window)>> {
+        let t = self
+            .text(&format!(
+                "SELECT DISTINCT table, partition FROM system.parts WHERE database = '{}' AND active AND NOT startsWith(table, '_') ORDER BY table, partition",
+                self.db
+            ))
+            .await?;
+        let mut out = Vec::new();
+        for line in t.lines() {
+            let Some((table, p)) = line.split_once('\t') else {
+                continue;
+            };
+            if let Some(w) = partition_window(p) {
+                out.push((table.to_string(), p.to_string(), w));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn drop_partition(&self, table: &str, partition: &str) -> Result<()> {
+        hotcold_core::schema::check_name(table).map_err(|e| ChError::Other(e.to_string()))?;
+        if !partition.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ChError::Other(format!(
+                "partition {partition:?} is not a date partition"
+            )));
+        }
+        self.client
+            .query(&format!(
+                "ALTER TABLE {}.{table} DROP PARTITION {partition}",
+                self.db
+            ))
+            .execute()
+            .await?;
+        Ok(())
+    }
+
     /// ALTER ... DELETE/UPDATE are asynchronous mutations on 18.x: wait
     /// until none of the table's is pending.
     pub async fn wait_mutations(&self, table: &str) -> Result<()> {
@@ -334,4 +373,54 @@ async fn text(client: &Client, sql: &str) -> Result<String> {
     let mut cur = client.query(sql).fetch_bytes("TabSeparated")?;
     let bytes = cur.collect().await?;
     String::from_utf8(bytes.to_vec()).map_err(|e| ChError::Decode(e.to_string()))
+}
+
+/// The time range of a `toYYYYMMDD` or `toYYYYMM` partition id.
+pub fn partition_window(p: &str) -> Option<Window> {
+    let p = p.trim_matches('\'');
+    let num = |a: usize, b: usize| p.get(a..b).and_then(|x| x.parse::<u32>().ok());
+    let day = 86_400_000i64;
+    match p.len() {
+        8 => {
+            let d =
+                hotcold_core::time::days_from_civil(i64::from(num(0, 4)?), num(4, 6)?, num(6, 8)?);
+            Some(Window::new(d * day, (d + 1) * day))
+        }
+        6 => {
+            let (y, m) = (i64::from(num(0, 4)?), num(4, 6)?);
+            if !(1..=12).contains(&m) {
+                return None;
+            }
+            let start = hotcold_core::time::days_from_civil(y, m, 1);
+            let end = if m == 12 {
+                hotcold_core::time::days_from_civil(y + 1, 1, 1)
+            } else {
+                hotcold_core::time::days_from_civil(y, m + 1, 1)
+            };
+            Some(Window::new(start * day, end * day))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn partition_ids_map_to_windows() {
+        let w = partition_window("20240229").unwrap();
+        assert_eq!(w.end - w.start, 86_400_000);
+        assert_eq!(
+            hotcold_core::time::format_timestamp_ms(w.start),
+            "2024-02-29T00:00:00.000Z"
+        );
+        let m = partition_window("202412").unwrap();
+        assert_eq!(
+            hotcold_core::time::format_timestamp_ms(m.end),
+            "2025-01-01T00:00:00.000Z"
+        );
+        assert!(partition_window("tuple()").is_none());
+        assert!(partition_window("202413").is_none());
+    }
 }

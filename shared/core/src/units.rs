@@ -71,7 +71,7 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// A duration written as `500ms`, `30s`, `15m`, `12h` or `7d`.
+/// A duration written as `500ms`, `30s`, `15m`, `12h`, `7d` or `5y` (365 days a year).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
 
@@ -91,8 +91,9 @@ impl FromStr for Span {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            "" => return Err(e("missing unit: write ms, s, m, h or d")),
-            _ => return Err(e("unknown unit: use ms, s, m, h or d")),
+            "y" => 365 * 86_400_000,
+            "" => return Err(e("missing unit: write ms, s, m, h, d or y")),
+            _ => return Err(e("unknown unit: use ms, s, m, h, d or y")),
         };
         n.checked_mul(ms)
             .map(|ms| Span(Duration::from_millis(ms)))
