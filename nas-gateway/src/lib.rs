@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// without running the link).
 pub enum AnyCold {
     Sqlite(SqliteCold),
-    ClickHouse(ClickHouseCold),
+    ClickHouse(Box<ClickHouseCold>),
 }
 
 pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
@@ -38,11 +38,11 @@ pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
             database,
             user,
             password,
-        } => AnyCold::ClickHouse(
+        } => AnyCold::ClickHouse(Box::new(
             ClickHouseCold::connect(url, database, user, password)
                 .await
                 .with_context(|| format!("cold store ClickHouse at {url}"))?,
-        ),
+        )),
     })
 }
 

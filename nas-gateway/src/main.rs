@@ -75,7 +75,7 @@ async fn run() -> anyhow::Result<()> {
                     nas_gateway::retention::enforce(&s, cutoff, dry_run).await?
                 }
                 nas_gateway::AnyCold::ClickHouse(c) => {
-                    nas_gateway::retention::enforce(&c, cutoff, dry_run).await?
+                    nas_gateway::retention::enforce(c.as_ref(), cutoff, dry_run).await?
                 }
             };
             let verb = if dry_run { "would drop" } else { "dropped" };
