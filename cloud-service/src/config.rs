@@ -276,10 +276,8 @@ impl Default for QueryConfig {
 
 impl CloudConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let mut cfg: CloudConfig = serde_yaml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        let (mut cfg, from): (CloudConfig, String) =
+            hotcold_core::layers::read(path).map_err(|e| anyhow::anyhow!(e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for (i, f) in cfg.table_files.iter().enumerate() {
             let p = base.join(f);
@@ -295,7 +293,7 @@ impl CloudConfig {
             cfg.tables.push(table);
         }
         cfg.validate()
-            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("config {from}: {e}"))?;
         Ok(cfg)
     }
 

@@ -93,10 +93,8 @@ impl NasConfig {
     /// Reads a YAML file; relative paths in it are taken from the current
     /// directory, like every other command-line tool.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        let cfg: NasConfig = serde_yaml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        let (cfg, _from): (NasConfig, String) =
+            hotcold_core::layers::read(path).map_err(|e| anyhow::anyhow!(e))?;
         Ok(cfg)
     }
 

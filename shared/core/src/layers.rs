@@ -1,0 +1,166 @@
+//! Configuration layers, pure: a base document, an environment overlay
+//! deep-merged over it (mappings merge key by key, anything else replaces),
+//! then overrides from environment variables such as
+//! `HOTCOLD__LINK__BWLIMIT=4MiB` (`__` between keys, `_` within a key
+//! becomes `-`; values are read as YAML scalars).
+
+use serde_yaml::{Mapping, Value};
+
+/// Merges `overlay` into `base`.
+pub fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Applies `PREFIX__A__B=value` variables; returns the key paths it set.
+pub fn apply_env(
+    base: &mut Value,
+    prefix: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, String> {
+    let mut set = Vec::new();
+    let lead = format!("{prefix}__");
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix(&lead) else {
+            continue;
+        };
+        let path: Vec<String> = rest
+            .split("__")
+            .map(|k| k.to_ascii_lowercase().replace('_', "-"))
+            .collect();
+        if path.iter().any(String::is_empty) {
+            return Err(format!(
+                "environment variable {name}: empty key in its path"
+            ));
+        }
+        let value: Value = serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone()));
+        let mut cur = &mut *base;
+        for (i, key) in path.iter().enumerate() {
+            if !cur.is_mapping() {
+                *cur = Value::Mapping(Mapping::new());
+            }
+            let Value::Mapping(m) = cur else {
+                unreachable!("made a mapping just above")
+            };
+            let k = Value::String(key.clone());
+            if i + 1 == path.len() {
+                m.insert(k, value.clone());
+                break;
+            }
+            cur = m.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()));
+        }
+        set.push(path.join("."));
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_and_env() {
+        let mut base: Value = serde_yaml::from_str(
+            "a: 1\nlink:\n  bwlimit: off\n  chunk-size: 1MiB\ntables: [x, y]\n",
+        )
+        .unwrap();
+        merge(
+            &mut base,
+            serde_yaml::from_str("link:\n  bwlimit: 2MiB\ntables: [z]\n").unwrap(),
+        );
+        assert_eq!(base["link"]["bwlimit"], Value::String("2MiB".into()));
+        assert_eq!(
+            base["link"]["chunk-size"],
+            Value::String("1MiB".into()),
+            "merged, not replaced"
+        );
+        assert_eq!(
+            base["tables"].as_sequence().unwrap().len(),
+            1,
+            "sequences replace"
+        );
+        let set = apply_env(
+            &mut base,
+            "HOTCOLD",
+            vec![
+                (
+                    "HOTCOLD__LINK__MAX_CHUNKS_IN_FLIGHT".to_string(),
+                    "4".to_string(),
+                ),
+                (
+                    "HOTCOLD__SCHEDULE__ENABLED".to_string(),
+                    "false".to_string(),
+                ),
+                ("OTHER".to_string(), "x".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(set, vec!["link.max-chunks-in-flight", "schedule.enabled"]);
+        assert_eq!(
+            base["link"]["max-chunks-in-flight"],
+            Value::Number(4.into())
+        );
+        assert_eq!(base["schedule"]["enabled"], Value::Bool(false));
+        assert!(apply_env(
+            &mut base,
+            "HOTCOLD",
+            vec![("HOTCOLD__A____B".into(), "1".into())]
+        )
+        .is_err());
+    }
+}
+
+/// Reads a config file with its layers: `environments/<HOTCOLD_ENV>.yaml`
+/// beside it (when `HOTCOLD_ENV` is set) and `HOTCOLD__...` variables.
+/// Returns the parsed value and a description of where it came from, for
+/// error messages.
+pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<(T, String), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    let env = std::env::var("HOTCOLD_ENV").ok().filter(|e| !e.is_empty());
+    let overrides: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOTCOLD__"))
+        .collect();
+    if env.is_none() && overrides.is_empty() {
+        // One plain file: serde_yaml's own errors carry the line and column.
+        let v =
+            serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        return Ok((v, path.display().to_string()));
+    }
+    let mut sources = vec![path.display().to_string()];
+    let mut doc: Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+    if let Some(env) = env {
+        crate::schema::check_name(&env)
+            .map_err(|_| format!("HOTCOLD_ENV={env:?}: use letters, digits and _"))?;
+        let p = path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("environments")
+            .join(format!("{env}.yaml"));
+        let t = std::fs::read_to_string(&p)
+            .map_err(|e| format!("HOTCOLD_ENV={env}: cannot read {}: {e}", p.display()))?;
+        let overlay: Value =
+            serde_yaml::from_str(&t).map_err(|e| format!("config {}: {e}", p.display()))?;
+        merge(&mut doc, overlay);
+        sources.push(p.display().to_string());
+    }
+    let set = apply_env(&mut doc, "HOTCOLD", overrides)?;
+    if !set.is_empty() {
+        sources.push(format!("environment ({})", set.join(", ")));
+    }
+    let from = sources.join(" + ");
+    let v = serde_yaml::from_value(doc).map_err(|e| format!("config {from}: {e}"))?;
+    Ok((v, from))
+}
