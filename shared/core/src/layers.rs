@@ -65,6 +65,50 @@ pub fn apply_env(
     Ok(set)
 }
 
+/// Reads a config file with its layers: `environments/<HOTCOLD_ENV>.yaml`
+/// beside it (when `HOTCOLD_ENV` is set) and `HOTCOLD__...` variables.
+/// Returns the parsed value and a description of where it came from, for
+/// error messages.
+pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<(T, String), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    let env = std::env::var("HOTCOLD_ENV").ok().filter(|e| !e.is_empty());
+    let overrides: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOTCOLD__"))
+        .collect();
+    if env.is_none() && overrides.is_empty() {
+        // One plain file: serde_yaml's own errors carry the line and column.
+        let v =
+            serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        return Ok((v, path.display().to_string()));
+    }
+    let mut sources = vec![path.display().to_string()];
+    let mut doc: Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+    if let Some(env) = env {
+        crate::schema::check_name(&env)
+            .map_err(|_| format!("HOTCOLD_ENV={env:?}: use letters, digits and _"))?;
+        let p = path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("environments")
+            .join(format!("{env}.yaml"));
+        let t = std::fs::read_to_string(&p)
+            .map_err(|e| format!("HOTCOLD_ENV={env}: cannot read {}: {e}", p.display()))?;
+        let overlay: Value =
+            serde_yaml::from_str(&t).map_err(|e| format!("config {}: {e}", p.display()))?;
+        merge(&mut doc, overlay);
+        sources.push(p.display().to_string());
+    }
+    let set = apply_env(&mut doc, "HOTCOLD", overrides)?;
+    if !set.is_empty() {
+        sources.push(format!("environment ({})", set.join(", ")));
+    }
+    let from = sources.join(" + ");
+    let v = serde_yaml::from_value(doc).map_err(|e| format!("config {from}: {e}"))?;
+    Ok((v, from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,48 +163,4 @@ mod tests {
         )
         .is_err());
     }
-}
-
-/// Reads a config file with its layers: `environments/<HOTCOLD_ENV>.yaml`
-/// beside it (when `HOTCOLD_ENV` is set) and `HOTCOLD__...` variables.
-/// Returns the parsed value and a description of where it came from, for
-/// error messages.
-pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<(T, String), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-    let env = std::env::var("HOTCOLD_ENV").ok().filter(|e| !e.is_empty());
-    let overrides: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("HOTCOLD__"))
-        .collect();
-    if env.is_none() && overrides.is_empty() {
-        // One plain file: serde_yaml's own errors carry the line and column.
-        let v =
-            serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
-        return Ok((v, path.display().to_string()));
-    }
-    let mut sources = vec![path.display().to_string()];
-    let mut doc: Value =
-        serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
-    if let Some(env) = env {
-        crate::schema::check_name(&env)
-            .map_err(|_| format!("HOTCOLD_ENV={env:?}: use letters, digits and _"))?;
-        let p = path
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("environments")
-            .join(format!("{env}.yaml"));
-        let t = std::fs::read_to_string(&p)
-            .map_err(|e| format!("HOTCOLD_ENV={env}: cannot read {}: {e}", p.display()))?;
-        let overlay: Value =
-            serde_yaml::from_str(&t).map_err(|e| format!("config {}: {e}", p.display()))?;
-        merge(&mut doc, overlay);
-        sources.push(p.display().to_string());
-    }
-    let set = apply_env(&mut doc, "HOTCOLD", overrides)?;
-    if !set.is_empty() {
-        sources.push(format!("environment ({})", set.join(", ")));
-    }
-    let from = sources.join(" + ");
-    let v = serde_yaml::from_value(doc).map_err(|e| format!("config {from}: {e}"))?;
-    Ok((v, from))
 }
