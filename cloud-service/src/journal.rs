@@ -166,6 +166,14 @@ impl Journal {
         )
     }
 
+    /// Batches whose cold copy was confirmed (confirmed or purged).
+    pub fn confirmed(&self) -> Result<Vec<BatchRecord>, JournalError> {
+        self.query(
+            "WHERE state IN ('confirmed', 'purged') ORDER BY table_name, t0",
+            [],
+        )
+    }
+
     pub fn recent(&self, n: u32) -> Result<Vec<BatchRecord>, JournalError> {
         self.query("ORDER BY seq DESC LIMIT ?1", [n])
     }

@@ -48,6 +48,17 @@ enum Command {
         /// The service's HTTP address.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// Start now (the default; the flag is accepted for scripts).
+        #[arg(long)]
+        now: bool,
+        /// Only show what a run would archive; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check every confirmed batch against the gateway's ledger (count and hash).
+    Verify {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// Show watermarks, the backlog (offline queue), the link and recent batches.
     Status {
@@ -121,8 +132,33 @@ async fn run() -> anyhow::Result<()> {
             running.task.await??;
             Ok(())
         }
-        Command::Archive { url } => {
-            let url = format!("{}/v1/admin/archive", url.trim_end_matches('/'));
+        Command::Verify { url } => {
+            let url = format!("{}/v1/admin/verify", url.trim_end_matches('/'));
+            let resp = http()
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            anyhow::ensure!(status.is_success(), "verify failed with {status}");
+            anyhow::ensure!(
+                body["ok"] == true,
+                "the gateway's ledger disagrees with the journal"
+            );
+            Ok(())
+        }
+        Command::Archive {
+            url,
+            now: _,
+            dry_run,
+        } => {
+            let url = format!(
+                "{}/v1/admin/archive{}",
+                url.trim_end_matches('/'),
+                if dry_run { "?dry_run=true" } else { "" }
+            );
             let resp = http()
                 .post(&url)
                 .send()
@@ -132,7 +168,10 @@ async fn run() -> anyhow::Result<()> {
             let body: serde_json::Value = resp.json().await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             anyhow::ensure!(status.is_success(), "archive request failed with {status}");
-            anyhow::ensure!(body["failed"].as_u64() == Some(0), "some batches failed");
+            anyhow::ensure!(
+                dry_run || body["failed"].as_u64() == Some(0),
+                "some batches failed"
+            );
             Ok(())
         }
         Command::Status { url, watch } => status(&url, watch).await,

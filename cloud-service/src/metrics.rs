@@ -167,6 +167,35 @@ pub async fn render(st: &AppState) -> String {
             0.0
         }),
     );
+    if let Some(rtt) = link.rtt().await {
+        metric(
+            &mut out,
+            "hotcold_link_rtt_seconds",
+            "gauge",
+            "QUIC round-trip time to the gateway.",
+            &one(rtt.as_secs_f64()),
+        );
+    }
+    let (hot, tables) = (st.hot.clone(), st.cfg.tables.clone());
+    let counts = tokio::task::spawn_blocking(move || {
+        tables
+            .iter()
+            .filter_map(|t| {
+                hot.count(t, hotcold_core::Window::new(i64::MIN, i64::MAX))
+                    .ok()
+                    .map(|n| (format!("{{table=\"{}\"}}", t.name), n as f64))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    metric(
+        &mut out,
+        "hotcold_hot_rows",
+        "gauge",
+        "Rows in the hot store per table.",
+        &counts,
+    );
     if let Some(r) = link.pacer.rate_now() {
         metric(
             &mut out,

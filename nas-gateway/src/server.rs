@@ -145,6 +145,29 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
     match s.expect_frame().await? {
         Frame::Offer(m) => offer(s, gw, *m).await,
         Frame::Query(q) => query(s, gw, q).await,
+        Frame::LedgerQuery(ids) => {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if hotcold_core::manifest::check_batch_id(&id).is_err() {
+                    continue;
+                }
+                if let Some(e) = gw
+                    .store
+                    .ledger_get(&id)
+                    .await
+                    .map_err(|e| RequestError::Refused(e.to_string()))?
+                {
+                    out.push(hotcold_core::frame::LedgerRecord {
+                        batch_id: e.batch_id,
+                        table: e.table,
+                        window: e.window,
+                        cold: e.content,
+                    });
+                }
+            }
+            s.write_frame(&Frame::LedgerEntries(out)).await?;
+            Ok(())
+        }
         other => Err(RequestError::Refused(
             format!("unexpected first frame {other:?}")
                 .chars()

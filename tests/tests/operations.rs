@@ -69,6 +69,14 @@ async fn continuous_schedule_archives_by_itself_and_metrics_count_it() {
     assert!(m["hotcold_link_bytes_sent_total"] > 0.0);
     assert_eq!(m["hotcold_spool_bytes"], 0.0);
     assert_eq!(m["hotcold_link_up"], 1.0);
+    assert_eq!(
+        m["hotcold_hot_rows{table=\"trades\"}"],
+        rows.len() as f64 - archived
+    );
+    assert!(
+        m.contains_key("hotcold_link_rtt_seconds"),
+        "the link was used, so it has an RTT"
+    );
     let h = health(&stack).await;
     assert_eq!(h["status"], "healthy", "{h:#}");
     assert!(h["next_archive_run"].is_string(), "{h:#}");

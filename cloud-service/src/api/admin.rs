@@ -8,17 +8,74 @@ use axum::http::StatusCode;
 use axum::Json;
 use std::sync::Arc;
 
+/// `POST /v1/admin/archive[?dry_run=true]`: run now, or only show what a
+/// run would do.
 pub async fn archive(
     State(st): State<Arc<AppState>>,
-) -> Result<Json<crate::archive::ArchiveReport>, ApiError> {
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if matches!(
+        q.get("dry_run").map(String::as_str),
+        Some("true") | Some("1")
+    ) {
+        return st
+            .archiver
+            .preview(now_ms())
+            .await
+            .map(Json)
+            .map_err(ApiError::internal);
+    }
     match st.archiver.run(now_ms()).await {
-        Ok(r) => Ok(Json(r)),
+        Ok(r) => Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?)),
         Err(ArchiveError::AlreadyRunning) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "an archive run is already in progress",
         )),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// `GET /v1/admin/verify`: every batch the journal counts as confirmed is in
+/// the gateway's ledger with the same count and content hash.
+pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let j = st.archiver.journal.clone();
+    let recs = tokio::task::spawn_blocking(move || {
+        j.lock()
+            .map_err(|_| "journal mutex poisoned".to_string())?
+            .confirmed()
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let ids: Vec<String> = recs.iter().map(|r| r.batch_id.clone()).collect();
+    let entries = st.link.ledger(&ids).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot read the gateway's ledger: {e}"),
+        )
+    })?;
+    let by_id: std::collections::HashMap<&str, &hotcold_core::frame::LedgerRecord> =
+        entries.iter().map(|e| (e.batch_id.as_str(), e)).collect();
+    let (mut missing, mut mismatched) = (Vec::new(), Vec::new());
+    for r in &recs {
+        match by_id.get(r.batch_id.as_str()) {
+            None => missing.push(
+                serde_json::json!({ "batch_id": r.batch_id, "table": r.table, "window": r.window }),
+            ),
+            Some(e) if Some(e.cold) != r.hot || e.window != r.window => {
+                mismatched.push(serde_json::json!({
+                    "batch_id": r.batch_id, "table": r.table, "window": r.window,
+                    "journal": r.hot.map(|h| h.to_string()), "ledger": e.cold.to_string(),
+                }))
+            }
+            Some(_) => {}
+        }
+    }
+    let ok = missing.is_empty() && mismatched.is_empty();
+    Ok(Json(
+        serde_json::json!({ "checked": recs.len(), "ok": ok, "missing": missing, "mismatched": mismatched }),
+    ))
 }
 
 pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {

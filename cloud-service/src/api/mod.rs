@@ -50,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/v1/admin/archive", post(admin::archive))
         .route("/v1/admin/status", get(admin::status))
+        .route("/v1/admin/verify", get(admin::verify))
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),

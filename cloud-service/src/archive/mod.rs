@@ -227,6 +227,42 @@ impl Archiver {
         Ok(report)
     }
 
+    /// What a run now would do, without doing any of it (not even raising
+    /// the ingest floor): the batches waiting, and the new windows with their
+    /// hot row counts.
+    pub async fn preview(&self, now_ms: i64) -> Result<serde_json::Value, ArchiveError> {
+        let mut tables = serde_json::Map::new();
+        for schema in self.tables.clone() {
+            let retention = schema
+                .hot_retention
+                .map_or(self.retention_ms, |r| r.0.as_millis() as i64);
+            let cutoff = plan::cutoff(now_ms, retention);
+            let t = schema.name.clone();
+            let (unfinished, wm) = self
+                .journal(move |j| Ok((j.unfinished(&t)?, j.watermark(&t)?)))
+                .await?;
+            let s = schema.clone();
+            let min_time = self.hot(move |h| h.min_time(&s)).await?;
+            let mut new = Vec::new();
+            for w in plan::windows(wm, min_time, cutoff) {
+                if unfinished.iter().any(|r| r.window == w) {
+                    continue;
+                }
+                let s = schema.clone();
+                let rows = self.hot(move |h| h.count(&s, w)).await?;
+                if rows > 0 {
+                    new.push(serde_json::json!({ "window": w, "rows": rows }));
+                }
+            }
+            let waiting: Vec<_> = unfinished.iter().map(|r| serde_json::json!({ "batch_id": r.batch_id, "window": r.window, "state": r.state })).collect();
+            tables.insert(
+                schema.name.clone(),
+                serde_json::json!({ "cutoff_ms": cutoff, "waiting": waiting, "new_windows": new }),
+            );
+        }
+        Ok(serde_json::json!({ "dry_run": true, "tables": tables }))
+    }
+
     fn record(&self, report: &ArchiveReport) {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.counters;

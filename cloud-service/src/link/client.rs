@@ -112,6 +112,16 @@ impl LinkClient {
         })
     }
 
+    /// QUIC's smoothed round-trip time on the open connection.
+    pub async fn rtt(&self) -> Option<std::time::Duration> {
+        self.conn
+            .lock()
+            .await
+            .as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .map(|c| c.rtt())
+    }
+
     /// Since when the gateway has been unreachable (epoch ms) and the last
     /// reason; `None` while the last attempt to reach it worked.
     pub fn down_since(&self) -> Option<(i64, String)> {
@@ -324,6 +334,29 @@ impl LinkClient {
                 }
             }
         }
+    }
+
+    /// The gateway's ledger entries for these batches (absent ones left out).
+    pub async fn ledger(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
+        let mut out = Vec::new();
+        for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
+            let mut s = self.stream().await?;
+            s.write_frame(&Frame::LedgerQuery(part.to_vec())).await?;
+            let _ = s.finish();
+            match s.expect_frame().await? {
+                Frame::LedgerEntries(e) => out.extend(e),
+                Frame::Error(m) => return Err(ClientError::Refused(m)),
+                other => {
+                    return Err(ClientError::Protocol(
+                        format!("{other:?}").chars().take(200).collect(),
+                    ))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Reads cold rows of a window; `limit` bounds rows and so memory.

@@ -66,7 +66,23 @@ pub enum Frame {
     /// or rejected. Bounds what is in flight: the cloud keeps at most a
     /// window of chunks unacknowledged.
     Ack { index: u32, ok: bool },
+    /// Cloud → gateway: what does your ledger say of these batches?
+    LedgerQuery(Vec<String>),
+    /// Gateway → cloud: the ledger entries it has (absent ones are left out).
+    LedgerEntries(Vec<LedgerRecord>),
 }
+
+/// A committed batch as the gateway's ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRecord {
+    pub batch_id: String,
+    pub table: String,
+    pub window: Window,
+    pub cold: ContentHash,
+}
+
+/// The most batch ids one ledger query may ask about.
+pub const MAX_LEDGER_QUERY: usize = 10_000;
 
 /// Staged but not committed, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +124,8 @@ impl Frame {
             Frame::End(_) => 9,
             Frame::Stored(_) => 10,
             Frame::Ack { .. } => 11,
+            Frame::LedgerQuery(_) => 12,
+            Frame::LedgerEntries(_) => 13,
         }
     }
 
@@ -132,6 +150,8 @@ impl Frame {
             Frame::Rows(b) => out.extend_from_slice(b),
             Frame::End(e) => to_json(out, e),
             Frame::Stored(r) => to_json(out, r),
+            Frame::LedgerQuery(ids) => to_json(out, ids),
+            Frame::LedgerEntries(e) => to_json(out, e),
             Frame::Ack { index, ok } => {
                 out.extend_from_slice(&index.to_be_bytes());
                 out.push(u8::from(*ok));
@@ -202,6 +222,17 @@ impl Frame {
             8 => Frame::Rows(p.to_vec()),
             9 => Frame::End(json("end", p)?),
             10 => Frame::Stored(json("stored", p)?),
+            12 => {
+                let ids: Vec<String> = json("ledger query", p)?;
+                if ids.len() > MAX_LEDGER_QUERY {
+                    return Err(FrameError::Bad {
+                        kind: "ledger query",
+                        reason: format!("{} ids, at most {MAX_LEDGER_QUERY}", ids.len()),
+                    });
+                }
+                Frame::LedgerQuery(ids)
+            }
+            13 => Frame::LedgerEntries(json("ledger entries", p)?),
             11 => match p {
                 [a, b, c, d, ok @ (0 | 1)] => Frame::Ack {
                     index: u32::from_be_bytes([*a, *b, *c, *d]),
@@ -261,6 +292,13 @@ mod tests {
                 batch_id: "b".into(),
                 reason: "cold store down".into(),
             }),
+            Frame::LedgerQuery(vec!["a".into(), "b".into()]),
+            Frame::LedgerEntries(vec![LedgerRecord {
+                batch_id: "a".into(),
+                table: "t".into(),
+                window: Window::new(0, 1),
+                cold: ContentHash { rows: 1, sum: 2 },
+            }]),
             Frame::Ack {
                 index: 9,
                 ok: false,
