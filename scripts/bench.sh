@@ -10,3 +10,5 @@ trap 'scripts/clickhouse.sh stop "$CLICKHOUSE_DIR"; rm -rf "$CLICKHOUSE_DIR"' EX
 HOTCOLD_CLICKHOUSE_URL=$url target/release/bench "$@"
 # The link's limiter against the wire, 30 s at each limit.
 target/release/bench_link --secs "${LINK_SECS:-30}" --limits "${LINK_LIMITS:-1MiB,10MiB}"
+# Peak memory while archiving one 5-million-row window.
+HOTCOLD_CLICKHOUSE_URL=$url target/release/bench_memory --rows "${MEMORY_ROWS:-5000000}"

@@ -63,6 +63,14 @@ fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Ch
     }
 }
 
+/// Peak resident memory (VmHWM) of a running child, in bytes.
+pub fn peak_rss(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 fn signal(child: &Child, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
