@@ -110,23 +110,14 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    // HOTCOLD_LOG_FORMAT=json for log shippers; plain text otherwise.
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("HOTCOLD_LOG_FORMAT").as_deref() == Ok("json") {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    hotcold_link::process::init_logging();
     let cli = Cli::parse();
     let _ = TOKEN.set(cli.token.clone());
     match cli.command {
         Command::Serve { config } => {
             let cfg = CloudConfig::load(&config)?;
-            let running = cloud_service::start(cfg, shutdown_signal()).await?;
+            let running =
+                cloud_service::start(cfg, hotcold_link::process::shutdown_signal()).await?;
             // Tests and scripts read this line to learn the bound port.
             println!("cloud-service listening on http://{}", running.http_addr);
             running.task.await??;
@@ -262,16 +253,5 @@ async fn status(base: &str, watch: bool) -> anyhow::Result<()> {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

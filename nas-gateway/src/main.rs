@@ -44,21 +44,11 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    // HOTCOLD_LOG_FORMAT=json for log shippers; plain text otherwise.
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("HOTCOLD_LOG_FORMAT").as_deref() == Ok("json") {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    hotcold_link::process::init_logging();
     match Cli::parse().command {
         Command::Serve { config } => {
             let cfg = NasConfig::load(&config)?;
-            let running = nas_gateway::start(cfg, shutdown_signal()).await?;
+            let running = nas_gateway::start(cfg, hotcold_link::process::shutdown_signal()).await?;
             // Tests and scripts read this line to learn the bound port.
             if let Some(h) = running.http_addr {
                 println!("nas-gateway health and metrics on http://{h}");
@@ -101,16 +91,5 @@ async fn run() -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

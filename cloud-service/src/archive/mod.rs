@@ -512,12 +512,7 @@ impl Archiver {
                             cold.map_or("nothing".into(), |c| c.to_string()),
                             hot.map_or("nothing".into(), |c| c.to_string())
                         );
-                        tracing::error!(batch = %id, "{msg}");
-                        let (i, m) = (id.clone(), msg.clone());
-                        self.journal(move |j| j.failed(&i, &m)).await?;
-                        outcome.error = Some(msg);
-                        report.failed += 1;
-                        outcome.state = BatchState::Failed;
+                        self.fail(&mut outcome, report, msg).await?;
                         break false;
                     }
                 }
@@ -527,13 +522,7 @@ impl Archiver {
                     match self.hot(move |h| h.purge(&s, w, expected)).await {
                         Ok(_) => {}
                         Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
-                            let msg = e.to_string();
-                            tracing::error!(batch = %id, "{msg}");
-                            let (i, m) = (id.clone(), msg.clone());
-                            self.journal(move |j| j.failed(&i, &m)).await?;
-                            outcome.error = Some(msg);
-                            report.failed += 1;
-                            outcome.state = BatchState::Failed;
+                            self.fail(&mut outcome, report, e.to_string()).await?;
                             break false;
                         }
                         Err(e) => return Err(e),
@@ -558,6 +547,23 @@ impl Archiver {
         }
         report.batches.push(outcome);
         Ok(keep_going)
+    }
+
+    /// Marks a batch failed for good: journal first, then the report. Hot
+    /// keeps every row of it; the window is planned again next run.
+    async fn fail(
+        &self,
+        outcome: &mut BatchOutcome,
+        report: &mut ArchiveReport,
+        msg: String,
+    ) -> Result<(), ArchiveError> {
+        tracing::error!(batch = %outcome.batch_id, "{msg}");
+        let (i, m) = (outcome.batch_id.clone(), msg.clone());
+        self.journal(move |j| j.failed(&i, &m)).await?;
+        outcome.error = Some(msg);
+        outcome.state = BatchState::Failed;
+        report.failed += 1;
+        Ok(())
     }
 
     async fn reload(&self, id: &str) -> Result<BatchRecord, ArchiveError> {

@@ -229,18 +229,24 @@ impl LinkClient {
         manifest: &Manifest,
         sent: &mut u64,
     ) -> Result<Delivery, ClientError> {
+        self.guarded(self.deliver_inner(spool, manifest, sent))
+            .await
+    }
+
+    /// Bounds a request by `request-timeout`, and drops a connection that
+    /// failed under it, so the next request reconnects at once instead of
+    /// waiting for the idle timeout.
+    async fn guarded<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
         let t = self.cfg.request_timeout.0;
-        let r = match tokio::time::timeout(t, self.deliver_inner(spool, manifest, sent)).await {
+        let r = match tokio::time::timeout(t, request).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Timeout(t)),
         };
-        if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
-            let reason = r
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            self.forget(&reason).await;
+        if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
+            self.forget(&e.to_string()).await;
         }
         r
     }
@@ -341,6 +347,13 @@ impl LinkClient {
         &self,
         ids: &[String],
     ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
+        self.guarded(self.ledger_inner(ids)).await
+    }
+
+    async fn ledger_inner(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
         let mut out = Vec::new();
         for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
             let mut s = self.stream().await?;
@@ -366,20 +379,7 @@ impl LinkClient {
         window: Window,
         limit: u64,
     ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
-        let t = self.cfg.request_timeout.0;
-        let r = match tokio::time::timeout(t, self.query_inner(schema, window, limit)).await {
-            Ok(r) => r,
-            Err(_) => Err(ClientError::Timeout(t)),
-        };
-        if matches!(r, Err(ClientError::Link(_) | ClientError::Timeout(_))) {
-            let reason = r
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            self.forget(&reason).await;
-        }
-        r
+        self.guarded(self.query_inner(schema, window, limit)).await
     }
 
     async fn query_inner(

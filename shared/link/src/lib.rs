@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod endpoint;
 pub mod framed;
+pub mod process;
 pub mod tls;
 
 pub use endpoint::{client_endpoint, server_endpoint, LinkTuning};
