@@ -12,7 +12,14 @@ use hotcold_core::RowBatch;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const PARAMS: &[&str] = &["from", "to", "limit", "format", "require_complete"];
+const PARAMS: &[&str] = &[
+    "from",
+    "to",
+    "limit",
+    "format",
+    "require_complete",
+    "columns",
+];
 
 fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
     let v = p.get(name).ok_or_else(|| {
@@ -30,21 +37,72 @@ fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> 
         })
 }
 
+/// Rows as JSON objects with the chosen columns (indices into the schema).
 pub fn rows_json<'a>(
     schema: &'a TableSchema,
     batches: &'a [RowBatch],
+    cols: &'a [usize],
 ) -> impl Iterator<Item = serde_json::Value> + 'a {
     batches.iter().flat_map(move |b| {
         (0..b.len()).map(move |i| {
-            let mut m = serde_json::Map::with_capacity(schema.columns.len());
-            for (c, def) in b.columns.iter().zip(&schema.columns) {
-                if let Some(v) = c.get(i) {
+            let mut m = serde_json::Map::with_capacity(cols.len());
+            for &c in cols {
+                let def = &schema.columns[c];
+                if let Some(v) = b.columns.get(c).and_then(|col| col.get(i)) {
                     m.insert(def.name.clone(), v.to_json(def.ty));
                 }
             }
             serde_json::Value::Object(m)
         })
     })
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
+fn csv_field(v: &serde_json::Value, out: &mut String) {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+/// The columns a `columns=a,b` parameter names, in its order; all by default.
+fn chosen_columns(
+    schema: &TableSchema,
+    p: &HashMap<String, String>,
+) -> Result<Vec<usize>, ApiError> {
+    let Some(list) = p.get("columns") else {
+        return Ok((0..schema.columns.len()).collect());
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(ApiError::bad_request(
+            "columns= is empty: name at least one column",
+        ));
+    }
+    names
+        .iter()
+        .map(|n| {
+            schema.column(n).map(|(i, _)| i).ok_or_else(|| {
+                let all: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "unknown column {n:?} (table {} has {})",
+                    schema.name,
+                    all.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 async fn query_inner(
@@ -87,11 +145,12 @@ async fn query_inner(
             })?,
     };
     let format = p.get("format").map_or("ndjson", String::as_str);
-    if format != "ndjson" && format != "json" {
+    if !["ndjson", "json", "csv"].contains(&format) {
         return Err(ApiError::bad_request(format!(
-            "format={format:?}: use ndjson or json"
+            "format={format:?}: use ndjson, json or csv"
         )));
     }
+    let cols = chosen_columns(&schema, &p)?;
     let require_complete = match p.get("require_complete").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -129,8 +188,25 @@ async fn query_inner(
         e.extra = Some(serde_json::json!({ "missing": ans.missing }));
         return Err(e);
     }
-    let body = if format == "json" {
-        let rows: Vec<_> = rows_json(&schema, &ans.rows).collect();
+    let body = if format == "csv" {
+        let mut out = cols
+            .iter()
+            .map(|&c| schema.columns[c].name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push('\n');
+        for r in rows_json(&schema, &ans.rows, &cols) {
+            for (k, &c) in cols.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                csv_field(&r[&schema.columns[c].name], &mut out);
+            }
+            out.push('\n');
+        }
+        out.into_bytes()
+    } else if format == "json" {
+        let rows: Vec<_> = rows_json(&schema, &ans.rows, &cols).collect();
         let mut meta = serde_json::to_value(&ans).map_err(ApiError::internal)?;
         if let Some(o) = meta.as_object_mut() {
             o.insert("rows".into(), serde_json::Value::Array(rows));
@@ -138,7 +214,7 @@ async fn query_inner(
         serde_json::to_vec(&meta).map_err(ApiError::internal)?
     } else {
         let mut out = Vec::new();
-        for r in rows_json(&schema, &ans.rows) {
+        for r in rows_json(&schema, &ans.rows, &cols) {
             serde_json::to_writer(&mut out, &r).map_err(ApiError::internal)?;
             out.push(b'\n');
         }
@@ -146,10 +222,10 @@ async fn query_inner(
     };
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
-    let ctype = if format == "json" {
-        "application/json"
-    } else {
-        "application/x-ndjson"
+    let ctype = match format {
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/x-ndjson",
     };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     if let Some(wm) = ans.watermark {
@@ -188,4 +264,25 @@ pub async fn query(
         c.queries_partial.fetch_add(1, Relaxed);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        let mut out = String::new();
+        for v in [
+            serde_json::json!("plain"),
+            serde_json::json!("a,b"),
+            serde_json::json!("say \"hi\"\nnext"),
+            serde_json::json!(42),
+            serde_json::json!(true),
+        ] {
+            csv_field(&v, &mut out);
+            out.push('|');
+        }
+        assert_eq!(out, "plain|\"a,b\"|\"say \"\"hi\"\"\nnext\"|42|true|");
+    }
 }
