@@ -4,20 +4,10 @@ use hotcold_core::schema::TableSchema;
 use hotcold_core::{ContentHash, RowBatch, Value};
 use rand::{Rng, SeedableRng};
 
+/// The trades preset shipped in config/tables/trades.yaml: tests use the
+/// same schema an operator gets.
 pub fn trades_schema() -> TableSchema {
-    let yaml = "
-name: trades
-time-column: ts
-columns:
-  - { name: ts, type: timestamp_ms }
-  - { name: exchange, type: lc_string }
-  - { name: symbol, type: lc_string }
-  - { name: trade_id, type: uint64 }
-  - { name: price, type: decimal(8) }
-  - { name: amount, type: decimal(8) }
-  - { name: buyer_maker, type: bool }
-";
-    serde_yaml::from_str(yaml).expect("built-in schema parses")
+    preset("trades")
 }
 
 /// `n` trades spread evenly over `[start, end)`, reproducible from `seed`.

@@ -343,22 +343,15 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         o.spool_budget,
         o.schedule_yaml,
         o.extra_yaml,
-        o.tables_yaml.as_deref().unwrap_or(TRADES_YAML),
+        o.tables_yaml.clone().unwrap_or_else(trades_yaml),
         c = certs.display()
     )
 }
 
-pub const TRADES_YAML: &str = "  - name: trades
-    time-column: ts
-    columns:
-      - { name: ts, type: timestamp_ms }
-      - { name: exchange, type: lc_string }
-      - { name: symbol, type: lc_string }
-      - { name: trade_id, type: uint64 }
-      - { name: price, type: decimal(8) }
-      - { name: amount, type: decimal(8) }
-      - { name: buyer_maker, type: bool }
-";
+/// The `tables:` list with the trades preset only (the default).
+pub fn trades_yaml() -> String {
+    serde_yaml::to_string(&vec![crate::data::trades_schema()]).unwrap_or_default()
+}
 
 impl Stack {
     pub fn start(opts: StackOptions) -> Self {
