@@ -125,13 +125,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Verify { url } => {
             let url = format!("{}/v1/admin/verify", url.trim_end_matches('/'));
-            let resp = http()
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await?;
+            let (status, body) = call(http().get(&url), &url).await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             anyhow::ensure!(status.is_success(), "verify failed with {status}");
             anyhow::ensure!(
@@ -150,13 +144,7 @@ async fn run() -> anyhow::Result<()> {
                 url.trim_end_matches('/'),
                 if dry_run { "?dry_run=true" } else { "" }
             );
-            let resp = http()
-                .post(&url)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await?;
+            let (status, body) = call(http().post(&url), &url).await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             anyhow::ensure!(status.is_success(), "archive request failed with {status}");
             anyhow::ensure!(
@@ -173,12 +161,7 @@ async fn run() -> anyhow::Result<()> {
                 Some(v) => c.put(&url).body(v),
                 None => c.get(&url),
             };
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await?;
+            let (status, body) = call(req, &url).await?;
             anyhow::ensure!(
                 status.is_success(),
                 "{}",
@@ -208,18 +191,24 @@ async fn run() -> anyhow::Result<()> {
     }
 }
 
-async fn fetch_status(url: &str) -> anyhow::Result<serde_json::Value> {
-    let resp = http()
-        .get(url)
+/// Sends an admin request and reads its JSON answer; an unreachable
+/// service is an error that names the URL.
+async fn call(
+    req: reqwest::RequestBuilder,
+    url: &str,
+) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+    let resp = req
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-    anyhow::ensure!(
-        resp.status().is_success(),
-        "status request failed with {}",
-        resp.status()
-    );
-    Ok(resp.json().await?)
+    let status = resp.status();
+    Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
+async fn fetch_status(url: &str) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = call(http().get(url), url).await?;
+    anyhow::ensure!(status.is_success(), "status request failed with {status}");
+    Ok(body)
 }
 
 async fn status(base: &str, watch: bool) -> anyhow::Result<()> {
