@@ -113,6 +113,14 @@ pub struct QueryConfig {
     pub max_rows: u64,
     /// The widest time range one query may ask for.
     pub max_range: Span,
+    /// Memory for cached cold answers (cold data does not change).
+    pub cold_cache: ByteSize,
+    /// How long a cached cold answer is reused: bounds staleness after the
+    /// NAS drops expired partitions (cold retention), which the cloud does
+    /// not hear about.
+    pub cold_cache_ttl: Span,
+    /// The most encoded bytes one cold answer may carry over the link.
+    pub max_cold_bytes: ByteSize,
 }
 
 impl Default for CloudConfig {
@@ -268,8 +276,11 @@ impl Default for IngestConfig {
 impl Default for QueryConfig {
     fn default() -> Self {
         Self {
-            max_rows: 1_000_000,
+            max_rows: 100_000_000,
             max_range: Span(Duration::from_secs(3660 * 86_400)),
+            cold_cache: ByteSize(64 << 20),
+            cold_cache_ttl: Span(Duration::from_secs(600)),
+            max_cold_bytes: ByteSize(4 << 30),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod api;
 pub mod archive;
+pub mod cache;
 pub mod certs;
 pub mod config;
 pub mod gate;
@@ -107,6 +108,11 @@ pub async fn start(
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
     let _ = archiver.alerter.set(alerter.clone());
+    let cold_cache = Arc::new(cache::ColdCache::new(
+        cfg.query.cold_cache.0,
+        cfg.query.cold_cache_ttl.0,
+    ));
+    let _ = archiver.cold_cache.set(cold_cache.clone());
     let watch = tokio::spawn(alert_loop(
         alerter,
         archiver.clone(),
@@ -120,6 +126,12 @@ pub async fn start(
             .map(|t| (t.name.clone(), t.clone()))
             .collect(),
         cfg: cfg.clone(),
+        router: router::Router {
+            hot: hot.clone(),
+            link: link.clone(),
+            watermarks: watermarks.clone(),
+            cache: cold_cache,
+        },
         hot,
         gate,
         watermarks,

@@ -13,6 +13,8 @@ pub struct HttpCounters {
     pub ingest_rejected: AtomicU64,
     pub queries: AtomicU64,
     pub queries_partial: AtomicU64,
+    /// Answers too large to send whole, streamed instead.
+    pub queries_streamed: AtomicU64,
     /// Microseconds spent answering queries, for an average latency.
     pub query_micros: AtomicU64,
 }
@@ -261,6 +263,59 @@ pub async fn render(st: &AppState) -> String {
         "counter",
         "Time spent answering queries.",
         &one(h.query_micros.load(Relaxed) as f64 / 1e6),
+    );
+    metric(
+        &mut out,
+        "hotcold_queries_streamed_total",
+        "counter",
+        "Answers too large to send whole, streamed as read.",
+        &one(h.queries_streamed.load(Relaxed) as f64),
+    );
+    let cache = &st.router.cache;
+    for (name, help, v) in [
+        (
+            "hotcold_cold_cache_hits_total",
+            "Cold answers served from the cache.",
+            &cache.stats.hits,
+        ),
+        (
+            "hotcold_cold_cache_misses_total",
+            "Cold answers asked of the gateway.",
+            &cache.stats.misses,
+        ),
+        (
+            "hotcold_cold_cache_evictions_total",
+            "Cached cold answers dropped for room.",
+            &cache.stats.evictions,
+        ),
+        (
+            "hotcold_cold_cache_invalidations_total",
+            "Cached cold answers dropped because their range was committed again.",
+            &cache.stats.invalidations,
+        ),
+    ] {
+        metric(
+            &mut out,
+            name,
+            "counter",
+            help,
+            &one(v.load(Relaxed) as f64),
+        );
+    }
+    let (entries, bytes) = cache.size();
+    metric(
+        &mut out,
+        "hotcold_cold_cache_bytes",
+        "gauge",
+        "Memory held by cached cold answers.",
+        &one(bytes as f64),
+    );
+    metric(
+        &mut out,
+        "hotcold_cold_cache_entries",
+        "gauge",
+        "Cached cold answers.",
+        &one(entries as f64),
     );
     out
 }

@@ -3,27 +3,72 @@
 //! same time, and merges them in time order (cold rows all precede hot).
 //! Never by wall-clock age, so a row is returned exactly once even while an
 //! archive confirms and purges windows (see `watermarks.rs`).
+//!
+//! Rows are streamed: at most a few batches of each part are in memory,
+//! whatever the range. Aggregates (bars, statistics) are computed by each
+//! store as partial rows, which are small, and merged here.
 
-use crate::hot::HotStore;
+use crate::cache::{CacheKey, ColdCache};
+use crate::hot::{HotError, HotStore};
 use crate::link::LinkClient;
 use crate::watermarks::Watermarks;
+use hotcold_core::frame::ColdQuery;
+use hotcold_core::query::{Merger, Plan, QuerySpec};
 use hotcold_core::schema::{TableSchema, Window};
-use hotcold_core::RowBatch;
+use hotcold_core::{Column, RowBatch};
 use serde::Serialize;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-#[derive(Debug, Default, Serialize)]
-pub struct QueryAnswer {
-    #[serde(skip)]
-    pub rows: Vec<RowBatch>,
+/// Batches buffered per part: the memory a query holds is about this many
+/// batches of `SEGMENT_ROWS` rows for each of hot and cold.
+const BUFFERED: usize = 4;
+const SEGMENT_ROWS: usize = 8192;
+
+pub struct Request {
+    pub schema: TableSchema,
+    pub spec: QuerySpec,
+    pub plan: Plan,
+    pub window: Window,
+    pub limit: u64,
+    /// Bound on the cold answer's encoded bytes (query.max-cold-bytes).
+    pub max_cold_bytes: Option<u64>,
+}
+
+/// What is known before the first row goes out.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Head {
     pub watermark: Option<i64>,
-    pub hot_rows: u64,
-    pub cold_rows: u64,
     /// Ranges the answer lacks because the gateway could not be asked.
     pub missing: Vec<Window>,
     pub missing_reason: Option<String>,
-    /// True when `limit` cut the answer short.
+    /// The cold part came from the cache.
+    pub cold_cached: bool,
+}
+
+/// What is known once the last row went out.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Tail {
+    pub hot_rows: u64,
+    pub cold_rows: u64,
+    /// True when `limit` (or the cold byte bound) cut the answer short.
     pub truncated: bool,
+}
+
+#[derive(Debug)]
+pub enum Item {
+    /// Rows in the plan's final schema.
+    Rows(RowBatch),
+    /// A part failed after rows were sent: the answer is incomplete and
+    /// must not end as if it were whole.
+    Failed(String),
+    Done(Tail),
+}
+
+pub struct Answer {
+    pub head: Head,
+    pub items: mpsc::Receiver<Item>,
 }
 
 /// The part of `w` below `wm` and the part from `wm` on.
@@ -37,78 +82,267 @@ pub fn split(w: Window, wm: Option<i64>) -> (Option<Window>, Option<Window>) {
     )
 }
 
-pub async fn query(
-    hot: Arc<dyn HotStore>,
-    link: &LinkClient,
-    watermarks: &Watermarks,
-    schema: &TableSchema,
-    window: Window,
-    limit: u64,
-) -> Result<QueryAnswer, crate::hot::HotError> {
-    // Held until the hot part is read: purge waits for us.
-    let marks = watermarks.read().await;
-    let wm = marks.get(&schema.name).copied();
-    let (cold_w, hot_w) = split(window, wm);
-    let cold_part = async {
-        match cold_w {
-            None => Ok((Vec::new(), false)),
-            Some(w) => link
-                .query(schema, w, limit)
-                .await
-                .map(|(rows, end)| (rows, end.truncated)),
+pub struct Router {
+    pub hot: Arc<dyn HotStore>,
+    pub link: Arc<LinkClient>,
+    pub watermarks: Arc<Watermarks>,
+    pub cache: Arc<ColdCache>,
+}
+
+/// One part's batches, and how the part ended.
+struct Part {
+    rx: mpsc::Receiver<RowBatch>,
+    done: JoinHandle<Result<bool, String>>,
+}
+
+impl Part {
+    fn empty() -> Part {
+        let (_, rx) = mpsc::channel(1);
+        Part {
+            rx,
+            done: tokio::spawn(async { Ok(false) }),
         }
-    };
-    let hot_part = async {
-        let Some(w) = hot_w else {
-            return Ok::<_, crate::hot::HotError>(Vec::new());
+    }
+
+    async fn finish(self) -> Result<bool, String> {
+        drop(self.rx);
+        self.done.await.map_err(|e| e.to_string())?
+    }
+}
+
+impl Router {
+    pub async fn query(&self, req: Request) -> Result<Answer, HotError> {
+        let req = Arc::new(req);
+        // Held until the hot part has fixed what it reads: purge waits.
+        let marks = self.watermarks.read_owned().await;
+        let wm = marks.get(&req.schema.name).copied();
+        let (cold_w, hot_w) = split(req.window, wm);
+        let mut head = Head {
+            watermark: wm,
+            ..Default::default()
         };
-        let (h, s) = (hot.clone(), schema.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            h.scan(&s, w, limit, 8192, &mut |b| {
-                out.push(b);
-                Ok(())
-            })?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| crate::hot::HotError::Other(e.to_string()))?
-    };
-    let (cold_res, hot_res) = tokio::join!(cold_part, hot_part);
-    drop(marks);
-    let hot_rows = hot_res?;
-    let mut ans = QueryAnswer {
-        watermark: wm,
-        ..Default::default()
-    };
-    match cold_res {
-        Ok((rows, truncated)) => {
-            ans.cold_rows = rows.iter().map(|b| b.len() as u64).sum();
-            ans.truncated |= truncated;
-            ans.rows = rows;
+        // Each store is asked for one row more than the limit: seeing it is
+        // how the answer knows it was cut.
+        let ask = req.limit.saturating_add(1);
+        let mut cold = match cold_w {
+            None => Part::empty(),
+            Some(w) => self.cold_part(&req, w, ask, &mut head.cold_cached),
+        };
+        let mut hot = match hot_w {
+            None => {
+                drop(marks);
+                Part::empty()
+            }
+            Some(w) => self.hot_part(&req, w, ask, marks),
+        };
+        // The head waits for cold's first answer: a gateway that cannot be
+        // asked is reported before any row, in headers and status.
+        let first = cold.rx.recv().await;
+        if first.is_none() {
+            let done = std::mem::replace(&mut cold, Part::empty());
+            if let Err(e) = done.finish().await {
+                head.missing = cold_w.into_iter().collect();
+                head.missing_reason = Some(e);
+            }
         }
-        Err(e) => {
-            ans.missing = cold_w.into_iter().collect();
-            ans.missing_reason = Some(e.to_string());
+        let (tx, items) = mpsc::channel(BUFFERED);
+        let missing = !head.missing.is_empty();
+        match &req.plan.agg {
+            None => {
+                tokio::spawn(stream_rows(req.clone(), first, cold, hot, tx, missing));
+            }
+            Some(a) => {
+                let mut m = Merger::new(a);
+                let mut tail = Tail::default();
+                let mut failed = None;
+                if let Some(b) = first {
+                    tail.cold_rows += b.len() as u64;
+                    m.add(&b);
+                }
+                while let Some(b) = cold.rx.recv().await {
+                    tail.cold_rows += b.len() as u64;
+                    m.add(&b);
+                }
+                if let Err(e) = cold.finish().await {
+                    failed = Some(format!("cold part failed: {e}"));
+                }
+                while let Some(b) = hot.rx.recv().await {
+                    tail.hot_rows += b.len() as u64;
+                    m.add(&b);
+                }
+                hot.finish()
+                    .await
+                    .map_err(|e| HotError::Other(format!("hot part failed: {e}")))?;
+                if let Some(e) = failed {
+                    if !missing {
+                        head.missing = cold_w.into_iter().collect();
+                        head.missing_reason = Some(e);
+                    }
+                }
+                let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit);
+                tail.truncated = cut;
+                let fin = req.plan.finish(&merged);
+                let _ = tx.send(Item::Rows(fin)).await;
+                let _ = tx.send(Item::Done(tail)).await;
+            }
+        }
+        Ok(Answer { head, items })
+    }
+
+    fn cold_part(&self, req: &Arc<Request>, w: Window, ask: u64, cached: &mut bool) -> Part {
+        let key = CacheKey {
+            table: req.schema.name.clone(),
+            window: w,
+            query: serde_json::to_string(&req.spec).unwrap_or_default(),
+            limit: ask,
+        };
+        let (tx, rx) = mpsc::channel(BUFFERED);
+        if let Some(hit) = self.cache.get(&key) {
+            *cached = true;
+            let done = tokio::spawn(async move {
+                for b in hit.iter() {
+                    if tx.send(b.clone()).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(false)
+            });
+            return Part { rx, done };
+        }
+        let (link, cache, req) = (self.link.clone(), self.cache.clone(), req.clone());
+        let done = tokio::spawn(async move {
+            let (inner_tx, mut inner_rx) = mpsc::channel(BUFFERED);
+            let q = ColdQuery {
+                schema: req.schema.clone(),
+                window: w,
+                limit: ask,
+                spec: req.spec.clone(),
+                max_bytes: req.max_cold_bytes,
+            };
+            let asking = link.query(q, &req.plan.output, inner_tx);
+            // Forward while keeping a copy for the cache, up to its bound.
+            let forwarding = async {
+                let mut copy = Some(Vec::new());
+                let mut bytes = 0u64;
+                while let Some(b) = inner_rx.recv().await {
+                    if let Some(c) = &mut copy {
+                        bytes += crate::cache::batches_bytes(std::slice::from_ref(&b));
+                        if bytes > cache.entry_limit() {
+                            copy = None;
+                        } else {
+                            c.push(b.clone());
+                        }
+                    }
+                    if tx.send(b).await.is_err() {
+                        return None;
+                    }
+                }
+                copy
+            };
+            let (end, copy) = tokio::join!(asking, forwarding);
+            let end = end.map_err(|e| e.to_string())?;
+            // A cut by bytes depends on the bound, not only on the data.
+            let by_bytes = end.truncated && end.rows < ask;
+            if let (Some(copy), false) = (copy, by_bytes) {
+                cache.put(key, copy);
+            }
+            Ok(by_bytes)
+        });
+        Part { rx, done }
+    }
+
+    fn hot_part(
+        &self,
+        req: &Arc<Request>,
+        w: Window,
+        ask: u64,
+        marks: tokio::sync::OwnedRwLockReadGuard<std::collections::HashMap<String, i64>>,
+    ) -> Part {
+        let (tx, rx) = mpsc::channel(BUFFERED);
+        let (hot, req) = (self.hot.clone(), req.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let mut marks = Some(marks);
+            hot.scan(&req.schema, &req.plan, w, ask, SEGMENT_ROWS, &mut |b| {
+                // The store has fixed its snapshot: purge may go ahead.
+                marks.take();
+                tx.blocking_send(b)
+                    .map_err(|_| HotError::Other("query reader went away".into()))
+            })
+            .map(|_| false)
+            .map_err(|e| e.to_string())
+        });
+        Part { rx, done }
+    }
+}
+
+/// Sends the rows of both parts in time order (cold then hot, or hot then
+/// cold when descending), at most `limit`.
+async fn stream_rows(
+    req: Arc<Request>,
+    first: Option<RowBatch>,
+    mut cold: Part,
+    mut hot: Part,
+    tx: mpsc::Sender<Item>,
+    cold_missing: bool,
+) {
+    let mut tail = Tail::default();
+    let mut left = req.limit;
+    let mut first = first;
+    let order = if req.plan.descending {
+        [false, true]
+    } else {
+        [true, false]
+    };
+    'parts: for is_cold in order {
+        let part = if is_cold { &mut cold } else { &mut hot };
+        loop {
+            let b = match (is_cold, first.take()) {
+                (true, Some(b)) => Some(b),
+                _ => part.rx.recv().await,
+            };
+            let Some(mut b) = b else { break };
+            if b.is_empty() {
+                continue;
+            }
+            if left == 0 {
+                tail.truncated = true;
+                break 'parts;
+            }
+            if b.len() as u64 > left {
+                truncate(&mut b, left as usize);
+                tail.truncated = true;
+            }
+            left -= b.len() as u64;
+            if is_cold {
+                tail.cold_rows += b.len() as u64;
+            } else {
+                tail.hot_rows += b.len() as u64;
+            }
+            if tx.send(Item::Rows(b)).await.is_err() {
+                return;
+            }
+            if tail.truncated {
+                break 'parts;
+            }
+        }
+        let part = std::mem::replace(part, Part::empty());
+        match part.finish().await {
+            Ok(cut) => tail.truncated |= cut,
+            // Before any row, a cold failure is already in the head.
+            Err(_) if is_cold && cold_missing => {}
+            Err(e) => {
+                let which = if is_cold { "cold" } else { "hot" };
+                let _ = tx
+                    .send(Item::Failed(format!("{which} part failed: {e}")))
+                    .await;
+                return;
+            }
         }
     }
-    ans.hot_rows = hot_rows.iter().map(|b| b.len() as u64).sum();
-    ans.rows.extend(hot_rows);
-    // Cold rows come first in time: cutting at `limit` keeps the earliest.
-    let mut left = limit;
-    for b in &mut ans.rows {
-        if (b.len() as u64) > left {
-            truncate(b, left as usize);
-            ans.truncated = true;
-        }
-        left -= b.len() as u64;
-    }
-    ans.rows.retain(|b| !b.is_empty());
-    Ok(ans)
+    let _ = tx.send(Item::Done(tail)).await;
 }
 
 fn truncate(b: &mut RowBatch, n: usize) {
-    use hotcold_core::Column;
     for c in &mut b.columns {
         match c {
             Column::I64(v) => v.truncate(n),

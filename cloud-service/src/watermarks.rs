@@ -6,22 +6,28 @@
 //! for rows in hot that were purged under it (invariant 3).
 
 use std::collections::HashMap;
-use tokio::sync::{RwLock, RwLockReadGuard};
+use std::sync::Arc;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard};
 
 #[derive(Default)]
 pub struct Watermarks {
-    map: RwLock<HashMap<String, i64>>,
+    map: Arc<RwLock<HashMap<String, i64>>>,
 }
 
 impl Watermarks {
     pub fn new(map: HashMap<String, i64>) -> Self {
         Self {
-            map: RwLock::new(map),
+            map: Arc::new(RwLock::new(map)),
         }
     }
 
     pub async fn read(&self) -> RwLockReadGuard<'_, HashMap<String, i64>> {
         self.map.read().await
+    }
+
+    /// The same, as a guard a spawned task can own.
+    pub async fn read_owned(&self) -> OwnedRwLockReadGuard<HashMap<String, i64>> {
+        self.map.clone().read_owned().await
     }
 
     pub async fn advance(&self, table: &str, to: i64) {

@@ -324,23 +324,38 @@ async fn query<S: ColdStore>(
         .ensure_table(&q.schema)
         .await
         .map_err(|e| RequestError::Refused(e.to_string()))?;
-    let (tx, mut rx) = mpsc::channel(2);
-    let reading = gw.store.query(&q.schema, q.window, q.limit, tx);
+    let plan = q
+        .spec
+        .plan(&q.schema)
+        .map_err(|e| RequestError::Refused(format!("bad query: {e}")))?;
+    let (tx, rx) = mpsc::channel(2);
+    let reading = gw.store.query(&q.schema, &plan, q.window, q.limit, tx);
+    let max_bytes = q.max_bytes.unwrap_or(u64::MAX);
     let sending = async {
-        let mut rows = 0u64;
+        // Owned here, so a cut drops it and ends the store's read.
+        let mut rx = rx;
+        let (mut rows, mut bytes, mut cut) = (0u64, 0u64, false);
         while let Some(b) = rx.recv().await {
-            rows += b.len() as u64;
             let framed = encode_segment(&b, 1);
+            bytes += framed.len() as u64;
+            if bytes > max_bytes {
+                // Dropping the receiver stops the store's read.
+                cut = true;
+                break;
+            }
+            rows += b.len() as u64;
             s.write_frame(&Frame::Rows(framed[4..].to_vec())).await?;
         }
-        Ok::<u64, LinkError>(rows)
+        Ok::<(u64, bool), LinkError>((rows, cut))
     };
     let (read, sent) = tokio::join!(reading, sending);
-    read.map_err(|e| RequestError::Refused(e.to_string()))?;
-    let rows = sent?;
+    let (rows, cut) = sent?;
+    if !cut {
+        read.map_err(|e| RequestError::Refused(e.to_string()))?;
+    }
     s.write_frame(&Frame::End(QueryEnd {
         rows,
-        truncated: rows >= q.limit,
+        truncated: cut || rows >= q.limit,
     }))
     .await?;
     Ok(())

@@ -31,6 +31,8 @@ async fn ask(client: &TlsFiles, addr: std::net::SocketAddr) -> anyhow::Result<Fr
         schema: trades_schema(),
         window: Window::new(0, 1),
         limit: 10,
+        spec: Default::default(),
+        max_bytes: None,
     }))
     .await?;
     s.finish()?;

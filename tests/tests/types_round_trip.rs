@@ -157,7 +157,15 @@ async fn every_type_round_trips_through_clickhouse() {
     let b = batch(&s);
     ch.insert(&s, b.clone()).await.expect("insert");
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let read = ch.query(&s, Window::new(i64::MIN, i64::MAX), u64::MAX, 1000, tx);
+    let plan = hotcold_core::query::Plan::rows(&s);
+    let read = ch.query(
+        &s,
+        &plan,
+        Window::new(i64::MIN, i64::MAX),
+        u64::MAX,
+        1000,
+        tx,
+    );
     let collect = async {
         let mut all = RowBatch::new(&s);
         while let Some(x) = rx.recv().await {

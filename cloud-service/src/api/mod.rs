@@ -1,6 +1,7 @@
 //! The HTTP API: ingest, query, admin, health.
 
 pub mod admin;
+pub mod encode;
 pub mod error;
 pub mod ingest;
 pub mod query;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub watermarks: Arc<Watermarks>,
     pub link: Arc<LinkClient>,
     pub archiver: Arc<Archiver>,
+    pub router: crate::router::Router,
     pub counters: crate::metrics::HttpCounters,
     /// The admin bearer token, if one is configured.
     pub token: Option<String>,
@@ -61,7 +63,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     let data = Router::new()
         .route("/v1/ingest/{table}", post(ingest::ingest))
-        .route("/v1/query/{table}", get(query::query));
+        .route("/v1/query/{table}", get(query::query))
+        .route("/v1/bars/{table}", get(query::bars))
+        .route("/v1/aggregate/{table}", get(query::aggregate));
     let data = if state.cfg.admin.protect_data {
         data.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

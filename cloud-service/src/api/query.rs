@@ -1,25 +1,65 @@
-//! `GET /v1/query/{table}?from=..&to=..[&limit=..][&format=ndjson|json][&require_complete=true]`
+//! The query endpoints:
+//!
+//! - `GET /v1/query/{table}`: rows of a time range.
+//! - `GET /v1/bars/{table}`: OHLCV bars at an interval.
+//! - `GET /v1/aggregate/{table}`: count/sum/min/max/avg per group.
+//!
+//! Common parameters: `from`, `to` (ms or RFC 3339 UTC), `limit`, `order=asc|desc`,
+//! `format=ndjson|json|csv`, `columns=a,b`, `require_complete=true`. Any
+//! other parameter named after a column is an equality filter; a comma list
+//! asks for several values at once (`symbol=BTCUSDT,ETHUSDT`). `eq.COL=`
+//! filters a column whose name is also a parameter name.
+//!
+//! Answers up to [`WHOLE_BYTES`] go out whole, with every header; larger
+//! ones are streamed as they are read (`x-hotcold-streamed: true`). A part
+//! that fails mid-stream aborts the body, so a cut answer is never taken
+//! for a whole one.
 
+use super::encode::{Encoder, Format};
 use super::error::ApiError;
 use super::AppState;
+use crate::router::{Answer, Item, Request};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::query::{Aggregate, Filter, Func, QuerySpec};
+use hotcold_core::schema::{LogicalType, TableSchema, Window};
 use hotcold_core::time::parse_timestamp_ms;
-use hotcold_core::RowBatch;
+use hotcold_core::units::Span;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const PARAMS: &[&str] = &[
+/// Answers up to this size are sent whole, with the truncation flag and
+/// row counts in headers.
+pub const WHOLE_BYTES: usize = 1 << 20;
+
+const COMMON: &[&str] = &[
     "from",
     "to",
     "limit",
     "format",
     "require_complete",
     "columns",
+    "order",
 ];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rows,
+    Bars,
+    Stats,
+}
+
+impl Kind {
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Kind::Rows => &[],
+            Kind::Bars => &["interval", "price", "volume", "group_by"],
+            Kind::Stats => &["interval", "group_by", "agg"],
+        }
+    }
+}
 
 fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
     let v = p.get(name).ok_or_else(|| {
@@ -37,39 +77,12 @@ fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> 
         })
 }
 
-/// Rows as JSON objects with the chosen columns (indices into the schema).
-pub fn rows_json<'a>(
-    schema: &'a TableSchema,
-    batches: &'a [RowBatch],
-    cols: &'a [usize],
-) -> impl Iterator<Item = serde_json::Value> + 'a {
-    batches.iter().flat_map(move |b| {
-        (0..b.len()).map(move |i| {
-            let mut m = serde_json::Map::with_capacity(cols.len());
-            for &c in cols {
-                let def = &schema.columns[c];
-                if let Some(v) = b.columns.get(c).and_then(|col| col.get(i)) {
-                    m.insert(def.name.clone(), v.to_json(def.ty));
-                }
-            }
-            serde_json::Value::Object(m)
-        })
-    })
-}
-
-/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
-fn csv_field(v: &serde_json::Value, out: &mut String) {
-    let text = match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&text.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(&text);
-    }
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// The columns a `columns=a,b` parameter names, in its order; all by default.
@@ -77,14 +90,10 @@ fn chosen_columns(
     schema: &TableSchema,
     p: &HashMap<String, String>,
 ) -> Result<Vec<usize>, ApiError> {
-    let Some(list) = p.get("columns") else {
+    let Some(l) = p.get("columns") else {
         return Ok((0..schema.columns.len()).collect());
     };
-    let names: Vec<&str> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect();
+    let names = list(l);
     if names.is_empty() {
         return Err(ApiError::bad_request(
             "columns= is empty: name at least one column",
@@ -96,8 +105,7 @@ fn chosen_columns(
             schema.column(n).map(|(i, _)| i).ok_or_else(|| {
                 let all: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
                 ApiError::bad_request(format!(
-                    "unknown column {n:?} (table {} has {})",
-                    schema.name,
+                    "unknown column {n:?} in columns= (the answer has {})",
                     all.join(", ")
                 ))
             })
@@ -105,19 +113,68 @@ fn chosen_columns(
         .collect()
 }
 
-async fn query_inner(
-    State(st): State<Arc<AppState>>,
-    Path(table): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let schema = st.table(&table)?.clone();
-    if let Some(k) = p.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+/// A filter value from the URL, as the JSON the column type expects.
+fn filter_value(ty: LogicalType, v: &str) -> serde_json::Value {
+    match ty {
+        LogicalType::String | LogicalType::LcString => serde_json::Value::String(v.into()),
+        _ => serde_json::from_str::<serde_json::Value>(v)
+            .ok()
+            .filter(|j| j.is_number() || j.is_boolean())
+            .unwrap_or_else(|| serde_json::Value::String(v.into())),
+    }
+}
+
+fn interval_param(p: &HashMap<String, String>, required: bool) -> Result<Option<i64>, ApiError> {
+    match p.get("interval") {
+        None if required => Err(ApiError::bad_request(
+            "missing parameter \"interval\" (1s to 1d, as in 1m, 15m, 1h, 1d)",
+        )),
+        None => Ok(None),
+        Some(v) => v
+            .parse::<Span>()
+            .map(|s| Some(s.0.as_millis() as i64))
+            .map_err(|e| ApiError::bad_request(format!("interval={v:?}: {e}"))),
+    }
+}
+
+/// Every parameter of a query, checked, as a router request.
+fn parse(
+    st: &AppState,
+    schema: &TableSchema,
+    kind: Kind,
+    p: &HashMap<String, String>,
+) -> Result<(Request, Format, Vec<usize>, bool), ApiError> {
+    let reserved = |k: &str| COMMON.contains(&k) || kind.params().contains(&k);
+    let mut filters = Vec::new();
+    for (k, v) in p {
+        if reserved(k) {
+            continue;
+        }
+        let col = k.strip_prefix("eq.").unwrap_or(k);
+        let Some((_, c)) = schema.column(col) else {
+            let mut known: Vec<&str> = COMMON.iter().chain(kind.params()).copied().collect();
+            known.sort_unstable();
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {k:?}: not a column of {} nor one of {}",
+                schema.name,
+                known.join(", ")
+            )));
+        };
+        let values: Vec<serde_json::Value> =
+            list(v).iter().map(|x| filter_value(c.ty, x)).collect();
+        filters.push(Filter {
+            column: c.name.clone(),
+            values,
+        });
+    }
+    filters.sort_by(|a, b| a.column.cmp(&b.column));
+    if let Some(w) = filters.windows(2).find(|w| w[0].column == w[1].column) {
         return Err(ApiError::bad_request(format!(
-            "unknown parameter {k:?} (expected one of {})",
-            PARAMS.join(", ")
+            "column {} is filtered twice (as {0} and eq.{0})",
+            w[0].column
         )));
     }
-    let (from, to) = (time_param(&p, "from")?, time_param(&p, "to")?);
+    let (from, to) = (time_param(p, "from")?, time_param(p, "to")?);
     if from >= to {
         return Err(ApiError::bad_request(format!(
             "empty or reversed range: from={from} must be before to={to}"
@@ -145,12 +202,18 @@ async fn query_inner(
             })?,
     };
     let format = p.get("format").map_or("ndjson", String::as_str);
-    if !["ndjson", "json", "csv"].contains(&format) {
-        return Err(ApiError::bad_request(format!(
-            "format={format:?}: use ndjson, json or csv"
-        )));
-    }
-    let cols = chosen_columns(&schema, &p)?;
+    let format = Format::parse(format).ok_or_else(|| {
+        ApiError::bad_request(format!("format={format:?}: use ndjson, json or csv"))
+    })?;
+    let descending = match p.get("order").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "order={v:?}: use asc or desc"
+            )))
+        }
+    };
     let require_complete = match p.get("require_complete").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -160,75 +223,166 @@ async fn query_inner(
             )))
         }
     };
+    // Bars group by the table's low-cardinality columns (exchange, symbol)
+    // unless told otherwise: bars mixing two symbols mean nothing.
+    let group_by = match p.get("group_by") {
+        Some(g) => list(g),
+        None if kind == Kind::Bars => schema
+            .columns
+            .iter()
+            .filter(|c| c.ty == LogicalType::LcString)
+            .map(|c| c.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let aggregate = match kind {
+        Kind::Rows => None,
+        Kind::Bars => Some(Aggregate::Bars {
+            interval_ms: interval_param(p, true)?.unwrap_or_default(),
+            price: p.get("price").cloned().unwrap_or_else(|| "price".into()),
+            volume: p.get("volume").cloned().unwrap_or_else(|| "amount".into()),
+            group_by,
+        }),
+        Kind::Stats => {
+            let funcs = list(p.get("agg").map_or("count", String::as_str))
+                .iter()
+                .map(|f| Func::parse(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(format!("agg=: {e}")))?;
+            Some(Aggregate::Stats {
+                interval_ms: interval_param(p, false)?,
+                group_by,
+                funcs,
+            })
+        }
+    };
+    let spec = QuerySpec {
+        filters,
+        descending,
+        aggregate,
+    };
+    let plan = spec
+        .plan(schema)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let cols = chosen_columns(&plan.final_schema(), p)?;
+    Ok((
+        Request {
+            schema: schema.clone(),
+            spec,
+            plan,
+            window: Window::new(from, to),
+            limit,
+            max_cold_bytes: Some(st.cfg.query.max_cold_bytes.0),
+        },
+        format,
+        cols,
+        require_complete,
+    ))
+}
 
-    let ans = crate::router::query(
-        st.hot.clone(),
-        &st.link,
-        &st.watermarks,
-        &schema,
-        Window::new(from, to),
-        limit,
-    )
-    .await
-    .map_err(ApiError::internal)?;
+async fn run(
+    st: Arc<AppState>,
+    table: String,
+    p: HashMap<String, String>,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let schema = st.table(&table)?.clone();
+    let (req, format, cols, require_complete) = parse(&st, &schema, kind, &p)?;
+    let out_schema = req.plan.final_schema();
+    let ans = st.router.query(req).await.map_err(ApiError::internal)?;
     let missing_header = ans
+        .head
         .missing
         .iter()
         .map(|w| format!("{}-{}", w.start, w.end))
         .collect::<Vec<_>>()
         .join(",");
-    if !ans.missing.is_empty() && require_complete {
+    if !ans.head.missing.is_empty() && require_complete {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "cold range {missing_header} is unavailable: {}",
-                ans.missing_reason.clone().unwrap_or_default()
+                ans.head.missing_reason.clone().unwrap_or_default()
             ),
         );
-        e.extra = Some(serde_json::json!({ "missing": ans.missing }));
+        e.extra = Some(serde_json::json!({ "missing": ans.head.missing }));
         return Err(e);
     }
-    let body = if format == "csv" {
-        let mut out = cols
-            .iter()
-            .map(|&c| schema.columns[c].name.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
-        for r in rows_json(&schema, &ans.rows, &cols) {
-            for (k, &c) in cols.iter().enumerate() {
-                if k > 0 {
-                    out.push(',');
-                }
-                csv_field(&r[&schema.columns[c].name], &mut out);
+    let enc = Encoder::new(format, out_schema, cols);
+    respond(ans, enc, missing_header, &st).await
+}
+
+/// Sends the answer whole if it is small, else streams it.
+async fn respond(
+    ans: Answer,
+    mut enc: Encoder,
+    missing_header: String,
+    st: &AppState,
+) -> Result<Response, ApiError> {
+    let Answer { head, mut items } = ans;
+    let ctype = enc.format.content_type();
+    let mut buf = Vec::new();
+    enc.begin(&mut buf);
+    let mut tail = None;
+    while buf.len() <= WHOLE_BYTES {
+        match items.recv().await {
+            Some(Item::Rows(b)) => enc.batch(&b, &mut buf),
+            Some(Item::Failed(e)) => {
+                return Err(ApiError::new(StatusCode::BAD_GATEWAY, e));
             }
-            out.push('\n');
+            Some(Item::Done(t)) => {
+                enc.end(&head, &t, &mut buf);
+                tail = Some(t);
+                break;
+            }
+            None => return Err(ApiError::internal("query ended without an answer")),
         }
-        out.into_bytes()
-    } else if format == "json" {
-        let rows: Vec<_> = rows_json(&schema, &ans.rows, &cols).collect();
-        let mut meta = serde_json::to_value(&ans).map_err(ApiError::internal)?;
-        if let Some(o) = meta.as_object_mut() {
-            o.insert("rows".into(), serde_json::Value::Array(rows));
+    }
+    let body = match &tail {
+        Some(_) => Body::from(buf),
+        None => {
+            st.counters
+                .queries_streamed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let first = bytes::Bytes::from(buf);
+            let rest = futures::stream::unfold(
+                (items, enc, head.clone(), false),
+                |(mut items, mut enc, head, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    let mut out = Vec::new();
+                    match items.recv().await {
+                        Some(Item::Rows(b)) => {
+                            enc.batch(&b, &mut out);
+                            Some((Ok(bytes::Bytes::from(out)), (items, enc, head, false)))
+                        }
+                        Some(Item::Done(t)) => {
+                            enc.end(&head, &t, &mut out);
+                            Some((Ok(bytes::Bytes::from(out)), (items, enc, head, true)))
+                        }
+                        // Aborting the body tells the client the answer is cut.
+                        Some(Item::Failed(e)) => {
+                            Some((Err(std::io::Error::other(e)), (items, enc, head, true)))
+                        }
+                        None => Some((
+                            Err(std::io::Error::other("query ended without an answer")),
+                            (items, enc, head, true),
+                        )),
+                    }
+                },
+            );
+            let all = futures::StreamExt::chain(
+                futures::stream::once(async move { Ok::<_, std::io::Error>(first) }),
+                rest,
+            );
+            Body::from_stream(all)
         }
-        serde_json::to_vec(&meta).map_err(ApiError::internal)?
-    } else {
-        let mut out = Vec::new();
-        for r in rows_json(&schema, &ans.rows, &cols) {
-            serde_json::to_writer(&mut out, &r).map_err(ApiError::internal)?;
-            out.push(b'\n');
-        }
-        out
     };
-    let mut resp = Response::new(Body::from(body));
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    let ctype = match format {
-        "json" => "application/json",
-        "csv" => "text/csv; charset=utf-8",
-        _ => "application/x-ndjson",
-    };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    if let Some(wm) = ans.watermark {
+    if let Some(wm) = head.watermark {
         h.insert("x-hotcold-watermark", HeaderValue::from(wm));
     }
     if !missing_header.is_empty() {
@@ -236,22 +390,34 @@ async fn query_inner(
             h.insert("x-hotcold-missing", v);
         }
     }
-    if ans.truncated {
-        h.insert("x-hotcold-truncated", HeaderValue::from_static("true"));
+    if head.cold_cached {
+        h.insert("x-hotcold-cache", HeaderValue::from_static("hit"));
+    }
+    match &tail {
+        Some(t) => {
+            h.insert("x-hotcold-hot-rows", HeaderValue::from(t.hot_rows));
+            h.insert("x-hotcold-cold-rows", HeaderValue::from(t.cold_rows));
+            if t.truncated {
+                h.insert("x-hotcold-truncated", HeaderValue::from_static("true"));
+            }
+        }
+        None => {
+            h.insert("x-hotcold-streamed", HeaderValue::from_static("true"));
+        }
     }
     Ok(resp)
 }
 
 /// Counts queries, their time and the partial ones, for /metrics.
-pub async fn query(
-    st: State<Arc<AppState>>,
-    table: Path<String>,
-    params: Query<HashMap<String, String>>,
+async fn counted(
+    st: Arc<AppState>,
+    table: String,
+    p: HashMap<String, String>,
+    kind: Kind,
 ) -> Result<Response, ApiError> {
-    let state = st.0.clone();
     let t = std::time::Instant::now();
-    let r = query_inner(st, table, params).await;
-    let c = &state.counters;
+    let r = run(st.clone(), table, p, kind).await;
+    let c = &st.counters;
     use std::sync::atomic::Ordering::Relaxed;
     c.queries.fetch_add(1, Relaxed);
     c.query_micros
@@ -266,23 +432,26 @@ pub async fn query(
     r
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub async fn query(
+    State(st): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    counted(st, table, p, Kind::Rows).await
+}
 
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        let mut out = String::new();
-        for v in [
-            serde_json::json!("plain"),
-            serde_json::json!("a,b"),
-            serde_json::json!("say \"hi\"\nnext"),
-            serde_json::json!(42),
-            serde_json::json!(true),
-        ] {
-            csv_field(&v, &mut out);
-            out.push('|');
-        }
-        assert_eq!(out, "plain|\"a,b\"|\"say \"\"hi\"\"\nnext\"|42|true|");
-    }
+pub async fn bars(
+    State(st): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    counted(st, table, p, Kind::Bars).await
+}
+
+pub async fn aggregate(
+    State(st): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    counted(st, table, p, Kind::Stats).await
 }

@@ -6,6 +6,7 @@ use crate::hot::HotStore;
 use crate::spool::Spool;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::manifest::{Manifest, ManifestBuilder};
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::ContentHash;
 use std::io::{BufWriter, Write};
@@ -29,13 +30,20 @@ pub fn export(
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut builder = ManifestBuilder::new(s.chunk_size);
     let mut content = ContentHash::default();
-    hot.scan(schema, window, u64::MAX, s.segment_rows, &mut |batch| {
-        content.add_batch(&batch);
-        let seg = encode_segment(&batch, s.zstd_level);
-        builder.update(&seg);
-        out.write_all(&seg)
-            .map_err(|e| crate::hot::HotError::Other(format!("spool write: {e}")))
-    })?;
+    hot.scan(
+        schema,
+        &Plan::rows(schema),
+        window,
+        u64::MAX,
+        s.segment_rows,
+        &mut |batch| {
+            content.add_batch(&batch);
+            let seg = encode_segment(&batch, s.zstd_level);
+            builder.update(&seg);
+            out.write_all(&seg)
+                .map_err(|e| crate::hot::HotError::Other(format!("spool write: {e}")))
+        },
+    )?;
     let file = out
         .into_inner()
         .map_err(|e| ArchiveError::Spool(e.into_error()))?;

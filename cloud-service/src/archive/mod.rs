@@ -97,6 +97,8 @@ pub struct Archiver {
     pub counters: Counters,
     /// Where failed batches and a full spool are reported.
     pub alerter: std::sync::OnceLock<Arc<crate::alerts::Alerter>>,
+    /// Cached cold answers over a window are dropped when it is confirmed.
+    pub cold_cache: std::sync::OnceLock<Arc<crate::cache::ColdCache>>,
 }
 
 /// The last run (ended at, report) and the next scheduled start.
@@ -141,6 +143,7 @@ impl Archiver {
             last: Mutex::new((None, None)),
             counters: Counters::default(),
             alerter: std::sync::OnceLock::new(),
+            cold_cache: std::sync::OnceLock::new(),
         }
     }
 
@@ -504,6 +507,9 @@ impl Archiver {
                         }
                         let (i, t, w) = (id.clone(), rec.table.clone(), rec.window);
                         self.journal(move |j| j.confirm(&i, &t, w)).await?;
+                        if let Some(c) = self.cold_cache.get() {
+                            c.invalidate(&rec.table, rec.window);
+                        }
                         // Waits for queries that still use the old watermark.
                         self.watermarks.advance(&rec.table, rec.window.end).await;
                     } else {

@@ -7,6 +7,7 @@
 
 use super::{HotError, HotStore};
 use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use tokio::runtime::Handle;
@@ -48,16 +49,17 @@ impl HotStore for ClickHouseHot {
     fn scan(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         window: Window,
         limit: u64,
         segment_rows: usize,
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError> {
         let (tx, mut rx) = mpsc::channel(2);
-        let (t, s) = (self.tables.clone(), schema.clone());
+        let (t, s, p) = (self.tables.clone(), schema.clone(), plan.clone());
         let task = self
             .rt
-            .spawn(async move { t.query(&s, window, limit, segment_rows, tx).await });
+            .spawn(async move { t.query(&s, &p, window, limit, segment_rows, tx).await });
         let mut n = 0u64;
         let mut failed = None;
         while let Some(b) = rx.blocking_recv() {

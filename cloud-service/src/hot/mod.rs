@@ -3,6 +3,7 @@
 pub mod clickhouse;
 pub mod sqlite;
 
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 
@@ -27,10 +28,17 @@ pub enum HotError {
 pub trait HotStore: Send + Sync + 'static {
     fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError>;
     fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError>;
-    /// Streams the window's rows in time order, `segment_rows` at a time.
+    /// Streams what the plan asks of the window (rows in its order, or
+    /// partial aggregate rows in key order), `segment_rows` at a time.
+    ///
+    /// By the time `f` first runs, the store has fixed what it reads (an
+    /// SQLite read transaction; the parts a ClickHouse SELECT started on),
+    /// so a purge after that cannot change the answer. The router relies on
+    /// this to let go of the watermark early.
     fn scan(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         window: Window,
         limit: u64,
         segment_rows: usize,

@@ -2,6 +2,7 @@
 //! (WAL lets readers run beside the writer).
 
 use super::{HotError, HotStore};
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use rusqlite::Connection;
@@ -53,6 +54,7 @@ impl HotStore for SqliteHot {
     fn scan(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         window: Window,
         limit: u64,
         segment_rows: usize,
@@ -61,7 +63,7 @@ impl HotStore for SqliteHot {
         let conn = self.reader()?;
         // One read transaction: a consistent snapshot of the window.
         conn.execute_batch("BEGIN").map_err(sql)?;
-        let n = hotcold_sqlite::scan(&conn, schema, window, limit, segment_rows, f);
+        let n = hotcold_sqlite::scan_plan(&conn, schema, plan, window, limit, segment_rows, f);
         let _ = conn.execute_batch("COMMIT");
         n
     }

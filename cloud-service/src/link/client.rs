@@ -10,7 +10,7 @@ use crate::spool::Spool;
 use hotcold_core::codec::{decode_segment, DecodeLimits};
 use hotcold_core::frame::{ColdQuery, Frame, QueryEnd};
 use hotcold_core::manifest::Manifest;
-use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::schema::TableSchema;
 use hotcold_core::{ContentHash, RowBatch};
 use hotcold_link::framed::{FramedStream, LinkError};
 use std::sync::Arc;
@@ -372,37 +372,47 @@ impl LinkClient {
         Ok(out)
     }
 
-    /// Reads cold rows of a window; `limit` bounds rows and so memory.
+    /// Streams the cold answer to `q` into `out`, batch by batch, decoded
+    /// with `output` (the plan's output schema). Each frame must come within
+    /// `request-timeout`; the whole answer may take longer, as a year of
+    /// rows would.
     pub async fn query(
         &self,
-        schema: &TableSchema,
-        window: Window,
-        limit: u64,
-    ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
-        self.guarded(self.query_inner(schema, window, limit)).await
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+    ) -> Result<QueryEnd, ClientError> {
+        let r = self.query_inner(q, output, out).await;
+        if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
+            self.forget(&e.to_string()).await;
+        }
+        r
     }
 
     async fn query_inner(
         &self,
-        schema: &TableSchema,
-        window: Window,
-        limit: u64,
-    ) -> Result<(Vec<RowBatch>, QueryEnd), ClientError> {
-        let mut s = self.stream().await?;
-        s.write_frame(&Frame::Query(ColdQuery {
-            schema: schema.clone(),
-            window,
-            limit,
-        }))
-        .await?;
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+    ) -> Result<QueryEnd, ClientError> {
+        let t = self.cfg.request_timeout.0;
+        let mut s = match tokio::time::timeout(t, self.stream()).await {
+            Ok(s) => s?,
+            Err(_) => return Err(ClientError::Timeout(t)),
+        };
+        let limit = q.limit;
+        s.write_frame(&Frame::Query(q)).await?;
         let _ = s.finish();
         let limits = DecodeLimits::default();
-        let mut out = Vec::new();
         let mut rows = 0u64;
         loop {
-            match s.expect_frame().await? {
+            let frame = match tokio::time::timeout(t, s.expect_frame()).await {
+                Ok(f) => f?,
+                Err(_) => return Err(ClientError::Timeout(t)),
+            };
+            match frame {
                 Frame::Rows(body) => {
-                    let b = decode_segment(schema, &body, &limits)
+                    let b = decode_segment(output, &body, &limits)
                         .map_err(|e| ClientError::Decode(e.to_string()))?;
                     rows += b.len() as u64;
                     if rows > limit {
@@ -410,9 +420,15 @@ impl LinkClient {
                             "gateway sent more than the {limit} rows asked for"
                         )));
                     }
-                    out.push(b);
+                    if out.send(b).await.is_err() {
+                        // The asker left; dropping the stream stops the gateway.
+                        return Ok(QueryEnd {
+                            rows,
+                            truncated: true,
+                        });
+                    }
                 }
-                Frame::End(end) => return Ok((out, end)),
+                Frame::End(end) => return Ok(end),
                 Frame::Error(m) => return Err(ClientError::Refused(m)),
                 other => {
                     return Err(ClientError::Protocol(

@@ -5,6 +5,7 @@
 
 use super::{ColdError, ColdStore, LedgerEntry};
 use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
 use tokio::sync::mpsc;
@@ -130,11 +131,12 @@ impl ColdStore for ClickHouseCold {
     async fn query(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         w: Window,
         limit: u64,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64, ColdError> {
-        Ok(self.tables.query(schema, w, limit, 8192, out).await?)
+        Ok(self.tables.query(schema, plan, w, limit, 8192, out).await?)
     }
 
     async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {

@@ -7,6 +7,7 @@
 pub mod clickhouse;
 pub mod sqlite;
 
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
 use std::future::Future;
@@ -77,10 +78,12 @@ pub trait ColdStore: Send + Sync + 'static {
         rows: mpsc::Receiver<RowBatch>,
     ) -> impl Future<Output = Result<u64, ColdError>> + Send;
 
-    /// Streams the window's rows in time order, at most `limit`.
+    /// Streams what the plan asks of the window: rows in its order, or
+    /// partial aggregate rows in key order; at most `limit`.
     fn query(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         window: Window,
         limit: u64,
         out: mpsc::Sender<RowBatch>,
@@ -101,7 +104,8 @@ pub trait ColdStore: Send + Sync + 'static {
                 }
                 h
             };
-            let (read, h) = tokio::join!(self.query(schema, window, u64::MAX, tx), hashing);
+            let plan = Plan::rows(schema);
+            let (read, h) = tokio::join!(self.query(schema, &plan, window, u64::MAX, tx), hashing);
             read?;
             Ok(h)
         }

@@ -1,6 +1,7 @@
 //! The SQLite cold store, for a NAS (or a laptop) without ClickHouse.
 
 use super::{ColdError, ColdStore, LedgerEntry};
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -134,13 +135,14 @@ impl ColdStore for SqliteCold {
     async fn query(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         window: Window,
         limit: u64,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64, ColdError> {
-        let s = schema.clone();
+        let (s, p) = (schema.clone(), plan.clone());
         self.with(move |c| {
-            hotcold_sqlite::scan::<ColdError>(c, &s, window, limit, 8192, |b| {
+            hotcold_sqlite::scan_plan::<ColdError>(c, &s, &p, window, limit, 8192, |b| {
                 out.blocking_send(b)
                     .map_err(|_| ColdError::Task("query reader went away".into()))
             })

@@ -11,10 +11,12 @@
 //! byte cursor, so any declared schema works without a compiled row type.
 
 pub mod rowbinary;
+pub mod sql;
 pub mod types;
 
 use bytes::Bytes;
 use clickhouse::Client;
+use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 use hotcold_core::RowBatch;
 use std::time::Duration;
@@ -88,14 +90,7 @@ impl ChTables {
     }
 
     pub fn window_clause(&self, schema: &TableSchema, w: Window) -> String {
-        let ts = &schema.time_column;
-        match self.flavor {
-            Flavor::Legacy => format!("{ts} >= {} AND {ts} < {}", w.start, w.end),
-            Flavor::Modern => format!(
-                "{ts} >= fromUnixTimestamp64Milli(toInt64({}), 'UTC') AND {ts} < fromUnixTimestamp64Milli(toInt64({}), 'UTC')",
-                w.start, w.end
-            ),
-        }
+        sql::window_clause(self.flavor, schema, w)
     }
 
     /// Creates the table, or checks that the existing one has the declared
@@ -323,32 +318,28 @@ impl ChTables {
         self.insert_stream(schema, rx).await
     }
 
-    /// Streams the window's rows in time order, at most `limit`, in batches
-    /// of about `batch_rows`.
+    /// Streams what the plan asks of the window (rows in time order, or
+    /// partial aggregate rows in key order), at most `limit`, in batches of
+    /// about `batch_rows`.
     pub async fn query(
         &self,
         schema: &TableSchema,
+        plan: &Plan,
         w: Window,
         limit: u64,
         batch_rows: usize,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64> {
-        let cols: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-        let limit = if limit == u64::MAX {
-            String::new()
-        } else {
-            format!(" LIMIT {limit}")
-        };
-        let sql = format!(
-            "SELECT {} FROM {}.{} WHERE {} ORDER BY {}{limit}",
-            cols.join(", "),
-            self.db,
-            schema.name,
-            self.window_clause(schema, w),
-            schema.time_column
+        let sql = sql::select(
+            self.flavor,
+            &self.db,
+            schema,
+            plan,
+            &self.window_clause(schema, w),
+            limit,
         );
         let mut cur = self.client.query(&sql).fetch_bytes("RowBinary")?;
-        let mut dec = rowbinary::Decoder::new(schema.clone(), 16 << 20);
+        let mut dec = rowbinary::Decoder::new(plan.output.clone(), 16 << 20);
         let mut n = 0u64;
         let gone = || ChError::Other("query reader went away".into());
         while let Some(bytes) = cur.next().await? {

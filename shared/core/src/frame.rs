@@ -30,6 +30,13 @@ pub struct ColdQuery {
     pub schema: crate::schema::TableSchema,
     pub window: Window,
     pub limit: u64,
+    /// Filters, order and aggregation; absent from older clouds (all rows).
+    #[serde(default)]
+    pub spec: crate::query::QuerySpec,
+    /// The most encoded bytes of rows to send; the answer is cut (and says
+    /// so) beyond. Absent: no bound but `limit`.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

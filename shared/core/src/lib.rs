@@ -14,6 +14,7 @@ pub mod cron;
 pub mod frame;
 pub mod layers;
 pub mod manifest;
+pub mod query;
 pub mod schema;
 pub mod time;
 pub mod units;
