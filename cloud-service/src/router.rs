@@ -296,9 +296,10 @@ async fn stream_rows(
     'parts: for is_cold in order {
         let part = if is_cold { &mut cold } else { &mut hot };
         loop {
-            let b = match (is_cold, first.take()) {
-                (true, Some(b)) => Some(b),
-                _ => part.rx.recv().await,
+            let pending = if is_cold { first.take() } else { None };
+            let b = match pending {
+                Some(b) => Some(b),
+                None => part.rx.recv().await,
             };
             let Some(mut b) = b else { break };
             if b.is_empty() {

@@ -150,7 +150,16 @@ pub struct Cloud {
 
 impl Cloud {
     pub fn start(config: PathBuf, log: PathBuf, data_dir: PathBuf) -> Self {
-        let (child, url) = spawn("cloud-service", &config, &log, &[]);
+        Self::start_with_env(config, log, data_dir, &[])
+    }
+
+    pub fn start_with_env(
+        config: PathBuf,
+        log: PathBuf,
+        data_dir: PathBuf,
+        env: &[(String, String)],
+    ) -> Self {
+        let (child, url) = spawn("cloud-service", &config, &log, env);
         Self {
             child: Some(child),
             url,
@@ -201,9 +210,19 @@ impl Cloud {
         table: &str,
         params: &str,
     ) -> (u16, reqwest::header::HeaderMap, String) {
+        self.ask("query", table, params).await
+    }
+
+    /// GET `/v1/{endpoint}/{table}?{params}` (query, bars, aggregate).
+    pub async fn ask(
+        &self,
+        endpoint: &str,
+        table: &str,
+        params: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let r = self
             .http
-            .get(format!("{}/v1/query/{table}?{params}", self.url))
+            .get(format!("{}/v1/{endpoint}/{table}?{params}", self.url))
             .send()
             .await
             .expect("query request");
@@ -265,6 +284,8 @@ pub struct StackOptions {
     pub cold: ColdKind,
     pub hot_retention: String,
     pub gateway_env: Vec<(String, String)>,
+    /// Environment of the cloud process (test hooks).
+    pub cloud_env: Vec<(String, String)>,
     pub chunk_size: String,
     pub bwlimit: String,
     /// Short, so a killed gateway is noticed quickly in tests.
@@ -289,6 +310,7 @@ impl Default for StackOptions {
             cold: ColdKind::Sqlite,
             hot_retention: "2d".into(),
             gateway_env: Vec::new(),
+            cloud_env: Vec::new(),
             chunk_size: "64KiB".into(),
             bwlimit: "off".into(),
             idle_timeout: "3s".into(),
@@ -374,7 +396,12 @@ impl Stack {
         let ccfg = dir.path().join("cloud.yaml");
         std::fs::write(&ccfg, cloud_yaml(dir.path(), gateway.addr, &certs, &opts))
             .expect("write cloud.yaml");
-        let cloud = Cloud::start(ccfg, dir.path().join("cloud.log"), dir.path().join("cloud"));
+        let cloud = Cloud::start_with_env(
+            ccfg,
+            dir.path().join("cloud.log"),
+            dir.path().join("cloud"),
+            &opts.cloud_env,
+        );
         Self {
             dir,
             gateway,

@@ -523,6 +523,9 @@ impl Archiver {
                     }
                 }
                 BatchState::Confirmed => {
+                    if let Some(d) = test_pause_before_purge() {
+                        tokio::time::sleep(d).await;
+                    }
                     let (s, w, expected) =
                         (schema.clone(), rec.window, rec.hot.map_or(0, |h| h.rows));
                     match self.hot(move |h| h.purge(&s, w, expected)).await {
@@ -607,4 +610,17 @@ impl Archiver {
         self.journal(move |j| j.exported(&i, &h, b)).await?;
         Ok(manifest)
     }
+}
+
+/// A test hook: `HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS` holds each confirmed
+/// batch that long before its purge, so tests can query in the state
+/// between confirm and purge (watermark advanced, hot rows still there).
+fn test_pause_before_purge() -> Option<std::time::Duration> {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        std::env::var("HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
 }

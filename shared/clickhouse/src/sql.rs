@@ -4,7 +4,7 @@
 //! escaped so a value can never end its quote.
 
 use crate::types::Flavor;
-use hotcold_core::query::{bucket_sql, AggPlan, Part, Plan};
+use hotcold_core::query::{AggPlan, Part, Plan};
 use hotcold_core::schema::{LogicalType, TableSchema, Window};
 use hotcold_core::value::format_decimal;
 use hotcold_core::Value;
@@ -110,7 +110,11 @@ fn aggregate(
     let ty = |c: &str| schema.column(c).map(|(_, d)| d.ty);
     let mut keys = Vec::new();
     if let Some(iv) = a.interval_ms {
-        keys.push(format!("{} AS _k", bucket_sql(&ts, iv)));
+        // Typed Int64 throughout: ClickHouse narrows `x % 60000` to Int32
+        // and the rest of the expression then wraps.
+        keys.push(format!(
+            "({ts} - ((({ts}) % toInt64({iv})) + toInt64({iv})) % toInt64({iv})) AS _k"
+        ));
     }
     for (i, g) in a.group_by.iter().enumerate() {
         keys.push(format!("{} AS _g{i}", g.name));

@@ -266,6 +266,10 @@ fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, dir: &str) ->
         })
         .collect();
     inner.extend(used.iter().map(|c| format!("\"{c}\"")));
+    if inner.is_empty() {
+        // count(*) alone, over the whole window: any column will do.
+        inner.push("1 AS _one".into());
+    }
     let mut window = String::new();
     if let Some(p) = &price {
         let partition = if key_names.is_empty() {
@@ -543,6 +547,11 @@ mod tests {
                     .iter()
                     .map(|f| Func::parse(f).unwrap())
                     .collect(),
+            }),
+            Some(Aggregate::Stats {
+                interval_ms: None,
+                group_by: vec![],
+                funcs: vec![Func::parse("count").unwrap()],
             }),
         ]
         .into_iter()
