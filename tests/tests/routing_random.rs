@@ -250,7 +250,6 @@ async fn routed_answers_equal_one_store() {
             .and_then(|v| v.parse().ok());
         eprintln!("round {round}: hot retention {days}d, watermark {wm:?}");
         let mut asked: Vec<(&str, String)> = Vec::new();
-        let mut asked: Vec<(&str, String)> = Vec::new();
         for _ in 0..40 {
             let (ep, p) = random_query(&mut rng, start, now, wm);
             compare(&reference.cloud, &stack.cloud, ep, &p, seed).await;
