@@ -68,9 +68,81 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
         ),
         (
             "trades",
-            format!("from={recent}&to={now}&symbol=x"),
+            format!("from={recent}&to={now}&nosuch=x"),
             400,
-            "unknown parameter",
+            "unknown parameter \"nosuch\"",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&order=sideways"),
+            400,
+            "order=",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&trade_id=12x"),
+            400,
+            "filter on trade_id",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&price=1.123456789"),
+            400,
+            "filter on price",
+        ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&symbol=a&eq.symbol=b"),
+            400,
+            "filtered twice",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&to={now}"),
+            400,
+            "missing parameter \"interval\"",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&to={now}&interval=90ms"),
+            400,
+            "interval",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&to={now}&interval=7x"),
+            400,
+            "interval=\"7x\"",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&to={now}&interval=1m&price=symbol"),
+            400,
+            "numeric",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&to={now}&interval=1m&group_by=nosuch"),
+            400,
+            "unknown group_by column \"nosuch\"",
+        ),
+        (
+            "aggregate/trades",
+            format!("from={recent}&to={now}&agg=median:price"),
+            400,
+            "unknown aggregate",
+        ),
+        (
+            "aggregate/trades",
+            format!("from={recent}&to={now}&agg=sum:symbol"),
+            400,
+            "cannot sum column symbol",
+        ),
+        (
+            "aggregate/trades",
+            format!("from={recent}&to={now}&agg=count&columns=nosuch"),
+            400,
+            "unknown column \"nosuch\"",
         ),
         (
             "trades",
@@ -85,8 +157,9 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
             "unknown table",
         ),
     ];
-    for (table, q, status, needle) in queries {
-        let (s, _, body) = c.query(table, &q).await;
+    for (path, q, status, needle) in queries {
+        let (endpoint, table) = path.split_once('/').unwrap_or(("query", path));
+        let (s, _, body) = c.ask(endpoint, table, &q).await;
         assert_eq!(s, status, "{q}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
         assert!(

@@ -67,6 +67,38 @@ async fn gateway_down_gives_partial_answers_or_503() {
     );
     assert_eq!(v["missing"][0]["end"], wm);
 
+    // Bars too: the hot part's bars, the same missing range, or a 503.
+    let (s, h, body) = stack
+        .cloud
+        .ask(
+            "bars",
+            "trades",
+            &format!("from={start}&to={}&interval=1h&format=json", now + 1),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        h.get("x-hotcold-missing").and_then(|v| v.to_str().ok()),
+        Some(format!("{start}-{wm}").as_str())
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let bars = v["rows"].as_array().expect("rows");
+    let counted: u64 = bars.iter().filter_map(|b| b["count"].as_u64()).sum();
+    assert_eq!(counted, hot.len() as u64, "bars count exactly the hot rows");
+    assert!(bars.iter().all(|b| b["ts"].as_i64() >= Some(wm)));
+    let (s, _, body) = stack
+        .cloud
+        .ask(
+            "bars",
+            "trades",
+            &format!(
+                "from={start}&to={}&interval=1h&require_complete=true",
+                now + 1
+            ),
+        )
+        .await;
+    assert_eq!(s, 503, "{body}");
+
     // A range entirely above the watermark needs no gateway: complete.
     let (s, h, _) = stack
         .cloud
