@@ -75,6 +75,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         data
     };
     Router::new()
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/openapi.yaml", get(openapi_yaml))
         .route("/health", get(admin::health))
         .route("/metrics", get(admin::metrics))
         .merge(admin)
@@ -113,5 +115,52 @@ async fn require_token(
             axum::http::StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token (Authorization: Bearer <admin.token>)",
         ))
+    }
+}
+
+/// The OpenAPI description, written by hand beside the code it describes;
+/// a test checks that every route here is in it.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+async fn openapi_yaml() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        OPENAPI_YAML,
+    )
+}
+
+async fn openapi_json() -> Result<axum::Json<serde_json::Value>, ApiError> {
+    static DOC: std::sync::OnceLock<Result<serde_json::Value, String>> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| serde_yaml::from_str(OPENAPI_YAML).map_err(|e| e.to_string()))
+        .clone()
+        .map(axum::Json)
+        .map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `.route("...")` in this file is described in openapi.yaml,
+    /// and the description names no route that is not here.
+    #[test]
+    fn openapi_lists_exactly_the_routes() {
+        let doc: serde_json::Value =
+            serde_yaml::from_str(super::OPENAPI_YAML).expect("openapi.yaml parses");
+        let described: std::collections::BTreeSet<String> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .cloned()
+            .collect();
+        let src = include_str!("mod.rs");
+        let routed: std::collections::BTreeSet<String> = src
+            .split(".route(")
+            .skip(1)
+            .filter_map(|s| s.trim_start().strip_prefix('"'))
+            .filter_map(|s| s.split('"').next())
+            .filter(|s| s.starts_with('/'))
+            .map(String::from)
+            .collect();
+        assert!(routed.len() >= 10, "{routed:?}");
+        assert_eq!(routed, described);
     }
 }
