@@ -9,11 +9,14 @@
 //! bar that straddles the watermark takes its open from cold and its close
 //! from hot. Averages travel as sum and count and are divided at the end.
 
+use crate::batch::Column;
 use crate::batch::RowBatch;
 use crate::schema::{ColumnDef, LogicalType, PhysicalKind, TableSchema};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 /// The most values one filter may list (the batch form of a query).
 pub const MAX_FILTER_VALUES: usize = 1000;
@@ -588,10 +591,69 @@ fn add(a: &Value, b: &Value) -> Value {
 /// Combines partial aggregate rows. Feed the parts in time order (cold,
 /// then hot): a bucket seen twice keeps the first part's open and the
 /// second's close.
+///
+/// Folding a day of trades into bars goes through here once per row, so a
+/// row whose group already exists is folded from the batch's columns in
+/// place: no row, key or string is allocated for it.
 pub struct Merger {
     parts: Vec<Part>,
     key_len: usize,
-    rows: BTreeMap<Vec<Key>, Vec<Value>>,
+    rows: Vec<Vec<Value>>,
+    /// Hash of a row's key → indices into `rows` with that hash.
+    index: HashMap<u64, Vec<usize>>,
+}
+
+fn hash_cell(c: &Column, i: usize, h: &mut impl Hasher) {
+    match c {
+        Column::I64(v) => v[i].hash(h),
+        Column::U64(v) => v[i].hash(h),
+        Column::F64(v) => v[i].to_bits().hash(h),
+        Column::Bool(v) => v[i].hash(h),
+        Column::Str(v) => v[i].hash(h),
+    }
+}
+
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::I64(x) => x.hash(h),
+        Value::U64(x) => x.hash(h),
+        Value::F64(x) => x.to_bits().hash(h),
+        Value::Bool(x) => x.hash(h),
+        Value::Str(x) => x.hash(h),
+    }
+}
+
+fn cell_eq(v: &Value, c: &Column, i: usize) -> bool {
+    match (v, c) {
+        (Value::I64(x), Column::I64(y)) => *x == y[i],
+        (Value::U64(x), Column::U64(y)) => *x == y[i],
+        (Value::F64(x), Column::F64(y)) => x.to_bits() == y[i].to_bits(),
+        (Value::Bool(x), Column::Bool(y)) => *x == y[i],
+        (Value::Str(x), Column::Str(y)) => *x == y[i],
+        _ => false,
+    }
+}
+
+/// How the cell compares with the value held (Greater: the cell is larger).
+fn cell_cmp(v: &Value, c: &Column, i: usize) -> std::cmp::Ordering {
+    use std::cmp::Ordering::Equal;
+    match (v, c) {
+        (Value::I64(x), Column::I64(y)) => y[i].cmp(x),
+        (Value::U64(x), Column::U64(y)) => y[i].cmp(x),
+        (Value::F64(x), Column::F64(y)) => y[i].partial_cmp(x).unwrap_or(Equal),
+        (Value::Bool(x), Column::Bool(y)) => y[i].cmp(x),
+        (Value::Str(x), Column::Str(y)) => y[i].as_str().cmp(x.as_str()),
+        _ => Equal,
+    }
+}
+
+fn cell_add(v: &mut Value, c: &Column, i: usize) {
+    match (v, c) {
+        (Value::I64(x), Column::I64(y)) => *x = x.saturating_add(y[i]),
+        (Value::U64(x), Column::U64(y)) => *x = x.saturating_add(y[i]),
+        (Value::F64(x), Column::F64(y)) => *x += y[i],
+        _ => {}
+    }
 }
 
 impl Merger {
@@ -599,52 +661,112 @@ impl Merger {
         Self {
             parts: plan.parts.clone(),
             key_len: plan.key_len(),
-            rows: BTreeMap::new(),
+            rows: Vec::new(),
+            index: HashMap::new(),
         }
     }
 
     pub fn add(&mut self, b: &RowBatch) {
+        let k = self.key_len;
         for i in 0..b.len() {
-            self.add_row(b.row(i));
+            let mut h = DefaultHasher::new();
+            for c in &b.columns[..k] {
+                hash_cell(c, i, &mut h);
+            }
+            let h = h.finish();
+            let found = self.index.get(&h).and_then(|ixs| {
+                ixs.iter().copied().find(|&ix| {
+                    self.rows[ix][..k]
+                        .iter()
+                        .zip(&b.columns[..k])
+                        .all(|(v, c)| cell_eq(v, c, i))
+                })
+            });
+            let Some(ix) = found else {
+                self.rows.push(b.row(i));
+                self.index.entry(h).or_default().push(self.rows.len() - 1);
+                continue;
+            };
+            let have = &mut self.rows[ix];
+            for (j, p) in self.parts.iter().enumerate() {
+                let (old, col) = (&mut have[k + j], &b.columns[k + j]);
+                match p {
+                    Part::Open(_) => {}
+                    Part::Close(_) => {
+                        if let Some(v) = col.get(i) {
+                            *old = v;
+                        }
+                    }
+                    Part::High(_) | Part::Max(_) => {
+                        if cell_cmp(old, col, i) == std::cmp::Ordering::Greater {
+                            if let Some(v) = col.get(i) {
+                                *old = v;
+                            }
+                        }
+                    }
+                    Part::Low(_) | Part::Min(_) => {
+                        if cell_cmp(old, col, i) == std::cmp::Ordering::Less {
+                            if let Some(v) = col.get(i) {
+                                *old = v;
+                            }
+                        }
+                    }
+                    Part::Sum(_) | Part::Count => cell_add(old, col, i),
+                }
+            }
         }
     }
 
     pub fn add_row(&mut self, row: Vec<Value>) {
         let k = self.key_len;
-        {
-            let key: Vec<Key> = row[..k].iter().map(key_of).collect();
-            match self.rows.get_mut(&key) {
-                None => {
-                    self.rows.insert(key, row);
-                }
-                Some(have) => {
-                    for (j, p) in self.parts.iter().enumerate() {
-                        let (old, new) = (&have[k + j], &row[k + j]);
-                        let v = match p {
-                            Part::Open(_) => old.clone(),
-                            Part::Close(_) => new.clone(),
-                            Part::High(_) | Part::Max(_) => pick(old, new, true),
-                            Part::Low(_) | Part::Min(_) => pick(old, new, false),
-                            Part::Sum(_) | Part::Count => add(old, new),
-                        };
-                        have[k + j] = v;
-                    }
-                }
-            }
+        let mut h = DefaultHasher::new();
+        for v in &row[..k] {
+            hash_value(v, &mut h);
+        }
+        let h = h.finish();
+        let found = self.index.get(&h).and_then(|ixs| {
+            ixs.iter()
+                .copied()
+                .find(|&ix| self.rows[ix][..k] == row[..k])
+        });
+        let Some(ix) = found else {
+            self.rows.push(row);
+            self.index.entry(h).or_default().push(self.rows.len() - 1);
+            return;
+        };
+        let have = &mut self.rows[ix];
+        for (j, p) in self.parts.iter().enumerate() {
+            let (old, new) = (&have[k + j], &row[k + j]);
+            let v = match p {
+                Part::Open(_) => old.clone(),
+                Part::Close(_) => new.clone(),
+                Part::High(_) | Part::Max(_) => pick(old, new, true),
+                Part::Low(_) | Part::Min(_) => pick(old, new, false),
+                Part::Sum(_) | Part::Count => add(old, new),
+            };
+            have[k + j] = v;
         }
     }
 
     /// The merged rows in key order (newest bucket first if `descending`),
     /// at most `limit`; true if more were there.
     pub fn finish(self, schema: &TableSchema, descending: bool, limit: u64) -> (RowBatch, bool) {
+        let k = self.key_len;
         let total = self.rows.len() as u64;
-        let mut out = RowBatch::with_capacity(schema, self.rows.len().min(limit as usize));
-        let it: Box<dyn Iterator<Item = Vec<Value>>> = if descending {
-            Box::new(self.rows.into_values().rev())
-        } else {
-            Box::new(self.rows.into_values())
-        };
-        for row in it.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+        let mut keyed: Vec<(Vec<Key>, Vec<Value>)> = self
+            .rows
+            .into_iter()
+            .map(|r| (r[..k].iter().map(key_of).collect(), r))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if descending {
+            keyed.reverse();
+        }
+        let n = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(keyed.len());
+        let mut out = RowBatch::with_capacity(schema, n);
+        for (_, row) in keyed.into_iter().take(n) {
             let _ = out.push_row(row);
         }
         (out, total > limit)

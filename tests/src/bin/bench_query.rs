@@ -1,0 +1,180 @@
+//! Query latency, end to end over HTTP, with a baseline from the same run:
+//!
+//! - baseline: `GET /health` (the HTTP round trip alone);
+//! - hot: 1,000 rows from the hot store (SQLite);
+//! - cold: 1,000 rows from the NAS over the loopback QUIC link (ClickHouse
+//!   when HOTCOLD_CLICKHOUSE_URL is set, else SQLite), each query a new
+//!   range so the cache never answers;
+//! - straddling: 500 cold + 500 hot rows, read at the same time;
+//! - cached cold: the same cold query again, answered by the cloud's cache;
+//! - bars: 1-minute OHLCV bars over a day straddling the watermark.
+//!
+//! Usage: bench_query [--runs N] [--rows N]   (scripts/bench.sh runs it)
+
+use hotcold_core::schema::{Window, DAY_MS};
+use hotcold_tests::data::{ndjson, now_ms, trades};
+use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::Stack;
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e3
+}
+
+async fn timed(
+    http: &reqwest::Client,
+    url: &str,
+    want_rows: Option<usize>,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let r = http.get(url).send().await?;
+    anyhow::ensure!(r.status() == 200, "{url}: {}", r.status());
+    anyhow::ensure!(
+        r.headers().get("x-hotcold-missing").is_none(),
+        "{url}: partial"
+    );
+    let body = r.bytes().await?;
+    let d = t.elapsed();
+    if let Some(n) = want_rows {
+        let lines = body.iter().filter(|b| **b == b'\n').count();
+        anyhow::ensure!(lines == n, "{url}: {lines} rows, wanted {n}");
+    }
+    Ok(d)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let runs = arg("--runs", 300);
+    let n = arg("--rows", 400_000);
+    let ch = std::env::var("HOTCOLD_CLICKHOUSE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let cold = match &ch {
+        Some(url) => ColdKind::ClickHouse {
+            url: url.clone(),
+            database: hotcold_tests::clickhouse::unique_db("bench_query"),
+        },
+        None => ColdKind::Sqlite,
+    };
+    let cold_name = if ch.is_some() { "ClickHouse" } else { "SQLite" };
+    let stack = Stack::start(StackOptions {
+        cold,
+        hot_retention: "2d".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let start = Window::day_of(now - 4 * DAY_MS).start;
+    let rows = trades(start, now, n, 3);
+    for chunk in rows.chunks(50_000) {
+        let (s, b) = stack.cloud.ingest("trades", ndjson(chunk)).await;
+        anyhow::ensure!(s == 200, "ingest: {b}");
+    }
+    let (s, r) = stack.cloud.archive().await;
+    anyhow::ensure!(s == 200, "archive: {r}");
+    let wm = r["cutoff_ms"].as_i64().unwrap_or(now);
+    let ts: Vec<i64> = rows.iter().filter_map(|r| r["ts"].as_i64()).collect();
+    let cold_ts: Vec<i64> = ts.iter().copied().filter(|t| *t < wm).collect();
+    let hot_ts: Vec<i64> = ts.iter().copied().filter(|t| *t >= wm).collect();
+    println!(
+        "{} rows: {} cold ({cold_name}, loopback QUIC), {} hot (SQLite); {runs} runs each",
+        rows.len(),
+        cold_ts.len(),
+        hot_ts.len()
+    );
+    let http = reqwest::Client::new();
+    let base = format!("{}/v1/query/trades", stack.cloud.url);
+    // Ranges holding exactly 1,000 rows, starting at the i-th row.
+    let range = |v: &[i64], i: usize| {
+        let a = v[i];
+        let b = v[i + 999] + 1;
+        (a, b)
+    };
+    let mut results: Vec<(&str, Vec<Duration>)> = Vec::new();
+
+    let mut health = Vec::new();
+    for _ in 0..runs {
+        health.push(timed(&http, &format!("{}/health", stack.cloud.url), None).await?);
+    }
+    results.push(("baseline GET /health", health));
+
+    let mut hot = Vec::new();
+    for i in 0..runs {
+        // Distinct timestamps ensure the range holds exactly 1,000 rows.
+        let j = (i * 997) % (hot_ts.len() - 2000);
+        let (a, b) = range(&hot_ts, j);
+        let want = hot_ts.iter().filter(|t| (a..b).contains(t)).count();
+        hot.push(timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?);
+    }
+    results.push(("hot 1k rows", hot));
+
+    let mut cold = Vec::new();
+    for i in 0..runs {
+        let j = (i * 997) % (cold_ts.len() - 2000);
+        let (a, b) = range(&cold_ts, j);
+        let want = cold_ts.iter().filter(|t| (a..b).contains(t)).count();
+        cold.push(timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?);
+    }
+    results.push(("cold 1k rows (uncached)", cold));
+
+    let mut straddle = Vec::new();
+    for i in 0..runs {
+        // A new range each run, so the cold half is never cached.
+        let k = i % 499;
+        let a = cold_ts[cold_ts.len() - 500 - k];
+        let b = hot_ts[499 - k] + 1;
+        let want = ts.iter().filter(|t| (a..b).contains(t)).count();
+        straddle.push(timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?);
+    }
+    results.push(("straddling 500+500 rows", straddle));
+
+    let (a, b) = range(&cold_ts, 10);
+    let want = cold_ts.iter().filter(|t| (a..b).contains(t)).count();
+    timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?;
+    let mut cached = Vec::new();
+    for _ in 0..runs {
+        cached.push(timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?);
+    }
+    results.push(("cold 1k rows (cached)", cached));
+
+    for (name, from) in [
+        ("1m bars over 1 day, hot", wm + DAY_MS / 4),
+        ("1m bars over 1 day, cold", wm - 5 * DAY_MS / 4),
+        ("1m bars over 1 day, straddling", wm - DAY_MS / 2),
+    ] {
+        let bars_url = format!(
+            "{}/v1/bars/trades?from={from}&to={}&interval=1m",
+            stack.cloud.url,
+            from + DAY_MS,
+        );
+        let mut bars = Vec::new();
+        for i in 0..runs.min(100) {
+            // A new limit each time: the cold part is computed, not cached.
+            bars.push(timed(&http, &format!("{bars_url}&limit={}", 100_000 - i), None).await?);
+        }
+        results.push((name, bars));
+    }
+
+    let base_p50 = pct(results[0].1.clone(), 0.5);
+    println!("| query | p50 ms | p99 ms | p50 / baseline |");
+    println!("|---|---:|---:|---:|");
+    for (name, v) in &results {
+        let p50 = pct(v.clone(), 0.5);
+        println!(
+            "| {name} | {p50:.2} | {:.2} | {:.1}× |",
+            pct(v.clone(), 0.99),
+            p50 / base_p50
+        );
+    }
+    Ok(())
+}
