@@ -8,6 +8,7 @@ pub mod config;
 pub mod failpoint;
 pub mod http;
 pub mod retention;
+pub mod scrub;
 pub mod server;
 pub mod staging;
 

@@ -27,6 +27,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Re-read every committed cold window and check it against the ledger;
+    /// exits 1 and names the windows if any differ.
+    Scrub {
+        #[arg(short, long, default_value = "config/nas.yaml")]
+        config: PathBuf,
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/nas.yaml")]
@@ -83,6 +95,58 @@ async fn run() -> anyhow::Result<()> {
                     hotcold_core::time::format_timestamp_ms(e.window.start),
                     hotcold_core::time::format_timestamp_ms(e.window.end)
                 );
+            }
+            Ok(())
+        }
+        Command::Scrub {
+            config,
+            table,
+            json,
+        } => {
+            let cfg = NasConfig::load(&config)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "scrub {bar:30} {pos}/{len} windows, {elapsed} (eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let t = table.as_deref();
+            let report = match nas_gateway::open_cold(&cfg).await? {
+                nas_gateway::AnyCold::Sqlite(s) => {
+                    nas_gateway::scrub::scrub(&s, t, progress).await?
+                }
+                nas_gateway::AnyCold::ClickHouse(c) => {
+                    nas_gateway::scrub::scrub(c.as_ref(), t, progress).await?
+                }
+            };
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "scrub: {} windows, {} rows checked; {} match the ledger, {} do not",
+                    report.windows,
+                    report.rows,
+                    report.ok,
+                    report.mismatched.len()
+                );
+                for m in &report.mismatched {
+                    println!(
+                        "  MISMATCH {} {} .. {} (batch {}): {}",
+                        m.table,
+                        hotcold_core::time::format_timestamp_ms(m.window.start),
+                        hotcold_core::time::format_timestamp_ms(m.window.end),
+                        m.batch_id,
+                        m.reason
+                    );
+                }
+            }
+            if !report.is_clean() {
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -204,6 +204,19 @@ impl Cloud {
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Runs an archive, waiting out a run already in progress (the
+    /// background resync or the scheduler), which answers 409.
+    pub async fn archive_when_idle(&self) -> (u16, serde_json::Value) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (s, r) = self.archive().await;
+            if s != 409 || std::time::Instant::now() > deadline {
+                return (s, r);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// GET a query; returns status, headers and body text.
     pub async fn query(
         &self,

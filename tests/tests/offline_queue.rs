@@ -77,8 +77,9 @@ async fn spool_fills_to_budget_while_offline_then_drains() {
         assert!(Instant::now() < deadline, "backlog did not drain: {st:#}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    // Later runs archive what did not fit in the spool.
-    let (s, r) = stack.cloud.archive().await;
+    // Later runs archive what did not fit in the spool. The resync's own
+    // run may still be finishing: wait for it.
+    let (s, r) = stack.cloud.archive_when_idle().await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["failed"], 0, "{r:#}");
     let cutoff = r["cutoff_ms"].as_i64().expect("cutoff");

@@ -11,10 +11,13 @@ use hotcold_core::{ContentHash, RowBatch};
 use tokio::sync::mpsc;
 
 const LEDGER: &str = "_hotcold_ledger";
+const SCHEMAS: &str = "_hotcold_schemas";
 
 #[derive(Clone)]
 pub struct ClickHouseCold {
     pub tables: ChTables,
+    /// Schemas already recorded by this process (as JSON).
+    recorded: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl From<ChError> for ColdError {
@@ -56,13 +59,75 @@ impl ClickHouseCold {
             .execute()
             .await
             .map_err(ChError::from)?;
-        Ok(Self { tables })
+        tables
+            .client
+            .query(&format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{SCHEMAS} (table_name String, schema String, \
+                 recorded_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree(recorded_at) ORDER BY table_name"
+            ))
+            .execute()
+            .await
+            .map_err(ChError::from)?;
+        Ok(Self {
+            tables,
+            recorded: Default::default(),
+        })
     }
 }
 
 impl ColdStore for ClickHouseCold {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
-        Ok(self.tables.ensure_table(schema).await?)
+        self.tables.ensure_table(schema).await?;
+        // Kept beside the data so `scrub` can read a table without a batch
+        // in hand; once per schema and process.
+        let json = serde_json::to_string(schema).map_err(|e| ColdError::Decode(e.to_string()))?;
+        let fresh = self
+            .recorded
+            .lock()
+            .map(|mut r| r.insert(json.clone()))
+            .unwrap_or(true);
+        if fresh {
+            self.tables
+                .client
+                .query(&format!(
+                    "INSERT INTO {}.{SCHEMAS} (table_name, schema) VALUES ({}, {})",
+                    self.tables.db,
+                    hotcold_clickhouse::sql::quote_string(&schema.name),
+                    hotcold_clickhouse::sql::quote_string(&json)
+                ))
+                .execute()
+                .await
+                .map_err(ChError::from)?;
+        }
+        Ok(())
+    }
+
+    async fn ledger_list(&self) -> Result<Vec<LedgerEntry>, ColdError> {
+        let t = self
+            .tables
+            .text(&format!(
+                "SELECT batch_id, table_name, t0, t1, rows, sum FROM {}.{LEDGER} FINAL ORDER BY committed_at, batch_id",
+                self.tables.db
+            ))
+            .await?;
+        t.lines().map(parse_ledger_line).collect()
+    }
+
+    async fn schema_of(&self, table: &str) -> Result<Option<TableSchema>, ColdError> {
+        hotcold_core::schema::check_name(table).map_err(|e| ColdError::Decode(e.to_string()))?;
+        let t = self
+            .tables
+            .text(&format!(
+                "SELECT schema FROM {}.{SCHEMAS} FINAL WHERE table_name = '{table}' LIMIT 1",
+                self.tables.db
+            ))
+            .await?;
+        let Some(line) = t.lines().next() else {
+            return Ok(None);
+        };
+        serde_json::from_str(&unescape_tsv(line))
+            .map(Some)
+            .map_err(|e| ColdError::Decode(format!("stored schema: {e}")))
     }
 
     async fn ledger_get(&self, batch_id: &str) -> Result<Option<LedgerEntry>, ColdError> {
@@ -75,26 +140,7 @@ impl ColdStore for ClickHouseCold {
                 self.tables.db
             ))
             .await?;
-        let Some(line) = t.lines().next() else {
-            return Ok(None);
-        };
-        let f: Vec<&str> = line.split('\t').collect();
-        let bad = |what: &str| ColdError::Decode(format!("ledger row {line:?}: bad {what}"));
-        if f.len() != 6 {
-            return Err(bad("field count"));
-        }
-        Ok(Some(LedgerEntry {
-            batch_id: f[0].to_string(),
-            table: f[1].to_string(),
-            window: Window::new(
-                f[2].parse().map_err(|_| bad("t0"))?,
-                f[3].parse().map_err(|_| bad("t1"))?,
-            ),
-            content: ContentHash {
-                rows: f[4].parse().map_err(|_| bad("rows"))?,
-                sum: u128::from_str_radix(f[5], 16).map_err(|_| bad("sum"))?,
-            },
-        }))
+        t.lines().next().map(parse_ledger_line).transpose()
     }
 
     async fn ledger_put(&self, e: &LedgerEntry) -> Result<(), ColdError> {
@@ -172,4 +218,47 @@ impl ColdStore for ClickHouseCold {
         }
         Ok(())
     }
+}
+
+fn parse_ledger_line(line: &str) -> Result<LedgerEntry, ColdError> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let bad = |what: &str| ColdError::Decode(format!("ledger row {line:?}: bad {what}"));
+    if f.len() != 6 {
+        return Err(bad("field count"));
+    }
+    Ok(LedgerEntry {
+        batch_id: f[0].to_string(),
+        table: f[1].to_string(),
+        window: Window::new(
+            f[2].parse().map_err(|_| bad("t0"))?,
+            f[3].parse().map_err(|_| bad("t1"))?,
+        ),
+        content: ContentHash {
+            rows: f[4].parse().map_err(|_| bad("rows"))?,
+            sum: u128::from_str_radix(f[5], 16).map_err(|_| bad("sum"))?,
+        },
+    })
+}
+
+/// A TabSeparated field as written: backslash escapes undone.
+fn unescape_tsv(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some(o) => out.push(o),
+            None => out.push('\\'),
+        }
+    }
+    out
 }

@@ -55,6 +55,15 @@ pub trait ColdStore: Send + Sync + 'static {
         batch_id: &str,
     ) -> impl Future<Output = Result<Option<LedgerEntry>, ColdError>> + Send;
 
+    /// Every ledger entry, oldest commit first.
+    fn ledger_list(&self) -> impl Future<Output = Result<Vec<LedgerEntry>, ColdError>> + Send;
+
+    /// The schema a table was last created or checked with.
+    fn schema_of(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<Option<TableSchema>, ColdError>> + Send;
+
     fn ledger_put(&self, entry: &LedgerEntry)
         -> impl Future<Output = Result<(), ColdError>> + Send;
 

@@ -22,7 +22,9 @@ impl SqliteCold {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS _hotcold_ledger (
                 batch_id TEXT PRIMARY KEY, table_name TEXT NOT NULL,
-                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, rows INTEGER NOT NULL, sum TEXT NOT NULL)",
+                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, rows INTEGER NOT NULL, sum TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS _hotcold_schemas (
+                table_name TEXT PRIMARY KEY, schema TEXT NOT NULL);",
         )
         .map_err(hotcold_sqlite::SqliteError::from)?;
         Ok(Self {
@@ -53,8 +55,73 @@ fn sql(e: rusqlite::Error) -> ColdError {
 impl ColdStore for SqliteCold {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
         let s = schema.clone();
-        self.with(move |c| Ok(hotcold_sqlite::create_table(c, &s)?))
-            .await
+        // The schema is kept beside the data, so `scrub` can read the
+        // table without a batch in hand.
+        let json = serde_json::to_string(schema).map_err(|e| ColdError::Decode(e.to_string()))?;
+        self.with(move |c| {
+            hotcold_sqlite::create_table(c, &s)?;
+            c.execute(
+                "INSERT OR REPLACE INTO _hotcold_schemas (table_name, schema) VALUES (?1, ?2)",
+                params![s.name, json],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ledger_list(&self) -> Result<Vec<LedgerEntry>, ColdError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT batch_id, table_name, t0, t1, rows, sum FROM _hotcold_ledger ORDER BY rowid")
+                .map_err(sql)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (batch_id, table, t0, t1, n, sum) = r.map_err(sql)?;
+                let sum = u128::from_str_radix(&sum, 16)
+                    .map_err(|e| ColdError::Decode(format!("ledger sum: {e}")))?;
+                out.push(LedgerEntry {
+                    batch_id,
+                    table,
+                    window: Window::new(t0, t1),
+                    content: ContentHash { rows: n as u64, sum },
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn schema_of(&self, table: &str) -> Result<Option<TableSchema>, ColdError> {
+        let t = table.to_string();
+        self.with(move |c| {
+            let json: Option<String> = c
+                .query_row(
+                    "SELECT schema FROM _hotcold_schemas WHERE table_name = ?1",
+                    [t],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            json.map(|j| {
+                serde_json::from_str(&j)
+                    .map_err(|e| ColdError::Decode(format!("stored schema: {e}")))
+            })
+            .transpose()
+        })
+        .await
     }
 
     async fn ledger_get(&self, batch_id: &str) -> Result<Option<LedgerEntry>, ColdError> {
