@@ -18,5 +18,17 @@ echo "ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") at $url"
 
 export HOTCOLD_CLICKHOUSE_URL=$url
 export HOTCOLD_REQUIRE_CLICKHOUSE=1
+
+# The two-host tests (network namespaces, a wireguard-go tunnel, a tc-shaped
+# line) need root and Debian's wireguard-go and wireguard-tools. As root they
+# are installed if missing and must pass; otherwise they skip, loudly.
+if [ "$(id -u)" = 0 ]; then
+  if ! command -v wireguard-go >/dev/null 2>&1 || ! command -v wg >/dev/null 2>&1; then
+    echo "installing wireguard-go and wireguard-tools from Debian's packages" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wireguard-go wireguard-tools iproute2 >&2
+  fi
+  export HOTCOLD_REQUIRE_NETNS=1
+fi
 cargo build --workspace --bins
 cargo test --workspace "$@"

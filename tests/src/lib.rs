@@ -5,6 +5,7 @@
 
 pub mod clickhouse;
 pub mod data;
+pub mod netns;
 pub mod procs;
 pub mod proxy;
 

@@ -25,8 +25,27 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Spawns `bin serve -c config`, waits for its "listening on ADDR" line.
 fn spawn(name: &str, config: &Path, log: &Path, env: &[(String, String)]) -> (Child, String) {
+    spawn_in(None, name, config, log, env)
+}
+
+/// The same, inside a network namespace (`ip netns exec` execs, so the
+/// child is the program itself and signals reach it).
+pub fn spawn_in(
+    netns: Option<&str>,
+    name: &str,
+    config: &Path,
+    log: &Path,
+    env: &[(String, String)],
+) -> (Child, String) {
     let logf = std::fs::File::create(log).expect("log file");
-    let mut cmd = Command::new(bin(name));
+    let mut cmd = match netns {
+        None => Command::new(bin(name)),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin(name));
+            c
+        }
+    };
     cmd.arg("serve")
         .arg("-c")
         .arg(config)
@@ -71,7 +90,7 @@ pub fn peak_rss(child: &Child) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(child.id().to_string())
@@ -91,7 +110,17 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(config: PathBuf, log: PathBuf, env: Vec<(String, String)>) -> Self {
-        let (child, line) = spawn("nas-gateway", &config, &log, &env);
+        Self::start_in(None, config, log, env)
+    }
+
+    /// Starts it inside a network namespace (restarts stay on the host).
+    pub fn start_in(
+        netns: Option<&str>,
+        config: PathBuf,
+        log: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        let (child, line) = spawn_in(netns, "nas-gateway", &config, &log, &env);
         let (addr, http) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let addr = addr.parse().expect("gateway addr");
         Self {
@@ -159,7 +188,18 @@ impl Cloud {
         data_dir: PathBuf,
         env: &[(String, String)],
     ) -> Self {
-        let (child, url) = spawn("cloud-service", &config, &log, env);
+        Self::start_in(None, config, log, data_dir, env)
+    }
+
+    /// Starts it inside a network namespace.
+    pub fn start_in(
+        netns: Option<&str>,
+        config: PathBuf,
+        log: PathBuf,
+        data_dir: PathBuf,
+        env: &[(String, String)],
+    ) -> Self {
+        let (child, url) = spawn_in(netns, "cloud-service", &config, &log, env);
         Self {
             child: Some(child),
             url,
