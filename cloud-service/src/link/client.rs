@@ -90,7 +90,7 @@ impl LinkClient {
         let burst = cfg.chunk_size.0 as u32 + 64;
         Ok(Arc::new(Self {
             endpoint,
-            pacer: Pacer::new(cfg.bwlimit.clone(), burst),
+            pacer: Pacer::new(cfg.bwlimit.clone(), burst, cfg.wire_overhead),
             backoff: std::sync::Mutex::new(Backoff::new(
                 std::time::Duration::from_millis(500),
                 cfg.backoff_max.0,

@@ -10,6 +10,8 @@ use std::sync::RwLock;
 
 pub struct Pacer {
     limit: RwLock<BwLimit>,
+    /// Header bytes on the wire per frame byte (see link.wire-overhead).
+    overhead: f64,
     burst: NonZeroU32,
     /// The limiter for the rate in force, rebuilt when the rate changes.
     /// A tokio mutex: frames from all streams queue here, one at a time.
@@ -25,9 +27,10 @@ fn now_ms() -> i64 {
 
 impl Pacer {
     /// `burst` is the largest frame: one chunk and its frame header.
-    pub fn new(limit: BwLimit, burst: u32) -> Self {
+    pub fn new(limit: BwLimit, burst: u32, overhead: f64) -> Self {
         Self {
             limit: RwLock::new(limit),
+            overhead: overhead.clamp(0.0, 1.0),
             burst: NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN),
             limiter: tokio::sync::Mutex::new(None),
         }
@@ -52,6 +55,8 @@ impl Pacer {
     /// Waits until `bytes` may be sent.
     pub async fn wait(&self, bytes: usize) {
         let Some(rate) = self.rate_now() else { return };
+        // Frame bytes, leaving room on the line for the headers.
+        let rate = ((rate as f64 / (1.0 + self.overhead)) as u64).max(1);
         let rate32 =
             NonZeroU32::new(rate.min(u64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
         let mut guard = self.limiter.lock().await;
@@ -85,7 +90,7 @@ mod tests {
 
     #[tokio::test]
     async fn paces_to_the_rate_and_follows_changes() {
-        let p = Pacer::new("64KiB".parse().unwrap(), 16 << 10);
+        let p = Pacer::new("64KiB".parse().unwrap(), 16 << 10, 0.0);
         let t = Instant::now();
         for _ in 0..8 {
             p.wait(16 << 10).await;
