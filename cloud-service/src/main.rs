@@ -55,6 +55,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy a cold range back into hot as TABLE__rehydrated, for re-processing.
+    Rehydrate {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long)]
+        table: String,
+        /// Start, epoch ms or YYYY-MM-DD[THH:MM:SS[.fff]Z].
+        #[arg(long)]
+        from: String,
+        /// End (exclusive); only the part below the watermark is cold.
+        #[arg(long)]
+        to: String,
+    },
     /// Check every confirmed batch against the gateway's ledger (count and hash).
     Verify {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -132,6 +145,21 @@ async fn run() -> anyhow::Result<()> {
                 body["ok"] == true,
                 "the gateway's ledger disagrees with the journal"
             );
+            Ok(())
+        }
+        Command::Rehydrate {
+            url,
+            table,
+            from,
+            to,
+        } => {
+            let url = format!("{}/v1/admin/rehydrate", url.trim_end_matches('/'));
+            let req = http()
+                .post(&url)
+                .query(&[("table", &table), ("from", &from), ("to", &to)]);
+            let (status, body) = call(req, &url).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            anyhow::ensure!(status.is_success(), "rehydrate failed with {status}");
             Ok(())
         }
         Command::Archive {

@@ -126,3 +126,49 @@ pub async fn window_hash(
 pub fn unique_db(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>())
 }
+
+/// A private ClickHouse of one test's own, on its own ports, so stopping
+/// and starting it does not disturb the shared test server.
+pub struct OwnServer {
+    dir: tempfile::TempDir,
+    http_port: u16,
+    tcp_port: u16,
+}
+
+impl OwnServer {
+    pub fn new(http_port: u16, tcp_port: u16) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            http_port,
+            tcp_port,
+        }
+    }
+
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/clickhouse.sh")
+    }
+
+    /// `start` (prints the URL) or `stop`; panics naming the failure.
+    pub fn run(&self, cmd: &str) -> String {
+        let out = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg(cmd)
+            .arg(self.dir.path())
+            .env("CLICKHOUSE_HTTP_PORT", self.http_port.to_string())
+            .env("CLICKHOUSE_TCP_PORT", self.tcp_port.to_string())
+            .output()
+            .expect("clickhouse.sh");
+        assert!(
+            out.status.success(),
+            "clickhouse.sh {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.run("stop");
+    }
+}

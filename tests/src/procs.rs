@@ -302,6 +302,18 @@ impl Cloud {
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POST with no body; returns status and JSON.
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("post");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let r = self
             .http

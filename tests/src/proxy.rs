@@ -37,7 +37,12 @@ impl UdpProxy {
         );
         let forward = async move {
             let mut buf = vec![0u8; 65_536];
-            while let Ok((n, from)) = f2.recv_from(&mut buf).await {
+            loop {
+                // A restarted peer makes the kernel report "refused" once;
+                // the relay keeps going.
+                let Ok((n, from)) = f2.recv_from(&mut buf).await else {
+                    continue;
+                };
                 *cl2.lock().unwrap_or_else(|p| p.into_inner()) = Some(from);
                 if c2.load(Ordering::Relaxed) {
                     continue;
@@ -56,7 +61,10 @@ impl UdpProxy {
         let (f3, b3, c3) = (front.clone(), back.clone(), cut.clone());
         let backward = async move {
             let mut buf = vec![0u8; 65_536];
-            while let Ok(n) = b3.recv(&mut buf).await {
+            loop {
+                let Ok(n) = b3.recv(&mut buf).await else {
+                    continue;
+                };
                 if c3.load(Ordering::Relaxed) {
                     continue;
                 }

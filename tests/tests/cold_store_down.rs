@@ -8,52 +8,14 @@ use hotcold_tests::clickhouse;
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
 use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A private ClickHouse of this test's own, on other ports, so stopping it
-/// does not disturb the other tests.
-struct OwnClickHouse {
-    dir: tempfile::TempDir,
-}
-
-impl OwnClickHouse {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/clickhouse.sh")
-    }
-
-    fn run(&self, cmd: &str) -> String {
-        let out = Command::new("bash")
-            .arg(Self::script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("CLICKHOUSE_HTTP_PORT", "18124")
-            .env("CLICKHOUSE_TCP_PORT", "19001")
-            .output()
-            .expect("clickhouse.sh");
-        assert!(
-            out.status.success(),
-            "clickhouse.sh {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for OwnClickHouse {
-    fn drop(&mut self) {
-        self.run("stop");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_wait_in_staging_while_clickhouse_is_down() {
     if clickhouse::url().is_none() {
         return;
     }
-    let ch = OwnClickHouse {
-        dir: tempfile::tempdir().expect("tempdir"),
-    };
+    let ch = clickhouse::OwnServer::new(18124, 19001);
     let url = ch.run("start");
     let db = clickhouse::unique_db("down");
     let stack = Stack::start(StackOptions {

@@ -5,6 +5,7 @@ pub mod encode;
 pub mod error;
 pub mod ingest;
 pub mod query;
+pub mod rehydrate;
 
 use crate::archive::Archiver;
 use crate::config::CloudConfig;
@@ -35,6 +36,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A table to query: a configured one, or `T__rehydrated` (see
+    /// `rehydrate.rs`).
+    pub fn query_table(&self, name: &str) -> Result<TableSchema, ApiError> {
+        match rehydrate::rehydrated_schema(self, name) {
+            Some(s) => Ok(s),
+            None => self.table(name).cloned(),
+        }
+    }
+
     pub fn table(&self, name: &str) -> Result<&TableSchema, ApiError> {
         self.tables.get(name).ok_or_else(|| {
             let mut known: Vec<_> = self.tables.keys().map(String::as_str).collect();
@@ -52,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/v1/admin/archive", post(admin::archive))
         .route("/v1/admin/status", get(admin::status))
+        .route("/v1/admin/rehydrate", post(rehydrate::rehydrate))
         .route("/v1/admin/verify", get(admin::verify))
         .route(
             "/v1/admin/bwlimit",

@@ -286,7 +286,7 @@ async fn run(
     p: HashMap<String, String>,
     kind: Kind,
 ) -> Result<Response, ApiError> {
-    let schema = st.table(&table)?.clone();
+    let schema = st.query_table(&table)?;
     let (req, format, cols, require_complete) = parse(&st, &schema, kind, &p)?;
     let out_schema = req.plan.final_schema();
     let ans = st.router.query(req).await.map_err(ApiError::internal)?;

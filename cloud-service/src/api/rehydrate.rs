@@ -1,0 +1,117 @@
+//! `POST /v1/admin/rehydrate?table=T&from=..&to=..`: copies cold rows back
+//! into the hot store for re-processing, into a table of their own,
+//! `T__rehydrated`.
+//!
+//! Why a table of their own: rows below the watermark are served from cold;
+//! putting copies into `T` itself would either be hidden by the router (hot
+//! is read from the watermark on) or, if the watermark were lowered, return
+//! every such row twice until the copy was purged again. A separate table
+//! keeps invariant 3 (each row once) for `T`, is never archived (it is not
+//! in the configuration), and is queried like any table:
+//! `GET /v1/query/T__rehydrated`. Rehydrating a range again replaces it.
+
+use super::error::ApiError;
+use super::AppState;
+use hotcold_core::frame::ColdQuery;
+use hotcold_core::query::Plan;
+use hotcold_core::schema::{TableSchema, Window};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const SUFFIX: &str = "__rehydrated";
+
+/// The schema of `T__rehydrated`, if `name` is one and `T` is configured.
+pub fn rehydrated_schema(st: &AppState, name: &str) -> Option<TableSchema> {
+    let base = name.strip_suffix(SUFFIX)?;
+    let mut s = st.tables.get(base)?.clone();
+    s.name = name.to_string();
+    Some(s)
+}
+
+pub async fn rehydrate(
+    axum::extract::State(st): axum::extract::State<Arc<AppState>>,
+    axum::extract::Query(p): axum::extract::Query<HashMap<String, String>>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let table = p
+        .get("table")
+        .ok_or_else(|| ApiError::bad_request("missing parameter \"table\""))?;
+    let schema = st.table(table)?.clone();
+    let ms = |name: &str| -> Result<i64, ApiError> {
+        let v = p
+            .get(name)
+            .ok_or_else(|| ApiError::bad_request(format!("missing parameter {name:?}")))?;
+        v.parse::<i64>()
+            .ok()
+            .or_else(|| hotcold_core::time::parse_timestamp_ms(v))
+            .ok_or_else(|| ApiError::bad_request(format!("{name}={v:?} is not a time")))
+    };
+    let (from, to) = (ms("from")?, ms("to")?);
+    if from >= to {
+        return Err(ApiError::bad_request(format!(
+            "empty or reversed range: from={from} must be before to={to}"
+        )));
+    }
+    let wm = st.watermarks.read().await.get(table).copied();
+    let Some(wm) = wm.filter(|w| *w > from) else {
+        return Err(ApiError::bad_request(format!(
+            "nothing of {table} in {from}..{to} is cold (watermark {}): hot rows need no rehydrating",
+            wm.map_or("none".into(), |w| w.to_string())
+        )));
+    };
+    let w = Window::new(from, to.min(wm));
+    let mut target = schema.clone();
+    target.name = format!("{table}{SUFFIX}");
+    let hot = st.hot.clone();
+    let t = target.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), crate::hot::HotError> {
+        hot.ensure_table(&t)?;
+        // Replace what an earlier rehydration left in the range.
+        let n = hot.count(&t, w)?;
+        if n > 0 {
+            hot.purge(&t, w, n)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let q = ColdQuery {
+        schema: schema.clone(),
+        window: w,
+        limit: u64::MAX,
+        spec: Default::default(),
+        max_bytes: None,
+    };
+    let output = Plan::rows(&schema).output;
+    let link = st.link.clone();
+    let asking = tokio::spawn(async move { link.query(q, &output, tx).await });
+    let mut rows = 0u64;
+    let mut hash = hotcold_core::ContentHash::default();
+    while let Some(b) = rx.recv().await {
+        hash.add_batch(&b);
+        rows += b.len() as u64;
+        let (hot, t) = (st.hot.clone(), target.clone());
+        tokio::task::spawn_blocking(move || hot.insert(&t, &b))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    }
+    asking.await.map_err(ApiError::internal)?.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "cold read failed: {e}; the range in {} may be partial, rehydrate again",
+                target.name
+            ),
+        )
+    })?;
+    st.router.cache.invalidate(table, w);
+    Ok(axum::Json(serde_json::json!({
+        "table": target.name,
+        "window": w,
+        "rows": rows,
+        "content": hash.to_string(),
+    })))
+}
