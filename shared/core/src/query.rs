@@ -599,6 +599,8 @@ pub struct Merger {
     parts: Vec<Part>,
     key_len: usize,
     rows: Vec<Vec<Value>>,
+    /// For `add_timed`: the time of each group's open and close row.
+    times: Vec<(i64, i64)>,
     /// Hash of a row's key → indices into `rows` with that hash.
     index: HashMap<u64, Vec<usize>>,
 }
@@ -662,13 +664,27 @@ impl Merger {
             parts: plan.parts.clone(),
             key_len: plan.key_len(),
             rows: Vec::new(),
+            times: Vec::new(),
             index: HashMap::new(),
         }
     }
 
     pub fn add(&mut self, b: &RowBatch) {
+        self.fold(b, None);
+    }
+
+    /// Folds single rows (count 1, open = close = the row's price) with
+    /// each row's time, in any order: open and close go to the first and
+    /// last row by (time, price), so a store can stream rows in time order
+    /// alone, without sorting ties by price.
+    pub fn add_timed(&mut self, b: &RowBatch, ts: &[i64]) {
+        self.fold(b, Some(ts));
+    }
+
+    fn fold(&mut self, b: &RowBatch, ts: Option<&[i64]>) {
         let k = self.key_len;
         for i in 0..b.len() {
+            let t = ts.and_then(|t| t.get(i).copied()).unwrap_or(0);
             let mut h = DefaultHasher::new();
             for c in &b.columns[..k] {
                 hash_cell(c, i, &mut h);
@@ -684,17 +700,39 @@ impl Merger {
             });
             let Some(ix) = found else {
                 self.rows.push(b.row(i));
+                self.times.push((t, t));
                 self.index.entry(h).or_default().push(self.rows.len() - 1);
                 continue;
             };
             let have = &mut self.rows[ix];
+            let (open_t, close_t) = self.times[ix];
             for (j, p) in self.parts.iter().enumerate() {
                 let (old, col) = (&mut have[k + j], &b.columns[k + j]);
                 match p {
-                    Part::Open(_) => {}
-                    Part::Close(_) => {
+                    // Untimed: partials come in time order; the first open
+                    // stays, the last close wins.
+                    Part::Open(_) if ts.is_none() => {}
+                    Part::Close(_) if ts.is_none() => {
                         if let Some(v) = col.get(i) {
                             *old = v;
+                        }
+                    }
+                    Part::Open(_) => {
+                        let c = cell_cmp(old, col, i);
+                        if t < open_t || (t == open_t && c == std::cmp::Ordering::Less) {
+                            if let Some(v) = col.get(i) {
+                                *old = v;
+                            }
+                            self.times[ix].0 = t;
+                        }
+                    }
+                    Part::Close(_) => {
+                        let c = cell_cmp(old, col, i);
+                        if t > close_t || (t == close_t && c == std::cmp::Ordering::Greater) {
+                            if let Some(v) = col.get(i) {
+                                *old = v;
+                            }
+                            self.times[ix].1 = t;
                         }
                     }
                     Part::High(_) | Part::Max(_) => {
@@ -731,6 +769,7 @@ impl Merger {
         });
         let Some(ix) = found else {
             self.rows.push(row);
+            self.times.push((0, 0));
             self.index.entry(h).or_default().push(self.rows.len() - 1);
             return;
         };
