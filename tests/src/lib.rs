@@ -10,3 +10,28 @@ pub mod procs;
 pub mod proxy;
 
 pub use procs::{Cloud, Gateway, Stack};
+
+/// The value after `--name` on the command line (the bench binaries' flags).
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// `--name N`, or `default`.
+pub fn arg_usize(name: &str, default: usize) -> usize {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The seed of a randomized test: `HOTCOLD_SEED` to replay one, else fresh.
+/// Printed, so a failure can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("HOTCOLD_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{test}: seed {seed} (replay with HOTCOLD_SEED={seed})");
+    seed
+}

@@ -92,11 +92,8 @@ async fn chaos_loses_and_doubles_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let seed: u64 = std::env::var("HOTCOLD_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("chaos: {faults} faults, seed {seed} (replay with HOTCOLD_SEED={seed} HOTCOLD_CHAOS_FAULTS={faults})");
+    let seed = hotcold_tests::seed("chaos");
+    eprintln!("chaos: {faults} faults (HOTCOLD_CHAOS_FAULTS={faults})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
     let ch = OwnServer::new(18126, 19003);

@@ -166,11 +166,7 @@ async fn compare(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routed_answers_equal_one_store() {
-    let seed: u64 = std::env::var("HOTCOLD_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("routing_random seed {seed} (replay with HOTCOLD_SEED={seed})");
+    let seed = hotcold_tests::seed("routing_random");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let now = now_ms();
     let start = Window::day_of(now - 12 * DAY_MS).start;

@@ -48,6 +48,25 @@ impl SqliteCold {
     }
 }
 
+/// A ledger row (batch_id, table_name, t0, t1, rows, sum) as an entry; the
+/// inner error is a sum that is not hex.
+fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerEntry, ColdError>> {
+    let sum: String = r.get(5)?;
+    let rows: i64 = r.get(4)?;
+    Ok(Ok(LedgerEntry {
+        batch_id: r.get(0)?,
+        table: r.get(1)?,
+        window: Window::new(r.get(2)?, r.get(3)?),
+        content: ContentHash {
+            rows: rows as u64,
+            sum: match u128::from_str_radix(&sum, 16) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(ColdError::Decode(format!("ledger sum: {e}")))),
+            },
+        },
+    }))
+}
+
 fn sql(e: rusqlite::Error) -> ColdError {
     ColdError::Sqlite(e.into())
 }
@@ -75,29 +94,10 @@ impl ColdStore for SqliteCold {
             let mut st = c
                 .prepare("SELECT batch_id, table_name, t0, t1, rows, sum FROM _hotcold_ledger ORDER BY rowid")
                 .map_err(sql)?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })
-                .map_err(sql)?;
+            let rows = st.query_map([], ledger_row).map_err(sql)?;
             let mut out = Vec::new();
             for r in rows {
-                let (batch_id, table, t0, t1, n, sum) = r.map_err(sql)?;
-                let sum = u128::from_str_radix(&sum, 16)
-                    .map_err(|e| ColdError::Decode(format!("ledger sum: {e}")))?;
-                out.push(LedgerEntry {
-                    batch_id,
-                    table,
-                    window: Window::new(t0, t1),
-                    content: ContentHash { rows: n as u64, sum },
-                });
+                out.push(r.map_err(sql)??);
             }
             Ok(out)
         })
@@ -130,23 +130,10 @@ impl ColdStore for SqliteCold {
             c.query_row(
                 "SELECT batch_id, table_name, t0, t1, rows, sum FROM _hotcold_ledger WHERE batch_id = ?1",
                 [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                },
+                ledger_row,
             )
             .optional()
             .map_err(sql)?
-            .map(|(batch_id, table, t0, t1, rows, sum)| {
-                let sum = u128::from_str_radix(&sum, 16).map_err(|e| ColdError::Decode(format!("ledger sum: {e}")))?;
-                Ok(LedgerEntry { batch_id, table, window: Window::new(t0, t1), content: ContentHash { rows: rows as u64, sum } })
-            })
             .transpose()
         })
         .await

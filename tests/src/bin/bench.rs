@@ -18,15 +18,6 @@ use hotcold_tests::Stack;
 use nas_gateway::cold::ColdStore;
 use std::time::Instant;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn csv(rows: &[serde_json::Value]) -> Vec<u8> {
     let mut out = Vec::new();
     for r in rows {
@@ -46,7 +37,7 @@ fn csv(rows: &[serde_json::Value]) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n = arg("--rows", 1_000_000);
+    let n = hotcold_tests::arg_usize("--rows", 1_000_000);
     let ch = std::env::var("HOTCOLD_CLICKHOUSE_URL")
         .ok()
         .filter(|u| !u.is_empty());

@@ -21,14 +21,6 @@ use rand::Rng;
 use std::io::Write;
 use std::time::Instant;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
 fn blobs_schema() -> TableSchema {
     TableSchema {
         name: "blobs".into(),
@@ -85,8 +77,10 @@ fn make_batch(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let secs: u64 = arg("--secs").and_then(|s| s.parse().ok()).unwrap_or(30);
-    let limits: Vec<ByteSize> = arg("--limits")
+    let secs: u64 = hotcold_tests::arg("--secs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let limits: Vec<ByteSize> = hotcold_tests::arg("--limits")
         .unwrap_or_else(|| "1MiB,10MiB".into())
         .split(',')
         .map(|s| s.parse().map_err(|e| anyhow::anyhow!("{e}")))

@@ -17,15 +17,6 @@ use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -55,8 +46,8 @@ async fn timed(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let runs = arg("--runs", 300);
-    let n = arg("--rows", 400_000);
+    let runs = hotcold_tests::arg_usize("--runs", 300);
+    let n = hotcold_tests::arg_usize("--rows", 400_000);
     let ch = std::env::var("HOTCOLD_CLICKHOUSE_URL")
         .ok()
         .filter(|u| !u.is_empty());
