@@ -126,7 +126,7 @@ async fn chaos_loses_and_doubles_nothing() {
     let opts = StackOptions {
         hot_retention: "2d".into(),
         // Slow enough that the archive is still moving while faults hit.
-        bwlimit: "256KiB".into(),
+        bwlimit: "64KiB".into(),
         retry_interval: "1s".into(),
         idle_timeout: "2s".into(),
         ..Default::default()
