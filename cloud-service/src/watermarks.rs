@@ -1,7 +1,7 @@
 //! The confirmed watermarks, as the query router sees them.
 //!
-//! A query holds the read lock from reading a table's watermark until its hot
-//! part is read. Advancing takes the write lock, so it waits for those
+//! A query holds the read lock from reading a table's watermark until the hot
+//! store has fixed what it reads (see `HotStore::scan`). Advancing takes the write lock, so it waits for those
 //! queries; purge runs only after the advance. A query therefore never looks
 //! for rows in hot that were purged under it (invariant 3).
 
