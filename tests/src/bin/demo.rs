@@ -227,10 +227,49 @@ async fn main() -> anyhow::Result<()> {
     );
     ensure!(same, "the query did not return the ingested rows");
 
+    // Daily bars of one symbol: the days below the watermark are computed
+    // on the NAS, the rest in hot, and merged.
+    let (code, _, body) = svc
+        .ask(
+            "bars",
+            "trades",
+            &format!(
+                "from={start}&to={}&interval=1d&symbol=BTC-USDT&group_by=symbol&format=json",
+                now + 1
+            ),
+        )
+        .await;
+    ensure!(code == 200, "bars failed: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    let bars = v["rows"].as_array().cloned().unwrap_or_default();
+    let in_bars: u64 = bars.iter().filter_map(|b| b["count"].as_u64()).sum();
+    let btc = rows.iter().filter(|r| r["symbol"] == "BTC-USDT").count() as u64;
+    println!(
+        "7. daily OHLCV bars of BTC-USDT (GET /v1/bars/trades?interval=1d): {} bars over {in_bars} trades ({}): {} computed on the NAS, {} in hot",
+        bars.len(),
+        if in_bars == btc { "all of them" } else { "MISMATCH" },
+        v["cold_rows"],
+        v["hot_rows"]
+    );
+    if let Some(last) = bars.last() {
+        println!(
+            "     last: {} open {} high {} low {} close {} volume {}",
+            last["ts"]
+                .as_i64()
+                .map_or("?".into(), hotcold_core::time::format_timestamp_ms),
+            last["open"].as_str().unwrap_or("?"),
+            last["high"].as_str().unwrap_or("?"),
+            last["low"].as_str().unwrap_or("?"),
+            last["close"].as_str().unwrap_or("?"),
+            last["volume"].as_str().unwrap_or("?")
+        );
+    }
+    ensure!(in_bars == btc, "the bars do not count every BTC-USDT trade");
+
     let hot = svc.hot_count(&schema, Window::new(i64::MIN, i64::MAX));
     let cold_conn = rusqlite::Connection::open(dir.join("nas/cold.db"))?;
     let cold = hotcold_sqlite::count(&cold_conn, &schema, Window::new(i64::MIN, i64::MAX))?;
-    println!("7. where the rows are now:");
+    println!("8. where the rows are now:");
     println!(
         "     cloud hot store  {}: {hot} rows (the last {retention})",
         dir.join("cloud/hot.db").display()
@@ -248,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     if a.keep_running {
-        println!("\nBoth programs keep running; try:\n  curl -s 'http://127.0.0.1:8080/v1/query/trades?from={}&to={}&limit=3'\n  curl -s http://127.0.0.1:8080/v1/admin/status\nCtrl-C stops them.", now - 3_600_000, now);
+        println!("\nBoth programs keep running; try:\n  curl -s 'http://127.0.0.1:8080/v1/query/trades?from={}&to={}&limit=3'\n  curl -s 'http://127.0.0.1:8080/v1/bars/trades?from={}&to={}&interval=1h&symbol=BTC-USDT'\n  curl -s http://127.0.0.1:8080/v1/admin/status\nCtrl-C stops them.", now - 3_600_000, now, now - 86_400_000, now);
         tokio::signal::ctrl_c().await?;
     }
     drop(svc);
