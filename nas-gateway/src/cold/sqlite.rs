@@ -14,6 +14,10 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct SqliteCold {
     conn: Arc<Mutex<Connection>>,
+    /// Queries read through a connection of their own (WAL lets readers run
+    /// beside the writer), so a cold answer streaming to a slow link does
+    /// not hold up commits.
+    path: std::path::PathBuf,
 }
 
 impl SqliteCold {
@@ -29,6 +33,7 @@ impl SqliteCold {
         .map_err(hotcold_sqlite::SqliteError::from)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
         })
     }
 
@@ -194,14 +199,20 @@ impl ColdStore for SqliteCold {
         limit: u64,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64, ColdError> {
-        let (s, p) = (schema.clone(), plan.clone());
-        self.with(move |c| {
-            hotcold_sqlite::scan_plan::<ColdError>(c, &s, &p, window, limit, 8192, |b| {
+        let (s, p, path) = (schema.clone(), plan.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let c = hotcold_sqlite::open(&path)?;
+            // One read transaction: a consistent snapshot of the window.
+            c.execute_batch("BEGIN").map_err(sql)?;
+            let n = hotcold_sqlite::scan_plan::<ColdError>(&c, &s, &p, window, limit, 8192, |b| {
                 out.blocking_send(b)
                     .map_err(|_| ColdError::Task("query reader went away".into()))
-            })
+            });
+            let _ = c.execute_batch("COMMIT");
+            n
         })
         .await
+        .map_err(|e| ColdError::Task(e.to_string()))?
     }
 
     async fn content_hash(
