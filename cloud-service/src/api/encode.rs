@@ -36,15 +36,26 @@ pub struct Encoder {
     schema: TableSchema,
     /// Indices into `schema.columns`, in output order.
     cols: Vec<usize>,
+    /// `"name":` of each output column, escaped once.
+    keys: Vec<Vec<u8>>,
     wrote_row: bool,
 }
 
 impl Encoder {
     pub fn new(format: Format, schema: TableSchema, cols: Vec<usize>) -> Self {
+        let keys = cols
+            .iter()
+            .map(|&c| {
+                let mut k = serde_json::to_vec(&schema.columns[c].name).unwrap_or_default();
+                k.push(b':');
+                k
+            })
+            .collect();
         Self {
             format,
             schema,
             cols,
+            keys,
             wrote_row: false,
         }
     }
@@ -85,15 +96,23 @@ impl Encoder {
                     if self.format == Format::Json && self.wrote_row {
                         out.push(b',');
                     }
-                    let mut m = serde_json::Map::with_capacity(self.cols.len());
-                    for &c in &self.cols {
+                    // Written field by field in column order: building a
+                    // map per row cost a third of a large answer's time.
+                    out.push(b'{');
+                    let mut first = true;
+                    for (k, &c) in self.cols.iter().enumerate() {
                         let def = &self.schema.columns[c];
                         if let Some(v) = b.columns.get(c).and_then(|col| col.get(i)) {
-                            m.insert(def.name.clone(), v.to_json(def.ty));
+                            if !first {
+                                out.push(b',');
+                            }
+                            first = false;
+                            out.extend_from_slice(&self.keys[k]);
+                            // Writing a Value into a Vec cannot fail.
+                            let _ = serde_json::to_writer(&mut *out, &v.to_json(def.ty));
                         }
                     }
-                    // Writing a Value into a Vec cannot fail.
-                    let _ = serde_json::to_writer(&mut *out, &serde_json::Value::Object(m));
+                    out.push(b'}');
                     if self.format == Format::Ndjson {
                         out.push(b'\n');
                     }
