@@ -15,7 +15,7 @@ use crate::watermarks::Watermarks;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::{Merger, Plan, QuerySpec};
 use hotcold_core::schema::{TableSchema, Window};
-use hotcold_core::{Column, RowBatch};
+use hotcold_core::RowBatch;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -310,7 +310,7 @@ async fn stream_rows(
                 break 'parts;
             }
             if b.len() as u64 > left {
-                truncate(&mut b, left as usize);
+                b.truncate(left as usize);
                 tail.truncated = true;
             }
             left -= b.len() as u64;
@@ -341,18 +341,6 @@ async fn stream_rows(
         }
     }
     let _ = tx.send(Item::Done(tail)).await;
-}
-
-fn truncate(b: &mut RowBatch, n: usize) {
-    for c in &mut b.columns {
-        match c {
-            Column::I64(v) => v.truncate(n),
-            Column::U64(v) => v.truncate(n),
-            Column::F64(v) => v.truncate(n),
-            Column::Bool(v) => v.truncate(n),
-            Column::Str(v) => v.truncate(n),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -121,26 +121,17 @@ pub async fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotcold_core::schema::ColumnDef;
     use proptest::prelude::*;
 
     fn schema() -> TableSchema {
-        TableSchema {
-            name: "trades".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![
-                ColumnDef {
-                    name: "ts".into(),
-                    ty: "timestamp_ms".parse().unwrap(),
-                },
-                ColumnDef {
-                    name: "price".into(),
-                    ty: "decimal(8)".parse().unwrap(),
-                },
+        TableSchema::new(
+            "trades",
+            "ts",
+            &[
+                ("ts", "timestamp_ms".parse().unwrap()),
+                ("price", "decimal(8)".parse().unwrap()),
             ],
-        }
+        )
     }
 
     #[test]

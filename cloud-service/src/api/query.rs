@@ -61,7 +61,7 @@ impl Kind {
     }
 }
 
-fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
+pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
     let v = p.get(name).ok_or_else(|| {
         ApiError::bad_request(format!(
             "missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)"

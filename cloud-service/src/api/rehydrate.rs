@@ -36,16 +36,10 @@ pub async fn rehydrate(
         .get("table")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"table\""))?;
     let schema = st.table(table)?.clone();
-    let ms = |name: &str| -> Result<i64, ApiError> {
-        let v = p
-            .get(name)
-            .ok_or_else(|| ApiError::bad_request(format!("missing parameter {name:?}")))?;
-        v.parse::<i64>()
-            .ok()
-            .or_else(|| hotcold_core::time::parse_timestamp_ms(v))
-            .ok_or_else(|| ApiError::bad_request(format!("{name}={v:?} is not a time")))
-    };
-    let (from, to) = (ms("from")?, ms("to")?);
+    let (from, to) = (
+        super::query::time_param(&p, "from")?,
+        super::query::time_param(&p, "to")?,
+    );
     if from >= to {
         return Err(ApiError::bad_request(format!(
             "empty or reversed range: from={from} must be before to={to}"

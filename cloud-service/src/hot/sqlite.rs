@@ -60,12 +60,7 @@ impl HotStore for SqliteHot {
         segment_rows: usize,
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError> {
-        let conn = self.reader()?;
-        // One read transaction: a consistent snapshot of the window.
-        conn.execute_batch("BEGIN").map_err(sql)?;
-        let n = hotcold_sqlite::scan_plan(&conn, schema, plan, window, limit, segment_rows, f);
-        let _ = conn.execute_batch("COMMIT");
-        n
+        hotcold_sqlite::scan_snapshot(&self.path, schema, plan, window, limit, segment_rows, f)
     }
 
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError> {

@@ -201,15 +201,10 @@ impl ColdStore for SqliteCold {
     ) -> Result<u64, ColdError> {
         let (s, p, path) = (schema.clone(), plan.clone(), self.path.clone());
         tokio::task::spawn_blocking(move || {
-            let c = hotcold_sqlite::open(&path)?;
-            // One read transaction: a consistent snapshot of the window.
-            c.execute_batch("BEGIN").map_err(sql)?;
-            let n = hotcold_sqlite::scan_plan::<ColdError>(&c, &s, &p, window, limit, 8192, |b| {
+            hotcold_sqlite::scan_snapshot::<ColdError>(&path, &s, &p, window, limit, 8192, |b| {
                 out.blocking_send(b)
                     .map_err(|_| ColdError::Task("query reader went away".into()))
-            });
-            let _ = c.execute_batch("COMMIT");
-            n
+            })
         })
         .await
         .map_err(|e| ColdError::Task(e.to_string()))?

@@ -240,10 +240,7 @@ impl ChTables {
 
     /// The oldest timestamp in the table, in epoch milliseconds.
     pub async fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>> {
-        let ts = match self.flavor {
-            Flavor::Legacy => schema.time_column.clone(),
-            Flavor::Modern => format!("toUnixTimestamp64Milli({})", schema.time_column),
-        };
+        let ts = sql::time_ms(self.flavor, schema);
         let t = self
             .text(&format!(
                 "SELECT count(), min({ts}) FROM {}.{}",

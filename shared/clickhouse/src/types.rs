@@ -114,7 +114,6 @@ pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotcold_core::schema::ColumnDef;
 
     #[test]
     fn existing_types_map_back() {
@@ -156,30 +155,16 @@ mod tests {
 
     #[test]
     fn ddl_per_flavor() {
-        let s = TableSchema {
-            name: "trades".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![
-                ColumnDef {
-                    name: "ts".into(),
-                    ty: LogicalType::TimestampMs,
-                },
-                ColumnDef {
-                    name: "sym".into(),
-                    ty: LogicalType::LcString,
-                },
-                ColumnDef {
-                    name: "px".into(),
-                    ty: LogicalType::Decimal { scale: 8 },
-                },
-                ColumnDef {
-                    name: "maker".into(),
-                    ty: LogicalType::Bool,
-                },
+        let s = TableSchema::new(
+            "trades",
+            "ts",
+            &[
+                ("ts", LogicalType::TimestampMs),
+                ("sym", LogicalType::LcString),
+                ("px", LogicalType::Decimal { scale: 8 }),
+                ("maker", LogicalType::Bool),
             ],
-        };
+        );
         let legacy = create_table_sql(Flavor::Legacy, "db", &s);
         assert!(
             legacy.contains("ts Int64")

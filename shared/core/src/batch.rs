@@ -134,6 +134,19 @@ impl RowBatch {
         self.columns.iter().map(Column::heap_bytes).sum()
     }
 
+    /// Keeps the first `n` rows.
+    pub fn truncate(&mut self, n: usize) {
+        for c in &mut self.columns {
+            match c {
+                Column::I64(v) => v.truncate(n),
+                Column::U64(v) => v.truncate(n),
+                Column::F64(v) => v.truncate(n),
+                Column::Bool(v) => v.truncate(n),
+                Column::Str(v) => v.truncate(n),
+            }
+        }
+    }
+
     /// The values of an i64 column (the time column is one).
     pub fn i64_column(&self, idx: usize) -> Option<&[i64]> {
         match self.columns.get(idx)? {

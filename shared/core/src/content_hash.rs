@@ -141,26 +141,15 @@ impl ContentHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{ColumnDef, LogicalType, TableSchema};
+    use crate::schema::{LogicalType, TableSchema};
     use proptest::prelude::*;
 
     fn schema() -> TableSchema {
-        TableSchema {
-            name: "t".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![
-                ColumnDef {
-                    name: "ts".into(),
-                    ty: LogicalType::TimestampMs,
-                },
-                ColumnDef {
-                    name: "s".into(),
-                    ty: LogicalType::String,
-                },
-            ],
-        }
+        TableSchema::new(
+            "t",
+            "ts",
+            &[("ts", LogicalType::TimestampMs), ("s", LogicalType::String)],
+        )
     }
 
     proptest! {

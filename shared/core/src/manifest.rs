@@ -179,20 +179,11 @@ impl ManifestBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{ColumnDef, LogicalType};
+    use crate::schema::LogicalType;
     use proptest::prelude::*;
 
     fn schema() -> TableSchema {
-        TableSchema {
-            name: "t".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![ColumnDef {
-                name: "ts".into(),
-                ty: LogicalType::TimestampMs,
-            }],
-        }
+        TableSchema::new("t", "ts", &[("ts", LogicalType::TimestampMs)])
     }
 
     proptest! {

@@ -11,7 +11,7 @@
 
 use crate::batch::Column;
 use crate::batch::RowBatch;
-use crate::schema::{ColumnDef, LogicalType, PhysicalKind, TableSchema};
+use crate::schema::{ColumnDef, LogicalType, TableSchema};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
@@ -822,11 +822,6 @@ pub fn bucket(ts: i64, interval_ms: i64) -> i64 {
 /// `%` truncates toward zero in SQLite and ClickHouse, hence the double mod.
 pub fn bucket_sql(ts_expr: &str, interval_ms: i64) -> String {
     format!("({ts_expr} - ((({ts_expr}) % {interval_ms}) + {interval_ms}) % {interval_ms})")
-}
-
-/// Checks that a physical kind can sit in a key (for stores reading keys).
-pub fn is_key_kind(k: PhysicalKind) -> bool {
-    k != PhysicalKind::F64
 }
 
 /// A reference implementation over plain rows (used to test the stores'

@@ -237,6 +237,24 @@ pub fn check_name(name: &str) -> Result<(), SchemaError> {
 }
 
 impl TableSchema {
+    /// A day-partitioned table with the global hot retention (fixtures and
+    /// tools; configured tables come from YAML).
+    pub fn new(name: &str, time_column: &str, columns: &[(&str, LogicalType)]) -> Self {
+        Self {
+            name: name.into(),
+            time_column: time_column.into(),
+            columns: columns
+                .iter()
+                .map(|(n, ty)| ColumnDef {
+                    name: (*n).into(),
+                    ty: *ty,
+                })
+                .collect(),
+            hot_retention: None,
+            partition: Partition::default(),
+        }
+    }
+
     /// Checks names, uniqueness and the time column. Every schema read from
     /// config or the network passes through here before use.
     pub fn validate(&self) -> Result<(), SchemaError> {
@@ -351,16 +369,7 @@ mod tests {
 
     #[test]
     fn schema_validation_names_the_problem() {
-        let mut s = TableSchema {
-            name: "trades".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![ColumnDef {
-                name: "ts".into(),
-                ty: LogicalType::TimestampMs,
-            }],
-        };
+        let mut s = TableSchema::new("trades", "ts", &[("ts", LogicalType::TimestampMs)]);
         assert!(s.validate().is_ok());
         s.columns.push(ColumnDef {
             name: "ts".into(),

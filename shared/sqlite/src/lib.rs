@@ -164,6 +164,25 @@ pub fn scan<E: From<SqliteError>>(
     )
 }
 
+/// `scan_plan` through a connection of its own, in one read transaction:
+/// a consistent snapshot that does not wait for (or hold up) the writer,
+/// which WAL allows. Both stores read this way.
+pub fn scan_snapshot<E: From<SqliteError>>(
+    path: &Path,
+    schema: &TableSchema,
+    plan: &Plan,
+    window: Window,
+    limit: u64,
+    segment_rows: usize,
+    f: impl FnMut(RowBatch) -> std::result::Result<(), E>,
+) -> std::result::Result<u64, E> {
+    let conn = open(path)?;
+    conn.execute_batch("BEGIN").map_err(SqliteError::from)?;
+    let n = scan_plan(&conn, schema, plan, window, limit, segment_rows, f);
+    let _ = conn.execute_batch("COMMIT");
+    n
+}
+
 /// `AND "col" IN (?, ..)` for each filter, and the values to bind.
 fn filter_sql(plan: &Plan, binds: &mut Vec<rusqlite::types::Value>) -> String {
     let mut sql = String::new();
@@ -429,42 +448,21 @@ pub fn min_time(conn: &Connection, schema: &TableSchema) -> Result<Option<i64>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotcold_core::schema::ColumnDef;
     use hotcold_core::Value;
 
     fn schema(px: &str) -> TableSchema {
-        TableSchema {
-            name: "trades".into(),
-            time_column: "ts".into(),
-            hot_retention: None,
-            partition: Default::default(),
-            columns: vec![
-                ColumnDef {
-                    name: "ts".into(),
-                    ty: LogicalType::TimestampMs,
-                },
-                ColumnDef {
-                    name: "px".into(),
-                    ty: px.parse().unwrap(),
-                },
-                ColumnDef {
-                    name: "id".into(),
-                    ty: LogicalType::UInt64,
-                },
-                ColumnDef {
-                    name: "f".into(),
-                    ty: LogicalType::Float64,
-                },
-                ColumnDef {
-                    name: "b".into(),
-                    ty: LogicalType::Bool,
-                },
-                ColumnDef {
-                    name: "s".into(),
-                    ty: LogicalType::String,
-                },
+        TableSchema::new(
+            "trades",
+            "ts",
+            &[
+                ("ts", LogicalType::TimestampMs),
+                ("px", px.parse().unwrap()),
+                ("id", LogicalType::UInt64),
+                ("f", LogicalType::Float64),
+                ("b", LogicalType::Bool),
+                ("s", LogicalType::String),
             ],
-        }
+        )
     }
 
     #[test]

@@ -12,7 +12,7 @@ use cloud_service::link::LinkClient;
 use cloud_service::spool::Spool;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::manifest::ManifestBuilder;
-use hotcold_core::schema::{ColumnDef, LogicalType, TableSchema, Window};
+use hotcold_core::schema::{LogicalType, TableSchema, Window};
 use hotcold_core::units::ByteSize;
 use hotcold_core::{ContentHash, RowBatch, Value};
 use hotcold_tests::procs::{gateway_yaml, write_certs, ColdKind, Gateway};
@@ -22,22 +22,14 @@ use std::io::Write;
 use std::time::Instant;
 
 fn blobs_schema() -> TableSchema {
-    TableSchema {
-        name: "blobs".into(),
-        time_column: "ts".into(),
-        hot_retention: None,
-        partition: Default::default(),
-        columns: vec![
-            ColumnDef {
-                name: "ts".into(),
-                ty: LogicalType::TimestampMs,
-            },
-            ColumnDef {
-                name: "payload".into(),
-                ty: LogicalType::String,
-            },
+    TableSchema::new(
+        "blobs",
+        "ts",
+        &[
+            ("ts", LogicalType::TimestampMs),
+            ("payload", LogicalType::String),
         ],
-    }
+    )
 }
 
 /// Writes a batch of at least `bytes` encoded bytes into the spool.
