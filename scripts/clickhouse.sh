@@ -66,7 +66,7 @@ start() {
   <users_config>$dir/users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
-  <timezone>UTC</timezone>
+  <timezone>${CLICKHOUSE_TZ:-America/New_York}</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <mlock_executable>false</mlock_executable>
 </yandex>

@@ -103,6 +103,11 @@ pub struct ArchiveConfig {
     /// The most disk the spool (the offline queue) may use; past it, export
     /// stops and the rows wait in hot.
     pub spool_budget: ByteSize,
+    /// How long a window committed to a cold store that does not fsync its
+    /// inserts (ClickHouse 18.x) stays in hot before it is read back once
+    /// more and purged: long enough for the NAS's kernel to have written
+    /// the rows to disk (Linux writes dirty pages back within ~30 s).
+    pub purge_grace: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +183,7 @@ impl Default for ArchiveConfig {
             zstd_level: 3,
             segment_rows: 65_536,
             spool_budget: ByteSize(10 << 30),
+            purge_grace: Span(Duration::from_secs(300)),
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct BatchRecord {
     pub bytes: u64,
     pub sent_bytes: u64,
     pub error: Option<String>,
+    /// The gateway said the commit was on disk when it answered.
+    pub durable: bool,
+    /// When the gateway's commit answer arrived (epoch ms).
+    pub committed_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +97,8 @@ fn parse_hash(s: Option<String>) -> Result<Option<ContentHash>, JournalError> {
     }))
 }
 
-const COLUMNS: &str = "batch_id, table_name, t0, t1, state, hot, cold, bytes, sent_bytes, error";
+const COLUMNS: &str =
+    "batch_id, table_name, t0, t1, state, hot, cold, bytes, sent_bytes, error, durable, committed_ms";
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
@@ -109,6 +114,19 @@ impl Journal {
              CREATE TABLE IF NOT EXISTS watermarks (table_name TEXT PRIMARY KEY, watermark INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS floors (table_name TEXT PRIMARY KEY, floor INTEGER NOT NULL);",
         )?;
+        // Journals from before durable commits: their committed batches are
+        // taken as not durable, which only holds their purge for the grace.
+        let has_durable: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('batches') WHERE name = 'durable'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_durable {
+            conn.execute_batch(
+                "ALTER TABLE batches ADD COLUMN durable INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE batches ADD COLUMN committed_ms INTEGER;",
+            )?;
+        }
         Ok(Self { conn })
     }
 
@@ -132,6 +150,8 @@ impl Journal {
             bytes: r.get::<_, i64>(7)? as u64,
             sent_bytes: r.get::<_, i64>(8)? as u64,
             error: r.get(9)?,
+            durable: r.get::<_, i64>(10)? != 0,
+            committed_ms: r.get(11)?,
         })
     }
 
@@ -247,13 +267,24 @@ impl Journal {
         batch_id: &str,
         cold: &ContentHash,
         sent_bytes: u64,
+        durable: bool,
     ) -> Result<(), JournalError> {
         self.set(
             batch_id,
             BatchState::Committed,
-            ", cold = ?4, sent_bytes = sent_bytes + ?5",
-            &[&hash_text(cold), &(sent_bytes as i64)],
+            ", cold = ?4, sent_bytes = sent_bytes + ?5, durable = ?6, committed_ms = ?3",
+            &[&hash_text(cold), &(sent_bytes as i64), &i64::from(durable)],
         )
+    }
+
+    /// Batches not yet purged nor failed, of every table: the work a
+    /// resync pass has, including commits held for the purge grace.
+    pub fn waiting(&self) -> Result<u64, JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM batches WHERE state NOT IN ('purged', 'failed')",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n as u64),
+        )?)
     }
 
     /// Marks the batch confirmed and moves the watermark to the window's end,
@@ -369,8 +400,10 @@ mod tests {
         let id = j.plan("trades", w).unwrap();
         j.exported(&id, &ContentHash { rows: 3, sum: 9 }, 100)
             .unwrap();
-        j.committed(&id, &ContentHash { rows: 3, sum: 9 }, 120)
+        j.committed(&id, &ContentHash { rows: 3, sum: 9 }, 120, false)
             .unwrap();
+        let c = j.get(&id).unwrap().unwrap();
+        assert!(!c.durable && c.committed_ms.is_some());
         j.confirm(&id, "trades", w).unwrap();
         drop(j);
         let j = Journal::open(&path).unwrap();

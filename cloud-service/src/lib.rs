@@ -103,6 +103,7 @@ pub async fn start(
             segment_rows: cfg.archive.segment_rows,
         },
         cfg.archive.spool_budget.0,
+        cfg.archive.purge_grace.0,
     ));
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
@@ -171,11 +172,11 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
         let backlog = tokio::task::spawn_blocking(move || {
             j.lock()
                 .map_err(|_| ())
-                .and_then(|j| j.backlog().map_err(|_| ()))
+                .and_then(|j| j.waiting().map_err(|_| ()))
         })
         .await
         .unwrap_or(Err(()));
-        if !matches!(backlog, Ok((n, _)) if n > 0) {
+        if !matches!(backlog, Ok(n) if n > 0) {
             continue;
         }
         match archiver.drain().await {

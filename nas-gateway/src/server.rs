@@ -145,6 +145,7 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
     match s.expect_frame().await? {
         Frame::Offer(m) => offer(s, gw, *m).await,
         Frame::Query(q) => query(s, gw, q).await,
+        Frame::Recheck(r) => recheck(s, gw, r).await,
         Frame::LedgerQuery(ids) => {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
@@ -282,9 +283,11 @@ async fn offer<S: ColdStore>(
             gw.counters
                 .rows_committed
                 .fetch_add(cold.rows, std::sync::atomic::Ordering::Relaxed);
+            let durable = durable(gw, &m.schema).await;
             s.write_frame(&Frame::Committed(CommitReply {
                 batch_id: m.batch_id.clone(),
                 cold,
+                durable,
             }))
             .await?;
             if let Err(e) = gw.staging.remove(&m.batch_id) {
@@ -306,6 +309,54 @@ async fn offer<S: ColdStore>(
         }
         Err(e) => return Err(refuse(&e)),
     }
+    Ok(())
+}
+
+/// Whether the cold store's inserts into this table are on disk when they
+/// return; an unreadable answer counts as "no", which only delays a purge.
+async fn durable<S: ColdStore>(gw: &Gateway<S>, schema: &hotcold_core::schema::TableSchema) -> bool {
+    match gw.store.fsyncs_inserts(schema).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(table = %schema.name, error = %e, "cannot tell whether inserts are fsynced; saying not durable");
+            false
+        }
+    }
+}
+
+/// Reads a committed window back again, for a cloud about to purge it after
+/// its grace period: the answer is what the cold store holds now.
+async fn recheck<S: ColdStore>(
+    s: &mut FramedStream,
+    gw: &Gateway<S>,
+    r: hotcold_core::frame::Recheck,
+) -> Result<(), RequestError> {
+    let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
+    r.schema.validate().map_err(|e| refuse(&e))?;
+    let entry = gw
+        .store
+        .ledger_get(&r.batch_id)
+        .await
+        .map_err(|e| refuse(&e))?
+        .ok_or_else(|| RequestError::Refused(format!("batch {} is not in the ledger", r.batch_id)))?;
+    if entry.table != r.schema.name || entry.window != r.window {
+        return Err(RequestError::Refused(format!(
+            "batch {} is {} {} in the ledger, not {} {}",
+            r.batch_id, entry.table, entry.window, r.schema.name, r.window
+        )));
+    }
+    let cold = gw
+        .store
+        .content_hash(&r.schema, r.window)
+        .await
+        .map_err(|e| refuse(&e))?;
+    let durable = durable(gw, &r.schema).await;
+    s.write_frame(&Frame::Committed(CommitReply {
+        batch_id: r.batch_id,
+        cold,
+        durable,
+    }))
+    .await?;
     Ok(())
 }
 

@@ -358,6 +358,9 @@ pub struct StackOptions {
     /// Long by default, so the background resync stays out of a test's way.
     pub retry_interval: String,
     pub spool_budget: String,
+    /// `archive.purge-grace`: 0s by default, so a commit to ClickHouse 18.16
+    /// (never fsynced) is read back and purged in the same run.
+    pub purge_grace: String,
     /// ClickHouse as the hot store: (url, database). SQLite when `None`.
     pub hot_clickhouse: Option<(String, String)>,
     /// The `tables:` list of cloud.yaml (YAML, indented by two); trades when `None`.
@@ -381,6 +384,7 @@ impl Default for StackOptions {
             idle_timeout: "3s".into(),
             retry_interval: "1h".into(),
             spool_budget: "10GiB".into(),
+            purge_grace: "0s".into(),
             hot_clickhouse: None,
             tables_yaml: None,
             schedule_yaml: "schedule:\n  enabled: false\n".into(),
@@ -420,7 +424,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         Some((url, db)) => format!("hot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n"),
     };
     format!(
-        "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\n{}{}tables:\n{}",
+        "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\n  purge-grace: {}\n{}{}tables:\n{}",
         dir.join("cloud").display(),
         o.hot_retention,
         o.chunk_size,
@@ -428,6 +432,7 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
         o.retry_interval,
         o.bwlimit,
         o.spool_budget,
+        o.purge_grace,
         o.schedule_yaml,
         o.extra_yaml,
         o.tables_yaml.clone().unwrap_or_else(trades_yaml),

@@ -66,12 +66,37 @@ pub struct ArchiveReport {
     pub spool_full: bool,
     /// Why the NAS side could not be reached, if it could not.
     pub offline: Option<String>,
+    /// Committed windows whose purge waits for `archive.purge-grace` (the
+    /// cold store does not fsync its inserts); their rows stay hot.
+    pub held: usize,
+    /// Tables whose run stopped on an error, with the error. Other tables
+    /// went on: one table's failure never stops the rest.
+    pub table_errors: std::collections::BTreeMap<String, String>,
 }
 
 /// What one run has learnt so far.
 struct RunState {
     /// Set once the NAS side is unreachable: later batches only export.
     offline: Option<String>,
+}
+
+/// What reading a not-yet-durable commit back again found.
+enum Recheck {
+    /// The grace period has not passed yet.
+    Held(String),
+    /// The gateway could not be asked; try again later.
+    Unreachable(String),
+    /// The cold store no longer holds what hot exported.
+    Differs(String),
+    /// Unchanged: go on to confirm and purge.
+    Same,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 enum Work {
@@ -91,6 +116,9 @@ pub struct Archiver {
     pub export: ExportSettings,
     /// The spool's disk budget in bytes.
     pub budget: u64,
+    /// How long a commit that was not on disk when it was answered waits
+    /// before it is read back again and purged.
+    pub purge_grace: std::time::Duration,
     running: tokio::sync::Mutex<()>,
     /// The last run's report and when it ended; the next scheduled start.
     last: Mutex<RunTimes>,
@@ -127,9 +155,11 @@ impl Archiver {
         retention_ms: i64,
         export: ExportSettings,
         budget: u64,
+        purge_grace: std::time::Duration,
     ) -> Self {
         Self {
             budget,
+            purge_grace,
             tables,
             hot,
             journal,
@@ -210,8 +240,13 @@ impl Archiver {
             if let Some(c) = cutoff {
                 report.cutoffs.insert(schema.name.clone(), c);
             }
-            self.run_table(&schema, cutoff, &mut run, &mut report)
-                .await?;
+            // One table's failure (a server refusing a statement, an
+            // unreadable partition key) is reported and the others go on.
+            if let Err(e) = self.run_table(&schema, cutoff, &mut run, &mut report).await {
+                tracing::error!(table = %schema.name, error = %e, "archive of the table stopped");
+                report.table_errors.insert(schema.name.clone(), e.to_string());
+                report.failed += 1;
+            }
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.spool_bytes = self.spool.bytes();
@@ -296,6 +331,10 @@ impl Archiver {
                 {
                     let detail = serde_json::json!({ "table": b.table, "window": b.window, "error": b.error });
                     alerter.send("batch_failed", &b.batch_id, detail).await;
+                }
+                for (table, error) in &report.table_errors {
+                    let detail = serde_json::json!({ "table": table, "error": error });
+                    alerter.send("batch_failed", table, detail).await;
                 }
                 if report.spool_full {
                     alerter
@@ -474,8 +513,9 @@ impl Archiver {
                     report.bytes_sent += sent;
                     match delivered {
                         Ok(d) => {
-                            let (i, cold) = (id.clone(), d.cold);
-                            self.journal(move |j| j.committed(&i, &cold, sent)).await?;
+                            let (i, cold, durable) = (id.clone(), d.cold, d.durable);
+                            self.journal(move |j| j.committed(&i, &cold, sent, durable))
+                                .await?;
                         }
                         Err(e) => {
                             // The batch stays exported in the spool and hot
@@ -496,14 +536,36 @@ impl Archiver {
                 BatchState::Committed => {
                     let (hot, cold) = (rec.hot, rec.cold);
                     if hot.is_some() && hot == cold {
+                        if !rec.durable {
+                            match self.recheck_after_grace(schema, &rec, run).await? {
+                                Recheck::Held(why) => {
+                                    outcome.error = Some(why);
+                                    report.pending += 1;
+                                    report.held += 1;
+                                    // Later windows may still be delivered.
+                                    break true;
+                                }
+                                Recheck::Unreachable(why) => {
+                                    outcome.error = Some(why);
+                                    report.pending += 1;
+                                    break true;
+                                }
+                                Recheck::Differs(msg) => {
+                                    self.fail(&mut outcome, report, msg).await?;
+                                    break false;
+                                }
+                                Recheck::Same => {}
+                            }
+                        }
                         if !self.may_advance(schema, rec.window.start).await? {
                             // An older window is still waiting; this one
                             // confirms after it. Cold rows above the
-                            // watermark are never read, so nothing doubles.
+                            // watermark are never read, so nothing doubles;
+                            // later windows may still be delivered meanwhile.
                             outcome.error =
                                 Some("waiting for an older window to be confirmed first".into());
                             report.pending += 1;
-                            break false;
+                            break true;
                         }
                         let (i, t, w) = (id.clone(), rec.table.clone(), rec.window);
                         self.journal(move |j| j.confirm(&i, &t, w)).await?;
@@ -556,6 +618,46 @@ impl Archiver {
         }
         report.batches.push(outcome);
         Ok(keep_going)
+    }
+
+    /// For a commit the gateway answered before its rows were on disk: holds
+    /// it until `purge_grace` has passed since, then reads the window back
+    /// from the cold store once more. Only a read-back equal to what hot
+    /// exported lets it go on to confirm and purge.
+    async fn recheck_after_grace(
+        &self,
+        schema: &TableSchema,
+        rec: &BatchRecord,
+        run: &mut RunState,
+    ) -> Result<Recheck, ArchiveError> {
+        let due = rec.committed_ms.unwrap_or(0) + self.purge_grace.as_millis() as i64;
+        if now_ms() < due {
+            return Ok(Recheck::Held(format!(
+                "held until {}: the NAS's cold store does not fsync inserts, so hot keeps the rows for archive.purge-grace",
+                hotcold_core::time::format_timestamp_ms(due)
+            )));
+        }
+        if let Some(why) = &run.offline {
+            return Ok(Recheck::Unreachable(why.clone()));
+        }
+        match self.link.recheck(&rec.batch_id, schema, rec.window).await {
+            Ok(now) if Some(now) == rec.hot => {
+                tracing::info!(batch = %rec.batch_id, cold = %now, "cold read back again after the purge grace: unchanged");
+                Ok(Recheck::Same)
+            }
+            Ok(now) => Ok(Recheck::Differs(format!(
+                "after the purge grace the cold store holds {now} but hot exported {}; nothing deleted",
+                rec.hot.map_or("nothing".into(), |c| c.to_string())
+            ))),
+            Err(e) => {
+                let (i, m) = (rec.batch_id.clone(), e.to_string());
+                self.journal(move |j| j.note_error(&i, &m)).await?;
+                if e.is_offline() {
+                    run.offline = Some(e.to_string());
+                }
+                Ok(Recheck::Unreachable(format!("read-back before purge: {e}")))
+            }
+        }
     }
 
     /// Marks a batch failed for good: journal first, then the report. Hot

@@ -60,6 +60,8 @@ impl ClientError {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub cold: ContentHash,
+    /// The gateway says the rows were on disk before it answered.
+    pub durable: bool,
     pub bytes_sent: u64,
     pub chunks_sent: u64,
 }
@@ -325,6 +327,7 @@ impl LinkClient {
                     *sent = s.bytes_sent - start;
                     return Ok(Delivery {
                         cold: r.cold,
+                        durable: r.durable,
                         bytes_sent: *sent,
                         chunks_sent,
                     });
@@ -340,6 +343,35 @@ impl LinkClient {
                 }
             }
         }
+    }
+
+    /// What the cold store holds of a committed window now: its count and
+    /// content hash, read back again (before a purge held for the grace
+    /// period).
+    pub async fn recheck(
+        &self,
+        batch_id: &str,
+        schema: &hotcold_core::schema::TableSchema,
+        window: hotcold_core::schema::Window,
+    ) -> Result<ContentHash, ClientError> {
+        self.guarded(async {
+            let mut s = self.stream().await?;
+            s.write_frame(&Frame::Recheck(hotcold_core::frame::Recheck {
+                batch_id: batch_id.to_string(),
+                schema: schema.clone(),
+                window,
+            }))
+            .await?;
+            let _ = s.finish();
+            match s.expect_frame().await? {
+                Frame::Committed(r) if r.batch_id == batch_id => Ok(r.cold),
+                Frame::Error(m) => Err(ClientError::Refused(m)),
+                other => Err(ClientError::Protocol(
+                    format!("{other:?}").chars().take(200).collect(),
+                )),
+            }
+        })
+        .await
     }
 
     /// The gateway's ledger entries for these batches (absent ones left out).

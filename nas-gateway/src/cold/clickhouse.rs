@@ -125,7 +125,7 @@ impl ColdStore for ClickHouseCold {
         let Some(line) = t.lines().next() else {
             return Ok(None);
         };
-        serde_json::from_str(&unescape_tsv(line))
+        serde_json::from_str(&hotcold_clickhouse::sql::unescape_tsv(line))
             .map(Some)
             .map_err(|e| ColdError::Decode(format!("stored schema: {e}")))
     }
@@ -163,7 +163,12 @@ impl ColdStore for ClickHouseCold {
     }
 
     async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<(), ColdError> {
-        Ok(self.tables.delete_window(schema, w).await?)
+        self.tables.delete_window(schema, w).await?;
+        Ok(())
+    }
+
+    async fn fsyncs_inserts(&self, schema: &TableSchema) -> Result<bool, ColdError> {
+        Ok(self.tables.fsyncs_inserts(&schema.name).await?)
     }
 
     async fn insert_stream(
@@ -185,8 +190,26 @@ impl ColdStore for ClickHouseCold {
         Ok(self.tables.query(schema, plan, w, limit, 8192, out).await?)
     }
 
+    /// Only tables with a recorded schema: the time column is needed to
+    /// tell what the partition key means.
     async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {
-        Ok(self.tables.partitions().await?)
+        let t = self
+            .tables
+            .text(&format!(
+                "SELECT DISTINCT table FROM system.parts WHERE database = {} AND active AND NOT startsWith(table, '_') ORDER BY table",
+                hotcold_clickhouse::sql::quote_string(&self.tables.db)
+            ))
+            .await?;
+        let mut schemas = Vec::new();
+        for table in t.lines() {
+            match self.schema_of(table).await? {
+                Some(s) => schemas.push(s),
+                None => {
+                    tracing::warn!(table, "no recorded schema; retention skips the table")
+                }
+            }
+        }
+        Ok(self.tables.partitions(&schemas).await?)
     }
 
     async fn drop_partition(
@@ -238,27 +261,4 @@ fn parse_ledger_line(line: &str) -> Result<LedgerEntry, ColdError> {
             sum: u128::from_str_radix(f[5], 16).map_err(|_| bad("sum"))?,
         },
     })
-}
-
-/// A TabSeparated field as written: backslash escapes undone.
-fn unescape_tsv(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('0') => out.push('\0'),
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some(o) => out.push(o),
-            None => out.push('\\'),
-        }
-    }
-    out
 }

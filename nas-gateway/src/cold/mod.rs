@@ -133,6 +133,13 @@ pub trait ColdStore: Send + Sync + 'static {
         window: Window,
     ) -> impl Future<Output = Result<(), ColdError>> + Send;
 
+    /// Are rows on disk once `insert_stream` returns? "Committed" tells the
+    /// cloud, which holds its purge for a grace period where they are not.
+    fn fsyncs_inserts(
+        &self,
+        schema: &TableSchema,
+    ) -> impl Future<Output = Result<bool, ColdError>> + Send;
+
     /// Runs one statement; used by the test-only failpoints.
     fn execute(&self, sql: &str) -> impl Future<Output = Result<(), ColdError>> + Send;
 }

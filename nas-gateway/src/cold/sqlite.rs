@@ -220,6 +220,12 @@ impl ColdStore for SqliteCold {
             .await
     }
 
+    /// `synchronous = FULL` (see `hotcold_sqlite::open`): a commit is on
+    /// disk when it returns.
+    async fn fsyncs_inserts(&self, _schema: &TableSchema) -> Result<bool, ColdError> {
+        Ok(true)
+    }
+
     /// SQLite has no partitions: each day holding rows counts as one.
     async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {
         self.with(|c| {

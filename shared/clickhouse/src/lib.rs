@@ -10,6 +10,8 @@
 //! Rows travel as RowBinary through the official crate's formatted insert and
 //! byte cursor, so any declared schema works without a compiled row type.
 
+pub mod clear;
+pub mod partition;
 pub mod rowbinary;
 pub mod sql;
 pub mod types;
@@ -17,7 +19,7 @@ pub mod types;
 use bytes::Bytes;
 use clickhouse::Client;
 use hotcold_core::query::Plan;
-use hotcold_core::schema::{TableSchema, Window, DAY_MS};
+use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -27,6 +29,13 @@ pub use types::Flavor;
 pub enum ChError {
     #[error("clickhouse: {0}")]
     Server(String),
+    /// An adopted table has a column whose type hotcold cannot keep.
+    #[error("table {table}: column {column} has type {found}, which hotcold cannot archive (declare the table with supported types, or drop the column)")]
+    UnsupportedColumn {
+        table: String,
+        column: String,
+        found: String,
+    },
     /// An existing table's column has another type than declared.
     #[error("table {table}: column {column} is {found} in ClickHouse but declared {declared}")]
     SchemaMismatch {
@@ -56,6 +65,9 @@ pub struct ChTables {
     pub db: String,
     pub flavor: Flavor,
     pub version: String,
+    /// The server's own time zone (`SELECT timezone()`): what zone-less
+    /// date functions in an adopted table's partition key mean.
+    pub timezone: String,
 }
 
 impl ChTables {
@@ -71,16 +83,18 @@ impl ChTables {
             .with_compression(clickhouse::Compression::None);
         let version = text(&client, "SELECT version()").await?.trim().to_string();
         let flavor = Flavor::of_version(&version);
+        let timezone = text(&client, "SELECT timezone()").await?.trim().to_string();
         client
             .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
             .execute()
             .await?;
-        tracing::info!(%url, %version, ?flavor, database, "connected to ClickHouse");
+        tracing::info!(%url, %version, ?flavor, %timezone, database, "connected to ClickHouse");
         Ok(Self {
             client: client.with_database(database),
             db: database.to_string(),
             flavor,
             version,
+            timezone,
         })
     }
 
@@ -96,25 +110,26 @@ impl ChTables {
     /// Creates the table, or checks that the existing one has the declared
     /// columns and types; a mismatch names the column and both types.
     pub async fn ensure_table(&self, schema: &TableSchema) -> Result<()> {
+        let ddl = types::create_table_sql(self.flavor, &self.db, schema);
         self.client
-            .query(&types::create_table_sql(self.flavor, &self.db, schema))
+            .query(&ddl)
             .execute()
-            .await?;
-        let found = self
-            .text(&format!(
-                "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}'",
-                self.db, schema.name
-            ))
-            .await?;
+            .await
+            .map_err(|e| clear::statement_error(&schema.name, &ddl, e))?;
+        let found = self.columns(&schema.name).await?;
         for c in &schema.columns {
             let want = types::clickhouse_type(self.flavor, c.ty);
             let have = found
-                .lines()
-                .filter_map(|l| l.split_once('\t'))
+                .iter()
                 .find(|(n, _)| *n == c.name)
-                .map(|(_, t)| t);
+                .map(|(_, t)| t.as_str());
             match have {
                 Some(t) if t == want => {}
+                // Any zone of a millisecond DateTime64 holds the same
+                // instants; only its display differs.
+                Some(t) if c.ty == hotcold_core::schema::LogicalType::TimestampMs
+                    && types::logical_type(t, true) == Some(c.ty)
+                    && t.starts_with("DateTime64(3") => {}
                 other => {
                     return Err(ChError::SchemaMismatch {
                         table: schema.name.clone(),
@@ -128,22 +143,68 @@ impl ChTables {
         Ok(())
     }
 
+    /// Does an insert into `table` reach the disk before the server answers?
+    /// Only where the server fsyncs inserted parts: a modern server with
+    /// `fsync_after_insert` on for the table (our DDL sets it) or by default.
+    /// 18.x has no such setting: its parts sit in the page cache until the
+    /// kernel writes them back.
+    pub async fn fsyncs_inserts(&self, table: &str) -> Result<bool> {
+        if self.flavor == Flavor::Legacy {
+            return Ok(false);
+        }
+        let default = self
+            .text("SELECT value FROM system.merge_tree_settings WHERE name = 'fsync_after_insert'")
+            .await?;
+        if default.trim() == "1" {
+            return Ok(true);
+        }
+        let ddl = self
+            .text(&format!(
+                "SELECT create_table_query FROM system.tables WHERE database = {} AND name = {}",
+                sql::quote_string(&self.db),
+                sql::quote_string(table)
+            ))
+            .await?;
+        let ddl: String = sql::unescape_tsv(ddl.trim())
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        Ok(ddl.contains("fsync_after_insert=1"))
+    }
+
+    /// A table's columns and their types, in table order.
+    pub async fn columns(&self, table: &str) -> Result<Vec<(String, String)>> {
+        let found = self
+            .text(&format!(
+                "SELECT name, type FROM system.columns WHERE database = {} AND table = {} ORDER BY position",
+                sql::quote_string(&self.db),
+                sql::quote_string(table)
+            ))
+            .await?;
+        found
+            .lines()
+            .map(|line| {
+                line.split_once('\t')
+                    .map(|(n, t)| (sql::unescape_tsv(n), sql::unescape_tsv(t)))
+                    .ok_or_else(|| ChError::Decode(format!("system.columns row {line:?}")))
+            })
+            .collect()
+    }
+
     /// Reads an existing table's columns into a schema (for tables the
     /// config names without declaring columns).
     pub async fn describe(&self, name: &str, time_column: &str) -> Result<TableSchema> {
-        let found = self
-            .text(&format!(
-                "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{name}'",
-                self.db
-            ))
-            .await?;
+        hotcold_core::schema::check_name(name).map_err(|e| ChError::Other(e.to_string()))?;
+        let found = self.columns(name).await?;
         let mut columns = Vec::new();
-        for line in found.lines() {
-            let (col, ty) = line
-                .split_once('\t')
-                .ok_or_else(|| ChError::Decode(format!("system.columns row {line:?}")))?;
+        for (col, ty) in &found {
+            let col = col.as_str();
             let lt = types::logical_type(ty, col == time_column).ok_or_else(|| {
-                ChError::Other(format!("table {name}: column {col} has type {ty}, which hotcold cannot archive (declare the table instead)"))
+                ChError::UnsupportedColumn {
+                    table: name.to_string(),
+                    column: col.to_string(),
+                    found: ty.to_string(),
+                }
             })?;
             columns.push(hotcold_core::schema::ColumnDef {
                 name: col.to_string(),
@@ -156,6 +217,18 @@ impl ChTables {
                 self.db
             )));
         }
+        if !columns
+            .iter()
+            .any(|c| c.name == time_column && c.ty == hotcold_core::schema::LogicalType::TimestampMs)
+        {
+            let found = found
+                .iter()
+                .find(|(n, _)| n == time_column)
+                .map_or("missing".to_string(), |(_, t)| t.clone());
+            return Err(ChError::Other(format!(
+                "table {name}: time column {time_column} is {found}; hotcold needs Int64 milliseconds or DateTime64(3)"
+            )));
+        }
         Ok(TableSchema {
             name: name.to_string(),
             time_column: time_column.to_string(),
@@ -165,42 +238,60 @@ impl ChTables {
         })
     }
 
-    /// Active partitions of the database's tables (not those starting with
-    /// `_`): table, partition id (`YYYYMMDD` or `YYYYMM`) and the time range
-    /// it covers.
-    pub async fn partitions(&self) -> Result<Vec<(String, String, Window)>> {
-        let t = self
-            .text(&format!(
-                "SELECT DISTINCT table, partition FROM system.parts WHERE database = '{}' AND active AND NOT startsWith(table, '_') ORDER BY table, partition",
-                self.db
-            ))
-            .await?;
+    /// Active partitions of these tables whose UTC range the partition key
+    /// proves (see `partition.rs`): table, partition id, range. Partitions
+    /// of other keys are not listed: retention never guesses their range.
+    pub async fn partitions(
+        &self,
+        schemas: &[TableSchema],
+    ) -> Result<Vec<(String, String, Window)>> {
         let mut out = Vec::new();
-        for line in t.lines() {
-            let Some((table, p)) = line.split_once('\t') else {
+        for schema in schemas {
+            let key = self.partition_key(schema).await?;
+            if key.utc_bucket.is_none() {
+                tracing::warn!(table = %schema.name, key = %key.text, "partition key is not a UTC day or month; retention skips the table");
                 continue;
-            };
-            if let Some(w) = partition_window(p) {
-                out.push((table.to_string(), p.to_string(), w));
+            }
+            let t = self
+                .text(&format!(
+                    "SELECT DISTINCT partition_id, partition FROM system.parts WHERE database = {} AND table = {} AND active ORDER BY partition_id",
+                    sql::quote_string(&self.db),
+                    sql::quote_string(&schema.name)
+                ))
+                .await?;
+            for line in t.lines() {
+                let Some((id, value)) = line.split_once('\t') else {
+                    continue;
+                };
+                if let Some(w) = key.span(&sql::unescape_tsv(value)) {
+                    out.push((schema.name.clone(), id.to_string(), w));
+                }
             }
         }
         Ok(out)
     }
 
-    pub async fn drop_partition(&self, table: &str, partition: &str) -> Result<()> {
+    /// Drops one partition by its id (`system.parts.partition_id`).
+    pub async fn drop_partition(&self, table: &str, partition_id: &str) -> Result<()> {
         hotcold_core::schema::check_name(table).map_err(|e| ChError::Other(e.to_string()))?;
-        if !partition.bytes().all(|b| b.is_ascii_digit()) {
+        if partition_id.is_empty()
+            || !partition_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(ChError::Other(format!(
-                "partition {partition:?} is not a date partition"
+                "partition id {partition_id:?} is not one the server makes"
             )));
         }
+        let statement = format!(
+            "ALTER TABLE {}.{table} DROP PARTITION ID '{partition_id}'",
+            self.db
+        );
         self.client
-            .query(&format!(
-                "ALTER TABLE {}.{table} DROP PARTITION {partition}",
-                self.db
-            ))
+            .query(&statement)
             .execute()
-            .await?;
+            .await
+            .map_err(|e| clear::statement_error(table, &statement, e))?;
         Ok(())
     }
 
@@ -257,29 +348,6 @@ impl ChTables {
         min.parse()
             .map(Some)
             .map_err(|_| ChError::Decode(format!("min {t:?}")))
-    }
-
-    /// Removes every row of the window and returns once they are gone. A
-    /// day-aligned window is exactly one partition: dropping it is
-    /// synchronous and cheap, and spares a live server a mutation.
-    pub async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<()> {
-        let day_partition = schema.partition == hotcold_core::schema::Partition::Day;
-        let sql = if day_partition && w.start.rem_euclid(DAY_MS) == 0 && w.end - w.start == DAY_MS {
-            let (y, m, d) = hotcold_core::time::civil_from_days(w.start / DAY_MS);
-            format!(
-                "ALTER TABLE {}.{} DROP PARTITION {y:04}{m:02}{d:02}",
-                self.db, schema.name
-            )
-        } else {
-            format!(
-                "ALTER TABLE {}.{} DELETE WHERE {}",
-                self.db,
-                schema.name,
-                self.window_clause(schema, w)
-            )
-        };
-        self.client.query(&sql).execute().await?;
-        self.wait_mutations(&schema.name).await
     }
 
     /// Inserts every batch received until the channel closes, as one

@@ -28,6 +28,29 @@ pub fn quote_string(s: &str) -> String {
     out
 }
 
+/// A TabSeparated field as written: backslash escapes undone.
+pub fn unescape_tsv(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some(o) => out.push(o),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// The literal of a typed value for a column of type `ty`.
 pub fn literal(flavor: Flavor, ty: LogicalType, v: &Value) -> String {
     match (v, ty) {

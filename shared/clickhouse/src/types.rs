@@ -57,7 +57,11 @@ pub fn logical_type(ch: &str, is_time: bool) -> Option<LogicalType> {
     let ch = ch.trim();
     Some(match ch {
         "Int64" if is_time => TimestampMs,
-        "DateTime64(3)" | "DateTime64(3, 'UTC')" => TimestampMs,
+        // Any zone: a DateTime64 holds UTC instants, the zone only changes
+        // how it prints and what zone-less functions of it mean.
+        t if t == "DateTime64(3)" || (t.starts_with("DateTime64(3,") && t.ends_with(')')) => {
+            TimestampMs
+        }
         "Date" => Date,
         "String" => String,
         "LowCardinality(String)" => LcString,
@@ -88,7 +92,13 @@ pub fn logical_type(ch: &str, is_time: bool) -> Option<LogicalType> {
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for a declared table: MergeTree, one
-/// partition per UTC day, ordered by time.
+/// partition per UTC day (or month), ordered by time.
+///
+/// The zone is written into the key: without `'UTC'` a server in a local
+/// zone cuts its days at local midnight, and a partition would hold rows of
+/// two UTC windows. Modern servers also fsync every inserted part, so that
+/// "Committed" means on disk (18.x has no such setting; the cloud holds its
+/// purge for a grace period instead).
 pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> String {
     let cols: Vec<String> = schema
         .columns
@@ -97,15 +107,19 @@ pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> Strin
         .collect();
     let ts = &schema.time_column;
     let time = match flavor {
-        Flavor::Legacy => format!("toDateTime(intDiv({ts}, 1000))"),
-        Flavor::Modern => ts.clone(),
+        Flavor::Legacy => format!("toDateTime(intDiv({ts}, 1000), 'UTC')"),
+        Flavor::Modern => format!("{ts}, 'UTC'"),
     };
     let partition = match schema.partition {
         hotcold_core::schema::Partition::Day => format!("toYYYYMMDD({time})"),
         hotcold_core::schema::Partition::Month => format!("toYYYYMM({time})"),
     };
+    let settings = match flavor {
+        Flavor::Legacy => "",
+        Flavor::Modern => " SETTINGS fsync_after_insert = 1, fsync_part_directory = 1",
+    };
     format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = MergeTree() PARTITION BY {partition} ORDER BY {ts}",
+        "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = MergeTree() PARTITION BY {partition} ORDER BY {ts}{settings}",
         schema.name,
         cols.join(", ")
     )
@@ -172,7 +186,8 @@ mod tests {
                 && legacy.contains("maker UInt8"),
             "{legacy}"
         );
-        assert!(legacy.contains("toYYYYMMDD(toDateTime(intDiv(ts, 1000)))"));
+        assert!(legacy.contains("toYYYYMMDD(toDateTime(intDiv(ts, 1000), 'UTC'))"));
+        assert!(!legacy.contains("fsync"));
         let modern = create_table_sql(Flavor::Modern, "db", &s);
         assert!(
             modern.contains("ts DateTime64(3, 'UTC')")
@@ -181,5 +196,17 @@ mod tests {
             "{modern}"
         );
         assert!(modern.contains("px Decimal(18, 8)"));
+        assert!(modern.contains("toYYYYMMDD(ts, 'UTC')"));
+        assert!(modern.contains("fsync_after_insert = 1"));
+        for ddl in [&legacy, &modern] {
+            let key = ddl
+                .split("PARTITION BY ")
+                .nth(1)
+                .and_then(|r| r.split(" ORDER BY").next())
+                .unwrap();
+            let ty = if ddl == &legacy { "Int64" } else { "DateTime64(3, 'UTC')" };
+            let k = crate::partition::PartitionKey::parse(key, "ts", ty, "Asia/Kolkata");
+            assert!(k.utc_bucket.is_some(), "our own key must be a UTC bucket: {key}");
+        }
     }
 }

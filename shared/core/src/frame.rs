@@ -22,6 +22,20 @@ pub struct CommitReply {
     /// The cold store's own count and content hash of the window, read back
     /// after the commit.
     pub cold: ContentHash,
+    /// The rows were on disk before this answer (the cold store fsyncs its
+    /// inserts). When false (ClickHouse 18.x, or an older gateway that does
+    /// not say) the cloud holds its purge for `archive.purge-grace` and
+    /// reads the window back once more first.
+    #[serde(default)]
+    pub durable: bool,
+}
+
+/// Cloud → gateway: read a committed window back again, now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recheck {
+    pub batch_id: String,
+    pub schema: crate::schema::TableSchema,
+    pub window: Window,
 }
 
 /// A read of cold rows in a window, optionally of some columns only.
@@ -77,6 +91,9 @@ pub enum Frame {
     LedgerQuery(Vec<String>),
     /// Gateway → cloud: the ledger entries it has (absent ones are left out).
     LedgerEntries(Vec<LedgerRecord>),
+    /// Cloud → gateway: count and hash a committed window again; the
+    /// gateway answers `Committed` with what its cold store holds now.
+    Recheck(Recheck),
 }
 
 /// A committed batch as the gateway's ledger records it.
@@ -133,6 +150,7 @@ impl Frame {
             Frame::Ack { .. } => 11,
             Frame::LedgerQuery(_) => 12,
             Frame::LedgerEntries(_) => 13,
+            Frame::Recheck(_) => 14,
         }
     }
 
@@ -159,6 +177,7 @@ impl Frame {
             Frame::Stored(r) => to_json(out, r),
             Frame::LedgerQuery(ids) => to_json(out, ids),
             Frame::LedgerEntries(e) => to_json(out, e),
+            Frame::Recheck(r) => to_json(out, r),
             Frame::Ack { index, ok } => {
                 out.extend_from_slice(&index.to_be_bytes());
                 out.push(u8::from(*ok));
@@ -240,6 +259,7 @@ impl Frame {
                 Frame::LedgerQuery(ids)
             }
             13 => Frame::LedgerEntries(json("ledger entries", p)?),
+            14 => Frame::Recheck(json("recheck", p)?),
             11 => match p {
                 [a, b, c, d, ok @ (0 | 1)] => Frame::Ack {
                     index: u32::from_be_bytes([*a, *b, *c, *d]),
@@ -294,6 +314,16 @@ mod tests {
             Frame::Committed(CommitReply {
                 batch_id: "b".into(),
                 cold: ContentHash { rows: 2, sum: 77 },
+                durable: true,
+            }),
+            Frame::Recheck(Recheck {
+                batch_id: "b".into(),
+                schema: crate::schema::TableSchema::new(
+                    "t",
+                    "ts",
+                    &[("ts", crate::schema::LogicalType::TimestampMs)],
+                ),
+                window: Window::new(0, 1),
             }),
             Frame::Stored(StoredReply {
                 batch_id: "b".into(),
@@ -329,6 +359,13 @@ mod tests {
         ));
         b = vec![0, 0, 0, 1, 42];
         assert_eq!(Frame::parse(&b, 1 << 20), Err(FrameError::UnknownKind(42)));
+    }
+
+    #[test]
+    fn an_older_gateway_is_not_durable() {
+        let old = br#"{"batch_id":"b","cold":{"rows":1,"sum":"2"}}"#;
+        let r: CommitReply = serde_json::from_slice(old).unwrap();
+        assert!(!r.durable);
     }
 
     proptest! {

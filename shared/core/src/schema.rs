@@ -327,6 +327,11 @@ impl Window {
         self.start <= ts && ts < self.end
     }
 
+    /// Does `other` lie wholly inside this window?
+    pub fn covers(&self, other: &Window) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
     /// The day-aligned window holding `ts`.
     pub fn day_of(ts: i64) -> Self {
         let start = ts.div_euclid(DAY_MS) * DAY_MS;
