@@ -314,7 +314,10 @@ async fn offer<S: ColdStore>(
 
 /// Whether the cold store's inserts into this table are on disk when they
 /// return; an unreadable answer counts as "no", which only delays a purge.
-async fn durable<S: ColdStore>(gw: &Gateway<S>, schema: &hotcold_core::schema::TableSchema) -> bool {
+async fn durable<S: ColdStore>(
+    gw: &Gateway<S>,
+    schema: &hotcold_core::schema::TableSchema,
+) -> bool {
     match gw.store.fsyncs_inserts(schema).await {
         Ok(d) => d,
         Err(e) => {
@@ -338,7 +341,9 @@ async fn recheck<S: ColdStore>(
         .ledger_get(&r.batch_id)
         .await
         .map_err(|e| refuse(&e))?
-        .ok_or_else(|| RequestError::Refused(format!("batch {} is not in the ledger", r.batch_id)))?;
+        .ok_or_else(|| {
+            RequestError::Refused(format!("batch {} is not in the ledger", r.batch_id))
+        })?;
     if entry.table != r.schema.name || entry.window != r.window {
         return Err(RequestError::Refused(format!(
             "batch {} is {} {} in the ledger, not {} {}",

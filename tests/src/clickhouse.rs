@@ -133,6 +133,9 @@ pub struct OwnServer {
     dir: tempfile::TempDir,
     http_port: u16,
     tcp_port: u16,
+    /// The server's `<timezone>`; the script's default (America/New_York,
+    /// or CLICKHOUSE_TZ) when `None`.
+    zone: Option<String>,
 }
 
 impl OwnServer {
@@ -141,6 +144,17 @@ impl OwnServer {
             dir: tempfile::tempdir().expect("tempdir"),
             http_port,
             tcp_port,
+            zone: None,
+        }
+    }
+
+    /// A server whose time zone is `zone`.
+    pub fn with_zone(http_port: u16, tcp_port: u16, zone: &str) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            http_port,
+            tcp_port,
+            zone: Some(zone.to_string()),
         }
     }
 
@@ -150,14 +164,16 @@ impl OwnServer {
 
     /// `start` (prints the URL) or `stop`; panics naming the failure.
     pub fn run(&self, cmd: &str) -> String {
-        let out = std::process::Command::new("bash")
-            .arg(Self::script())
+        let mut c = std::process::Command::new("bash");
+        c.arg(Self::script())
             .arg(cmd)
             .arg(self.dir.path())
             .env("CLICKHOUSE_HTTP_PORT", self.http_port.to_string())
-            .env("CLICKHOUSE_TCP_PORT", self.tcp_port.to_string())
-            .output()
-            .expect("clickhouse.sh");
+            .env("CLICKHOUSE_TCP_PORT", self.tcp_port.to_string());
+        if let Some(z) = &self.zone {
+            c.env("CLICKHOUSE_TZ", z);
+        }
+        let out = c.output().expect("clickhouse.sh");
         assert!(
             out.status.success(),
             "clickhouse.sh {cmd}: {}",

@@ -244,7 +244,9 @@ impl Archiver {
             // unreadable partition key) is reported and the others go on.
             if let Err(e) = self.run_table(&schema, cutoff, &mut run, &mut report).await {
                 tracing::error!(table = %schema.name, error = %e, "archive of the table stopped");
-                report.table_errors.insert(schema.name.clone(), e.to_string());
+                report
+                    .table_errors
+                    .insert(schema.name.clone(), e.to_string());
                 report.failed += 1;
             }
         }

@@ -164,7 +164,11 @@ fn parse_pair(line: &str, what: &str) -> Result<(String, u64)> {
 }
 
 /// A refused statement, named with its table.
-pub(crate) fn statement_error(table: &str, statement: &str, e: clickhouse::error::Error) -> ChError {
+pub(crate) fn statement_error(
+    table: &str,
+    statement: &str,
+    e: clickhouse::error::Error,
+) -> ChError {
     ChError::Other(format!(
         "table {table}: the server refused {statement}: {e}"
     ))

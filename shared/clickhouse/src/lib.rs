@@ -127,9 +127,10 @@ impl ChTables {
                 Some(t) if t == want => {}
                 // Any zone of a millisecond DateTime64 holds the same
                 // instants; only its display differs.
-                Some(t) if c.ty == hotcold_core::schema::LogicalType::TimestampMs
-                    && types::logical_type(t, true) == Some(c.ty)
-                    && t.starts_with("DateTime64(3") => {}
+                Some(t)
+                    if c.ty == hotcold_core::schema::LogicalType::TimestampMs
+                        && types::logical_type(t, true) == Some(c.ty)
+                        && t.starts_with("DateTime64(3") => {}
                 other => {
                     return Err(ChError::SchemaMismatch {
                         table: schema.name.clone(),
@@ -176,7 +177,7 @@ impl ChTables {
     pub async fn columns(&self, table: &str) -> Result<Vec<(String, String)>> {
         let found = self
             .text(&format!(
-                "SELECT name, type FROM system.columns WHERE database = {} AND table = {} ORDER BY position",
+                "SELECT name, type FROM system.columns WHERE database = {} AND table = {}",
                 sql::quote_string(&self.db),
                 sql::quote_string(table)
             ))
@@ -217,10 +218,9 @@ impl ChTables {
                 self.db
             )));
         }
-        if !columns
-            .iter()
-            .any(|c| c.name == time_column && c.ty == hotcold_core::schema::LogicalType::TimestampMs)
-        {
+        if !columns.iter().any(|c| {
+            c.name == time_column && c.ty == hotcold_core::schema::LogicalType::TimestampMs
+        }) {
             let found = found
                 .iter()
                 .find(|(n, _)| n == time_column)

@@ -57,9 +57,10 @@ impl PartitionKey {
     /// `system.columns` prints it; `server_tz`: `SELECT timezone()`.
     pub fn parse(key: &str, time_column: &str, time_type: &str, server_tz: &str) -> Self {
         let elems = split_tuple(key);
-        let utc_bucket = elems.iter().enumerate().find_map(|(i, e)| {
-            bucket_of(e, time_column, time_type, server_tz).map(|b| (i, b))
-        });
+        let utc_bucket = elems
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| bucket_of(e, time_column, time_type, server_tz).map(|b| (i, b)));
         Self {
             text: key.to_string(),
             utc_bucket,
@@ -189,8 +190,11 @@ fn split_last_zone(arg: &str) -> Option<(&str, String)> {
     let open = body.rfind('\'')?;
     let zone = &body[open + 1..];
     let x = body[..open].strip_suffix(',')?;
-    (!zone.is_empty() && zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)))
-        .then(|| (x, zone.to_string()))
+    (!zone.is_empty()
+        && zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)))
+    .then(|| (x, zone.to_string()))
 }
 
 /// `toDateTime(intDiv(ts,1000))` (→ Some(None): the server's zone) or
@@ -249,7 +253,11 @@ mod tests {
             hotcold_core::time::format_timestamp_ms(w.start),
             "2026-11-01T00:00:00.000Z"
         );
-        let m = key("toYYYYMM(ts, 'UTC')", "DateTime64(3, 'Asia/Kolkata')", "Asia/Kolkata");
+        let m = key(
+            "toYYYYMM(ts, 'UTC')",
+            "DateTime64(3, 'Asia/Kolkata')",
+            "Asia/Kolkata",
+        );
         assert_eq!(m.utc_bucket, Some((0, Bucket::Month)));
         let m = key("toYYYYMM(ts)", "DateTime64(3, 'UTC')", "Asia/Kolkata");
         assert_eq!(m.utc_bucket, Some((0, Bucket::Month)));
@@ -258,12 +266,28 @@ mod tests {
     #[test]
     fn local_zone_keys_are_not() {
         for (k, ty, tz) in [
-            ("toYYYYMMDD(toDateTime(intDiv(ts, 1000)))", "Int64", "America/New_York"),
+            (
+                "toYYYYMMDD(toDateTime(intDiv(ts, 1000)))",
+                "Int64",
+                "America/New_York",
+            ),
             ("toYYYYMMDD(ts)", "DateTime64(3)", "Asia/Shanghai"),
             ("toYYYYMMDD(ts)", "DateTime64(3, 'Asia/Kolkata')", "UTC"),
-            ("toYYYYMMDD(ts, 'Asia/Kolkata')", "DateTime64(3, 'UTC')", "UTC"),
-            ("toYYYYMMDD(toDateTime(intDiv(ts, 1000), 'Europe/Paris'))", "Int64", "UTC"),
-            ("toYYYYMMDD(toDateTime(intDiv(other, 1000), 'UTC'))", "Int64", "UTC"),
+            (
+                "toYYYYMMDD(ts, 'Asia/Kolkata')",
+                "DateTime64(3, 'UTC')",
+                "UTC",
+            ),
+            (
+                "toYYYYMMDD(toDateTime(intDiv(ts, 1000), 'Europe/Paris'))",
+                "Int64",
+                "UTC",
+            ),
+            (
+                "toYYYYMMDD(toDateTime(intDiv(other, 1000), 'UTC'))",
+                "Int64",
+                "UTC",
+            ),
             ("intDiv(ts, 86400000)", "Int64", "UTC"),
             ("toYYYYMMDD(ts)", "Int64", "UTC"),
             ("tuple()", "Int64", "UTC"),
@@ -291,7 +315,11 @@ mod tests {
             hotcold_core::time::format_timestamp_ms(w.end),
             "2026-12-01T00:00:00.000Z"
         );
-        assert_eq!(k.span("('binance',20261101)"), None, "a day where a month belongs");
+        assert_eq!(
+            k.span("('binance',20261101)"),
+            None,
+            "a day where a month belongs"
+        );
         assert_eq!(k.span("garbage"), None);
         assert_eq!(
             split_tuple("(toYYYYMM(toDateTime(intDiv(ts, 1000))), exchange)"),

@@ -204,9 +204,16 @@ mod tests {
                 .nth(1)
                 .and_then(|r| r.split(" ORDER BY").next())
                 .unwrap();
-            let ty = if ddl == &legacy { "Int64" } else { "DateTime64(3, 'UTC')" };
+            let ty = if ddl == &legacy {
+                "Int64"
+            } else {
+                "DateTime64(3, 'UTC')"
+            };
             let k = crate::partition::PartitionKey::parse(key, "ts", ty, "Asia/Kolkata");
-            assert!(k.utc_bucket.is_some(), "our own key must be a UTC bucket: {key}");
+            assert!(
+                k.utc_bucket.is_some(),
+                "our own key must be a UTC bucket: {key}"
+            );
         }
     }
 }
