@@ -80,7 +80,8 @@ impl ChTables {
             .text(&format!(
                 "SELECT _partition_id, count() FROM {table} WHERE {clause} GROUP BY _partition_id"
             ))
-            .await?;
+            .await
+            .map_err(|e| named(&schema.name, "the window's rows per partition", e))?;
         let inside: Vec<(String, u64)> = inside
             .lines()
             .map(|l| parse_pair(l, "rows per partition"))
@@ -98,7 +99,8 @@ impl ChTables {
                 sql::quote_string(&schema.name),
                 ids.join(", ")
             ))
-            .await?;
+            .await
+            .map_err(|e| named(&schema.name, "system.parts", e))?;
         let mut rest = false;
         for (id, in_window) in &inside {
             let row = parts.lines().find_map(|l| {
@@ -150,6 +152,16 @@ fn check_partition_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A failed read, named with its table and what it asked.
+fn named(table: &str, what: &str, e: ChError) -> ChError {
+    match e {
+        ChError::Server(m) => {
+            ChError::Other(format!("table {table}: the server refused a read of {what}: {m}"))
+        }
+        other => other,
+    }
 }
 
 fn parse_pair(line: &str, what: &str) -> Result<(String, u64)> {
