@@ -13,8 +13,14 @@ use hotcold_tests::Stack;
 
 const KEYS: [(&str, &str); 6] = [
     ("t_none", ""),
-    ("t_month", "PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000)))"),
-    ("t_day_local", "PARTITION BY toYYYYMMDD(toDateTime(intDiv(ts, 1000)))"),
+    (
+        "t_month",
+        "PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000)))",
+    ),
+    (
+        "t_day_local",
+        "PARTITION BY toYYYYMMDD(toDateTime(intDiv(ts, 1000)))",
+    ),
     (
         "t_month_exchange",
         "PARTITION BY (toYYYYMM(toDateTime(intDiv(ts, 1000))), exchange)",
@@ -89,7 +95,9 @@ async fn insert(url: &str, db: &str, table: &str, rows: &[serde_json::Value]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adopted_hot_tables_archive_and_purge_with_their_own_partition_keys() {
     let Some(url) = clickhouse::url() else { return };
-    let zone = clickhouse::sql(&url, "SELECT timezone()").await.expect("tz");
+    let zone = clickhouse::sql(&url, "SELECT timezone()")
+        .await
+        .expect("tz");
     let (hot_db, cold_db) = (
         clickhouse::unique_db("adopt_hot"),
         clickhouse::unique_db("adopt_cold"),
@@ -103,7 +111,9 @@ async fn adopted_hot_tables_archive_and_purge_with_their_own_partition_keys() {
     for (i, (name, key)) in KEYS.iter().enumerate() {
         clickhouse::sql(
             &url,
-            &format!("CREATE TABLE {hot_db}.{name} ({COLUMNS}) ENGINE = MergeTree() {key} ORDER BY ts"),
+            &format!(
+                "CREATE TABLE {hot_db}.{name} ({COLUMNS}) ENGINE = MergeTree() {key} ORDER BY ts"
+            ),
         )
         .await
         .expect("table");
@@ -173,7 +183,11 @@ async fn adopted_hot_tables_archive_and_purge_with_their_own_partition_keys() {
             .cloud
             .query(
                 name,
-                &format!("from={}&to={}&require_complete=true", start - DAY_MS, now + 1),
+                &format!(
+                    "from={}&to={}&require_complete=true",
+                    start - DAY_MS,
+                    now + 1
+                ),
             )
             .await;
         assert_eq!(st, 200, "{body}");

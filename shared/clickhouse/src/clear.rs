@@ -157,9 +157,9 @@ fn check_partition_id(id: &str) -> bool {
 /// A failed read, named with its table and what it asked.
 fn named(table: &str, what: &str, e: ChError) -> ChError {
     match e {
-        ChError::Server(m) => {
-            ChError::Other(format!("table {table}: the server refused a read of {what}: {m}"))
-        }
+        ChError::Server(m) => ChError::Other(format!(
+            "table {table}: the server refused a read of {what}: {m}"
+        )),
         other => other,
     }
 }
