@@ -3,6 +3,7 @@
 //! data, and reads ClickHouse over its own HTTP interface (independently of
 //! the gateway's code) to check what the cold store holds.
 
+pub mod chdb;
 pub mod clickhouse;
 pub mod data;
 pub mod netns;
