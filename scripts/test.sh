@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, against real components: installs ClickHouse from
-# Debian's packages if it is missing, starts a private server on loopback,
+# Debian's packages if it is missing, starts a private server on loopback
+# in America/New_York (CLICKHOUSE_TZ to change it; never UTC by default, so
+# no test passes only because the server is in UTC), installs chDB from PyPI,
 # builds the binaries the end-to-end tests run as processes, runs every test,
 # and stops the server. Extra arguments go to `cargo test`.
 set -euo pipefail
@@ -18,6 +20,14 @@ echo "ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") at $url"
 
 export HOTCOLD_CLICKHOUSE_URL=$url
 export HOTCOLD_REQUIRE_CLICKHOUSE=1
+
+# The modern engine (ClickHouse 26.x in-process, PyPI's chdb-core) for the
+# 22+ mapping: tests/chdb/front.py puts a test-only HTTP front over it.
+if ! python3 -c "import chdb" >/dev/null 2>&1; then
+  echo "installing chdb-core from PyPI (ClickHouse 26.x in-process, ~900 MB)" >&2
+  python3 -m pip install -q chdb-core >&2
+fi
+export HOTCOLD_REQUIRE_CHDB=1
 
 # The two-host tests (network namespaces, a wireguard-go tunnel, a tc-shaped
 # line) need root and Debian's wireguard-go and wireguard-tools. As root they

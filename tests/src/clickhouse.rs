@@ -60,9 +60,7 @@ fn cell(ty: LogicalType, s: &str) -> anyhow::Result<Value> {
             hotcold_core::value::parse_decimal(s, scale)
                 .ok_or_else(|| anyhow::anyhow!("decimal {s:?}"))?,
         ),
-        LogicalType::Date => Value::I64(
-            hotcold_core::time::parse_date(s).ok_or_else(|| anyhow::anyhow!("date {s:?}"))?,
-        ),
+        LogicalType::Date => Value::I64(s.parse()?),
         LogicalType::Bool => Value::Bool(s == "1"),
         LogicalType::String | LogicalType::LcString => Value::Str(unescape(s)),
         // Read as its bytes (see `window_hash`): 18.16 prints floats with
@@ -92,6 +90,8 @@ pub async fn window_hash(
         .iter()
         .map(|c| match c.ty {
             LogicalType::Float64 => format!("hex(reinterpretAsString({}))", c.name),
+            // As its day number: 18.16 prints dates after 2105 as 1970-01-01.
+            LogicalType::Date => format!("toUInt16({})", c.name),
             _ => c.name.clone(),
         })
         .collect();
