@@ -12,6 +12,10 @@
 //! - the spool and the staging area are empty; the watermark reached the
 //!   cutoff.
 //!
+//! Hot and cold are both ClickHouse servers in local zones (hot in
+//! Asia/Kolkata, half an hour off any whole-hour zone; cold in
+//! America/New_York), so every purge and clear crosses a zone's midnight.
+//!
 //! `HOTCOLD_CHAOS_FAULTS` (default 30) and `HOTCOLD_SEED` replay a run; the
 //! seed is printed either way.
 
@@ -96,9 +100,12 @@ async fn chaos_loses_and_doubles_nothing() {
     eprintln!("chaos: {faults} faults (HOTCOLD_CHAOS_FAULTS={faults})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
-    let ch = OwnServer::new(18126, 19003);
+    let ch = OwnServer::with_zone(18126, 19003, "America/New_York");
     let ch_url = ch.run("start");
     let db = clickhouse::unique_db("chaos");
+    let hot_ch = OwnServer::with_zone(18127, 19004, "Asia/Kolkata");
+    let hot_url = hot_ch.run("start");
+    let hot_db = clickhouse::unique_db("chaos_hot");
     let cold = ColdKind::ClickHouse {
         url: ch_url.clone(),
         database: db.clone(),
@@ -129,6 +136,7 @@ async fn chaos_loses_and_doubles_nothing() {
         bwlimit: "64KiB".into(),
         retry_interval: "1s".into(),
         idle_timeout: "2s".into(),
+        hot_clickhouse: Some((hot_url.clone(), hot_db.clone())),
         ..Default::default()
     };
     let ccfg = dir.path().join("cloud.yaml");
@@ -374,16 +382,15 @@ async fn chaos_loses_and_doubles_nothing() {
         }
     }
     acked.extend(live_acked.iter().copied());
-    let hot_ids = {
-        let conn = rusqlite::Connection::open(dir.path().join("cloud/hot.db")).expect("hot.db");
-        let mut st = conn.prepare("SELECT trade_id FROM trades").expect("select");
-        let ids: Vec<u64> = st
-            .query_map([], |r| r.get::<_, i64>(0))
-            .expect("query")
-            .map(|r| r.expect("row") as u64)
-            .collect();
-        ids
-    };
+    let hot_ids: Vec<u64> = clickhouse::sql(
+        &hot_url,
+        &format!("SELECT trade_id FROM {hot_db}.trades FORMAT TabSeparated"),
+    )
+    .await
+    .expect("hot ids")
+    .lines()
+    .map(|l| l.parse().expect("id"))
+    .collect();
     let cold_ids: Vec<u64> = clickhouse::sql(
         &ch_url,
         &format!("SELECT trade_id FROM {db}.trades FORMAT TabSeparated"),
@@ -425,9 +432,10 @@ async fn chaos_loses_and_doubles_nothing() {
         seen.len(),
         "seed {seed}: rows of unknown origin"
     );
-    let conn = rusqlite::Connection::open(dir.path().join("cloud/hot.db")).expect("hot.db");
-    let mut got = hotcold_sqlite::content_hash(&conn, &schema, Window::new(i64::MIN, i64::MAX))
-        .expect("hot hash");
+    let mut got =
+        clickhouse::window_hash(&hot_url, &hot_db, &schema, Window::new(i64::MIN, i64::MAX))
+            .await
+            .expect("hot hash");
     let cold_hash: ContentHash =
         clickhouse::window_hash(&ch_url, &db, &schema, Window::new(i64::MIN, i64::MAX))
             .await
