@@ -101,7 +101,7 @@ fn now_ms() -> i64 {
 
 enum Work {
     New(Window),
-    Existing(BatchRecord),
+    Existing(Box<BatchRecord>),
 }
 
 pub struct Archiver {
@@ -400,7 +400,7 @@ impl Archiver {
                 }
             }
         }
-        work.extend(unfinished.into_iter().map(Work::Existing));
+        work.extend(unfinished.into_iter().map(|r| Work::Existing(Box::new(r))));
         // Oldest window first: the watermark can only move in order.
         work.sort_by_key(|w| match w {
             Work::New(win) => (win.start, 1),
@@ -409,7 +409,7 @@ impl Archiver {
 
         for item in work {
             let rec = match item {
-                Work::Existing(rec) => rec,
+                Work::Existing(rec) => *rec,
                 Work::New(window) => {
                     let s = schema.clone();
                     if self.hot(move |h| h.count(&s, window)).await? == 0 {
