@@ -54,7 +54,7 @@ impl Alerter {
             "kind": kind,
             "subject": subject,
             "at": hotcold_core::time::format_timestamp_ms(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+                crate::clock::now_ms()
             ),
             "detail": detail,
         });

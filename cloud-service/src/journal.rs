@@ -130,13 +130,6 @@ impl Journal {
         Ok(Self { conn })
     }
 
-    fn now_ms() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-
     fn record(r: &rusqlite::Row<'_>) -> Result<BatchRecord, JournalError> {
         let state: String = r.get(4)?;
         Ok(BatchRecord {
@@ -208,7 +201,7 @@ impl Journal {
         let batch_id = format!("{table}-{}-{}-{seq}", window.start, window.end);
         tx.execute(
             "INSERT INTO batches (batch_id, table_name, t0, t1, state, updated_ms) VALUES (?1, ?2, ?3, ?4, 'planned', ?5)",
-            params![batch_id, table, window.start, window.end, Self::now_ms()],
+            params![batch_id, table, window.start, window.end, crate::clock::now_ms()],
         )?;
         tx.execute(
             "INSERT INTO floors (table_name, floor) VALUES (?1, ?2)
@@ -228,7 +221,7 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&batch_id];
         let st = state.as_str();
-        let now = Self::now_ms();
+        let now = crate::clock::now_ms();
         all.push(&st);
         all.push(&now);
         all.extend_from_slice(p);
@@ -298,7 +291,7 @@ impl Journal {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE batches SET state = 'confirmed', updated_ms = ?2 WHERE batch_id = ?1",
-            params![batch_id, Self::now_ms()],
+            params![batch_id, crate::clock::now_ms()],
         )?;
         tx.execute(
             "INSERT INTO watermarks (table_name, watermark) VALUES (?1, ?2)
@@ -343,7 +336,7 @@ impl Journal {
     pub fn note_sent(&self, batch_id: &str, error: &str, sent: u64) -> Result<(), JournalError> {
         self.conn.execute(
             "UPDATE batches SET error = ?2, sent_bytes = sent_bytes + ?3, updated_ms = ?4 WHERE batch_id = ?1",
-            params![batch_id, error, sent as i64, Self::now_ms()],
+            params![batch_id, error, sent as i64, crate::clock::now_ms()],
         )?;
         Ok(())
     }
@@ -352,7 +345,7 @@ impl Journal {
     pub fn note_error(&self, batch_id: &str, error: &str) -> Result<(), JournalError> {
         self.conn.execute(
             "UPDATE batches SET error = ?2, updated_ms = ?3 WHERE batch_id = ?1",
-            params![batch_id, error, Self::now_ms()],
+            params![batch_id, error, crate::clock::now_ms()],
         )?;
         Ok(())
     }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod archive;
 pub mod cache;
 pub mod certs;
+pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod hot;
@@ -205,7 +206,7 @@ async fn alert_loop(
     let a = alerter.config().clone();
     loop {
         tokio::time::sleep(a.check_every.0).await;
-        let now = api::admin::now_ms();
+        let now = clock::now_ms();
         if let Some((since, reason)) = link.down_since() {
             if now - since >= a.link_down_after.0.as_millis() as i64 {
                 let detail = serde_json::json!({ "since": hotcold_core::time::format_timestamp_ms(since), "reason": reason });

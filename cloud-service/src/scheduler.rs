@@ -4,16 +4,10 @@
 //! stopped at its limit is like a crash, and the journal resumes it next time.
 
 use crate::archive::{ArchiveError, Archiver};
+use crate::clock::now_ms;
 use crate::config::ScheduleConfig;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// The next start after `now`: `every` after now in continuous mode, else
 /// the cron's next minute.

@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::archive::ArchiveError;
+use crate::clock::now_ms;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -273,11 +274,4 @@ pub async fn metrics(
         )],
         crate::metrics::render(&st).await,
     )
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

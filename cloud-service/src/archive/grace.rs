@@ -4,6 +4,7 @@
 //! only an unchanged answer lets it be confirmed and purged (invariant 9).
 
 use super::{ArchiveError, Archiver, RunState};
+use crate::clock::now_ms;
 use crate::journal::BatchRecord;
 use hotcold_core::schema::TableSchema;
 
@@ -17,13 +18,6 @@ pub(super) enum Recheck {
     Differs(String),
     /// Unchanged: go on to confirm and purge.
     Same,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Archiver {

@@ -8,8 +8,10 @@
 pub mod export;
 mod grace;
 pub mod plan;
+mod report;
 
 use grace::Recheck;
+pub use report::{ArchiveReport, BatchOutcome, Counters};
 
 use crate::gate::IngestGate;
 use crate::hot::{HotError, HotStore};
@@ -19,7 +21,6 @@ use crate::spool::Spool;
 use crate::watermarks::Watermarks;
 use export::ExportSettings;
 use hotcold_core::schema::{TableSchema, Window};
-use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -35,46 +36,6 @@ pub enum ArchiveError {
     AlreadyRunning,
     #[error("internal: {0}")]
     Task(String),
-}
-
-/// One batch's outcome in a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchOutcome {
-    pub batch_id: String,
-    pub table: String,
-    pub window: Window,
-    pub rows: u64,
-    pub bytes: u64,
-    pub bytes_sent: u64,
-    pub state: BatchState,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ArchiveReport {
-    /// The cutoff of the global hot retention; `cutoffs` has each table's.
-    pub cutoff_ms: i64,
-    pub cutoffs: std::collections::BTreeMap<String, i64>,
-    pub duration_ms: u64,
-    pub batches: Vec<BatchOutcome>,
-    pub rows_archived: u64,
-    pub bytes_exported: u64,
-    pub bytes_sent: u64,
-    pub failed: usize,
-    /// Windows still waiting (link down, failures); their rows stay hot.
-    pub pending: usize,
-    /// Bytes in the spool after the run (the offline queue).
-    pub spool_bytes: u64,
-    /// The spool budget stopped export; rows wait in hot.
-    pub spool_full: bool,
-    /// Why the NAS side could not be reached, if it could not.
-    pub offline: Option<String>,
-    /// Committed windows whose purge waits for `archive.purge-grace` (the
-    /// cold store does not fsync its inserts); their rows stay hot.
-    pub held: usize,
-    /// Tables whose run stopped on an error, with the error. Other tables
-    /// went on: one table's failure never stops the rest.
-    pub table_errors: std::collections::BTreeMap<String, String>,
 }
 
 /// What one run has learnt so far.
@@ -115,16 +76,6 @@ pub struct Archiver {
 
 /// The last run (ended at, report) and the next scheduled start.
 type RunTimes = (Option<(i64, ArchiveReport)>, Option<i64>);
-
-/// Totals since start, for /metrics.
-#[derive(Default)]
-pub struct Counters {
-    pub runs: std::sync::atomic::AtomicU64,
-    pub rows: std::sync::atomic::AtomicU64,
-    pub bytes_exported: std::sync::atomic::AtomicU64,
-    pub batches_failed: std::sync::atomic::AtomicU64,
-    pub batches_purged: std::sync::atomic::AtomicU64,
-}
 
 impl Archiver {
     #[allow(clippy::too_many_arguments)]
@@ -285,54 +236,6 @@ impl Archiver {
             );
         }
         Ok(serde_json::json!({ "dry_run": true, "tables": tables }))
-    }
-
-    fn record(&self, report: &ArchiveReport) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let c = &self.counters;
-        c.runs.fetch_add(1, Relaxed);
-        c.rows.fetch_add(report.rows_archived, Relaxed);
-        c.bytes_exported.fetch_add(report.bytes_exported, Relaxed);
-        c.batches_failed.fetch_add(report.failed as u64, Relaxed);
-        c.batches_purged.fetch_add(
-            report
-                .batches
-                .iter()
-                .filter(|b| b.state == BatchState::Purged)
-                .count() as u64,
-            Relaxed,
-        );
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).0 = Some((now, report.clone()));
-        if let Some(alerter) = self.alerter.get() {
-            let (alerter, report) = (alerter.clone(), report.clone());
-            tokio::spawn(async move {
-                for b in report
-                    .batches
-                    .iter()
-                    .filter(|b| b.state == BatchState::Failed)
-                {
-                    let detail = serde_json::json!({ "table": b.table, "window": b.window, "error": b.error });
-                    alerter.send("batch_failed", &b.batch_id, detail).await;
-                }
-                for (table, error) in &report.table_errors {
-                    let detail = serde_json::json!({ "table": table, "error": error });
-                    alerter.send("batch_failed", table, detail).await;
-                }
-                if report.spool_full {
-                    alerter
-                        .send(
-                            "spool_full",
-                            "spool",
-                            serde_json::json!({ "spool_bytes": report.spool_bytes }),
-                        )
-                        .await;
-                }
-            });
-        }
     }
 
     /// The last run (ended at, report), if any since start.

@@ -204,10 +204,7 @@ impl LinkClient {
 
     /// Records that the gateway could not be reached (keeps the first time).
     fn mark_down(&self, reason: &str) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::clock::now_ms();
         let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
         let since = down.as_ref().map_or(now, |(t, _)| *t);
         *down = Some((since, reason.to_string()));

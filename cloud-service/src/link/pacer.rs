@@ -3,6 +3,7 @@
 //! (fixed or timetable) gives for the current time. The limit can be
 //! replaced at run time (admin API); the next frame picks it up.
 
+use crate::clock::now_ms;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hotcold_core::bwlimit::BwLimit;
 use std::num::NonZeroU32;
@@ -16,13 +17,6 @@ pub struct Pacer {
     /// The limiter for the rate in force, rebuilt when the rate changes.
     /// A tokio mutex: frames from all streams queue here, one at a time.
     limiter: tokio::sync::Mutex<Option<(u64, DefaultDirectRateLimiter)>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Pacer {

@@ -113,12 +113,8 @@ impl ChTables {
                 }
                 _ => false,
             };
-            if droppable && check_partition_id(id) {
-                self.client
-                    .query(&format!("ALTER TABLE {table} DROP PARTITION ID '{id}'"))
-                    .execute()
-                    .await
-                    .map_err(|e| statement_error(&schema.name, "DROP PARTITION ID", e))?;
+            if droppable && is_partition_id(id) {
+                self.drop_partition(&schema.name, id).await?;
                 cleared.dropped.push(id.clone());
             } else {
                 rest = true;
@@ -147,7 +143,7 @@ impl ChTables {
 
 /// Partition ids are digits, hex and `-`/`_` as the server makes them;
 /// anything else is not written into a statement.
-fn check_partition_id(id: &str) -> bool {
+pub(crate) fn is_partition_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .bytes()

@@ -274,11 +274,7 @@ impl ChTables {
     /// Drops one partition by its id (`system.parts.partition_id`).
     pub async fn drop_partition(&self, table: &str, partition_id: &str) -> Result<()> {
         hotcold_core::schema::check_name(table).map_err(|e| ChError::Other(e.to_string()))?;
-        if partition_id.is_empty()
-            || !partition_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !clear::is_partition_id(partition_id) {
             return Err(ChError::Other(format!(
                 "partition id {partition_id:?} is not one the server makes"
             )));

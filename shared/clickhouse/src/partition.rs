@@ -94,35 +94,12 @@ pub fn split_tuple(s: &str) -> Vec<String> {
         _ => return vec![s.to_string()],
     };
     let mut out = Vec::new();
-    let (mut depth, mut quote, mut escaped) = (0i32, false, false);
     let mut cur = String::new();
-    for ch in inner.chars() {
-        if quote {
+    for (ch, depth, quoted) in scan(inner) {
+        if ch == ',' && depth == 0 && !quoted {
+            out.push(std::mem::take(&mut cur).trim().to_string());
+        } else {
             cur.push(ch);
-            if escaped {
-                escaped = false;
-            } else if ch == '\\' {
-                escaped = true;
-            } else if ch == '\'' {
-                quote = false;
-            }
-            continue;
-        }
-        match ch {
-            '\'' => {
-                quote = true;
-                cur.push(ch);
-            }
-            '(' | '[' => {
-                depth += 1;
-                cur.push(ch);
-            }
-            ')' | ']' => {
-                depth -= 1;
-                cur.push(ch);
-            }
-            ',' if depth == 0 => out.push(std::mem::take(&mut cur).trim().to_string()),
-            c => cur.push(c),
         }
     }
     out.push(cur.trim().to_string());
@@ -131,10 +108,28 @@ pub fn split_tuple(s: &str) -> Vec<String> {
 
 /// Does the opening parenthesis at 0 close at the very end?
 fn encloses_all(s: &str) -> bool {
+    let chars = scan(s);
+    let n = chars.len();
+    let closes_early = chars
+        .iter()
+        .enumerate()
+        .any(|(i, &(ch, depth, quoted))| ch == ')' && !quoted && depth == 1 && i + 1 < n);
+    let balanced = chars.iter().fold(0i32, |d, &(ch, _, quoted)| match ch {
+        '(' if !quoted => d + 1,
+        ')' if !quoted => d - 1,
+        _ => d,
+    }) == 0;
+    !closes_early && balanced
+}
+
+/// Each character with the bracket depth before it and whether it belongs
+/// to a quoted string (quotes included; `\'` escapes inside one).
+fn scan(s: &str) -> Vec<(char, i32, bool)> {
     let (mut depth, mut quote, mut escaped) = (0i32, false, false);
-    let n = s.chars().count();
-    for (i, ch) in s.chars().enumerate() {
+    let mut out = Vec::with_capacity(s.len());
+    for ch in s.chars() {
         if quote {
+            out.push((ch, depth, true));
             if escaped {
                 escaped = false;
             } else if ch == '\\' {
@@ -144,19 +139,15 @@ fn encloses_all(s: &str) -> bool {
             }
             continue;
         }
+        out.push((ch, depth, ch == '\''));
         match ch {
             '\'' => quote = true,
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 && i + 1 < n {
-                    return false;
-                }
-            }
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
             _ => {}
         }
     }
-    depth == 0
+    out
 }
 
 /// Is `expr` a UTC day or month of the time column?
@@ -235,6 +226,7 @@ fn column_zone(ty: &str) -> Option<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn key(k: &str, ty: &str, tz: &str) -> PartitionKey {
         PartitionKey::parse(k, "ts", ty, tz)
@@ -326,5 +318,32 @@ mod tests {
             vec!["toYYYYMM(toDateTime(intDiv(ts, 1000)))", "exchange"]
         );
         assert_eq!(split_tuple("(a) + (b)"), vec!["(a) + (b)"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever a server prints, reading it never panics, and a tuple
+        /// of plain elements splits back into them.
+        #[test]
+        fn any_text_is_read_without_panic(key in ".{0,80}", value in ".{0,80}") {
+            let k = PartitionKey::parse(&key, "ts", "Int64", "UTC");
+            let _ = k.span(&value);
+            let _ = split_tuple(&value);
+        }
+
+        #[test]
+        fn tuples_split_into_their_elements(
+            elems in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z0-9]{1,6}",
+                    // A string literal: commas, brackets and escaped quotes inside.
+                    proptest::collection::vec(proptest::prop_oneof!["[a-z,() ]", proptest::strategy::Just("\\'".to_string())], 0..6)
+                        .prop_map(|parts| format!("'{}'", parts.concat())),
+                ],
+                2..5,
+            )
+        ) {
+            let text = format!("({})", elems.join(", "));
+            proptest::prop_assert_eq!(split_tuple(&text), elems);
+        }
     }
 }
