@@ -188,3 +188,46 @@ impl Drop for OwnServer {
         self.run("stop");
     }
 }
+
+/// How ClickHouse 18.16 reads back a table an operator made by hand with
+/// the types that version has: `lc_string` as `String`, `bool` as `UInt8`.
+pub fn as_legacy_table(schema: &TableSchema, name: &str) -> TableSchema {
+    let mut s = schema.clone();
+    s.name = name.to_string();
+    for c in &mut s.columns {
+        c.ty = match c.ty {
+            LogicalType::LcString => LogicalType::String,
+            LogicalType::Bool => LogicalType::UInt8,
+            t => t,
+        };
+    }
+    s
+}
+
+/// Writes rows straight into ClickHouse as TabSeparated, as an operator's
+/// collector would (not through hotcold's ingest). Booleans go as 0/1.
+pub async fn insert_tsv(
+    url: &str,
+    db: &str,
+    schema: &TableSchema,
+    rows: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    let mut body = format!("INSERT INTO {db}.{} FORMAT TabSeparated\n", schema.name);
+    for r in rows {
+        let cells: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| match &r[&c.name] {
+                serde_json::Value::String(s) => s
+                    .replace('\\', "\\\\")
+                    .replace('\t', "\\t")
+                    .replace('\n', "\\n"),
+                serde_json::Value::Bool(b) => u8::from(*b).to_string(),
+                v => v.to_string(),
+            })
+            .collect();
+        body.push_str(&cells.join("\t"));
+        body.push('\n');
+    }
+    sql(url, &body).await.map(|_| ())
+}

@@ -143,3 +143,27 @@ pub fn rows_for(
         })
         .collect()
 }
+
+/// The rows with booleans as 0/1, as a UInt8 column holds them.
+pub fn bools_as_u8(rows: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(o) = r.as_object_mut() {
+                for v in o.values_mut() {
+                    if let Some(b) = v.as_bool() {
+                        *v = serde_json::json!(u8::from(b));
+                    }
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+/// The rows of an NDJSON answer.
+pub fn parse_ndjson(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("answer line {l:?}: {e}")))
+        .collect()
+}

@@ -5,9 +5,9 @@
 //! from (TinyLog) fails alone, with the server's message, and keeps its rows;
 //! the others archive in the same run.
 
-use hotcold_core::schema::{LogicalType, TableSchema, Window, DAY_MS};
+use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 use hotcold_tests::clickhouse;
-use hotcold_tests::data::{hash_json, now_ms, trades, trades_schema};
+use hotcold_tests::data::{bools_as_u8, hash_json, now_ms, parse_ndjson, trades, trades_schema};
 use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
@@ -39,16 +39,7 @@ const COLUMNS: &str = "ts Int64, exchange String, symbol String, trade_id UInt64
                        price Decimal(18, 8), amount Decimal(18, 8), buyer_maker UInt8";
 
 fn schema(name: &str) -> TableSchema {
-    let mut s = trades_schema();
-    s.name = name.to_string();
-    for c in &mut s.columns {
-        c.ty = match c.ty {
-            LogicalType::LcString => LogicalType::String,
-            LogicalType::Bool => LogicalType::UInt8,
-            t => t,
-        };
-    }
-    s
+    clickhouse::as_legacy_table(&trades_schema(), name)
 }
 
 /// Trades over five days with rows 1 ms either side of every UTC and New
@@ -68,28 +59,14 @@ fn rows(start: i64, end: i64, seed: u64) -> Vec<serde_json::Value> {
         }
         d += DAY_MS;
     }
-    for r in &mut rows {
-        r["buyer_maker"] = serde_json::json!(u8::from(r["buyer_maker"] == true));
-    }
     rows.retain(|r| r["ts"].as_i64() < Some(end));
-    rows
+    bools_as_u8(&rows)
 }
 
 async fn insert(url: &str, db: &str, table: &str, rows: &[serde_json::Value]) {
-    let mut body = format!("INSERT INTO {db}.{table} FORMAT TabSeparated\n");
-    for r in rows {
-        body.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            r["ts"],
-            r["exchange"].as_str().expect("exchange"),
-            r["symbol"].as_str().expect("symbol"),
-            r["trade_id"],
-            r["price"].as_str().expect("price"),
-            r["amount"].as_str().expect("amount"),
-            r["buyer_maker"],
-        ));
-    }
-    clickhouse::sql(url, &body).await.expect("insert");
+    clickhouse::insert_tsv(url, db, &schema(table), rows)
+        .await
+        .expect("insert");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,10 +168,7 @@ async fn adopted_hot_tables_archive_and_purge_with_their_own_partition_keys() {
             )
             .await;
         assert_eq!(st, 200, "{body}");
-        let got: Vec<serde_json::Value> = body
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("line"))
-            .collect();
+        let got = parse_ndjson(&body);
         assert_eq!(got.len(), rows.len(), "{name}: every row once");
         assert_eq!(hash_json(&s, &got), hash_json(&s, rows), "{name}");
         // Partitions were dropped only where the key proves a UTC day.

@@ -7,14 +7,27 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
-use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
+use hotcold_tests::data::{hash_json, ndjson, now_ms, parse_ndjson, trades, trades_schema};
 use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::Duration;
 
 const GRACE_S: u64 = 3;
 
-async fn stack() -> Option<(Stack, String, String)> {
+/// A pair on ClickHouse 18.16 cold with a short grace, four days of trades
+/// ingested and one archive run done: the stack, the server, the cold
+/// database, the rows, the range start and the run's report.
+struct Archived {
+    stack: Stack,
+    url: String,
+    db: String,
+    rows: Vec<serde_json::Value>,
+    start: i64,
+    now: i64,
+    report: serde_json::Value,
+}
+
+async fn archived(seed: u64) -> Option<Archived> {
     let url = clickhouse::url()?;
     let db = clickhouse::unique_db("durable");
     let stack = Stack::start(StackOptions {
@@ -25,29 +38,39 @@ async fn stack() -> Option<(Stack, String, String)> {
         purge_grace: format!("{GRACE_S}s"),
         ..Default::default()
     });
-    Some((stack, url, db))
-}
-
-fn rows_query(body: &str) -> Vec<serde_json::Value> {
-    body.lines()
-        .map(|l| serde_json::from_str(l).expect("line"))
-        .collect()
+    let now = now_ms();
+    let start = Window::day_of(now - 4 * DAY_MS).start;
+    let rows = trades(start, now, 4_000, seed);
+    let (s, b) = stack.cloud.ingest("trades", ndjson(&rows)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, report) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{report}");
+    Some(Archived {
+        stack,
+        url,
+        db,
+        rows,
+        start,
+        now,
+        report,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_to_clickhouse_18_are_held_for_the_grace_then_read_back() {
-    let Some((stack, url, db)) = stack().await else {
+    let Some(Archived {
+        stack,
+        url,
+        db,
+        rows,
+        start,
+        now,
+        report: r,
+    }) = archived(21).await
+    else {
         return;
     };
     let schema = trades_schema();
-    let now = now_ms();
-    let start = Window::day_of(now - 4 * DAY_MS).start;
-    let rows = trades(start, now, 4_000, 21);
-    let (s, b) = stack.cloud.ingest("trades", ndjson(&rows)).await;
-    assert_eq!(s, 200, "{b}");
-
-    let (s, r) = stack.cloud.archive().await;
-    assert_eq!(s, 200, "{r}");
     let cutoff = r["cutoff_ms"].as_i64().expect("cutoff");
     let old: Vec<_> = rows
         .iter()
@@ -82,7 +105,7 @@ async fn commits_to_clickhouse_18_are_held_for_the_grace_then_read_back() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(
-        hash_json(&schema, &rows_query(&body)),
+        hash_json(&schema, &parse_ndjson(&body)),
         hash_json(&schema, &rows)
     );
 
@@ -106,24 +129,26 @@ async fn commits_to_clickhouse_18_are_held_for_the_grace_then_read_back() {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(
-        hash_json(&schema, &rows_query(&body)),
+        hash_json(&schema, &parse_ndjson(&body)),
         hash_json(&schema, &rows)
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_lost_in_cold_during_the_grace_keeps_its_hot_rows() {
-    let Some((stack, url, db)) = stack().await else {
+    let Some(Archived {
+        stack,
+        url,
+        db,
+        rows,
+        start,
+        now,
+        report: r,
+    }) = archived(22).await
+    else {
         return;
     };
     let schema = trades_schema();
-    let now = now_ms();
-    let start = Window::day_of(now - 4 * DAY_MS).start;
-    let rows = trades(start, now, 4_000, 22);
-    let (s, b) = stack.cloud.ingest("trades", ndjson(&rows)).await;
-    assert_eq!(s, 200, "{b}");
-    let (s, r) = stack.cloud.archive().await;
-    assert_eq!(s, 200, "{r}");
     let first = r["batches"][0]["window"].clone();
     let (w0, w1) = (
         first["start"].as_i64().expect("start"),
@@ -184,7 +209,7 @@ async fn a_window_lost_in_cold_during_the_grace_keeps_its_hot_rows() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(
-        hash_json(&schema, &rows_query(&body)),
+        hash_json(&schema, &parse_ndjson(&body)),
         hash_json(&schema, &rows),
         "every row once, the lost ones from hot"
     );

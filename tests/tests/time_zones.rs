@@ -10,10 +10,12 @@
 //!   rows.
 
 use hotcold_clickhouse::ChTables;
-use hotcold_core::schema::{TableSchema, Window, DAY_MS};
+use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_core::time::{civil_from_days, days_from_civil};
 use hotcold_tests::clickhouse::{self, OwnServer};
-use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
+use hotcold_tests::data::{
+    bools_as_u8, hash_json, ndjson, now_ms, parse_ndjson, trades, trades_schema,
+};
 use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
@@ -120,51 +122,6 @@ fn adopted_ddl(db: &str, name: &str, key: &str) -> String {
     )
 }
 
-/// The trades schema as 18.16 reads an adopted table back.
-fn adopted_schema(name: &str) -> TableSchema {
-    let mut s = trades_schema();
-    s.name = name.to_string();
-    for c in &mut s.columns {
-        c.ty = match c.ty {
-            hotcold_core::schema::LogicalType::LcString => {
-                hotcold_core::schema::LogicalType::String
-            }
-            hotcold_core::schema::LogicalType::Bool => hotcold_core::schema::LogicalType::UInt8,
-            t => t,
-        };
-    }
-    s
-}
-
-/// Rows as TabSeparated, written straight into ClickHouse as a collector
-/// would (not through our ingest).
-async fn insert_tsv(url: &str, db: &str, table: &str, rows: &[serde_json::Value]) {
-    let mut body = format!("INSERT INTO {db}.{table} FORMAT TabSeparated\n");
-    for r in rows {
-        body.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            r["ts"],
-            r["exchange"].as_str().expect("exchange"),
-            r["symbol"].as_str().expect("symbol"),
-            r["trade_id"],
-            r["price"].as_str().expect("price"),
-            r["amount"].as_str().expect("amount"),
-            r["buyer_maker"].as_u64().expect("buyer_maker as 0/1"),
-        ));
-    }
-    clickhouse::sql(url, &body).await.expect("insert");
-}
-
-fn as_adopted(rows: &[serde_json::Value]) -> Vec<serde_json::Value> {
-    rows.iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r["buyer_maker"] = serde_json::json!(u8::from(r["buyer_maker"] == true));
-            r
-        })
-        .collect()
-}
-
 /// `delete_window` on every key in every zone: exactly the window's rows go,
 /// whether it dropped partitions or ran a mutation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +131,7 @@ async fn clearing_a_window_touches_nothing_outside_it_in_any_zone() {
     };
     let m = month_start();
     let bounds = boundaries(&servers[0].1, m - 3 * DAY_MS, m + 3 * DAY_MS).await;
-    let rows = as_adopted(&rows_at(&bounds, 11));
+    let rows = bools_as_u8(&rows_at(&bounds, 11));
     // The day before the month boundary, and the first of the month.
     let windows = [Window::new(m - DAY_MS, m), Window::new(m, m + DAY_MS)];
     for (zone, (_, url)) in ZONES.iter().zip(&servers) {
@@ -191,8 +148,10 @@ async fn clearing_a_window_touches_nothing_outside_it_in_any_zone() {
             clickhouse::sql(url, &adopted_ddl(&db, name, key))
                 .await
                 .expect("ddl");
-            insert_tsv(url, &db, name, &rows).await;
-            let schema = adopted_schema(name);
+            let schema = clickhouse::as_legacy_table(&trades_schema(), name);
+            clickhouse::insert_tsv(url, &db, &schema, &rows)
+                .await
+                .expect("insert");
             let mut left: Vec<serde_json::Value> = rows.clone();
             for w in windows {
                 let cleared = ch.delete_window(&schema, w).await.unwrap_or_else(|e| {
@@ -322,10 +281,7 @@ async fn archive_keeps_every_row_in_exactly_one_tier_in_any_zone() {
             )
             .await;
         assert_eq!(s, 200, "{label}: {body}");
-        let got: Vec<serde_json::Value> = body
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("line"))
-            .collect();
+        let got = parse_ndjson(&body);
         assert_eq!(got.len(), rows.len(), "{label}: every row once");
         assert_eq!(
             hash_json(&schema, &got),
