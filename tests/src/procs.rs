@@ -266,6 +266,14 @@ impl Cloud {
         self.ask("query", table, params).await
     }
 
+    /// The rows a query answers as NDJSON; anything but a 200 panics with
+    /// the status and the body.
+    pub async fn query_rows(&self, table: &str, params: &str) -> Vec<serde_json::Value> {
+        let (s, _, body) = self.query(table, params).await;
+        assert_eq!(s, 200, "query {table}?{params}: {body}");
+        crate::data::parse_ndjson(&body)
+    }
+
     /// GET `/v1/{endpoint}/{table}?{params}` (query, bars, aggregate).
     pub async fn ask(
         &self,

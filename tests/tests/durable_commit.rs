@@ -7,7 +7,7 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
-use hotcold_tests::data::{hash_json, ndjson, now_ms, parse_ndjson, trades, trades_schema};
+use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
 use hotcold_tests::procs::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::Duration;
@@ -99,15 +99,11 @@ async fn commits_to_clickhouse_18_are_held_for_the_grace_then_read_back() {
     let held = r["batches"][0]["error"].as_str().unwrap_or_default();
     assert!(held.contains("does not fsync"), "{held}");
     // Queries see every row once meanwhile.
-    let (s, _, body) = stack
+    let got = stack
         .cloud
-        .query("trades", &format!("from={start}&to={}", now + 1))
+        .query_rows("trades", &format!("from={start}&to={}", now + 1))
         .await;
-    assert_eq!(s, 200);
-    assert_eq!(
-        hash_json(&schema, &parse_ndjson(&body)),
-        hash_json(&schema, &rows)
-    );
+    assert_eq!(hash_json(&schema, &got), hash_json(&schema, &rows));
 
     tokio::time::sleep(Duration::from_secs(GRACE_S + 1)).await;
     let (s, r) = stack.cloud.archive().await;
@@ -120,18 +116,14 @@ async fn commits_to_clickhouse_18_are_held_for_the_grace_then_read_back() {
         (rows.len() - old.len()) as u64,
         "purged after the grace and the read-back"
     );
-    let (s, _, body) = stack
+    let got = stack
         .cloud
-        .query(
+        .query_rows(
             "trades",
             &format!("from={start}&to={}&require_complete=true", now + 1),
         )
         .await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(
-        hash_json(&schema, &parse_ndjson(&body)),
-        hash_json(&schema, &rows)
-    );
+    assert_eq!(hash_json(&schema, &got), hash_json(&schema, &rows));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,13 +195,12 @@ async fn a_window_lost_in_cold_during_the_grace_keeps_its_hot_rows() {
         .filter(|x| x["ts"].as_i64().is_some_and(|t| w.contains(t)))
         .count();
     assert_eq!(stack.cloud.hot_count(&schema, w), in_w as u64);
-    let (s, _, body) = stack
+    let got = stack
         .cloud
-        .query("trades", &format!("from={start}&to={}", now + 1))
+        .query_rows("trades", &format!("from={start}&to={}", now + 1))
         .await;
-    assert_eq!(s, 200);
     assert_eq!(
-        hash_json(&schema, &parse_ndjson(&body)),
+        hash_json(&schema, &got),
         hash_json(&schema, &rows),
         "every row once, the lost ones from hot"
     );
