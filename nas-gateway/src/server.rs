@@ -73,6 +73,13 @@ pub async fn committer<S: ColdStore>(gw: Arc<Gateway<S>>, interval: std::time::D
                     tracing::info!(batch = %m.batch_id, cold = %cold, "committed from staging");
                     let _ = gw.staging.remove(&m.batch_id);
                 }
+                // Undecodable for good (over a limit, or corrupt past its
+                // hashes): retrying cannot help. Dropped from staging; the
+                // cloud keeps the rows hot and is told when it offers again.
+                Err(e @ CommitError::Decode { .. }) => {
+                    tracing::error!(batch = %m.batch_id, error = %e, "staged batch cannot be decoded; dropped from staging");
+                    let _ = gw.staging.remove(&m.batch_id);
+                }
                 Err(e) => {
                     tracing::debug!(batch = %m.batch_id, error = %e, "staged batch still not committed")
                 }
@@ -306,6 +313,11 @@ async fn offer<S: ColdStore>(
                 reason: e.to_string(),
             }))
             .await?;
+        }
+        Err(e @ CommitError::Decode { .. }) => {
+            tracing::error!(batch = %m.batch_id, error = %e, "batch cannot be decoded; dropped from staging");
+            let _ = gw.staging.remove(&m.batch_id);
+            return Err(refuse(&e));
         }
         Err(e) => return Err(refuse(&e)),
     }

@@ -208,6 +208,13 @@ fn decode_raw(
         )));
     }
     let mut columns = Vec::with_capacity(ncols);
+    // What the segment's strings may expand to in all: a dictionary entry
+    // repeated for every row costs its length each time, so a few KB of
+    // compressed bytes could otherwise claim terabytes.
+    let mut expanded = ExpandBudget {
+        left: limits.max_decoded_bytes,
+        max: limits.max_decoded_bytes,
+    };
     for (i, kind) in kinds.into_iter().enumerate() {
         let tag = r.u8()?;
         if tag != kind_tag(kind) {
@@ -219,7 +226,7 @@ fn decode_raw(
         }
         let len = r.len(r.remaining(), "column length")?;
         let mut cr = Reader::new(r.bytes(len)?);
-        columns.push(decode_column(kind, rows, &mut cr, limits)?);
+        columns.push(decode_column(kind, rows, &mut cr, limits, &mut expanded)?);
         if cr.remaining() != 0 {
             return Err(DecodeError::Corrupt("trailing bytes in column"));
         }
@@ -230,11 +237,29 @@ fn decode_raw(
     Ok(RowBatch { columns })
 }
 
+/// Bytes the decoded strings of one segment may still take.
+struct ExpandBudget {
+    left: usize,
+    max: usize,
+}
+
+impl ExpandBudget {
+    fn take(&mut self, n: usize) -> Result<(), DecodeError> {
+        self.left = self.left.checked_sub(n).ok_or(DecodeError::TooLarge {
+            what: "decoded strings of a segment",
+            value: (self.max - self.left + n) as u64,
+            max: self.max as u64,
+        })?;
+        Ok(())
+    }
+}
+
 fn decode_column(
     kind: PhysicalKind,
     rows: usize,
     r: &mut Reader<'_>,
     limits: &DecodeLimits,
+    expanded: &mut ExpandBudget,
 ) -> Result<Column, DecodeError> {
     // Every value takes at least one byte, so `rows` can be checked against
     // what is left before anything is allocated for it.
@@ -286,7 +311,7 @@ fn decode_column(
             }
             Column::Bool(v)
         }
-        PhysicalKind::Str => Column::Str(decode_strings(rows, r, limits)?),
+        PhysicalKind::Str => Column::Str(decode_strings(rows, r, limits, expanded)?),
     })
 }
 
@@ -299,6 +324,7 @@ fn decode_strings(
     rows: usize,
     r: &mut Reader<'_>,
     limits: &DecodeLimits,
+    expanded: &mut ExpandBudget,
 ) -> Result<Vec<String>, DecodeError> {
     let mode = r.u8()?;
     if rows > r.remaining() {
@@ -308,7 +334,9 @@ fn decode_strings(
     match mode {
         0 => {
             for _ in 0..rows {
-                v.push(read_string(r, limits)?);
+                let s = read_string(r, limits)?;
+                expanded.take(s.len())?;
+                v.push(s);
             }
         }
         1 => {
@@ -322,6 +350,7 @@ fn decode_strings(
                 let s = dict
                     .get(i as usize)
                     .ok_or(DecodeError::Corrupt("dictionary index out of range"))?;
+                expanded.take(s.len())?;
                 v.push(s.clone());
             }
         }
@@ -446,6 +475,51 @@ mod tests {
             raw[i] ^= 0xff;
             let _ = decode_raw(&schema, &raw, &DecodeLimits::default());
         }
+    }
+
+    /// One 1 KiB dictionary entry for a million rows: about a megabyte of
+    /// raw bytes (a few KB once compressed) that would expand to 1 GiB.
+    #[test]
+    fn dictionary_bomb_is_refused() {
+        let schema = crate::schema::TableSchema::new(
+            "t",
+            "ts",
+            &[
+                ("ts", crate::schema::LogicalType::TimestampMs),
+                ("s", crate::schema::LogicalType::String),
+            ],
+        );
+        let rows = 1usize << 20;
+        let mut raw = MAGIC.to_vec();
+        put_u64(&mut raw, rows as u64);
+        put_u64(&mut raw, 2);
+        raw.push(kind_tag(PhysicalKind::I64));
+        put_u64(&mut raw, rows as u64);
+        raw.extend(std::iter::repeat_n(0u8, rows));
+        let mut col = vec![1u8];
+        put_u64(&mut col, 1);
+        put_u64(&mut col, 1024);
+        col.extend(std::iter::repeat_n(b'x', 1024));
+        col.extend(std::iter::repeat_n(0u8, rows));
+        raw.push(kind_tag(PhysicalKind::Str));
+        put_u64(&mut raw, col.len() as u64);
+        raw.extend_from_slice(&col);
+        let e = decode_raw(&schema, &raw, &DecodeLimits::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::TooLarge {
+                    what: "decoded strings of a segment",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // The same through compression: small on the wire, refused whole.
+        let compressed = zstd::bulk::compress(&raw, 3).unwrap();
+        assert!(compressed.len() < 16 << 10, "{} bytes", compressed.len());
+        let e = decode_segment(&schema, &compressed, &DecodeLimits::default()).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
     }
 
     #[test]
