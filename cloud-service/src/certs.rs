@@ -1,5 +1,5 @@
 //! `certs init`: writes the operator's CA and both certificates to a folder,
-//! keys readable by their owner only.
+//! keys readable by their owner only; `tokens`: the three bearer tokens.
 
 use anyhow::Context;
 use std::fs;
@@ -38,6 +38,23 @@ pub fn init(dir: &Path, org: &str) -> anyhow::Result<()> {
         ("cloud-service.key", &b.client_key, 0o600),
     ] {
         write(&dir.join(name), text, mode)?;
+    }
+    Ok(())
+}
+
+/// Writes `admin.token`, `ingest.token` and `read.token`: 40 random
+/// alphanumeric characters each (about 238 bits) from the OS-seeded CSPRNG,
+/// mode 600, never overwriting.
+pub fn init_tokens(dir: &Path) -> anyhow::Result<()> {
+    use rand::Rng;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for name in ["admin.token", "ingest.token", "read.token"] {
+        let token: String = rand::thread_rng()
+            .sample_iter(rand::distributions::Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        write(&dir.join(name), &format!("{token}\n"), 0o600)?;
     }
     Ok(())
 }

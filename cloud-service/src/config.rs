@@ -216,37 +216,76 @@ impl Default for AlertsConfig {
     }
 }
 
-/// Who may use the admin endpoints (and, optionally, ingest and query).
+/// Who may use which endpoints: one bearer token per role, each checked
+/// in constant time (see `api/auth.rs`). The admin token also opens ingest
+/// and query wherever those are protected.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdminConfig {
-    /// A bearer token; prefer `token-file` so it stays out of the config.
+    /// The admin token (archive, status, verify, bwlimit, rehydrate);
+    /// prefer `token-file` so it stays out of the config.
     pub token: Option<String>,
-    /// A file whose first line is the token.
+    /// A file whose first line is the admin token.
     pub token_file: Option<PathBuf>,
-    /// Require the token for ingest and query too, not only admin.
+    /// The collectors' token for `POST /v1/ingest`.
+    pub ingest_token: Option<String>,
+    pub ingest_token_file: Option<PathBuf>,
+    /// The analysts' token for queries, bars and aggregates.
+    pub read_token: Option<String>,
+    pub read_token_file: Option<PathBuf>,
+    /// Require the admin token for ingest and query too, where they have no
+    /// token of their own.
+    pub protect_data: bool,
+}
+
+/// The tokens in force, read from their files.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedTokens {
+    pub admin: Option<String>,
+    pub ingest: Option<String>,
+    pub read: Option<String>,
     pub protect_data: bool,
 }
 
 impl AdminConfig {
-    /// The token in force, read from the file if one is named.
-    pub fn resolve(&self) -> anyhow::Result<Option<String>> {
-        if let Some(f) = &self.token_file {
-            let t = std::fs::read_to_string(f)
-                .map_err(|e| anyhow::anyhow!("admin.token-file {}: {e}", f.display()))?;
-            let t = t.lines().next().unwrap_or("").trim().to_string();
-            anyhow::ensure!(
-                t.len() >= 16,
-                "admin.token-file {}: the token must be at least 16 characters",
-                f.display()
-            );
-            return Ok(Some(t));
-        }
-        if let Some(t) = &self.token {
-            anyhow::ensure!(t.len() >= 16, "admin.token: must be at least 16 characters");
-        }
-        Ok(self.token.clone())
+    pub fn resolve(&self) -> anyhow::Result<ResolvedTokens> {
+        Ok(ResolvedTokens {
+            admin: resolve_token("admin.token", &self.token, &self.token_file)?,
+            ingest: resolve_token(
+                "admin.ingest-token",
+                &self.ingest_token,
+                &self.ingest_token_file,
+            )?,
+            read: resolve_token("admin.read-token", &self.read_token, &self.read_token_file)?,
+            protect_data: self.protect_data,
+        })
     }
+}
+
+/// A token given inline or in a file (its first line); at least 16
+/// characters, so a short guessable one is refused at start.
+fn resolve_token(
+    key: &str,
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let (t, from) = match (file, inline) {
+        (Some(f), _) => {
+            let t = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("{key}-file {}: {e}", f.display()))?;
+            (
+                t.lines().next().unwrap_or("").trim().to_string(),
+                format!("{key}-file {}", f.display()),
+            )
+        }
+        (None, Some(t)) => (t.clone(), key.to_string()),
+        (None, None) => return Ok(None),
+    };
+    anyhow::ensure!(
+        t.len() >= 16,
+        "{from}: the token must be at least 16 characters"
+    );
+    Ok(Some(t))
 }
 
 /// When archive runs start by themselves (they can always be started by

@@ -35,6 +35,14 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let tokens = cfg.admin.resolve()?;
+    tokens
+        .check_exposure(cfg.http_listen)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let open = tokens.open_roles();
+    if !open.is_empty() {
+        tracing::warn!(?open, "endpoints without a token (fine on loopback only)");
+    }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     let hot: Arc<dyn hot::HotStore> = match &cfg.hot {
@@ -76,13 +84,6 @@ pub async fn start(
             Ok::<_, anyhow::Error>(())
         })
         .await??;
-    }
-    let token = cfg.admin.resolve()?;
-    if token.is_none() {
-        tracing::warn!(
-            "admin endpoints are open: set admin.token-file (or admin.token) before exposing {}",
-            cfg.http_listen
-        );
     }
     let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
@@ -140,7 +141,7 @@ pub async fn start(
         link,
         archiver,
         counters: Default::default(),
-        token,
+        tokens,
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await

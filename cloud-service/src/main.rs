@@ -93,6 +93,14 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Write random bearer tokens for the three roles (admin, ingest,
+    /// read) to DIR/{admin,ingest,read}.token, readable by their owner
+    /// only; name them in admin.token-file, admin.ingest-token-file and
+    /// admin.read-token-file. Existing files are never overwritten.
+    Tokens {
+        #[arg(long, default_value = "data/secrets")]
+        out: PathBuf,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/cloud.yaml")]
@@ -201,6 +209,14 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Tokens { out } => {
+            cloud_service::certs::init_tokens(&out)?;
+            println!(
+                "wrote admin.token, ingest.token and read.token to {} (give collectors ingest.token, analysts read.token)",
+                out.display()
+            );
+            Ok(())
+        }
         Command::Certs {
             command: CertsCommand::Init { out, org },
         } => {
@@ -212,7 +228,11 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            CloudConfig::load(&config)?;
+            let cfg = CloudConfig::load(&config)?;
+            cfg.admin
+                .resolve()?
+                .check_exposure(cfg.http_listen)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             println!("{}: ok", config.display());
             Ok(())
         }

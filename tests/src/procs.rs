@@ -217,6 +217,19 @@ impl Cloud {
         }
     }
 
+    /// Sends `Authorization: Bearer <token>` with every request from here on.
+    pub fn with_token(mut self, token: &str) -> Self {
+        let mut h = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            h.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        self.http = reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .expect("http client");
+        self
+    }
+
     pub async fn ingest(
         &self,
         table: &str,

@@ -53,10 +53,19 @@ async fn archive_through_a_shaped_wireguard_tunnel() {
     // Day 1 is archived with a 4-day hot retention, day 2 after a restart
     // with 3 days: one window per phase.
     let ccfg = dir.path().join("cloud.yaml");
+    // The cloud listens on the operator's veth, not loopback: it must have
+    // its tokens (it refuses to start with open endpoints there).
+    let token = "wireguard-test-admin-token-0001";
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, token).expect("token file");
     let write_cloud_cfg = |retention: &str| {
         let opts = StackOptions {
             tables_yaml: Some(tables.into()),
             hot_retention: retention.into(),
+            extra_yaml: format!(
+                "admin:\n  token-file: {}\n  protect-data: true\n",
+                token_file.display()
+            ),
             ..Default::default()
         };
         let yaml = cloud_yaml(dir.path(), gateway.addr, &certs, &opts).replace(
@@ -74,6 +83,7 @@ async fn archive_through_a_shaped_wireguard_tunnel() {
             dir.path().join("cloud"),
             &[],
         )
+        .with_token(token)
     };
     let mut cloud = start_cloud();
 

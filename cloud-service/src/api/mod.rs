@@ -1,6 +1,7 @@
 //! The HTTP API: ingest, query, admin, health.
 
 pub mod admin;
+pub mod auth;
 pub mod encode;
 pub mod error;
 pub mod ingest;
@@ -31,8 +32,8 @@ pub struct AppState {
     pub archiver: Arc<Archiver>,
     pub router: crate::router::Router,
     pub counters: crate::metrics::HttpCounters,
-    /// The admin bearer token, if one is configured.
-    pub token: Option<String>,
+    /// The bearer tokens per role.
+    pub tokens: crate::config::ResolvedTokens,
 }
 
 impl AppState {
@@ -69,64 +70,34 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::get_bwlimit).put(admin::put_bwlimit),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_token,
+            (state.clone(), auth::Role::Admin),
+            auth::require,
         ));
-    let data = Router::new()
+    let ingest = Router::new()
         .route("/v1/ingest/{table}", post(ingest::ingest))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), auth::Role::Ingest),
+            auth::require,
+        ));
+    let read = Router::new()
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/bars/{table}", get(query::bars))
-        .route("/v1/aggregate/{table}", get(query::aggregate));
-    let data = if state.cfg.admin.protect_data {
-        data.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_token,
-        ))
-    } else {
-        data
-    };
+        .route("/v1/aggregate/{table}", get(query::aggregate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), auth::Role::Read),
+            auth::require,
+        ));
     Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/openapi.yaml", get(openapi_yaml))
         .route("/health", get(admin::health))
         .route("/metrics", get(admin::metrics))
         .merge(admin)
-        .merge(data)
+        .merge(ingest)
+        .merge(read)
         .fallback(|| async { ApiError::not_found("no such endpoint: see README for the API") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
-}
-
-/// Refuses a request without `Authorization: Bearer <token>` when a token
-/// is configured. Compared in constant time.
-async fn require_token(
-    axum::extract::State(st): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Result<axum::response::Response, ApiError> {
-    let Some(want) = &st.token else {
-        return Ok(next.run(req).await);
-    };
-    let got = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = got.is_some_and(|g| {
-        g.len() == want.len()
-            && g.bytes()
-                .zip(want.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if ok {
-        Ok(next.run(req).await)
-    } else {
-        Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer <admin.token>)",
-        ))
-    }
 }
 
 /// The OpenAPI description, written by hand beside the code it describes;
