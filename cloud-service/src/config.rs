@@ -66,6 +66,9 @@ pub struct LinkConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The one gateway certificate accepted (`nas-gateway.pem` from
+    /// `certs init`). Default: beside `ca`.
+    pub peer_cert: Option<PathBuf>,
     pub chunk_size: ByteSize,
     pub connect_timeout: Span,
     /// How long one request (a batch transfer and commit) may take.
@@ -160,6 +163,7 @@ impl Default for LinkConfig {
             ca: "data/certs/ca.pem".into(),
             cert: "data/certs/cloud-service.pem".into(),
             key: "data/certs/cloud-service.key".into(),
+            peer_cert: None,
             chunk_size: ByteSize(1 << 20),
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
@@ -436,6 +440,12 @@ impl CloudConfig {
             ca: self.link.ca.clone(),
             cert: self.link.cert.clone(),
             key: self.link.key.clone(),
+            peer: Some(
+                self.link
+                    .peer_cert
+                    .clone()
+                    .unwrap_or_else(|| self.link.ca.with_file_name("nas-gateway.pem")),
+            ),
         }
     }
 }

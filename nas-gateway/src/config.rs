@@ -32,6 +32,9 @@ pub struct TlsConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The one client certificate accepted: the cloud's
+    /// (`cloud-service.pem` from `certs init`). Default: beside `ca`.
+    pub peer_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +88,7 @@ impl Default for TlsConfig {
             ca: "data/certs/ca.pem".into(),
             cert: "data/certs/nas-gateway.pem".into(),
             key: "data/certs/nas-gateway.key".into(),
+            peer_cert: None,
         }
     }
 }
@@ -103,6 +107,12 @@ impl NasConfig {
             ca: self.tls.ca.clone(),
             cert: self.tls.cert.clone(),
             key: self.tls.key.clone(),
+            peer: Some(
+                self.tls
+                    .peer_cert
+                    .clone()
+                    .unwrap_or_else(|| self.tls.ca.with_file_name("cloud-service.pem")),
+            ),
         }
     }
 }

@@ -33,6 +33,12 @@ fn leaf(
 /// A fresh CA (named after `org`) with a gateway certificate for
 /// [`crate::SERVER_NAME`] and a cloud client certificate.
 pub fn generate(org: &str) -> Result<CertBundle, rcgen::Error> {
+    Ok(generate_many(org, 1)?.remove(0))
+}
+
+/// `n` bundles sharing one CA: the same names, other keys. What a CA that
+/// signs for more than this pair looks like; the pins must tell them apart.
+pub fn generate_many(org: &str, n: usize) -> Result<Vec<CertBundle>, rcgen::Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name
@@ -42,22 +48,26 @@ pub fn generate(org: &str) -> Result<CertBundle, rcgen::Error> {
     let ca_cert = ca.self_signed(&ca_key)?;
     let ca_key_pem = ca_key.serialize_pem();
     let issuer = Issuer::new(ca, ca_key);
-    let (server_cert, server_key) = leaf(
-        crate::SERVER_NAME,
-        ExtendedKeyUsagePurpose::ServerAuth,
-        &issuer,
-    )?;
-    let (client_cert, client_key) = leaf(
-        "cloud-service",
-        ExtendedKeyUsagePurpose::ClientAuth,
-        &issuer,
-    )?;
-    Ok(CertBundle {
-        ca_cert: ca_cert.pem(),
-        ca_key: ca_key_pem,
-        server_cert,
-        server_key,
-        client_cert,
-        client_key,
-    })
+    (0..n.max(1))
+        .map(|_| {
+            let (server_cert, server_key) = leaf(
+                crate::SERVER_NAME,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                &issuer,
+            )?;
+            let (client_cert, client_key) = leaf(
+                "cloud-service",
+                ExtendedKeyUsagePurpose::ClientAuth,
+                &issuer,
+            )?;
+            Ok(CertBundle {
+                ca_cert: ca_cert.pem(),
+                ca_key: ca_key_pem.clone(),
+                server_cert,
+                server_key,
+                client_cert,
+                client_key,
+            })
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod endpoint;
 pub mod framed;
+mod pin;
 pub mod process;
 pub mod tls;
 

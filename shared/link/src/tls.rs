@@ -2,6 +2,12 @@
 //! only. There is no unauthenticated mode: the gateway requires a client
 //! certificate chained to the operator's CA, and the cloud checks the
 //! gateway's certificate against the same CA.
+//!
+//! Chaining to the CA is not enough where a CA signs more than this pair:
+//! each side also pins its peer, accepting only the very certificate
+//! `certs init` made for the other end (same name, same key). Anything else
+//! that chains to the CA is refused during the handshake, with a reason
+//! the refusing side logs.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -27,12 +33,16 @@ pub enum TlsError {
     Quic(String),
 }
 
-/// Where one side's CA, certificate and key live.
+/// Where one side's CA, certificate and key live, and the one certificate
+/// its peer must present.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The peer's certificate (PEM). `None`: any certificate of the CA
+    /// (tools and tests only; both programs always pin).
+    pub peer: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -74,16 +84,28 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The pinned peer certificate, if one is configured.
+fn pinned(files: &TlsFiles) -> Result<Option<CertificateDer<'static>>, TlsError> {
+    match &files.peer {
+        None => Ok(None),
+        Some(p) => Ok(certs(p)?.into_iter().next()),
+    }
+}
+
 /// The gateway's side: requires and verifies a client certificate.
 pub fn server_crypto(
     files: &TlsFiles,
 ) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+    let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots(&files.ca)?),
         provider(),
     )
     .build()
     .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = match pinned(files)? {
+        Some(pin) => Arc::new(crate::pin::PinnedClient { inner: webpki, pin }),
+        None => webpki,
+    };
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -97,10 +119,22 @@ pub fn server_crypto(
 pub fn client_crypto(
     files: &TlsFiles,
 ) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots(&files.ca)?)
-        .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let roots = Arc::new(roots(&files.ca)?);
+    let builder = match pinned(files)? {
+        Some(pin) => {
+            let inner =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                    .build()
+                    .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(crate::pin::PinnedServer { inner, pin }))
+        }
+        None => builder.with_root_certificates(roots),
+    };
+    let mut cfg = builder.with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)?;
     cfg.alpn_protocols = vec![b"hotcold/1".to_vec()];
     quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))

@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             ca: cfg.ca.clone(),
             cert: cfg.cert.clone(),
             key: cfg.key.clone(),
+            peer: None,
         };
         let client = LinkClient::new(cfg, &tls)?;
         // A batch larger than the run: the clock stops it, not the data.
