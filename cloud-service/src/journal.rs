@@ -179,6 +179,19 @@ impl Journal {
         )
     }
 
+    /// Failed batches of exactly this table and window: the ones a new
+    /// batch for the window may replace in cold (see `Manifest::replaces`).
+    pub fn failed_for(&self, table: &str, window: Window) -> Result<Vec<String>, JournalError> {
+        Ok(self
+            .query(
+                "WHERE table_name = ?1 AND t0 = ?2 AND t1 = ?3 AND state = 'failed' ORDER BY seq",
+                params![table, window.start, window.end],
+            )?
+            .into_iter()
+            .map(|r| r.batch_id)
+            .collect())
+    }
+
     /// Batches whose cold copy was confirmed (confirmed or purged).
     pub fn confirmed(&self) -> Result<Vec<BatchRecord>, JournalError> {
         self.query(

@@ -25,6 +25,15 @@ pub enum CommitError {
     Cold(#[from] ColdError),
     #[error("batch {batch}: {reason}")]
     Decode { batch: String, reason: String },
+    /// The window is already committed under another batch that this one
+    /// does not say it replaces: its cold rows are never cleared for it.
+    #[error("batch {batch}: window {window} of {table} is already committed under batch {existing}, which the manifest does not name in `replaces`; nothing cleared")]
+    Conflict {
+        batch: String,
+        table: String,
+        window: hotcold_core::schema::Window,
+        existing: String,
+    },
 }
 
 pub async fn commit<S: ColdStore>(
@@ -44,6 +53,29 @@ pub async fn commit<S: ColdStore>(
     };
     check.await.map_err(|e| ColdError::Task(e.to_string()))??;
 
+    // A window committed under another batch is cleared only for a batch
+    // that names it: a new batch id for an old window (a peer that should
+    // not be there, or a bug) must not wipe archived rows.
+    let overlapping = |e: &LedgerEntry| {
+        e.table == m.schema.name
+            && e.batch_id != m.batch_id
+            && e.window.start < m.window.end
+            && m.window.start < e.window.end
+    };
+    if let Some(e) = store
+        .ledger_list()
+        .await?
+        .into_iter()
+        .filter(overlapping)
+        .find(|e| !m.replaces.contains(&e.batch_id))
+    {
+        return Err(CommitError::Conflict {
+            batch: m.batch_id.clone(),
+            table: m.schema.name.clone(),
+            window: m.window,
+            existing: e.batch_id,
+        });
+    }
     if store.window_count(&m.schema, m.window).await? > 0 {
         tracing::warn!(batch = %m.batch_id, window = %m.window, "clearing rows of an interrupted earlier commit");
         store.delete_window(&m.schema, m.window).await?;

@@ -76,8 +76,8 @@ pub async fn committer<S: ColdStore>(gw: Arc<Gateway<S>>, interval: std::time::D
                 // Undecodable for good (over a limit, or corrupt past its
                 // hashes): retrying cannot help. Dropped from staging; the
                 // cloud keeps the rows hot and is told when it offers again.
-                Err(e @ CommitError::Decode { .. }) => {
-                    tracing::error!(batch = %m.batch_id, error = %e, "staged batch cannot be decoded; dropped from staging");
+                Err(e @ (CommitError::Decode { .. } | CommitError::Conflict { .. })) => {
+                    tracing::error!(batch = %m.batch_id, error = %e, "staged batch can never be committed; dropped from staging");
                     let _ = gw.staging.remove(&m.batch_id);
                 }
                 Err(e) => {
@@ -314,8 +314,8 @@ async fn offer<S: ColdStore>(
             }))
             .await?;
         }
-        Err(e @ CommitError::Decode { .. }) => {
-            tracing::error!(batch = %m.batch_id, error = %e, "batch cannot be decoded; dropped from staging");
+        Err(e @ (CommitError::Decode { .. } | CommitError::Conflict { .. })) => {
+            tracing::error!(batch = %m.batch_id, error = %e, "batch can never be committed; dropped from staging");
             let _ = gw.staging.remove(&m.batch_id);
             return Err(refuse(&e));
         }

@@ -204,4 +204,29 @@ async fn a_window_lost_in_cold_during_the_grace_keeps_its_hot_rows() {
         hash_json(&schema, &rows),
         "every row once, the lost ones from hot"
     );
+
+    // The next runs plan the window again; the new batch names the failed
+    // one in `replaces`, so the gateway may clear that window's cold copy,
+    // and after its own grace the window is archived for good.
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["failed"], 0, "{r:#}");
+    tokio::time::sleep(Duration::from_secs(GRACE_S + 1)).await;
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["failed"], 0, "{r:#}");
+    assert_eq!(stack.cloud.hot_count(&schema, w), 0, "{r:#}");
+    let cold = clickhouse::window_hash(&url, &db, &schema, w)
+        .await
+        .expect("cold");
+    let want: Vec<_> = rows
+        .iter()
+        .filter(|x| x["ts"].as_i64().is_some_and(|t| w.contains(t)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        cold,
+        hash_json(&schema, &want),
+        "the window re-archived whole"
+    );
 }

@@ -24,6 +24,7 @@ pub fn export(
     schema: &TableSchema,
     window: Window,
     batch_id: &str,
+    replaces: Vec<String>,
     s: &ExportSettings,
 ) -> Result<Manifest, ArchiveError> {
     let file = spool.create(batch_id)?;
@@ -47,7 +48,8 @@ pub fn export(
     let file = out
         .into_inner()
         .map_err(|e| ArchiveError::Spool(e.into_error()))?;
-    let manifest = builder.finish(batch_id.to_string(), schema.clone(), window, content);
+    let mut manifest = builder.finish(batch_id.to_string(), schema.clone(), window, content);
+    manifest.replaces = replaces;
     spool.seal(file, &manifest)?;
     Ok(manifest)
 }

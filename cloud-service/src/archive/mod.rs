@@ -552,8 +552,12 @@ impl Archiver {
             zstd_level: self.export.zstd_level,
             segment_rows: self.export.segment_rows,
         };
+        // A window planned again after a failure may replace that failed
+        // batch's cold copy, and only that.
+        let (t, fw) = (rec.table.clone(), rec.window);
+        let replaces = self.journal(move |j| j.failed_for(&t, fw)).await?;
         let manifest = tokio::task::spawn_blocking(move || {
-            export::export(hot.as_ref(), &spool, &s, w, &id, &settings)
+            export::export(hot.as_ref(), &spool, &s, w, &id, replaces, &settings)
         })
         .await
         .map_err(|e| ArchiveError::Task(e.to_string()))??;

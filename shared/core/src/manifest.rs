@@ -27,13 +27,23 @@ pub struct Manifest {
     pub chunk_size: u32,
     /// BLAKE3 of each chunk, hex, in order.
     pub chunks: Vec<String>,
+    /// Earlier batches of the same window whose cold copy this one may
+    /// replace (they failed on the cloud). A window committed under any
+    /// other batch is never cleared for this one.
+    #[serde(default)]
+    pub replaces: Vec<String>,
 }
+
+/// The most earlier batches one manifest may name in `replaces`.
+pub const MAX_REPLACES: usize = 64;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ManifestError {
     /// The batch id becomes a directory name on the gateway.
     #[error("batch id {0:?} must be 1-128 characters of A-Z a-z 0-9 . _ - and not start with '.'")]
     BadBatchId(String),
+    #[error("{0} replaced batches named, at most {MAX_REPLACES}")]
+    TooManyReplaced(usize),
     #[error("chunk size {0} outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}")]
     BadChunkSize(u32),
     #[error("{chunks} chunk hashes listed, {expected} expected for {total_len} bytes")]
@@ -92,6 +102,10 @@ impl Manifest {
             });
         }
         check_hash(&self.total_hash)?;
+        if self.replaces.len() > MAX_REPLACES {
+            return Err(ManifestError::TooManyReplaced(self.replaces.len()));
+        }
+        self.replaces.iter().try_for_each(|id| check_batch_id(id))?;
         self.chunks.iter().try_for_each(|h| check_hash(h))
     }
 
@@ -172,6 +186,7 @@ impl ManifestBuilder {
             total_hash: self.total.finalize().to_hex().to_string(),
             chunk_size: self.chunk_size,
             chunks: self.chunks,
+            replaces: Vec::new(),
         }
     }
 }

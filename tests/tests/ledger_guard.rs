@@ -1,0 +1,131 @@
+//! A window already committed under one batch is never cleared for another
+//! batch unless its manifest names the first in `replaces`: a new batch id
+//! for an old window (a peer that should not be there, a bug, a lost
+//! journal) cannot wipe archived rows. Spoken over the real link, frame by
+//! frame, to a real gateway with a SQLite cold store.
+
+use hotcold_core::codec::encode_segment;
+use hotcold_core::frame::Frame;
+use hotcold_core::manifest::{Manifest, ManifestBuilder};
+use hotcold_core::schema::{Window, DAY_MS};
+use hotcold_core::ContentHash;
+use hotcold_link::framed::FramedStream;
+use hotcold_link::TlsFiles;
+use hotcold_tests::data::{batch_of, hash_json, now_ms, trades, trades_schema};
+use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
+
+fn manifest_for(id: &str, rows: &[serde_json::Value], w: Window) -> (Manifest, Vec<u8>) {
+    let schema = trades_schema();
+    let batch = batch_of(&schema, rows);
+    let data = encode_segment(&batch, 3);
+    let mut b = ManifestBuilder::new(64 << 10);
+    b.update(&data);
+    let mut content = ContentHash::default();
+    content.add_batch(&batch);
+    (b.finish(id.into(), schema, w, content), data)
+}
+
+/// Offers a batch and sends every chunk; the gateway's last word.
+async fn offer(tls: &TlsFiles, addr: std::net::SocketAddr, m: &Manifest, data: &[u8]) -> Frame {
+    let ep = hotcold_link::client_endpoint(tls, &hotcold_link::LinkTuning::default()).expect("ep");
+    let conn = ep
+        .connect(addr, hotcold_link::SERVER_NAME)
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let (send, recv) = conn.open_bi().await.expect("stream");
+    let mut s = FramedStream::new(send, recv, 32 << 20);
+    s.write_frame(&Frame::Offer(Box::new(m.clone())))
+        .await
+        .expect("offer");
+    loop {
+        match s.expect_frame().await.expect("answer") {
+            Frame::Need(missing) => {
+                for i in missing {
+                    let c = m.chunk_size as usize;
+                    let part = &data[i as usize * c..((i as usize + 1) * c).min(data.len())];
+                    s.write_frame(&Frame::Chunk {
+                        index: i,
+                        data: part.to_vec(),
+                    })
+                    .await
+                    .expect("chunk");
+                }
+                s.write_frame(&Frame::Sent).await.expect("sent");
+            }
+            Frame::Ack { .. } => {}
+            last => return last,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    cloud_service::certs::init(&certs, "guard").expect("certs");
+    let cfg = NasConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().join("nas"),
+        tls: TlsConfig {
+            ca: certs.join("ca.pem"),
+            cert: certs.join("nas-gateway.pem"),
+            key: certs.join("nas-gateway.key"),
+            peer_cert: None,
+        },
+        cold: ColdConfig::Sqlite { path: None },
+        http_listen: None,
+        ..Default::default()
+    };
+    let gw = nas_gateway::start(cfg, std::future::pending())
+        .await
+        .expect("gateway");
+    let tls = TlsFiles {
+        ca: certs.join("ca.pem"),
+        cert: certs.join("cloud-service.pem"),
+        key: certs.join("cloud-service.key"),
+        peer: Some(certs.join("nas-gateway.pem")),
+    };
+    let w = Window::day_of(now_ms() - 10 * DAY_MS);
+    let first = trades(w.start, w.end, 2_000, 1);
+    let (m1, d1) = manifest_for("trades-guard-1", &first, w);
+    let r = offer(&tls, gw.addr, &m1, &d1).await;
+    assert!(
+        matches!(&r, Frame::Committed(c) if c.cold == hash_json(&trades_schema(), &first)),
+        "{r:?}"
+    );
+
+    // Another batch id for the same window, naming nothing: refused, and the
+    // archived rows stay.
+    let other = trades(w.start, w.end, 10, 2);
+    let (m2, d2) = manifest_for("trades-guard-2", &other, w);
+    match offer(&tls, gw.addr, &m2, &d2).await {
+        Frame::Error(e) => assert!(
+            e.contains("already committed under batch trades-guard-1")
+                && e.contains("nothing cleared"),
+            "{e}"
+        ),
+        f => panic!("a second batch for a committed window got {f:?}"),
+    }
+    let cold = rusqlite::Connection::open(dir.path().join("nas/cold.db")).expect("cold.db");
+    let all = Window::new(i64::MIN, i64::MAX);
+    assert_eq!(
+        hotcold_sqlite::content_hash(&cold, &trades_schema(), all).expect("hash"),
+        hash_json(&trades_schema(), &first),
+        "the first batch's rows are untouched"
+    );
+
+    // Naming the batch it replaces (what the cloud does after that batch
+    // failed): accepted, and the window holds exactly the new rows.
+    let (mut m3, d3) = manifest_for("trades-guard-3", &other, w);
+    m3.replaces = vec!["trades-guard-1".into()];
+    let r = offer(&tls, gw.addr, &m3, &d3).await;
+    assert!(
+        matches!(&r, Frame::Committed(c) if c.cold == hash_json(&trades_schema(), &other)),
+        "{r:?}"
+    );
+    assert_eq!(
+        hotcold_sqlite::content_hash(&cold, &trades_schema(), all).expect("hash"),
+        hash_json(&trades_schema(), &other)
+    );
+}
