@@ -42,6 +42,15 @@ pub fn init(dir: &Path, org: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a self-signed HTTPS certificate for `names` (`https.pem`) and
+/// its key (`https.key`, mode 600).
+pub fn init_https(dir: &Path, names: &[String]) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (cert, key) = hotcold_link::certs::self_signed(names)?;
+    write(&dir.join("https.pem"), &cert, 0o644)?;
+    write(&dir.join("https.key"), &key, 0o600)
+}
+
 /// Writes `admin.token`, `ingest.token` and `read.token`: 40 random
 /// alphanumeric characters each (about 238 bits) from the OS-seeded CSPRNG,
 /// mode 600, never overwriting.

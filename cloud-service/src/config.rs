@@ -11,6 +11,12 @@ use std::time::Duration;
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CloudConfig {
     pub http_listen: SocketAddr,
+    /// HTTPS instead of HTTP: a PEM certificate (chain) and its key
+    /// (`cloud-service certs https` makes a self-signed pair).
+    pub http_tls: Option<HttpTls>,
+    /// How long a client may take to deliver a request's headers (and the
+    /// TLS handshake) before its connection is closed.
+    pub http_header_timeout: Span,
     /// Journal, spool and the SQLite hot store live here.
     pub data_dir: PathBuf,
     pub hot: HotConfig,
@@ -27,6 +33,13 @@ pub struct CloudConfig {
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
     pub table_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +153,8 @@ impl Default for CloudConfig {
     fn default() -> Self {
         Self {
             http_listen: ([127, 0, 0, 1], 8080).into(),
+            http_tls: None,
+            http_header_timeout: Span(Duration::from_secs(10)),
             data_dir: "data/cloud".into(),
             hot: HotConfig::Sqlite { path: None },
             hot_retention: Span(Duration::from_secs(7 * 86_400)),

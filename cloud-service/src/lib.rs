@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod hot;
+pub mod http_server;
 pub mod journal;
 pub mod link;
 pub mod metrics;
@@ -148,10 +149,13 @@ pub async fn start(
         .with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
     let http_addr = listener.local_addr()?;
     let app = api::router(state.clone());
+    let tls = match &cfg.http_tls {
+        Some(t) => Some(http_server::tls_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    let header_timeout = cfg.http_header_timeout.0;
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let r = http_server::serve(listener, app, tls, header_timeout, shutdown).await;
         resync.abort();
         schedule.abort();
         watch.abort();

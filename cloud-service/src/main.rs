@@ -119,6 +119,16 @@ enum CertsCommand {
         #[arg(long, default_value = "operator")]
         org: String,
     },
+    /// Create a self-signed HTTPS certificate (https.pem, https.key) for
+    /// the HTTP API; name it in http-tls. Clients trust https.pem.
+    Https {
+        /// Folder to write them to; existing files are never overwritten.
+        #[arg(long, default_value = "data/certs")]
+        out: PathBuf,
+        /// Host names and IP addresses clients use to reach the service.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -137,10 +147,15 @@ async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let cfg = CloudConfig::load(&config)?;
+            let cfg_https = cfg.http_tls.is_some();
             let running =
                 cloud_service::start(cfg, hotcold_link::process::shutdown_signal()).await?;
             // Tests and scripts read this line to learn the bound port.
-            println!("cloud-service listening on http://{}", running.http_addr);
+            let scheme = if cfg_https { "https" } else { "http" };
+            println!(
+                "cloud-service listening on {scheme}://{}",
+                running.http_addr
+            );
             running.task.await??;
             Ok(())
         }
@@ -223,7 +238,17 @@ async fn run() -> anyhow::Result<()> {
             cloud_service::certs::init(&out, &org)?;
             println!("wrote CA and certificates to {}", out.display());
             println!(
-                "copy ca.pem, nas-gateway.pem and nas-gateway.key to the NAS; keep ca.key offline"
+                "copy ca.pem, nas-gateway.pem, nas-gateway.key and cloud-service.pem to the NAS; keep ca.key offline"
+            );
+            Ok(())
+        }
+        Command::Certs {
+            command: CertsCommand::Https { out, names },
+        } => {
+            cloud_service::certs::init_https(&out, &names)?;
+            println!(
+                "wrote https.pem and https.key to {}; set http-tls: {{cert: .../https.pem, key: .../https.key}}",
+                out.display()
             );
             Ok(())
         }

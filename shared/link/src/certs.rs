@@ -71,3 +71,17 @@ pub fn generate_many(org: &str, n: usize) -> Result<Vec<CertBundle>, rcgen::Erro
         })
         .collect()
 }
+
+/// A self-signed server certificate for `names` (host names or IP
+/// addresses) and its key, as PEM: the HTTPS listener's.
+pub fn self_signed(names: &[String]) -> Result<(String, String), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(names.to_vec())?;
+    if let Some(n) = names.first() {
+        p.distinguished_name.push(DnType::CommonName, n.clone());
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = p.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}

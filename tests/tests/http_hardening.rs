@@ -1,0 +1,138 @@
+//! The HTTP listener under abuse and with TLS: half-open connections
+//! (headers never finished, or nothing sent at all) are closed after
+//! `http-header-timeout`, and a healthy client is still served meanwhile;
+//! with `http-tls` the API speaks HTTPS only.
+
+use hotcold_tests::procs::StackOptions;
+use hotcold_tests::Stack;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn addr(url: &str) -> String {
+    url.split("://").nth(1).unwrap_or(url).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed_after_the_header_timeout() {
+    let stack = Stack::start(StackOptions {
+        extra_yaml: "http-header-timeout: 1s\n".into(),
+        ..Default::default()
+    });
+    let a = addr(&stack.cloud.url);
+    let mut conns = Vec::new();
+    for i in 0..300 {
+        let mut c = tokio::net::TcpStream::connect(&a).await.expect("connect");
+        if i % 3 != 0 {
+            // Headers begun, never finished.
+            c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .expect("write");
+        }
+        conns.push(c);
+    }
+    // A healthy client is answered while they hang.
+    assert_eq!(stack.cloud.get("/health").await.0, 200);
+    let t = Instant::now();
+    let mut closed = 0;
+    for c in &mut conns {
+        let mut buf = [0u8; 256];
+        let left = Duration::from_secs(6).saturating_sub(t.elapsed());
+        match tokio::time::timeout(left, c.read(&mut buf)).await {
+            // Closed (0 bytes), reset, or a 408 answer and then closed.
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(_)) => {
+                if matches!(
+                    tokio::time::timeout(left, c.read(&mut buf)).await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                ) {
+                    closed += 1;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    assert_eq!(
+        closed,
+        conns.len(),
+        "every half-open connection closed within 6 s"
+    );
+    assert!(t.elapsed() < Duration::from_secs(6));
+    assert_eq!(stack.cloud.get("/health").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = hotcold_tests::procs::bin("cloud-service");
+    let out = std::process::Command::new(&bin)
+        .args([
+            "certs",
+            "https",
+            "--name",
+            "127.0.0.1",
+            "--name",
+            "localhost",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("certs https");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stack = Stack::start(StackOptions {
+        extra_yaml: format!(
+            "http-tls:\n  cert: {d}/https.pem\n  key: {d}/https.key\n",
+            d = dir.path().display()
+        ),
+        ..Default::default()
+    });
+    assert!(
+        stack.cloud.url.starts_with("https://"),
+        "{}",
+        stack.cloud.url
+    );
+    let a = addr(&stack.cloud.url);
+
+    // A client trusting https.pem gets /health over TLS.
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in
+        rustls::pki_types::CertificateDer::pem_file_iter(dir.path().join("https.pem")).expect("pem")
+    {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(&a).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Plain HTTP to the same port gets no answer.
+    let mut plain = tokio::net::TcpStream::connect(&a).await.expect("connect");
+    plain
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("200 OK"),
+        "plain HTTP was served"
+    );
+}
