@@ -77,3 +77,36 @@ async fn rehydrated_rows_sit_beside_the_table_not_in_it() {
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap_or("").contains("is cold"), "{v}");
 }
+
+/// Rehydrate is bounded like a query: a range wider than query.max-range is
+/// refused, and a range holding more rows than query.max-rows is refused
+/// whole (413, naming the limits) with nothing left in the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehydrate_is_bounded_like_a_query() {
+    let stack = Stack::start(StackOptions {
+        extra_yaml: "query:\n  max-rows: 1000\n  max-range: 3d\n".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let start = Window::day_of(now - 6 * DAY_MS).start;
+    let rows = trades(start, now, 12_000, 42);
+    assert_eq!(stack.cloud.ingest("trades", ndjson(&rows)).await.0, 200);
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    let (s, v) = stack
+        .cloud
+        .post(&format!("/v1/admin/rehydrate?table=trades&from={start}&to={}", start + 4 * DAY_MS))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("query.max-range"), "{v}");
+    let day = Window::new(start + DAY_MS, start + 2 * DAY_MS);
+    let (s, v) = stack
+        .cloud
+        .post(&format!("/v1/admin/rehydrate?table=trades&from={}&to={}", day.start, day.end))
+        .await;
+    assert_eq!(s, 413, "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("query.max-rows (1000)"), "{v}");
+    let mut renamed = trades_schema();
+    renamed.name = "trades__rehydrated".into();
+    assert_eq!(stack.cloud.hot_count(&renamed, day), 0, "nothing left behind");
+}

@@ -45,6 +45,16 @@ pub async fn rehydrate(
             "empty or reversed range: from={from} must be before to={to}"
         )));
     }
+    // Bounded like a query: the range, the rows and the bytes over the
+    // link, so one request cannot pull years of history into hot.
+    let max_range = st.cfg.query.max_range.0.as_millis() as i64;
+    if to.saturating_sub(from) > max_range {
+        return Err(ApiError::bad_request(format!(
+            "range {from}..{to} is wider than query.max-range ({}); rehydrate in parts",
+            st.cfg.query.max_range
+        )));
+    }
+    let (max_rows, max_bytes) = (st.cfg.query.max_rows, st.cfg.query.max_cold_bytes.0);
     let wm = st.watermarks.read().await.get(table).copied();
     let Some(wm) = wm.filter(|w| *w > from) else {
         return Err(ApiError::bad_request(format!(
@@ -74,9 +84,9 @@ pub async fn rehydrate(
     let q = ColdQuery {
         schema: schema.clone(),
         window: w,
-        limit: u64::MAX,
+        limit: max_rows,
         spec: Default::default(),
-        max_bytes: None,
+        max_bytes: Some(max_bytes),
     };
     let output = Plan::rows(&schema).output;
     let link = st.link.clone();
@@ -92,7 +102,7 @@ pub async fn rehydrate(
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
     }
-    asking.await.map_err(ApiError::internal)?.map_err(|e| {
+    let end = asking.await.map_err(ApiError::internal)?.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -101,6 +111,24 @@ pub async fn rehydrate(
             ),
         )
     })?;
+    if end.truncated {
+        // Over a bound: take back what was copied, and say which bound.
+        let (hot, t) = (st.hot.clone(), target.clone());
+        tokio::task::spawn_blocking(move || {
+            let n = hot.count(&t, w)?;
+            hot.purge(&t, w, n)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{table} in {w} holds more than query.max-rows ({max_rows}) or query.max-cold-bytes ({}) allow; nothing was rehydrated, narrow the range",
+                st.cfg.query.max_cold_bytes
+            ),
+        ));
+    }
     st.router.cache.invalidate(table, w);
     Ok(axum::Json(serde_json::json!({
         "table": target.name,
