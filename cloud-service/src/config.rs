@@ -147,6 +147,9 @@ pub struct QueryConfig {
     pub cold_cache_ttl: Span,
     /// The most encoded bytes one cold answer may carry over the link.
     pub max_cold_bytes: ByteSize,
+    /// The most time buckets one bars or aggregate request may span (per
+    /// group): every bucket is folded before the limit cuts the answer.
+    pub max_buckets: u64,
 }
 
 impl Default for CloudConfig {
@@ -351,6 +354,7 @@ impl Default for QueryConfig {
             cold_cache: ByteSize(64 << 20),
             cold_cache_ttl: Span(Duration::from_secs(600)),
             max_cold_bytes: ByteSize(4 << 30),
+            max_buckets: 1_000_000,
         }
     }
 }

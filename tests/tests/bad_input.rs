@@ -109,6 +109,19 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
             "interval",
         ),
         (
+            // 1 s bars over 30 days: 2.6 million buckets per group.
+            "bars/trades",
+            format!("from={}&to={now}&interval=1s", now - 30 * 86_400_000),
+            400,
+            "query.max-buckets (1000000)",
+        ),
+        (
+            "aggregate/trades",
+            format!("from={}&to={now}&interval=1s&agg=count", now - 30 * 86_400_000),
+            400,
+            "query.max-buckets",
+        ),
+        (
             "bars/trades",
             format!("from={recent}&to={now}&interval=7x"),
             400,

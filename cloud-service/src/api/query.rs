@@ -256,6 +256,22 @@ fn parse(
             })
         }
     };
+    // Buckets are folded before the limit applies: bound how many a range
+    // can make (a 1 s interval over a year is 31 million per group).
+    let interval = match &aggregate {
+        Some(Aggregate::Bars { interval_ms, .. }) => Some(*interval_ms),
+        Some(Aggregate::Stats { interval_ms, .. }) => *interval_ms,
+        None => None,
+    };
+    if let Some(i) = interval.filter(|i| *i > 0) {
+        let buckets = (to.saturating_sub(from) as u64).div_ceil(i as u64);
+        let max = st.cfg.query.max_buckets;
+        if buckets > max {
+            return Err(ApiError::bad_request(format!(
+                "{buckets} buckets of {i} ms in {from}..{to}: over query.max-buckets ({max}); use a longer interval or a shorter range"
+            )));
+        }
+    }
     let spec = QuerySpec {
         filters,
         descending,
