@@ -2,15 +2,22 @@
 //! of a commit. Set `NAS_GATEWAY_FAILPOINTS` to `name=action;;name=action` (`;;` because SQL holds `;`) where
 //! action is `abort` (die like SIGKILL, no cleanup) or `sql:<statement>`
 //! (run a statement on the cold store, e.g. to alter a committed row).
-//! Names: `before-insert`, `after-insert`, `after-ledger`. Unset in
-//! production: then every failpoint is a no-op.
+//! Names: `before-insert`, `after-insert`, `after-ledger`.
+//!
+//! Compiled in only with the `test-hooks` feature, which the test harness
+//! enables (a statement hook is arbitrary SQL on the cold store): in the
+//! binaries users build (`cargo build --release`, the Dockerfile) every
+//! failpoint is a no-op whatever the environment says.
 
 use crate::cold::ColdStore;
+#[cfg(feature = "test-hooks")]
 use std::collections::HashMap;
+#[cfg(feature = "test-hooks")]
 use std::sync::OnceLock;
 
 pub const ENV: &str = "NAS_GATEWAY_FAILPOINTS";
 
+#[cfg(feature = "test-hooks")]
 fn points() -> &'static HashMap<String, String> {
     static P: OnceLock<HashMap<String, String>> = OnceLock::new();
     P.get_or_init(|| {
@@ -23,6 +30,10 @@ fn points() -> &'static HashMap<String, String> {
     })
 }
 
+#[cfg(not(feature = "test-hooks"))]
+pub async fn hit<S: ColdStore>(_name: &str, _store: &S) {}
+
+#[cfg(feature = "test-hooks")]
 pub async fn hit<S: ColdStore>(name: &str, store: &S) {
     let Some(action) = points().get(name) else {
         return;

@@ -117,7 +117,10 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
         ),
         (
             "aggregate/trades",
-            format!("from={}&to={now}&interval=1s&agg=count", now - 30 * 86_400_000),
+            format!(
+                "from={}&to={now}&interval=1s&agg=count",
+                now - 30 * 86_400_000
+            ),
             400,
             "query.max-buckets",
         ),

@@ -95,18 +95,40 @@ async fn rehydrate_is_bounded_like_a_query() {
     assert_eq!(s, 200, "{r}");
     let (s, v) = stack
         .cloud
-        .post(&format!("/v1/admin/rehydrate?table=trades&from={start}&to={}", start + 4 * DAY_MS))
+        .post(&format!(
+            "/v1/admin/rehydrate?table=trades&from={start}&to={}",
+            start + 4 * DAY_MS
+        ))
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"].as_str().unwrap_or("").contains("query.max-range"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("query.max-range"),
+        "{v}"
+    );
     let day = Window::new(start + DAY_MS, start + 2 * DAY_MS);
     let (s, v) = stack
         .cloud
-        .post(&format!("/v1/admin/rehydrate?table=trades&from={}&to={}", day.start, day.end))
+        .post(&format!(
+            "/v1/admin/rehydrate?table=trades&from={}&to={}",
+            day.start, day.end
+        ))
         .await;
     assert_eq!(s, 413, "{v}");
-    assert!(v["error"].as_str().unwrap_or("").contains("query.max-rows (1000)"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("query.max-rows (1000)"),
+        "{v}"
+    );
     let mut renamed = trades_schema();
     renamed.name = "trades__rehydrated".into();
-    assert_eq!(stack.cloud.hot_count(&renamed, day), 0, "nothing left behind");
+    assert_eq!(
+        stack.cloud.hot_count(&renamed, day),
+        0,
+        "nothing left behind"
+    );
 }

@@ -570,6 +570,13 @@ impl Archiver {
 /// A test hook: `HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS` holds each confirmed
 /// batch that long before its purge, so tests can query in the state
 /// between confirm and purge (watermark advanced, hot rows still there).
+/// Only with the `test-hooks` feature (the harness enables it).
+#[cfg(not(feature = "test-hooks"))]
+fn test_pause_before_purge() -> Option<std::time::Duration> {
+    None
+}
+
+#[cfg(feature = "test-hooks")]
 fn test_pause_before_purge() -> Option<std::time::Duration> {
     static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
     *PAUSE.get_or_init(|| {
