@@ -42,3 +42,17 @@ if [ "$(id -u)" = 0 ]; then
 fi
 cargo build --workspace --bins
 cargo test --workspace "$@"
+
+# A short fuzz smoke of every decoder and parser (fuzz/, nightly); the long
+# run is scripts/fuzz.sh SECONDS. Without nightly it says SKIPPED, except in
+# CI, where that is a failure.
+if [ $# -eq 0 ]; then
+  if rustup toolchain list 2>/dev/null | grep -q nightly; then
+    scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+  elif [ "${CI:-}" = true ]; then
+    echo "CI: the nightly toolchain is missing, so the fuzz smoke cannot run" >&2
+    exit 1
+  else
+    echo "SKIPPED: fuzz smoke (no nightly toolchain: rustup toolchain install nightly)"
+  fi
+fi

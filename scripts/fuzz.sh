@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ (cargo-fuzz, libFuzzer, nightly) for
+# SECONDS each (default 60) and prints one table: target, executions,
+# exec/s, crashes. Installs cargo-fuzz if it is missing. A crash stops with
+# exit 1 and names the artifact under fuzz/artifacts/<target>/; turn it into
+# a regression test before fixing it.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-60}
+shift || true
+if ! rustup toolchain list | grep -q nightly; then
+  echo "fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
+  exit 1
+fi
+if ! cargo fuzz --help >/dev/null 2>&1; then
+  echo "installing cargo-fuzz from crates.io" >&2
+  cargo install -q cargo-fuzz >&2
+fi
+cd fuzz
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cargo +nightly fuzz list)
+fi
+cargo +nightly fuzz build -O >&2
+echo "| target | seconds | executions | exec/s | crashes |"
+echo "|---|---|---|---|---|"
+failed=0
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  log=$(mktemp)
+  if cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+      -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+    crashes=0
+  else
+    crashes=1
+    failed=1
+  fi
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  echo "| $t | $secs | ${runs:-?} | ${rate:-?} | $crashes |"
+  if [ "$crashes" != 0 ]; then
+    grep -E "SUMMARY|Test unit written|panicked" "$log" | head -5 >&2 || true
+  fi
+  rm -f "$log"
+done
+exit $failed
