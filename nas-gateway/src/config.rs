@@ -24,6 +24,12 @@ pub struct NasConfig {
     pub cold_retention: Span,
     /// How often retention is enforced.
     pub retention_every: Span,
+    /// The most disk staging may use; a batch that would pass it is
+    /// refused until staged ones are committed or expire.
+    pub staging_budget: ByteSize,
+    /// A staged batch nothing has written for this long is removed (the
+    /// cloud sends it again if it still wants it).
+    pub staging_expiry: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +84,8 @@ impl Default for NasConfig {
             http_listen: Some(([127, 0, 0, 1], 7080).into()),
             cold_retention: Span(std::time::Duration::from_secs(5 * 365 * 86_400)),
             retention_every: Span(std::time::Duration::from_secs(86_400)),
+            staging_budget: ByteSize(20 << 30),
+            staging_expiry: Span(std::time::Duration::from_secs(7 * 86_400)),
         }
     }
 }

@@ -89,7 +89,11 @@ async fn start_with<S: ColdStore>(
     store: S,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let staging = staging::Staging::open(cfg.data_dir.join("staging"))?;
+    let staging = staging::Staging::open(
+        cfg.data_dir.join("staging"),
+        cfg.staging_budget.0,
+        cfg.staging_expiry.0,
+    )?;
     let endpoint = hotcold_link::server_endpoint(
         cfg.listen,
         &cfg.tls_files(),

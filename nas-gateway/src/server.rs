@@ -41,6 +41,10 @@ impl<S: ColdStore> Gateway<S> {
 pub async fn committer<S: ColdStore>(gw: Arc<Gateway<S>>, interval: std::time::Duration) {
     loop {
         tokio::time::sleep(interval).await;
+        let busy = |id: &str| gw.busy.lock().map(|b| b.contains(id)).unwrap_or(true);
+        for id in gw.staging.expire(busy) {
+            tracing::warn!(batch = %id, "staged batch untouched past staging-expiry; removed");
+        }
         let manifests = match gw.staging.manifests() {
             Ok(m) => m,
             Err(e) => {

@@ -24,6 +24,9 @@ pub enum StagingError {
     BadWhole,
     #[error("batch is incomplete: {0} chunks missing")]
     Incomplete(usize),
+    /// Taking the batch would put staging over its disk budget.
+    #[error("staging holds {used} bytes; a batch of {need} more would pass staging-budget ({budget} bytes); it waits until staged batches are committed or expire")]
+    Full { used: u64, need: u64, budget: u64 },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StagingError + '_ {
@@ -35,12 +38,27 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StagingError + '_ {
 
 pub struct Staging {
     root: PathBuf,
+    budget: u64,
+    expiry: std::time::Duration,
 }
 
 /// One batch's staging directory.
 pub struct StagedBatch {
     dir: PathBuf,
     pub manifest: Manifest,
+}
+
+/// Total bytes of a batch directory's files, and when one was last written.
+fn dir_stats(dir: &Path) -> (u64, Option<std::time::SystemTime>) {
+    let mut bytes = 0;
+    let mut newest = fs::metadata(dir).and_then(|m| m.modified()).ok();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if let Ok(m) = e.metadata() {
+            bytes += m.len();
+            newest = newest.max(m.modified().ok());
+        }
+    }
+    (bytes, newest)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StagingError> {
@@ -67,9 +85,57 @@ fn write_durable(path: &Path, data: &[u8]) -> Result<(), StagingError> {
 }
 
 impl Staging {
-    pub fn open(root: PathBuf) -> Result<Self, StagingError> {
+    /// `budget`: the most bytes staging may hold; `expiry`: how long a
+    /// batch may sit untouched (a cloud that never came back for it).
+    pub fn open(
+        root: PathBuf,
+        budget: u64,
+        expiry: std::time::Duration,
+    ) -> Result<Self, StagingError> {
         fs::create_dir_all(&root).map_err(io_err(&root))?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            budget,
+            expiry,
+        })
+    }
+
+    /// Bytes of every file in staging.
+    pub fn bytes(&self) -> u64 {
+        self.batch_dirs().iter().map(|d| dir_stats(d).0).sum()
+    }
+
+    fn batch_dirs(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes batches nothing has written for `expiry`, but those `busy`
+    /// names (a transfer or commit in progress); returns their ids.
+    pub fn expire(&self, busy: impl Fn(&str) -> bool) -> Vec<String> {
+        let now = std::time::SystemTime::now();
+        let mut gone = Vec::new();
+        for d in self.batch_dirs() {
+            if d.file_name().is_some_and(|n| busy(&n.to_string_lossy())) {
+                continue;
+            }
+            let (_, newest) = dir_stats(&d);
+            let idle = newest.and_then(|t| now.duration_since(t).ok());
+            if idle.is_some_and(|i| i > self.expiry) && fs::remove_dir_all(&d).is_ok() {
+                gone.push(
+                    d.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        gone
     }
 
     /// Opens (or creates) the directory of a validated manifest's batch. A
@@ -82,6 +148,14 @@ impl Staging {
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
             .is_some_and(|m| &m == manifest);
         if !same {
+            let used = self.bytes();
+            if used.saturating_add(manifest.total_len) > self.budget {
+                return Err(StagingError::Full {
+                    used,
+                    need: manifest.total_len,
+                    budget: self.budget,
+                });
+            }
             if dir.exists() {
                 fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
             }

@@ -9,6 +9,7 @@ pub mod data;
 pub mod netns;
 pub mod procs;
 pub mod proxy;
+pub mod rawlink;
 
 pub use procs::{Cloud, Gateway, Stack};
 

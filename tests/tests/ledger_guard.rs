@@ -4,60 +4,12 @@
 //! journal) cannot wipe archived rows. Spoken over the real link, frame by
 //! frame, to a real gateway with a SQLite cold store.
 
-use hotcold_core::codec::encode_segment;
 use hotcold_core::frame::Frame;
-use hotcold_core::manifest::{Manifest, ManifestBuilder};
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_core::ContentHash;
-use hotcold_link::framed::FramedStream;
 use hotcold_link::TlsFiles;
-use hotcold_tests::data::{batch_of, hash_json, now_ms, trades, trades_schema};
+use hotcold_tests::data::{hash_json, now_ms, trades, trades_schema};
+use hotcold_tests::rawlink::{manifest_for, offer};
 use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
-
-fn manifest_for(id: &str, rows: &[serde_json::Value], w: Window) -> (Manifest, Vec<u8>) {
-    let schema = trades_schema();
-    let batch = batch_of(&schema, rows);
-    let data = encode_segment(&batch, 3);
-    let mut b = ManifestBuilder::new(64 << 10);
-    b.update(&data);
-    let mut content = ContentHash::default();
-    content.add_batch(&batch);
-    (b.finish(id.into(), schema, w, content), data)
-}
-
-/// Offers a batch and sends every chunk; the gateway's last word.
-async fn offer(tls: &TlsFiles, addr: std::net::SocketAddr, m: &Manifest, data: &[u8]) -> Frame {
-    let ep = hotcold_link::client_endpoint(tls, &hotcold_link::LinkTuning::default()).expect("ep");
-    let conn = ep
-        .connect(addr, hotcold_link::SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
-    let (send, recv) = conn.open_bi().await.expect("stream");
-    let mut s = FramedStream::new(send, recv, 32 << 20);
-    s.write_frame(&Frame::Offer(Box::new(m.clone())))
-        .await
-        .expect("offer");
-    loop {
-        match s.expect_frame().await.expect("answer") {
-            Frame::Need(missing) => {
-                for i in missing {
-                    let c = m.chunk_size as usize;
-                    let part = &data[i as usize * c..((i as usize + 1) * c).min(data.len())];
-                    s.write_frame(&Frame::Chunk {
-                        index: i,
-                        data: part.to_vec(),
-                    })
-                    .await
-                    .expect("chunk");
-                }
-                s.write_frame(&Frame::Sent).await.expect("sent");
-            }
-            Frame::Ack { .. } => {}
-            last => return last,
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
@@ -89,7 +41,7 @@ async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
     let w = Window::day_of(now_ms() - 10 * DAY_MS);
     let first = trades(w.start, w.end, 2_000, 1);
     let (m1, d1) = manifest_for("trades-guard-1", &first, w);
-    let r = offer(&tls, gw.addr, &m1, &d1).await;
+    let r = offer(&tls, gw.addr, &m1, &d1, None).await.expect("answer");
     assert!(
         matches!(&r, Frame::Committed(c) if c.cold == hash_json(&trades_schema(), &first)),
         "{r:?}"
@@ -99,7 +51,7 @@ async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
     // archived rows stay.
     let other = trades(w.start, w.end, 10, 2);
     let (m2, d2) = manifest_for("trades-guard-2", &other, w);
-    match offer(&tls, gw.addr, &m2, &d2).await {
+    match offer(&tls, gw.addr, &m2, &d2, None).await.expect("answer") {
         Frame::Error(e) => assert!(
             e.contains("already committed under batch trades-guard-1")
                 && e.contains("nothing cleared"),
@@ -119,7 +71,7 @@ async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
     // failed): accepted, and the window holds exactly the new rows.
     let (mut m3, d3) = manifest_for("trades-guard-3", &other, w);
     m3.replaces = vec!["trades-guard-1".into()];
-    let r = offer(&tls, gw.addr, &m3, &d3).await;
+    let r = offer(&tls, gw.addr, &m3, &d3, None).await.expect("answer");
     assert!(
         matches!(&r, Frame::Committed(c) if c.cold == hash_json(&trades_schema(), &other)),
         "{r:?}"
