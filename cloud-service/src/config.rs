@@ -150,6 +150,9 @@ pub struct QueryConfig {
     /// The most time buckets one bars or aggregate request may span (per
     /// group): every bucket is folded before the limit cuts the answer.
     pub max_buckets: u64,
+    /// How long a streamed answer waits for a client that stopped reading
+    /// before it drops the query (and the hot store's read snapshot).
+    pub stall_timeout: Span,
 }
 
 impl Default for CloudConfig {
@@ -355,6 +358,7 @@ impl Default for QueryConfig {
             cold_cache_ttl: Span(Duration::from_secs(600)),
             max_cold_bytes: ByteSize(4 << 30),
             max_buckets: 1_000_000,
+            stall_timeout: Span(Duration::from_secs(30)),
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Request {
     pub limit: u64,
     /// Bound on the cold answer's encoded bytes (query.max-cold-bytes).
     pub max_cold_bytes: Option<u64>,
+    /// How long the answer may wait for its reader (query.stall-timeout):
+    /// a client that stops reading loses its query, and with it the hot
+    /// store's read snapshot and the cold stream.
+    pub stall: std::time::Duration,
 }
 
 /// What is known before the first row goes out.
@@ -182,8 +186,14 @@ impl Router {
                 let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit);
                 tail.truncated = cut;
                 let fin = req.plan.finish(&merged);
-                let _ = tx.send(Item::Rows(fin)).await;
-                let _ = tx.send(Item::Done(tail)).await;
+                // Answered in the background: the merge is done, and a
+                // stalled reader must not hold this task either.
+                let stall = req.stall;
+                tokio::spawn(async move {
+                    if send(&tx, Item::Rows(fin), stall).await {
+                        send(&tx, Item::Done(tail), stall).await;
+                    }
+                });
             }
         }
         Ok(Answer { head, items })
@@ -319,7 +329,7 @@ async fn stream_rows(
             } else {
                 tail.hot_rows += b.len() as u64;
             }
-            if tx.send(Item::Rows(b)).await.is_err() {
+            if !send(&tx, Item::Rows(b), req.stall).await {
                 return;
             }
             if tail.truncated {
@@ -333,14 +343,34 @@ async fn stream_rows(
             Err(_) if is_cold && cold_missing => {}
             Err(e) => {
                 let which = if is_cold { "cold" } else { "hot" };
-                let _ = tx
-                    .send(Item::Failed(format!("{which} part failed: {e}")))
-                    .await;
+                send(
+                    &tx,
+                    Item::Failed(format!("{which} part failed: {e}")),
+                    req.stall,
+                )
+                .await;
                 return;
             }
         }
     }
-    let _ = tx.send(Item::Done(tail)).await;
+    send(&tx, Item::Done(tail), req.stall).await;
+}
+
+/// Hands an item to the answer's reader, waiting at most `stall`. False:
+/// the reader is gone or stalled; the caller drops its parts, which ends
+/// the hot scan (its snapshot released) and the cold stream.
+async fn send(tx: &mpsc::Sender<Item>, item: Item, stall: std::time::Duration) -> bool {
+    match tx.send_timeout(item, stall).await {
+        Ok(()) => true,
+        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+            tracing::warn!(
+                stall_ms = stall.as_millis() as u64,
+                "query reader stalled; the query is dropped"
+            );
+            false
+        }
+        Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+    }
 }
 
 #[cfg(test)]

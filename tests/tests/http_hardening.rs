@@ -136,3 +136,47 @@ async fn https_when_a_certificate_is_configured() {
         "plain HTTP was served"
     );
 }
+
+/// A client that stops reading a streamed answer loses it after
+/// `query.stall-timeout`: the query is dropped (releasing the hot store's
+/// read snapshot and its blocking thread), and when the client reads again
+/// the answer ends short instead of going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_loses_its_query() {
+    use hotcold_tests::data::{ndjson, now_ms, trades};
+    let stack = Stack::start(StackOptions {
+        extra_yaml: "query:\n  stall-timeout: 1s\n".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let start = now - 86_400_000;
+    let rows = trades(start, now, 200_000, 5);
+    for chunk in rows.chunks(50_000) {
+        assert_eq!(stack.cloud.ingest("trades", ndjson(chunk)).await.0, 200);
+    }
+    let a = addr(&stack.cloud.url);
+    let mut c = tokio::net::TcpStream::connect(&a).await.expect("connect");
+    c.write_all(
+        format!("GET /v1/query/trades?from={start}&to={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", now + 1)
+            .as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut buf = vec![0u8; 16 << 10];
+    let n = c.read(&mut buf).await.expect("first bytes");
+    assert!(n > 0);
+    // Stop reading well past the stall timeout.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut rest)).await;
+    assert!(r.is_ok(), "the answer must end, not go on");
+    let lines = rest.iter().filter(|b| **b == b'\n').count();
+    assert!(
+        lines < rows.len() / 2,
+        "{lines} lines after the stall: the query was not dropped"
+    );
+    let log = std::fs::read_to_string(&stack.cloud.log).expect("log");
+    assert!(log.contains("query reader stalled"), "the cloud says why");
+    // And the service still answers.
+    assert_eq!(stack.cloud.get("/health").await.0, 200);
+}

@@ -289,6 +289,7 @@ fn parse(
             window: Window::new(from, to),
             limit,
             max_cold_bytes: Some(st.cfg.query.max_cold_bytes.0),
+            stall: st.cfg.query.stall_timeout.0,
         },
         format,
         cols,
