@@ -130,6 +130,9 @@ pub struct ArchiveConfig {
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct IngestConfig {
     pub max_body: ByteSize,
+    /// Ingest requests served at once; more get 503 at once (with
+    /// Retry-After) instead of queueing without bound.
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +156,9 @@ pub struct QueryConfig {
     /// How long a streamed answer waits for a client that stopped reading
     /// before it drops the query (and the hot store's read snapshot).
     pub stall_timeout: Span,
+    /// Queries, bars and aggregates answered at once (each holds a hot read
+    /// and maybe a cold stream until its body is sent); more get 503.
+    pub max_concurrent: usize,
 }
 
 impl Default for CloudConfig {
@@ -345,6 +351,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_body: ByteSize(64 << 20),
+            max_concurrent: 16,
         }
     }
 }
@@ -359,6 +366,7 @@ impl Default for QueryConfig {
             max_cold_bytes: ByteSize(4 << 30),
             max_buckets: 1_000_000,
             stall_timeout: Span(Duration::from_secs(30)),
+            max_concurrent: 32,
         }
     }
 }

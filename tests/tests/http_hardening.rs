@@ -180,3 +180,68 @@ async fn a_stalled_reader_loses_its_query() {
     // And the service still answers.
     assert_eq!(stack.cloud.get("/health").await.0, 200);
 }
+
+/// Queries answered at once are bounded: with two streamed answers held
+/// open by readers that do not read, a third query gets 503 with
+/// Retry-After naming the limit; once they are gone, queries are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_queries_are_bounded() {
+    use hotcold_tests::data::{ndjson, now_ms, trades};
+    let stack = Stack::start(StackOptions {
+        extra_yaml: "query:\n  max-concurrent: 2\n  stall-timeout: 1h\n".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let start = now - 86_400_000;
+    let rows = trades(start, now, 100_000, 6);
+    for chunk in rows.chunks(50_000) {
+        assert_eq!(stack.cloud.ingest("trades", ndjson(chunk)).await.0, 200);
+    }
+    let a = addr(&stack.cloud.url);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&a).await.expect("connect");
+        c.write_all(
+            format!(
+                "GET /v1/query/trades?from={start}&to={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                now + 1
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("request");
+        let mut buf = [0u8; 1024];
+        assert!(c.read(&mut buf).await.expect("first bytes") > 0);
+        held.push(c);
+    }
+    let q = format!("from={start}&to={}&limit=10", now + 1);
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/query/trades?{q}", stack.cloud.url))
+        .send()
+        .await
+        .expect("third");
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("1")
+    );
+    let body = r.text().await.expect("body");
+    assert!(body.contains("query.max-concurrent = 2"), "{body}");
+    // Ingest has its own permits and is not affected.
+    assert_eq!(
+        stack.cloud.ingest("trades", ndjson(&rows[..10])).await.0,
+        200
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _, _) = stack.cloud.query("trades", &q).await;
+        if s == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "permits never came back ({s})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod encode;
 pub mod error;
 pub mod ingest;
+pub mod limit;
 pub mod query;
 pub mod rehydrate;
 
@@ -76,6 +77,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let ingest = Router::new()
         .route("/v1/ingest/{table}", post(ingest::ingest))
         .route_layer(axum::middleware::from_fn_with_state(
+            limit::Limit::new(state.cfg.ingest.max_concurrent, "ingest.max-concurrent"),
+            limit::limit,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Role::Ingest),
             auth::require,
         ));
@@ -83,6 +88,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/bars/{table}", get(query::bars))
         .route("/v1/aggregate/{table}", get(query::aggregate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limit::Limit::new(state.cfg.query.max_concurrent, "query.max-concurrent"),
+            limit::limit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Role::Read),
             auth::require,
