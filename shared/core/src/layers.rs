@@ -47,11 +47,15 @@ pub fn apply_env(
         let value: Value = serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone()));
         let mut cur = &mut *base;
         for (i, key) in path.iter().enumerate() {
-            if !cur.is_mapping() {
+            // `as_mapping_mut` sees through a YAML tag (`!x {a: 1}`), which
+            // a `Value::Mapping` pattern does not: matching the pattern after
+            // an `is_mapping()` check panicked on a tagged mapping (found by
+            // the config fuzz target).
+            if cur.as_mapping_mut().is_none() {
                 *cur = Value::Mapping(Mapping::new());
             }
-            let Value::Mapping(m) = cur else {
-                unreachable!("made a mapping just above")
+            let Some(m) = cur.as_mapping_mut() else {
+                return Err(format!("environment variable {name}: cannot set {key}"));
             };
             let k = Value::String(key.clone());
             if i + 1 == path.len() {
@@ -162,5 +166,26 @@ mod tests {
             vec![("HOTCOLD__A____B".into(), "1".into())]
         )
         .is_err());
+    }
+
+    /// Regression (fuzz/artifacts/config/crash-74da49b3...): a tagged
+    /// mapping in the file and a variable into it panicked.
+    #[test]
+    fn a_tagged_mapping_takes_variables_without_panic() {
+        let mut v: Value = serde_yaml::from_str("link: !custom {bwlimit: off}").unwrap();
+        let set = apply_env(
+            &mut v,
+            "HOTCOLD",
+            [("HOTCOLD__LINK__BWLIMIT".to_string(), "1MiB".to_string())],
+        )
+        .unwrap();
+        assert_eq!(set, vec!["link.bwlimit".to_string()]);
+        let mut top: Value = serde_yaml::from_str("!top {a: 1}").unwrap();
+        apply_env(
+            &mut top,
+            "HOTCOLD",
+            [("HOTCOLD__B".to_string(), "2".to_string())],
+        )
+        .unwrap();
     }
 }
