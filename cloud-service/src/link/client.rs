@@ -36,6 +36,9 @@ pub enum ClientError {
     Decode(String),
     #[error("link request timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// No stream left for this kind of request now.
+    #[error("{0}")]
+    Busy(String),
     /// Every chunk arrived and was verified, but the cold store could not
     /// take the batch now; the gateway keeps it staged.
     #[error("stored on the NAS but not committed: {0}")]
@@ -72,12 +75,20 @@ const PACE_SLICE: usize = 16 << 10;
 pub struct LinkClient {
     endpoint: quinn::Endpoint,
     cfg: LinkConfig,
+    /// The connection of archive transfers, read-backs and ledger
+    /// questions.
     conn: Mutex<Option<quinn::Connection>>,
+    /// Cold queries' own connection: QUIC flow control is per connection,
+    /// so readers that stop reading fill only this one's window and can
+    /// never stall the archive.
+    query_conn: Mutex<Option<quinn::Connection>>,
     backoff: std::sync::Mutex<Backoff>,
     pub pacer: Pacer,
     pub meter: Meter,
     /// Since when (epoch ms) the gateway has been unreachable, and why.
     down: std::sync::Mutex<Option<(i64, String)>>,
+    /// Streams cold queries may hold (see `QUERY_STREAMS`).
+    query_streams: tokio::sync::Semaphore,
 }
 
 impl LinkClient {
@@ -100,7 +111,9 @@ impl LinkClient {
             meter: Meter::default(),
             cfg,
             conn: Mutex::new(None),
+            query_conn: Mutex::new(None),
             down: std::sync::Mutex::new(None),
+            query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
         }))
     }
 
@@ -139,8 +152,11 @@ impl LinkClient {
             .is_some_and(|c| c.close_reason().is_none())
     }
 
-    async fn connection(&self) -> Result<quinn::Connection, ClientError> {
-        let mut guard = self.conn.lock().await;
+    async fn connection(
+        &self,
+        slot: &Mutex<Option<quinn::Connection>>,
+    ) -> Result<quinn::Connection, ClientError> {
+        let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
             if c.close_reason().is_none() {
                 return Ok(c.clone());
@@ -197,8 +213,10 @@ impl LinkClient {
     /// reconnects instead of waiting for the idle timeout.
     async fn forget(&self, reason: &str) {
         self.mark_down(reason);
-        if let Some(c) = self.conn.lock().await.take() {
-            c.close(0u32.into(), b"request failed");
+        for slot in [&self.conn, &self.query_conn] {
+            if let Some(c) = slot.lock().await.take() {
+                c.close(0u32.into(), b"request failed");
+            }
         }
     }
 
@@ -211,7 +229,14 @@ impl LinkClient {
     }
 
     async fn stream(&self) -> Result<FramedStream, ClientError> {
-        let conn = self.connection().await?;
+        self.stream_on(&self.conn).await
+    }
+
+    async fn stream_on(
+        &self,
+        slot: &Mutex<Option<quinn::Connection>>,
+    ) -> Result<FramedStream, ClientError> {
+        let conn = self.connection(slot).await?;
         let (send, recv) = conn.open_bi().await.map_err(|e| ClientError::Unreachable {
             addr: self.cfg.gateway,
             reason: e.to_string(),
@@ -411,6 +436,12 @@ impl LinkClient {
         output: &TableSchema,
         out: tokio::sync::mpsc::Sender<RowBatch>,
     ) -> Result<QueryEnd, ClientError> {
+        let Ok(_stream) = self.query_streams.try_acquire() else {
+            return Err(ClientError::Busy(format!(
+                "all {} cold query streams of the link are in use; the rest are kept for the archive",
+                hotcold_link::endpoint::QUERY_STREAMS
+            )));
+        };
         let r = self.query_inner(q, output, out).await;
         if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
             self.forget(&e.to_string()).await;
@@ -425,7 +456,7 @@ impl LinkClient {
         out: tokio::sync::mpsc::Sender<RowBatch>,
     ) -> Result<QueryEnd, ClientError> {
         let t = self.cfg.request_timeout.0;
-        let mut s = match tokio::time::timeout(t, self.stream()).await {
+        let mut s = match tokio::time::timeout(t, self.stream_on(&self.query_conn)).await {
             Ok(s) => s?,
             Err(_) => return Err(ClientError::Timeout(t)),
         };

@@ -6,6 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Streams one connection may have open at once (both ends use this).
+pub const MAX_STREAMS: u32 = 64;
+/// Cold queries at once (on their own connection, apart from the
+/// archive's): one more is told "busy" at once instead of waiting for a
+/// stream to free.
+pub const QUERY_STREAMS: usize = MAX_STREAMS as usize;
+
 /// Transport knobs; windows are sized from bandwidth × RTT.
 #[derive(Debug, Clone)]
 pub struct LinkTuning {
@@ -38,7 +45,7 @@ impl LinkTuning {
             .send_window(stream_window * 2)
             .keep_alive_interval(Some(self.keep_alive))
             .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok())
-            .max_concurrent_bidi_streams(VarInt::from_u32(64));
+            .max_concurrent_bidi_streams(VarInt::from_u32(MAX_STREAMS));
         t
     }
 }
