@@ -81,3 +81,39 @@ pub async fn offer(
         }
     }
 }
+
+/// A gateway in this process with a SQLite cold store under `dir`, its own
+/// certificates (`dir/certs`, as `certs init` makes them) and `tweak`
+/// applied to its config; and the pinned cloud side's TLS files.
+pub async fn start_gateway(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut nas_gateway::config::NasConfig),
+) -> (nas_gateway::Running, TlsFiles) {
+    use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
+    let certs = dir.join("certs");
+    cloud_service::certs::init(&certs, "rawlink").expect("certs");
+    let mut cfg = NasConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.join("nas"),
+        tls: TlsConfig {
+            ca: certs.join("ca.pem"),
+            cert: certs.join("nas-gateway.pem"),
+            key: certs.join("nas-gateway.key"),
+            peer_cert: None,
+        },
+        cold: ColdConfig::Sqlite { path: None },
+        http_listen: None,
+        ..Default::default()
+    };
+    tweak(&mut cfg);
+    let gw = nas_gateway::start(cfg, std::future::pending())
+        .await
+        .expect("gateway");
+    let tls = TlsFiles {
+        ca: certs.join("ca.pem"),
+        cert: certs.join("cloud-service.pem"),
+        key: certs.join("cloud-service.key"),
+        peer: Some(certs.join("nas-gateway.pem")),
+    };
+    (gw, tls)
+}

@@ -6,38 +6,13 @@
 
 use hotcold_core::frame::Frame;
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_link::TlsFiles;
 use hotcold_tests::data::{hash_json, now_ms, trades, trades_schema};
-use hotcold_tests::rawlink::{manifest_for, offer};
-use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
+use hotcold_tests::rawlink::{manifest_for, offer, start_gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_window_is_cleared_only_for_the_batch_that_replaces_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let certs = dir.path().join("certs");
-    cloud_service::certs::init(&certs, "guard").expect("certs");
-    let cfg = NasConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().join("nas"),
-        tls: TlsConfig {
-            ca: certs.join("ca.pem"),
-            cert: certs.join("nas-gateway.pem"),
-            key: certs.join("nas-gateway.key"),
-            peer_cert: None,
-        },
-        cold: ColdConfig::Sqlite { path: None },
-        http_listen: None,
-        ..Default::default()
-    };
-    let gw = nas_gateway::start(cfg, std::future::pending())
-        .await
-        .expect("gateway");
-    let tls = TlsFiles {
-        ca: certs.join("ca.pem"),
-        cert: certs.join("cloud-service.pem"),
-        key: certs.join("cloud-service.key"),
-        peer: Some(certs.join("nas-gateway.pem")),
-    };
+    let (gw, tls) = start_gateway(dir.path(), |_| {}).await;
     let w = Window::day_of(now_ms() - 10 * DAY_MS);
     let first = trades(w.start, w.end, 2_000, 1);
     let (m1, d1) = manifest_for("trades-guard-1", &first, w);

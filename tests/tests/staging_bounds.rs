@@ -4,45 +4,21 @@
 
 use hotcold_core::frame::Frame;
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_link::TlsFiles;
 use hotcold_tests::data::{now_ms, trades};
-use hotcold_tests::rawlink::{manifest_for, offer};
-use nas_gateway::config::{ColdConfig, NasConfig, TlsConfig};
+use hotcold_tests::rawlink::{manifest_for, offer, start_gateway};
 use std::time::Duration;
 
 async fn gateway(
     dir: &std::path::Path,
     budget: u64,
     expiry: Duration,
-) -> (nas_gateway::Running, TlsFiles) {
-    let certs = dir.join("certs");
-    cloud_service::certs::init(&certs, "staging").expect("certs");
-    let cfg = NasConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.join("nas"),
-        tls: TlsConfig {
-            ca: certs.join("ca.pem"),
-            cert: certs.join("nas-gateway.pem"),
-            key: certs.join("nas-gateway.key"),
-            peer_cert: None,
-        },
-        cold: ColdConfig::Sqlite { path: None },
-        http_listen: None,
-        staging_budget: hotcold_core::units::ByteSize(budget),
-        staging_expiry: hotcold_core::units::Span(expiry),
-        commit_retry: hotcold_core::units::Span(Duration::from_millis(300)),
-        ..Default::default()
-    };
-    let gw = nas_gateway::start(cfg, std::future::pending())
-        .await
-        .expect("gateway");
-    let tls = TlsFiles {
-        ca: certs.join("ca.pem"),
-        cert: certs.join("cloud-service.pem"),
-        key: certs.join("cloud-service.key"),
-        peer: Some(certs.join("nas-gateway.pem")),
-    };
-    (gw, tls)
+) -> (nas_gateway::Running, hotcold_link::TlsFiles) {
+    start_gateway(dir, |cfg| {
+        cfg.staging_budget = hotcold_core::units::ByteSize(budget);
+        cfg.staging_expiry = hotcold_core::units::Span(expiry);
+        cfg.commit_retry = hotcold_core::units::Span(Duration::from_millis(300));
+    })
+    .await
 }
 
 fn staged(dir: &std::path::Path) -> usize {
