@@ -6,11 +6,19 @@
 # a regression test before fixing it.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh --runs N [TARGET...]   (until N executions per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${1:-60}
-shift || true
+if [ "${1:-}" = "--runs" ]; then
+  budget=(-runs="$2")
+  secs="-"
+  shift 2
+else
+  secs=${1:-60}
+  budget=(-max_total_time="$secs")
+  shift || true
+fi
 if ! rustup toolchain list | grep -q nightly; then
   echo "fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
   exit 1
@@ -31,7 +39,7 @@ failed=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
-  if cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+  if cargo +nightly fuzz run -O "$t" "corpus/$t" -- "${budget[@]}" -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
     crashes=0
   else
