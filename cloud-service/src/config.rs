@@ -133,6 +133,9 @@ pub struct IngestConfig {
     /// Ingest requests served at once; more get 503 at once (with
     /// Retry-After) instead of queueing without bound.
     pub max_concurrent: usize,
+    /// The longest one ingest request may take, body upload included: a
+    /// collector trickling its body cannot hold a permit for ever.
+    pub max_time: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +162,9 @@ pub struct QueryConfig {
     /// Queries, bars and aggregates answered at once (each holds a hot read
     /// and maybe a cold stream until its body is sent); more get 503.
     pub max_concurrent: usize,
+    /// The longest one query may take, answer sent included; past it the
+    /// query gets 503 or its streamed answer is cut (aborted).
+    pub max_time: Span,
 }
 
 impl Default for CloudConfig {
@@ -352,6 +358,7 @@ impl Default for IngestConfig {
         Self {
             max_body: ByteSize(64 << 20),
             max_concurrent: 16,
+            max_time: Span(Duration::from_secs(120)),
         }
     }
 }
@@ -367,6 +374,7 @@ impl Default for QueryConfig {
             max_buckets: 1_000_000,
             stall_timeout: Span(Duration::from_secs(30)),
             max_concurrent: 32,
+            max_time: Span(Duration::from_secs(600)),
         }
     }
 }
@@ -449,6 +457,8 @@ impl CloudConfig {
             ("link.idle-timeout", self.link.idle_timeout),
             ("link.keep-alive", self.link.keep_alive),
             ("link.retry-interval", self.link.retry_interval),
+            ("ingest.max-time", self.ingest.max_time),
+            ("query.max-time", self.query.max_time),
         ] {
             if v.0.is_zero() {
                 return Err(format!("{key}: must be more than 0"));

@@ -66,7 +66,10 @@ pub enum Item {
     Rows(RowBatch),
     /// A part failed after rows were sent: the answer is incomplete and
     /// must not end as if it were whole.
-    Failed(String),
+    Failed {
+        cold: bool,
+        error: String,
+    },
     Done(Tail),
 }
 
@@ -96,7 +99,7 @@ pub struct Router {
 /// One part's batches, and how the part ended.
 struct Part {
     rx: mpsc::Receiver<RowBatch>,
-    done: JoinHandle<Result<bool, String>>,
+    done: JoinHandle<Result<bool, HotError>>,
 }
 
 impl Part {
@@ -108,9 +111,11 @@ impl Part {
         }
     }
 
-    async fn finish(self) -> Result<bool, String> {
+    async fn finish(self) -> Result<bool, HotError> {
         drop(self.rx);
-        self.done.await.map_err(|e| e.to_string())?
+        self.done
+            .await
+            .map_err(|e| HotError::Other(e.to_string()))?
     }
 }
 
@@ -146,7 +151,7 @@ impl Router {
             let done = std::mem::replace(&mut cold, Part::empty());
             if let Err(e) = done.finish().await {
                 head.missing = cold_w.into_iter().collect();
-                head.missing_reason = Some(e);
+                head.missing_reason = Some(e.to_string());
             }
         }
         let (tx, items) = mpsc::channel(BUFFERED);
@@ -161,22 +166,23 @@ impl Router {
                 let mut failed = None;
                 if let Some(b) = first {
                     tail.cold_rows += b.len() as u64;
-                    m.add(&b);
+                    m.add(&b)?;
                 }
                 while let Some(b) = cold.rx.recv().await {
                     tail.cold_rows += b.len() as u64;
-                    m.add(&b);
+                    m.add(&b)?;
                 }
                 if let Err(e) = cold.finish().await {
                     failed = Some(format!("cold part failed: {e}"));
                 }
                 while let Some(b) = hot.rx.recv().await {
                     tail.hot_rows += b.len() as u64;
-                    m.add(&b);
+                    m.add(&b)?;
                 }
-                hot.finish()
-                    .await
-                    .map_err(|e| HotError::Other(format!("hot part failed: {e}")))?;
+                hot.finish().await.map_err(|e| match e {
+                    e if e.is_limit() => e,
+                    e => HotError::Other(format!("hot part failed: {e}")),
+                })?;
                 if let Some(e) = failed {
                     if !missing {
                         head.missing = cold_w.into_iter().collect();
@@ -250,7 +256,10 @@ impl Router {
                 copy
             };
             let (end, copy) = tokio::join!(asking, forwarding);
-            let end = end.map_err(|e| e.to_string())?;
+            let end = end.map_err(|e| {
+                tracing::warn!(table = %req.schema.name, error = %e, "cold part of a query failed");
+                HotError::Other(e.public())
+            })?;
             // A cut by bytes depends on the bound, not only on the data.
             let by_bytes = end.truncated && end.rows < ask;
             if let (Some(copy), false) = (copy, by_bytes) {
@@ -279,7 +288,6 @@ impl Router {
                     .map_err(|_| HotError::Other("query reader went away".into()))
             })
             .map(|_| false)
-            .map_err(|e| e.to_string())
         });
         Part { rx, done }
     }
@@ -345,7 +353,10 @@ async fn stream_rows(
                 let which = if is_cold { "cold" } else { "hot" };
                 send(
                     &tx,
-                    Item::Failed(format!("{which} part failed: {e}")),
+                    Item::Failed {
+                        cold: is_cold,
+                        error: format!("{which} part failed: {e}"),
+                    },
                     req.stall,
                 )
                 .await;

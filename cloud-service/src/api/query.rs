@@ -277,9 +277,14 @@ fn parse(
         descending,
         aggregate,
     };
-    let plan = spec
+    let mut plan = spec
         .plan(schema)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Folding holds every (bucket, groups) key at once: bound them all,
+    // not only the buckets (a million symbols x a few buckets is as bad).
+    if let Some(a) = plan.agg.as_mut() {
+        a.max_groups = st.cfg.query.max_buckets;
+    }
     let cols = chosen_columns(&plan.final_schema(), p)?;
     Ok((
         Request {
@@ -306,7 +311,10 @@ async fn run(
     let schema = st.query_table(&table)?;
     let (req, format, cols, require_complete) = parse(&st, &schema, kind, &p)?;
     let out_schema = req.plan.final_schema();
-    let ans = st.router.query(req).await.map_err(ApiError::internal)?;
+    let ans = st.router.query(req).await.map_err(|e| match e {
+        e if e.is_limit() => ApiError::bad_request(e.to_string()),
+        e => ApiError::internal(e),
+    })?;
     let missing_header = ans
         .head
         .missing
@@ -344,8 +352,10 @@ async fn respond(
     while buf.len() <= WHOLE_BYTES {
         match items.recv().await {
             Some(Item::Rows(b)) => enc.batch(&b, &mut buf),
-            Some(Item::Failed(e)) => {
-                return Err(ApiError::new(StatusCode::BAD_GATEWAY, e));
+            // The NAS's part is a gateway's failure; the hot store's is ours.
+            Some(Item::Failed { cold: true, error }) => return Err(ApiError::upstream(error)),
+            Some(Item::Failed { cold: false, error }) => {
+                return Err(ApiError::internal(error));
             }
             Some(Item::Done(t)) => {
                 enc.end(&head, &t, &mut buf);
@@ -379,8 +389,9 @@ async fn respond(
                             Some((Ok(bytes::Bytes::from(out)), (items, enc, head, true)))
                         }
                         // Aborting the body tells the client the answer is cut.
-                        Some(Item::Failed(e)) => {
-                            Some((Err(std::io::Error::other(e)), (items, enc, head, true)))
+                        Some(Item::Failed { error, .. }) => {
+                            tracing::error!(%error, "streamed answer aborted");
+                            Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
                         }
                         None => Some((
                             Err(std::io::Error::other("query ended without an answer")),

@@ -103,10 +103,12 @@ pub async fn rehydrate(
             .map_err(ApiError::internal)?;
     }
     let end = asking.await.map_err(ApiError::internal)?.map_err(|e| {
+        tracing::warn!(table, error = %e, "rehydrate: cold read failed");
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "cold read failed: {e}; the range in {} may be partial, rehydrate again",
+                "cold read failed: {}; the range in {} may be partial, rehydrate again",
+                e.public(),
                 target.name
             ),
         )

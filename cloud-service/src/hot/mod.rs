@@ -20,8 +20,21 @@ pub enum HotError {
         found: u64,
         expected: u64,
     },
+    #[error(transparent)]
+    TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
     #[error("{0}")]
     Other(String),
+}
+
+impl HotError {
+    /// A bound the request ran into (the client's to fix), not a failure.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            HotError::TooManyGroups(_)
+                | HotError::Sqlite(hotcold_sqlite::SqliteError::TooManyGroups(_))
+        )
+    }
 }
 
 /// Synchronous by design: callers run it in `spawn_blocking`.

@@ -46,6 +46,25 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// What a query's caller is told: the kind of failure, without the
+    /// gateway's or the cold store's own text (that goes to the log).
+    pub fn public(&self) -> String {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Link(_) => {
+                "the NAS gateway is unreachable".into()
+            }
+            ClientError::Refused(_) => "the NAS gateway could not answer".into(),
+            ClientError::Protocol(_) | ClientError::Decode(_) => {
+                "the NAS gateway's answer was not understood".into()
+            }
+            ClientError::Spool(_) | ClientError::StoredNotCommitted(_) => {
+                "the cold part failed".into()
+            }
+            ClientError::Timeout(d) => format!("the NAS gateway did not answer within {d:?}"),
+            ClientError::Busy(m) => m.clone(),
+        }
+    }
+
     /// Errors that mean "the NAS side is not there right now": worth
     /// retrying later, and a reason to keep spooling (the offline queue).
     pub fn is_offline(&self) -> bool {

@@ -27,6 +27,9 @@ pub const MAX_FUNCS: usize = 16;
 /// for coarse statistics.
 pub const MIN_INTERVAL_MS: i64 = 1_000;
 pub const MAX_INTERVAL_MS: i64 = 366 * 86_400_000;
+/// The most partial rows (groups x buckets) one aggregation may fold unless
+/// the caller sets [`AggPlan::max_groups`]: folding holds them all at once.
+pub const DEFAULT_MAX_GROUPS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuerySpec {
@@ -147,6 +150,17 @@ pub struct AggPlan {
     pub parts: Vec<Part>,
     /// For statistics: what to show, as indices into `parts` (avg: sum, count).
     finals: Vec<Final>,
+    /// The most distinct (bucket, groups) keys a [`Merger`] holds; one more
+    /// and the fold stops with [`TooManyGroups`]. Not part of the spec: each
+    /// side sets its own bound.
+    pub max_groups: u64,
+}
+
+/// An aggregation had more distinct (bucket, groups) keys than its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the answer has more than {max} groups x buckets (query.max-buckets): use a longer interval, a shorter range or fewer groups")]
+pub struct TooManyGroups {
+    pub max: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -317,6 +331,7 @@ fn plan_aggregate(schema: &TableSchema, a: &Aggregate) -> Result<AggPlan, QueryE
                 group_by: groups(schema, group_by)?,
                 finals: (0..parts.len()).map(Final::Part).collect(),
                 parts,
+                max_groups: DEFAULT_MAX_GROUPS,
             })
         }
         Aggregate::Stats {
@@ -401,6 +416,7 @@ fn plan_aggregate(schema: &TableSchema, a: &Aggregate) -> Result<AggPlan, QueryE
                 group_by: groups(schema, group_by)?,
                 parts,
                 finals,
+                max_groups: DEFAULT_MAX_GROUPS,
             })
         }
     }
@@ -603,6 +619,8 @@ pub struct Merger {
     times: Vec<(i64, i64)>,
     /// Hash of a row's key → indices into `rows` with that hash.
     index: HashMap<u64, Vec<usize>>,
+    /// At most this many rows (keys); past it the fold fails.
+    cap: u64,
 }
 
 fn hash_cell(c: &Column, i: usize, h: &mut impl Hasher) {
@@ -666,22 +684,31 @@ impl Merger {
             rows: Vec::new(),
             times: Vec::new(),
             index: HashMap::new(),
+            cap: plan.max_groups,
         }
     }
 
-    pub fn add(&mut self, b: &RowBatch) {
-        self.fold(b, None);
+    pub fn add(&mut self, b: &RowBatch) -> Result<(), TooManyGroups> {
+        self.fold(b, None)
+    }
+
+    /// Room for one more key, or the error naming the bound.
+    fn room(&self) -> Result<(), TooManyGroups> {
+        if self.rows.len() as u64 >= self.cap {
+            return Err(TooManyGroups { max: self.cap });
+        }
+        Ok(())
     }
 
     /// Folds single rows (count 1, open = close = the row's price) with
     /// each row's time, in any order: open and close go to the first and
     /// last row by (time, price), so a store can stream rows in time order
     /// alone, without sorting ties by price.
-    pub fn add_timed(&mut self, b: &RowBatch, ts: &[i64]) {
-        self.fold(b, Some(ts));
+    pub fn add_timed(&mut self, b: &RowBatch, ts: &[i64]) -> Result<(), TooManyGroups> {
+        self.fold(b, Some(ts))
     }
 
-    fn fold(&mut self, b: &RowBatch, ts: Option<&[i64]>) {
+    fn fold(&mut self, b: &RowBatch, ts: Option<&[i64]>) -> Result<(), TooManyGroups> {
         let k = self.key_len;
         for i in 0..b.len() {
             let t = ts.and_then(|t| t.get(i).copied()).unwrap_or(0);
@@ -699,6 +726,7 @@ impl Merger {
                 })
             });
             let Some(ix) = found else {
+                self.room()?;
                 self.rows.push(b.row(i));
                 self.times.push((t, t));
                 self.index.entry(h).or_default().push(self.rows.len() - 1);
@@ -753,9 +781,10 @@ impl Merger {
                 }
             }
         }
+        Ok(())
     }
 
-    pub fn add_row(&mut self, row: Vec<Value>) {
+    pub fn add_row(&mut self, row: Vec<Value>) -> Result<(), TooManyGroups> {
         let k = self.key_len;
         let mut h = DefaultHasher::new();
         for v in &row[..k] {
@@ -768,10 +797,11 @@ impl Merger {
                 .find(|&ix| self.rows[ix][..k] == row[..k])
         });
         let Some(ix) = found else {
+            self.room()?;
             self.rows.push(row);
             self.times.push((0, 0));
             self.index.entry(h).or_default().push(self.rows.len() - 1);
-            return;
+            return Ok(());
         };
         let have = &mut self.rows[ix];
         for (j, p) in self.parts.iter().enumerate() {
@@ -785,6 +815,7 @@ impl Merger {
             };
             have[k + j] = v;
         }
+        Ok(())
     }
 
     /// The merged rows in key order (newest bucket first if `descending`),
@@ -850,7 +881,11 @@ pub fn aggregate_rows(schema: &TableSchema, plan: &Plan, rows: &[Vec<Value>]) ->
             None => std::cmp::Ordering::Equal,
         })
     });
-    let mut m = Merger::new(a);
+    // A reference: no bound on the keys, so adding never fails.
+    let mut m = Merger::new(&AggPlan {
+        max_groups: u64::MAX,
+        ..a.clone()
+    });
     for r in sorted {
         let mut out: Vec<Value> = Vec::new();
         if let (Some(iv), Value::I64(ts)) = (a.interval_ms, &r[ti]) {
@@ -876,7 +911,7 @@ pub fn aggregate_rows(schema: &TableSchema, plan: &Plan, rows: &[Vec<Value>]) ->
                 Part::Count => Value::U64(1),
             });
         }
-        m.add_row(out);
+        let _ = m.add_row(out);
     }
     m.finish(&plan.output, false, u64::MAX).0
 }
@@ -910,6 +945,35 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_fold_stops_at_its_bound_of_keys() {
+        let s = schema();
+        let mut p = bars(1000).plan(&s).unwrap();
+        let a = p.agg.as_mut().unwrap();
+        a.max_groups = 3;
+        let rows: Vec<Vec<Value>> = (0..5)
+            .map(|i| {
+                vec![
+                    Value::I64(i * 1000),
+                    Value::Str("A".into()),
+                    Value::I64(100),
+                    Value::F64(1.0),
+                ]
+            })
+            .collect();
+        let partials = aggregate_rows(&s, &p, &rows);
+        let mut m = Merger::new(p.agg.as_ref().unwrap());
+        let err = m.add(&partials).unwrap_err();
+        assert_eq!(err, TooManyGroups { max: 3 });
+        assert!(err.to_string().contains("query.max-buckets"), "{err}");
+        // Three keys fit: the same rows in three buckets fold.
+        let mut m = Merger::new(p.agg.as_ref().unwrap());
+        let three = aggregate_rows(&s, &p, &rows[..3]);
+        m.add(&three).unwrap();
+        m.add(&three).unwrap();
+        assert_eq!(m.finish(&p.output, false, 10).0.len(), 3);
     }
 
     #[test]
@@ -1045,8 +1109,8 @@ mod tests {
             let whole = aggregate_rows(&s, &p, &rows);
             let (cold, hot): (Vec<_>, Vec<_>) = rows.iter().cloned().partition(|r| matches!(r[0], Value::I64(t) if t < w));
             let mut m = Merger::new(a);
-            m.add(&aggregate_rows(&s, &p, &cold));
-            m.add(&aggregate_rows(&s, &p, &hot));
+            m.add(&aggregate_rows(&s, &p, &cold)).unwrap();
+            m.add(&aggregate_rows(&s, &p, &hot)).unwrap();
             let (merged, _) = m.finish(&p.output, false, u64::MAX);
             prop_assert_eq!(p.finish(&merged), p.finish(&whole));
         }

@@ -27,6 +27,9 @@ pub enum SqliteError {
     /// An existing table lacks a declared column.
     #[error("table {table}: column {column} is declared but missing in the store")]
     MissingColumn { table: String, column: String },
+    /// An aggregation folded more keys than its plan allows.
+    #[error(transparent)]
+    TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
 }
 
 pub type Result<T> = std::result::Result<T, SqliteError>;
@@ -255,7 +258,7 @@ pub fn scan_plan<E: From<SqliteError>>(
             let mut m = Merger::new(a);
             read_rows::<SqliteError>(rows, &timed, 8192, |mut b| {
                 if let Some(Column::I64(ts)) = b.columns.pop() {
-                    m.add_timed(&b, &ts);
+                    m.add_timed(&b, &ts)?;
                 }
                 Ok(())
             })?;
