@@ -40,6 +40,13 @@ if [ "$(id -u)" = 0 ]; then
   fi
   export HOTCOLD_REQUIRE_NETNS=1
 fi
+# The binaries as an operator builds them (the two programs alone, so
+# without the harness's test-hooks feature), kept aside for
+# tests/tests/operator_build.rs; then the harness's own build.
+cargo build -p cloud-service -p nas-gateway --bins
+mkdir -p target/operator
+cp target/debug/cloud-service target/debug/nas-gateway target/operator/
+export HOTCOLD_OPERATOR_BIN_DIR=$PWD/target/operator
 cargo build --workspace --bins
 cargo test --workspace "$@"
 

@@ -8,11 +8,15 @@ use std::time::Duration;
 
 /// Where cargo put the workspace's binaries: beside this test executable
 /// (or one level up from `deps/`). `scripts/test.sh` builds them first.
+/// `HOTCOLD_BIN_DIR` points elsewhere (the operator build, without hooks).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let mut dir = exe.parent().expect("exe dir").to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
+    }
+    if let Some(d) = std::env::var_os("HOTCOLD_BIN_DIR") {
+        dir = PathBuf::from(d);
     }
     let p = dir.join(name);
     assert!(

@@ -18,6 +18,7 @@
 use super::encode::{Encoder, Format};
 use super::error::ApiError;
 use super::AppState;
+use crate::config::QueryConfig;
 use crate::router::{Answer, Item, Request};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -44,8 +45,9 @@ const COMMON: &[&str] = &[
     "order",
 ];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// Which endpoint a request came to: its parameters differ.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
     Rows,
     Bars,
     Stats,
@@ -137,13 +139,18 @@ fn interval_param(p: &HashMap<String, String>, required: bool) -> Result<Option<
     }
 }
 
-/// Every parameter of a query, checked, as a router request.
-fn parse(
-    st: &AppState,
+/// A query's parameters, checked: the router's request, the answer's
+/// format and columns, and whether it must be complete.
+pub type Parsed = (Request, Format, Vec<usize>, bool);
+
+/// Every parameter of a query, checked, as a router request. Pure (no
+/// state but the limits), so it is fuzzed (fuzz/fuzz_targets/query_params.rs).
+pub fn parse(
+    q: &QueryConfig,
     schema: &TableSchema,
     kind: Kind,
     p: &HashMap<String, String>,
-) -> Result<(Request, Format, Vec<usize>, bool), ApiError> {
+) -> Result<Parsed, ApiError> {
     let reserved = |k: &str| COMMON.contains(&k) || kind.params().contains(&k);
     let mut filters = Vec::new();
     for (k, v) in p {
@@ -180,15 +187,15 @@ fn parse(
             "empty or reversed range: from={from} must be before to={to}"
         )));
     }
-    let max_range = st.cfg.query.max_range.0.as_millis() as i64;
+    let max_range = q.max_range.0.as_millis() as i64;
     if to.saturating_sub(from) > max_range {
         return Err(ApiError::bad_request(format!(
             "range of {} ms is wider than query.max-range ({})",
             to.saturating_sub(from),
-            st.cfg.query.max_range
+            q.max_range
         )));
     }
-    let max_rows = st.cfg.query.max_rows;
+    let max_rows = q.max_rows;
     let limit = match p.get("limit") {
         None => max_rows,
         Some(l) => l
@@ -265,7 +272,7 @@ fn parse(
     };
     if let Some(i) = interval.filter(|i| *i > 0) {
         let buckets = (to.saturating_sub(from) as u64).div_ceil(i as u64);
-        let max = st.cfg.query.max_buckets;
+        let max = q.max_buckets;
         if buckets > max {
             return Err(ApiError::bad_request(format!(
                 "{buckets} buckets of {i} ms in {from}..{to}: over query.max-buckets ({max}); use a longer interval or a shorter range"
@@ -283,7 +290,7 @@ fn parse(
     // Folding holds every (bucket, groups) key at once: bound them all,
     // not only the buckets (a million symbols x a few buckets is as bad).
     if let Some(a) = plan.agg.as_mut() {
-        a.max_groups = st.cfg.query.max_buckets;
+        a.max_groups = q.max_buckets;
     }
     let cols = chosen_columns(&plan.final_schema(), p)?;
     Ok((
@@ -293,8 +300,8 @@ fn parse(
             plan,
             window: Window::new(from, to),
             limit,
-            max_cold_bytes: Some(st.cfg.query.max_cold_bytes.0),
-            stall: st.cfg.query.stall_timeout.0,
+            max_cold_bytes: Some(q.max_cold_bytes.0),
+            stall: q.stall_timeout.0,
         },
         format,
         cols,
@@ -309,7 +316,7 @@ async fn run(
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let schema = st.query_table(&table)?;
-    let (req, format, cols, require_complete) = parse(&st, &schema, kind, &p)?;
+    let (req, format, cols, require_complete) = parse(&st.cfg.query, &schema, kind, &p)?;
     let out_schema = req.plan.final_schema();
     let ans = st.router.query(req).await.map_err(|e| match e {
         e if e.is_limit() => ApiError::bad_request(e.to_string()),
