@@ -86,3 +86,9 @@ impl Spool {
         &self.dir
     }
 }
+
+impl crate::link::ChunkSource for Spool {
+    fn read_chunk(&self, manifest: &Manifest, index: usize) -> io::Result<Vec<u8>> {
+        Spool::read_chunk(self, manifest, index)
+    }
+}

@@ -2,25 +2,14 @@
 //! systemd health checks and Prometheus. The link itself is QUIC only.
 
 use crate::cold::ColdStore;
-use crate::server::Gateway;
+use crate::gateway::Gateway;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-
-/// Totals since start.
-#[derive(Default)]
-pub struct Counters {
-    pub batches_committed: AtomicU64,
-    pub rows_committed: AtomicU64,
-    pub chunk_bytes_received: AtomicU64,
-    pub chunks_rejected: AtomicU64,
-    pub batches_stored_not_committed: AtomicU64,
-    pub queries: AtomicU64,
-}
 
 pub fn router<S: ColdStore>(gw: Arc<Gateway<S>>) -> Router {
     Router::new()

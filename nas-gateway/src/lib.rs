@@ -4,9 +4,12 @@
 
 pub mod cold;
 pub mod commit;
+pub mod committer;
 pub mod config;
 pub mod failpoint;
+pub mod gateway;
 pub mod http;
+mod receive;
 pub mod retention;
 pub mod scrub;
 pub mod server;
@@ -100,12 +103,12 @@ async fn start_with<S: ColdStore>(
         &hotcold_link::LinkTuning::default(),
     )?;
     let addr = endpoint.local_addr()?;
-    let gw = Arc::new(server::Gateway::new(
+    let gw = Arc::new(gateway::Gateway::new(
         store,
         staging,
         cfg.max_frame.0 as usize,
     ));
-    let committer = tokio::spawn(server::committer(gw.clone(), cfg.commit_retry.0));
+    let committer = tokio::spawn(committer::committer(gw.clone(), cfg.commit_retry.0));
     let retention = tokio::spawn(retention::run(
         gw.clone(),
         cfg.cold_retention.0,

@@ -55,7 +55,7 @@ pub fn now_ms() -> i64 {
 
 /// Enforces retention every `every`, starting one `every` after start.
 pub async fn run<S: ColdStore>(
-    store: std::sync::Arc<crate::server::Gateway<S>>,
+    store: std::sync::Arc<crate::gateway::Gateway<S>>,
     retention: std::time::Duration,
     every: std::time::Duration,
 ) {

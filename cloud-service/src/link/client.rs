@@ -1,113 +1,35 @@
 //! The link client: one QUIC connection to the gateway, opened on demand,
 //! reopened after it drops (with capped exponential backoff and jitter), one
-//! stream per request. Chunks are paced by the bandwidth limit.
+//! stream per request. What goes over a stream is in `deliver.rs` (a batch)
+//! and `requests.rs` (rechecks, ledger questions, cold queries).
 
 use super::backoff::Backoff;
 use super::meter::Meter;
 use super::pacer::Pacer;
+use super::ClientError;
 use crate::config::LinkConfig;
-use crate::spool::Spool;
-use hotcold_core::codec::{decode_segment, DecodeLimits};
-use hotcold_core::frame::{ColdQuery, Frame, QueryEnd};
-use hotcold_core::manifest::Manifest;
-use hotcold_core::schema::TableSchema;
-use hotcold_core::{ContentHash, RowBatch};
-use hotcold_link::framed::{FramedStream, LinkError};
+use hotcold_link::framed::FramedStream;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Mutex;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("gateway unreachable at {addr}: {reason}")]
-    Unreachable {
-        addr: std::net::SocketAddr,
-        reason: String,
-    },
-    #[error(transparent)]
-    Link(#[from] LinkError),
-    #[error("gateway refused: {0}")]
-    Refused(String),
-    #[error("gateway sent an unexpected frame: {0}")]
-    Protocol(String),
-    #[error("spool: {0}")]
-    Spool(#[from] std::io::Error),
-    #[error("decoding cold rows: {0}")]
-    Decode(String),
-    #[error("link request timed out after {0:?}")]
-    Timeout(std::time::Duration),
-    /// No stream left for this kind of request now.
-    #[error("{0}")]
-    Busy(String),
-    /// Every chunk arrived and was verified, but the cold store could not
-    /// take the batch now; the gateway keeps it staged.
-    #[error("stored on the NAS but not committed: {0}")]
-    StoredNotCommitted(String),
-}
-
-impl ClientError {
-    /// What a query's caller is told: the kind of failure, without the
-    /// gateway's or the cold store's own text (that goes to the log).
-    pub fn public(&self) -> String {
-        match self {
-            ClientError::Unreachable { .. } | ClientError::Link(_) => {
-                "the NAS gateway is unreachable".into()
-            }
-            ClientError::Refused(_) => "the NAS gateway could not answer".into(),
-            ClientError::Protocol(_) | ClientError::Decode(_) => {
-                "the NAS gateway's answer was not understood".into()
-            }
-            ClientError::Spool(_) | ClientError::StoredNotCommitted(_) => {
-                "the cold part failed".into()
-            }
-            ClientError::Timeout(d) => format!("the NAS gateway did not answer within {d:?}"),
-            ClientError::Busy(m) => m.clone(),
-        }
-    }
-
-    /// Errors that mean "the NAS side is not there right now": worth
-    /// retrying later, and a reason to keep spooling (the offline queue).
-    pub fn is_offline(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Unreachable { .. }
-                | ClientError::Link(_)
-                | ClientError::Timeout(_)
-                | ClientError::StoredNotCommitted(_)
-        )
-    }
-}
-
-/// What a transfer and commit achieved.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub cold: ContentHash,
-    /// The gateway says the rows were on disk before it answered.
-    pub durable: bool,
-    pub bytes_sent: u64,
-    pub chunks_sent: u64,
-}
-
-/// Bytes released by the pacer at a time.
-const PACE_SLICE: usize = 16 << 10;
-
 pub struct LinkClient {
-    endpoint: quinn::Endpoint,
-    cfg: LinkConfig,
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) cfg: LinkConfig,
     /// The connection of archive transfers, read-backs and ledger
     /// questions.
-    conn: Mutex<Option<quinn::Connection>>,
+    pub(super) conn: Mutex<Option<quinn::Connection>>,
     /// Cold queries' own connection: QUIC flow control is per connection,
     /// so readers that stop reading fill only this one's window and can
     /// never stall the archive.
-    query_conn: Mutex<Option<quinn::Connection>>,
-    backoff: std::sync::Mutex<Backoff>,
+    pub(super) query_conn: Mutex<Option<quinn::Connection>>,
+    pub(super) backoff: std::sync::Mutex<Backoff>,
     pub pacer: Pacer,
     pub meter: Meter,
     /// Since when (epoch ms) the gateway has been unreachable, and why.
-    down: std::sync::Mutex<Option<(i64, String)>>,
+    pub(super) down: std::sync::Mutex<Option<(i64, String)>>,
     /// Streams cold queries may hold (see `QUERY_STREAMS`).
-    query_streams: tokio::sync::Semaphore,
+    pub(super) query_streams: tokio::sync::Semaphore,
 }
 
 impl LinkClient {
@@ -230,7 +152,7 @@ impl LinkClient {
 
     /// Drops a connection that failed mid-request, so the next request
     /// reconnects instead of waiting for the idle timeout.
-    async fn forget(&self, reason: &str) {
+    pub(super) async fn forget(&self, reason: &str) {
         self.mark_down(reason);
         for slot in [&self.conn, &self.query_conn] {
             if let Some(c) = slot.lock().await.take() {
@@ -247,11 +169,11 @@ impl LinkClient {
         *down = Some((since, reason.to_string()));
     }
 
-    async fn stream(&self) -> Result<FramedStream, ClientError> {
+    pub(super) async fn stream(&self) -> Result<FramedStream, ClientError> {
         self.stream_on(&self.conn).await
     }
 
-    async fn stream_on(
+    pub(super) async fn stream_on(
         &self,
         slot: &Mutex<Option<quinn::Connection>>,
     ) -> Result<FramedStream, ClientError> {
@@ -263,23 +185,10 @@ impl LinkClient {
         Ok(FramedStream::new(send, recv, self.cfg.max_frame.0 as usize))
     }
 
-    /// Steps 3 and 4: offers the manifest, sends the chunks the gateway
-    /// lacks, paced by the bandwidth limit, and waits for its commit answer.
-    /// `sent` counts the bytes written, also when the delivery fails.
-    pub async fn deliver(
-        &self,
-        spool: &Spool,
-        manifest: &Manifest,
-        sent: &mut u64,
-    ) -> Result<Delivery, ClientError> {
-        self.guarded(self.deliver_inner(spool, manifest, sent))
-            .await
-    }
-
     /// Bounds a request by `request-timeout`, and drops a connection that
     /// failed under it, so the next request reconnects at once instead of
     /// waiting for the idle timeout.
-    async fn guarded<T>(
+    pub(super) async fn guarded<T>(
         &self,
         request: impl std::future::Future<Output = Result<T, ClientError>>,
     ) -> Result<T, ClientError> {
@@ -292,229 +201,5 @@ impl LinkClient {
             self.forget(&e.to_string()).await;
         }
         r
-    }
-
-    async fn deliver_inner(
-        &self,
-        spool: &Spool,
-        manifest: &Manifest,
-        sent: &mut u64,
-    ) -> Result<Delivery, ClientError> {
-        let mut s = self.stream().await?;
-        s.write_frame(&Frame::Offer(Box::new(manifest.clone())))
-            .await?;
-        let window = self.cfg.max_chunks_in_flight.max(1);
-        let mut chunks_sent = 0u64;
-        let mut rounds = 0;
-        let mut in_flight = 0usize;
-        let start = s.bytes_sent;
-        loop {
-            *sent = s.bytes_sent - start;
-            match s.expect_frame().await? {
-                Frame::Need(missing) => {
-                    rounds += 1;
-                    if rounds > 5 {
-                        return Err(ClientError::Protocol(
-                            "gateway keeps rejecting chunks".into(),
-                        ));
-                    }
-                    for i in missing {
-                        let i = i as usize;
-                        if i >= manifest.chunks.len() {
-                            return Err(ClientError::Protocol(format!(
-                                "gateway asked for chunk {i} of {}",
-                                manifest.chunks.len()
-                            )));
-                        }
-                        // Keep at most `window` chunks unacknowledged: after a
-                        // cut, at most that much was sent in vain.
-                        while in_flight >= window {
-                            match s.expect_frame().await? {
-                                Frame::Ack { .. } => in_flight -= 1,
-                                Frame::Error(m) => return Err(ClientError::Refused(m)),
-                                other => {
-                                    return Err(ClientError::Protocol(
-                                        format!("{other:?}").chars().take(200).collect(),
-                                    ))
-                                }
-                            }
-                        }
-                        let (sp, m) = (spool.clone(), manifest.clone());
-                        let data = tokio::task::spawn_blocking(move || sp.read_chunk(&m, i))
-                            .await
-                            .map_err(|e| ClientError::Protocol(e.to_string()))??;
-                        let bytes = Frame::Chunk {
-                            index: i as u32,
-                            data,
-                        }
-                        .to_bytes();
-                        // Paced a slice at a time: a whole chunk at once would
-                        // overrun router (and loopback) buffers and cost
-                        // retransmissions.
-                        for slice in bytes.chunks(PACE_SLICE) {
-                            self.pacer.wait(slice.len()).await;
-                            s.write_raw(slice).await?;
-                            self.meter.add(slice.len() as u64);
-                        }
-                        *sent = s.bytes_sent - start;
-                        chunks_sent += 1;
-                        in_flight += 1;
-                    }
-                    s.write_frame(&Frame::Sent).await?;
-                }
-                Frame::Ack { .. } => in_flight = in_flight.saturating_sub(1),
-                Frame::Committed(r) if r.batch_id == manifest.batch_id => {
-                    let _ = s.finish();
-                    *sent = s.bytes_sent - start;
-                    return Ok(Delivery {
-                        cold: r.cold,
-                        durable: r.durable,
-                        bytes_sent: *sent,
-                        chunks_sent,
-                    });
-                }
-                Frame::Stored(r) if r.batch_id == manifest.batch_id => {
-                    return Err(ClientError::StoredNotCommitted(r.reason))
-                }
-                Frame::Error(m) => return Err(ClientError::Refused(m)),
-                other => {
-                    return Err(ClientError::Protocol(
-                        format!("{other:?}").chars().take(200).collect(),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// What the cold store holds of a committed window now: its count and
-    /// content hash, read back again (before a purge held for the grace
-    /// period).
-    pub async fn recheck(
-        &self,
-        batch_id: &str,
-        schema: &hotcold_core::schema::TableSchema,
-        window: hotcold_core::schema::Window,
-    ) -> Result<ContentHash, ClientError> {
-        self.guarded(async {
-            let mut s = self.stream().await?;
-            s.write_frame(&Frame::Recheck(hotcold_core::frame::Recheck {
-                batch_id: batch_id.to_string(),
-                schema: schema.clone(),
-                window,
-            }))
-            .await?;
-            let _ = s.finish();
-            match s.expect_frame().await? {
-                Frame::Committed(r) if r.batch_id == batch_id => Ok(r.cold),
-                Frame::Error(m) => Err(ClientError::Refused(m)),
-                other => Err(ClientError::Protocol(
-                    format!("{other:?}").chars().take(200).collect(),
-                )),
-            }
-        })
-        .await
-    }
-
-    /// The gateway's ledger entries for these batches (absent ones left out).
-    pub async fn ledger(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
-        self.guarded(self.ledger_inner(ids)).await
-    }
-
-    async fn ledger_inner(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
-        let mut out = Vec::new();
-        for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
-            let mut s = self.stream().await?;
-            s.write_frame(&Frame::LedgerQuery(part.to_vec())).await?;
-            let _ = s.finish();
-            match s.expect_frame().await? {
-                Frame::LedgerEntries(e) => out.extend(e),
-                Frame::Error(m) => return Err(ClientError::Refused(m)),
-                other => {
-                    return Err(ClientError::Protocol(
-                        format!("{other:?}").chars().take(200).collect(),
-                    ))
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Streams the cold answer to `q` into `out`, batch by batch, decoded
-    /// with `output` (the plan's output schema). Each frame must come within
-    /// `request-timeout`; the whole answer may take longer, as a year of
-    /// rows would.
-    pub async fn query(
-        &self,
-        q: ColdQuery,
-        output: &TableSchema,
-        out: tokio::sync::mpsc::Sender<RowBatch>,
-    ) -> Result<QueryEnd, ClientError> {
-        let Ok(_stream) = self.query_streams.try_acquire() else {
-            return Err(ClientError::Busy(format!(
-                "all {} cold query streams of the link are in use; the rest are kept for the archive",
-                hotcold_link::endpoint::QUERY_STREAMS
-            )));
-        };
-        let r = self.query_inner(q, output, out).await;
-        if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
-            self.forget(&e.to_string()).await;
-        }
-        r
-    }
-
-    async fn query_inner(
-        &self,
-        q: ColdQuery,
-        output: &TableSchema,
-        out: tokio::sync::mpsc::Sender<RowBatch>,
-    ) -> Result<QueryEnd, ClientError> {
-        let t = self.cfg.request_timeout.0;
-        let mut s = match tokio::time::timeout(t, self.stream_on(&self.query_conn)).await {
-            Ok(s) => s?,
-            Err(_) => return Err(ClientError::Timeout(t)),
-        };
-        let limit = q.limit;
-        s.write_frame(&Frame::Query(q)).await?;
-        let _ = s.finish();
-        let limits = DecodeLimits::default();
-        let mut rows = 0u64;
-        loop {
-            let frame = match tokio::time::timeout(t, s.expect_frame()).await {
-                Ok(f) => f?,
-                Err(_) => return Err(ClientError::Timeout(t)),
-            };
-            match frame {
-                Frame::Rows(body) => {
-                    let b = decode_segment(output, &body, &limits)
-                        .map_err(|e| ClientError::Decode(e.to_string()))?;
-                    rows += b.len() as u64;
-                    if rows > limit {
-                        return Err(ClientError::Protocol(format!(
-                            "gateway sent more than the {limit} rows asked for"
-                        )));
-                    }
-                    if out.send(b).await.is_err() {
-                        // The asker left; dropping the stream stops the gateway.
-                        return Ok(QueryEnd {
-                            rows,
-                            truncated: true,
-                        });
-                    }
-                }
-                Frame::End(end) => return Ok(end),
-                Frame::Error(m) => return Err(ClientError::Refused(m)),
-                other => {
-                    return Err(ClientError::Protocol(
-                        format!("{other:?}").chars().take(200).collect(),
-                    ))
-                }
-            }
-        }
     }
 }

@@ -3,7 +3,12 @@
 
 pub mod backoff;
 pub mod client;
+mod deliver;
+mod error;
 pub mod meter;
 pub mod pacer;
+mod requests;
 
-pub use client::{ClientError, Delivery, LinkClient};
+pub use client::LinkClient;
+pub use deliver::{ChunkSource, Delivery};
+pub use error::ClientError;

@@ -154,6 +154,27 @@ impl Frame {
         }
     }
 
+    /// The frame's kind, for messages (never its contents: a chunk is
+    /// megabytes, an error text is the peer's).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Offer(_) => "Offer",
+            Frame::Need(_) => "Need",
+            Frame::Chunk { .. } => "Chunk",
+            Frame::Sent => "Sent",
+            Frame::Committed(_) => "Committed",
+            Frame::Error(_) => "Error",
+            Frame::Query(_) => "Query",
+            Frame::Rows(_) => "Rows",
+            Frame::End(_) => "End",
+            Frame::Stored(_) => "Stored",
+            Frame::Ack { .. } => "Ack",
+            Frame::LedgerQuery(_) => "LedgerQuery",
+            Frame::LedgerEntries(_) => "LedgerEntries",
+            Frame::Recheck(_) => "Recheck",
+        }
+    }
+
     /// Appends the encoded frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod query;
 pub mod schema;
 pub mod time;
+pub mod transfer;
 pub mod units;
 pub mod value;
 mod varint;

@@ -1,0 +1,143 @@
+//! The link's small requests: read a committed window back (before a held
+//! purge), ask the ledger about batches, and stream a cold query's rows.
+
+use super::client::LinkClient;
+use super::ClientError;
+use hotcold_core::codec::{decode_segment, DecodeLimits};
+use hotcold_core::frame::{ColdQuery, Frame, QueryEnd};
+use hotcold_core::schema::TableSchema;
+use hotcold_core::{ContentHash, RowBatch};
+
+impl LinkClient {
+    /// What the cold store holds of a committed window now: its count and
+    /// content hash, read back again (before a purge held for the grace
+    /// period).
+    pub async fn recheck(
+        &self,
+        batch_id: &str,
+        schema: &hotcold_core::schema::TableSchema,
+        window: hotcold_core::schema::Window,
+    ) -> Result<ContentHash, ClientError> {
+        self.guarded(async {
+            let mut s = self.stream().await?;
+            s.write_frame(&Frame::Recheck(hotcold_core::frame::Recheck {
+                batch_id: batch_id.to_string(),
+                schema: schema.clone(),
+                window,
+            }))
+            .await?;
+            let _ = s.finish();
+            match s.expect_frame().await? {
+                Frame::Committed(r) if r.batch_id == batch_id => Ok(r.cold),
+                Frame::Error(m) => Err(ClientError::Refused(m)),
+                other => Err(ClientError::Protocol(
+                    format!("{other:?}").chars().take(200).collect(),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// The gateway's ledger entries for these batches (absent ones left out).
+    pub async fn ledger(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
+        self.guarded(self.ledger_inner(ids)).await
+    }
+
+    async fn ledger_inner(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
+        let mut out = Vec::new();
+        for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
+            let mut s = self.stream().await?;
+            s.write_frame(&Frame::LedgerQuery(part.to_vec())).await?;
+            let _ = s.finish();
+            match s.expect_frame().await? {
+                Frame::LedgerEntries(e) => out.extend(e),
+                Frame::Error(m) => return Err(ClientError::Refused(m)),
+                other => {
+                    return Err(ClientError::Protocol(
+                        format!("{other:?}").chars().take(200).collect(),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Streams the cold answer to `q` into `out`, batch by batch, decoded
+    /// with `output` (the plan's output schema). Each frame must come within
+    /// `request-timeout`; the whole answer may take longer, as a year of
+    /// rows would.
+    pub async fn query(
+        &self,
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+    ) -> Result<QueryEnd, ClientError> {
+        let Ok(_stream) = self.query_streams.try_acquire() else {
+            return Err(ClientError::Busy(format!(
+                "all {} cold query streams of the link are in use; the rest are kept for the archive",
+                hotcold_link::endpoint::QUERY_STREAMS
+            )));
+        };
+        let r = self.query_inner(q, output, out).await;
+        if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
+            self.forget(&e.to_string()).await;
+        }
+        r
+    }
+
+    async fn query_inner(
+        &self,
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+    ) -> Result<QueryEnd, ClientError> {
+        let t = self.cfg.request_timeout.0;
+        let mut s = match tokio::time::timeout(t, self.stream_on(&self.query_conn)).await {
+            Ok(s) => s?,
+            Err(_) => return Err(ClientError::Timeout(t)),
+        };
+        let limit = q.limit;
+        s.write_frame(&Frame::Query(q)).await?;
+        let _ = s.finish();
+        let limits = DecodeLimits::default();
+        let mut rows = 0u64;
+        loop {
+            let frame = match tokio::time::timeout(t, s.expect_frame()).await {
+                Ok(f) => f?,
+                Err(_) => return Err(ClientError::Timeout(t)),
+            };
+            match frame {
+                Frame::Rows(body) => {
+                    let b = decode_segment(output, &body, &limits)
+                        .map_err(|e| ClientError::Decode(e.to_string()))?;
+                    rows += b.len() as u64;
+                    if rows > limit {
+                        return Err(ClientError::Protocol(format!(
+                            "gateway sent more than the {limit} rows asked for"
+                        )));
+                    }
+                    if out.send(b).await.is_err() {
+                        // The asker left; dropping the stream stops the gateway.
+                        return Ok(QueryEnd {
+                            rows,
+                            truncated: true,
+                        });
+                    }
+                }
+                Frame::End(end) => return Ok(end),
+                Frame::Error(m) => return Err(ClientError::Refused(m)),
+                other => {
+                    return Err(ClientError::Protocol(
+                        format!("{other:?}").chars().take(200).collect(),
+                    ))
+                }
+            }
+        }
+    }
+}
