@@ -381,8 +381,14 @@ impl Default for QueryConfig {
 
 impl CloudConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let (mut cfg, from): (CloudConfig, String) =
-            hotcold_core::layers::read(path).map_err(|e| anyhow::anyhow!(e))?;
+        let (mut cfg, from): (CloudConfig, String) = hotcold_core::layers::read(
+            path,
+            &hotcold_core::layers::World {
+                read_file: &|p| std::fs::read_to_string(p),
+                vars: std::env::vars().collect(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for (i, f) in cfg.table_files.iter().enumerate() {
             let p = base.join(f);

@@ -13,7 +13,6 @@ pub mod hot;
 pub mod http_server;
 pub mod journal;
 pub mod link;
-pub mod metrics;
 pub mod router;
 pub mod scheduler;
 pub mod spool;

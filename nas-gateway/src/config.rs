@@ -105,8 +105,14 @@ impl NasConfig {
     /// Reads a YAML file; relative paths in it are taken from the current
     /// directory, like every other command-line tool.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let (cfg, _from): (NasConfig, String) =
-            hotcold_core::layers::read(path).map_err(|e| anyhow::anyhow!(e))?;
+        let (cfg, _from): (NasConfig, String) = hotcold_core::layers::read(
+            path,
+            &hotcold_core::layers::World {
+                read_file: &|p| std::fs::read_to_string(p),
+                vars: std::env::vars().collect(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         Ok(cfg)
     }
 

@@ -154,7 +154,7 @@ fn grafana_dashboard_uses_only_exported_metrics() {
         .expect("dashboard");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let sources = [
-        include_str!("../../cloud-service/src/metrics.rs"),
+        include_str!("../../cloud-service/src/api/metrics.rs"),
         include_str!("../../cloud-service/src/api/admin.rs"),
         include_str!("../../nas-gateway/src/http.rs"),
     ]

@@ -1,7 +1,7 @@
 //! Admin endpoints: trigger an archive run, show status.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use crate::archive::ArchiveError;
 use crate::clock::now_ms;
 use axum::extract::State;
@@ -272,6 +272,6 @@ pub async fn metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        crate::metrics::render(&st).await,
+        super::metrics::render(&st).await,
     )
 }

@@ -8,7 +8,7 @@
 //! loopback the service refuses to start while any role is open.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use crate::config::ResolvedTokens;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `POST /v1/ingest/{table}`: NDJSON rows, all or nothing.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

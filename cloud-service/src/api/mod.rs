@@ -6,58 +6,18 @@ pub mod encode;
 pub mod error;
 pub mod ingest;
 pub mod limit;
+pub mod metrics;
 pub mod query;
 pub mod rehydrate;
+mod state;
 
-use crate::archive::Archiver;
-use crate::config::CloudConfig;
-use crate::gate::IngestGate;
-use crate::hot::HotStore;
-use crate::link::LinkClient;
-use crate::watermarks::Watermarks;
+pub use state::AppState;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
-use hotcold_core::schema::TableSchema;
-use std::collections::HashMap;
 use std::sync::Arc;
-
-pub struct AppState {
-    pub cfg: CloudConfig,
-    pub tables: HashMap<String, TableSchema>,
-    pub hot: Arc<dyn HotStore>,
-    pub gate: Arc<IngestGate>,
-    pub watermarks: Arc<Watermarks>,
-    pub link: Arc<LinkClient>,
-    pub archiver: Arc<Archiver>,
-    pub router: crate::router::Router,
-    pub counters: crate::metrics::HttpCounters,
-    /// The bearer tokens per role.
-    pub tokens: crate::config::ResolvedTokens,
-}
-
-impl AppState {
-    /// A table to query: a configured one, or `T__rehydrated` (see
-    /// `rehydrate.rs`).
-    pub fn query_table(&self, name: &str) -> Result<TableSchema, ApiError> {
-        match rehydrate::rehydrated_schema(self, name) {
-            Some(s) => Ok(s),
-            None => self.table(name).cloned(),
-        }
-    }
-
-    pub fn table(&self, name: &str) -> Result<&TableSchema, ApiError> {
-        self.tables.get(name).ok_or_else(|| {
-            let mut known: Vec<_> = self.tables.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            ApiError::not_found(format!(
-                "unknown table {name:?} (known: {})",
-                known.join(", ")
-            ))
-        })
-    }
-}
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.cfg.ingest.max_body.0 as usize;

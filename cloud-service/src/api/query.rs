@@ -17,7 +17,7 @@
 
 use super::encode::{Encoder, Format};
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use crate::config::QueryConfig;
 use crate::router::{Answer, Item, Request};
 use axum::body::Body;

@@ -11,7 +11,7 @@
 //! `GET /v1/query/T__rehydrated`. Rehydrating a range again replaces it.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};

@@ -3,6 +3,9 @@
 //! then overrides from environment variables such as
 //! `HOTCOLD__LINK__BWLIMIT=4MiB` (`__` between keys, `_` within a key
 //! becomes `-`; values are read as YAML scalars).
+//!
+//! Core reads no file and no environment: the caller hands both in as a
+//! [`World`], so the layering is tested (and fuzzed) without either.
 
 use serde_yaml::{Mapping, Value};
 
@@ -69,16 +72,41 @@ pub fn apply_env(
     Ok(set)
 }
 
+/// What [`read`] needs from outside: how to read a file, and the
+/// environment variables. The binaries pass the real ones.
+pub struct World<'a> {
+    pub read_file: &'a dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    pub vars: Vec<(String, String)>,
+}
+
+impl World<'_> {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Reads a config file with its layers: `environments/<HOTCOLD_ENV>.yaml`
 /// beside it (when `HOTCOLD_ENV` is set) and `HOTCOLD__...` variables.
 /// Returns the parsed value and a description of where it came from, for
 /// error messages.
-pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<(T, String), String> {
-    let text = std::fs::read_to_string(path)
+pub fn read<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    world: &World,
+) -> Result<(T, String), String> {
+    let text = (world.read_file)(path)
         .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-    let env = std::env::var("HOTCOLD_ENV").ok().filter(|e| !e.is_empty());
-    let overrides: Vec<(String, String)> = std::env::vars()
+    let env = world
+        .var("HOTCOLD_ENV")
+        .filter(|e| !e.is_empty())
+        .map(String::from);
+    let overrides: Vec<(String, String)> = world
+        .vars
+        .iter()
         .filter(|(k, _)| k.starts_with("HOTCOLD__"))
+        .cloned()
         .collect();
     if env.is_none() && overrides.is_empty() {
         // One plain file: serde_yaml's own errors carry the line and column.
@@ -97,7 +125,7 @@ pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<(T
             .unwrap_or(std::path::Path::new("."))
             .join("environments")
             .join(format!("{env}.yaml"));
-        let t = std::fs::read_to_string(&p)
+        let t = (world.read_file)(&p)
             .map_err(|e| format!("HOTCOLD_ENV={env}: cannot read {}: {e}", p.display()))?;
         let overlay: Value =
             serde_yaml::from_str(&t).map_err(|e| format!("config {}: {e}", p.display()))?;
@@ -187,5 +215,41 @@ mod tests {
             [("HOTCOLD__B".to_string(), "2".to_string())],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn read_layers_a_file_an_environment_file_and_variables_from_the_world_given() {
+        let files = |p: &std::path::Path| match p.to_str() {
+            Some("/c/cloud.yaml") => Ok("a: 1\nb: {c: 2, d: 3}\n".to_string()),
+            Some("/c/environments/prod.yaml") => Ok("b: {c: 20}\n".to_string()),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        let world = World {
+            read_file: &files,
+            vars: vec![
+                ("HOTCOLD_ENV".into(), "prod".into()),
+                ("HOTCOLD__B__D".into(), "30".into()),
+                ("PATH".into(), "/bin".into()),
+            ],
+        };
+        let (v, from): (Value, String) =
+            read(std::path::Path::new("/c/cloud.yaml"), &world).unwrap();
+        assert_eq!(
+            v,
+            serde_yaml::from_str::<Value>("a: 1\nb: {c: 20, d: 30}\n").unwrap()
+        );
+        assert_eq!(
+            from,
+            "/c/cloud.yaml + /c/environments/prod.yaml + environment (b.d)"
+        );
+        let missing = World {
+            read_file: &files,
+            vars: vec![("HOTCOLD_ENV".into(), "dev".into())],
+        };
+        let e = read::<Value>(std::path::Path::new("/c/cloud.yaml"), &missing).unwrap_err();
+        assert!(
+            e.contains("HOTCOLD_ENV=dev: cannot read /c/environments/dev.yaml"),
+            "{e}"
+        );
     }
 }

@@ -20,7 +20,6 @@ pub mod time;
 pub mod transfer;
 pub mod units;
 pub mod value;
-mod varint;
 
 pub use batch::{Column, RowBatch};
 pub use content_hash::ContentHash;

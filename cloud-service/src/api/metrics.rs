@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text format, and the counters the HTTP side
 //! keeps (the archiver keeps its own, see `archive::Counters`).
 
-use crate::api::AppState;
+use super::state::AppState;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

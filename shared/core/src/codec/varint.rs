@@ -1,6 +1,6 @@
 //! LEB128 varints and zigzag, the integer encodings of the batch codec.
 
-use crate::codec::DecodeError;
+use super::DecodeError;
 
 pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
