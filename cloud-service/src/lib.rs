@@ -11,12 +11,10 @@ pub mod config;
 pub mod gate;
 pub mod hot;
 pub mod http_server;
-pub mod journal;
 pub mod link;
 pub mod metrics;
 pub mod router;
 pub mod scheduler;
-pub mod spool;
 pub mod watermarks;
 
 use anyhow::Context;
@@ -86,10 +84,10 @@ pub async fn start(
         })
         .await??;
     }
-    let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
+    let journal = archive::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
     let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
-    let spool = spool::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
+    let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
     let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
     let archiver = Arc::new(archive::Archiver::new(
         cfg.tables.clone(),

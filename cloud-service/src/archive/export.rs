@@ -2,8 +2,8 @@
 //! compress it segment by segment into the spool, hashing as it goes.
 
 use super::ArchiveError;
+use super::Spool;
 use crate::hot::HotStore;
-use crate::spool::Spool;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::manifest::{Manifest, ManifestBuilder};
 use hotcold_core::query::Plan;

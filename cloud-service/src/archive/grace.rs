@@ -3,9 +3,9 @@
 //! `archive.purge-grace`, then the window is read back from cold once more;
 //! only an unchanged answer lets it be confirmed and purged (invariant 9).
 
+use super::journal::BatchRecord;
 use super::{ArchiveError, Archiver, RunState};
 use crate::clock::now_ms;
-use crate::journal::BatchRecord;
 use hotcold_core::schema::TableSchema;
 
 /// What reading a not-yet-durable commit back again found.

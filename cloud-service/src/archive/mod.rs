@@ -7,20 +7,24 @@
 
 pub mod export;
 mod grace;
+pub(crate) mod journal;
 pub mod plan;
 mod report;
+mod spool;
 
 use grace::Recheck;
+pub(crate) use journal::Journal;
+pub use journal::{BatchState, JournalError};
 pub use report::{ArchiveReport, BatchOutcome, Counters};
+pub use spool::Spool;
 
 use crate::gate::IngestGate;
 use crate::hot::{HotError, HotStore};
-use crate::journal::{BatchRecord, BatchState, Journal, JournalError};
 use crate::link::LinkClient;
-use crate::spool::Spool;
 use crate::watermarks::Watermarks;
 use export::ExportSettings;
 use hotcold_core::schema::{TableSchema, Window};
+use journal::BatchRecord;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -52,7 +56,7 @@ enum Work {
 pub struct Archiver {
     pub tables: Vec<TableSchema>,
     pub hot: Arc<dyn HotStore>,
-    pub journal: Arc<Mutex<Journal>>,
+    pub(crate) journal: Arc<Mutex<Journal>>,
     pub spool: Spool,
     pub link: Arc<LinkClient>,
     pub gate: Arc<IngestGate>,
@@ -79,7 +83,7 @@ type RunTimes = (Option<(i64, ArchiveReport)>, Option<i64>);
 
 impl Archiver {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         tables: Vec<TableSchema>,
         hot: Arc<dyn HotStore>,
         journal: Arc<Mutex<Journal>>,

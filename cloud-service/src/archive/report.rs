@@ -1,8 +1,8 @@
 //! What a run reports: per batch and in all, the totals kept for /metrics,
 //! and the alerts a finished run raises.
 
+use super::journal::BatchState;
 use super::Archiver;
-use crate::journal::BatchState;
 use hotcold_core::schema::Window;
 use serde::Serialize;
 

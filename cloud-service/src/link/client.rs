@@ -5,8 +5,8 @@
 use super::backoff::Backoff;
 use super::meter::Meter;
 use super::pacer::Pacer;
+use crate::archive::Spool;
 use crate::config::LinkConfig;
-use crate::spool::Spool;
 use hotcold_core::codec::{decode_segment, DecodeLimits};
 use hotcold_core::frame::{ColdQuery, Frame, QueryEnd};
 use hotcold_core::manifest::Manifest;
