@@ -407,7 +407,7 @@ impl Archiver {
                     match delivered {
                         Ok(d) => {
                             let (i, cold, durable) = (id.clone(), d.cold, d.durable);
-                            self.journal(move |j| j.committed(&i, &cold, sent, durable))
+                            self.journal(move |j| j.mark_committed(&i, &cold, sent, durable))
                                 .await?;
                         }
                         Err(e) => {
@@ -460,8 +460,8 @@ impl Archiver {
                             report.pending += 1;
                             break true;
                         }
-                        let (i, t, w) = (id.clone(), rec.table.clone(), rec.window);
-                        self.journal(move |j| j.confirm(&i, &t, w)).await?;
+                        let i = id.clone();
+                        self.journal(move |j| j.mark_confirmed(&i)).await?;
                         if let Some(c) = self.cold_cache.get() {
                             c.invalidate(&rec.table, rec.window);
                         }
@@ -497,7 +497,7 @@ impl Archiver {
                         .await
                         .map_err(|e| ArchiveError::Task(e.to_string()))??;
                     let i = id.clone();
-                    self.journal(move |j| j.purged(&i)).await?;
+                    self.journal(move |j| j.mark_purged(&i)).await?;
                     report.rows_archived += expected;
                 }
                 BatchState::Purged => break true,
@@ -523,7 +523,7 @@ impl Archiver {
     ) -> Result<(), ArchiveError> {
         tracing::error!(batch = %outcome.batch_id, "{msg}");
         let (i, m) = (outcome.batch_id.clone(), msg.clone());
-        self.journal(move |j| j.failed(&i, &m)).await?;
+        self.journal(move |j| j.mark_failed(&i, &m)).await?;
         outcome.error = Some(msg);
         outcome.state = BatchState::Failed;
         report.failed += 1;
@@ -566,7 +566,7 @@ impl Archiver {
         .await
         .map_err(|e| ArchiveError::Task(e.to_string()))??;
         let (i, h, b) = (rec.batch_id.clone(), manifest.content, manifest.total_len);
-        self.journal(move |j| j.exported(&i, &h, b)).await?;
+        self.journal(move |j| j.mark_exported(&i, &h, b)).await?;
         Ok(manifest)
     }
 }
