@@ -19,6 +19,8 @@ mod plan;
 mod purge;
 mod report;
 mod spool;
+#[cfg(test)]
+mod tests;
 mod transfer;
 
 pub(crate) use export::ExportSettings;
