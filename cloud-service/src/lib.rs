@@ -11,17 +11,15 @@ pub mod config;
 pub mod gate;
 pub mod hot;
 pub mod http_server;
-pub mod journal;
 pub mod link;
 pub mod router;
 pub mod scheduler;
-pub mod spool;
 pub mod watermarks;
 
 use anyhow::Context;
 use config::{CloudConfig, HotConfig};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub struct Running {
     pub http_addr: SocketAddr,
@@ -85,37 +83,30 @@ pub async fn start(
         })
         .await??;
     }
-    let journal = journal::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
+    let journal = archive::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
     let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
-    let spool = spool::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
+    let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
     let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
-    let archiver = Arc::new(archive::Archiver::new(
-        cfg.tables.clone(),
-        hot.clone(),
-        Arc::new(Mutex::new(journal)),
-        spool,
-        link.clone(),
-        gate.clone(),
-        watermarks.clone(),
-        cfg.hot_retention.0.as_millis() as i64,
-        archive::export::ExportSettings {
-            chunk_size: cfg.link.chunk_size.0 as u32,
-            zstd_level: cfg.archive.zstd_level,
-            segment_rows: cfg.archive.segment_rows,
-        },
-        cfg.archive.spool_budget.0,
-        cfg.archive.purge_grace.0,
-    ));
-    let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
-    let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
-    let _ = archiver.alerter.set(alerter.clone());
     let cold_cache = Arc::new(cache::ColdCache::new(
         cfg.query.cold_cache.0,
         cfg.query.cold_cache_ttl.0,
     ));
-    let _ = archiver.cold_cache.set(cold_cache.clone());
+    let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {
+        tables: cfg.tables.clone(),
+        hot: hot.clone(),
+        journal,
+        spool,
+        link: link.clone(),
+        gate: gate.clone(),
+        watermarks: watermarks.clone(),
+        settings: archive::ArchiveSettings::from_config(&cfg),
+        alerter: Some(alerter.clone()),
+        cold_cache: Some(cold_cache.clone()),
+    }));
+    let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
+    let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let watch = tokio::spawn(alert_loop(
         alerter,
         archiver.clone(),

@@ -204,7 +204,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
         ),
         Err(e) => put("journal", Level::Unhealthy, e.clone().into()),
     }
-    let (spool, budget) = (st.archiver.spool.bytes(), st.archiver.budget);
+    let (spool, budget) = (st.archiver.spool.bytes(), st.archiver.settings.spool_budget);
     let level = if spool >= budget {
         Level::Degraded
     } else {

@@ -120,7 +120,7 @@ pub async fn render(st: &AppState) -> String {
         "hotcold_spool_budget_bytes",
         "gauge",
         "The spool's budget.",
-        &one(a.budget as f64),
+        &one(a.settings.spool_budget as f64),
     );
     let j = a.journal.clone();
     let backlog = tokio::task::spawn_blocking(move || j.lock().ok().and_then(|j| j.backlog().ok()))

@@ -1,9 +1,12 @@
 //! Step 2: read the window from the hot store as a stream, encode and
 //! compress it segment by segment into the spool, hashing as it goes.
+//!
+//! Streaming keeps memory at one segment whatever the window holds
+//! (invariant 5); hashing the rows as they are read gives the count and
+//! content hash that the cold store's answer must match before any purge.
 
-use super::ArchiveError;
+use super::{blocking, ArchiveError, Archiver, Batch, RunState, Spool, Step};
 use crate::hot::HotStore;
-use crate::spool::Spool;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::manifest::{Manifest, ManifestBuilder};
 use hotcold_core::query::Plan;
@@ -11,14 +14,51 @@ use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::ContentHash;
 use std::io::{BufWriter, Write};
 
-pub struct ExportSettings {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExportSettings {
     pub chunk_size: u32,
     pub zstd_level: i32,
     pub segment_rows: usize,
 }
 
+impl Archiver {
+    /// The step for `Planned`: the batch into the spool, then `Exported`.
+    pub(super) async fn export_batch(
+        &self,
+        b: &mut Batch<'_>,
+        run: &mut RunState,
+    ) -> Result<Step, ArchiveError> {
+        let manifest = self.export_to_spool(b).await?;
+        b.outcome.rows = manifest.content.rows;
+        b.outcome.bytes = manifest.total_len;
+        run.report.bytes_exported += manifest.total_len;
+        Ok(Step::Next)
+    }
+
+    /// Writes the batch's window into the spool and records it exported.
+    pub(super) async fn export_to_spool(&self, b: &Batch<'_>) -> Result<Manifest, ArchiveError> {
+        let (hot, spool, s, w, id) = (
+            self.hot.clone(),
+            self.spool.clone(),
+            b.schema.clone(),
+            b.rec.window,
+            b.rec.batch_id.clone(),
+        );
+        let settings = self.settings.export;
+        // A window planned again after a failure may replace that failed
+        // batch's cold copy, and only that.
+        let (t, fw) = (b.rec.table.clone(), b.rec.window);
+        let replaces = self.journal(move |j| j.failed_for(&t, fw)).await?;
+        let manifest =
+            blocking(move || export(hot.as_ref(), &spool, &s, w, &id, replaces, &settings)).await?;
+        let (i, h, len) = (b.rec.batch_id.clone(), manifest.content, manifest.total_len);
+        self.journal(move |j| j.mark_exported(&i, &h, len)).await?;
+        Ok(manifest)
+    }
+}
+
 /// Blocking: run it in `spawn_blocking`. Memory holds one segment.
-pub fn export(
+fn export(
     hot: &dyn HotStore,
     spool: &Spool,
     schema: &TableSchema,

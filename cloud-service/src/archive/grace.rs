@@ -3,9 +3,9 @@
 //! `archive.purge-grace`, then the window is read back from cold once more;
 //! only an unchanged answer lets it be confirmed and purged (invariant 9).
 
+use super::journal::BatchRecord;
 use super::{ArchiveError, Archiver, RunState};
 use crate::clock::now_ms;
-use crate::journal::BatchRecord;
 use hotcold_core::schema::TableSchema;
 
 /// What reading a not-yet-durable commit back again found.
@@ -31,7 +31,7 @@ impl Archiver {
         rec: &BatchRecord,
         run: &mut RunState,
     ) -> Result<Recheck, ArchiveError> {
-        let due = rec.committed_ms.unwrap_or(0) + self.purge_grace.as_millis() as i64;
+        let due = rec.committed_ms.unwrap_or(0) + self.settings.purge_grace.as_millis() as i64;
         if now_ms() < due {
             return Ok(Recheck::Held(format!(
                 "held until {}: the NAS's cold store does not fsync inserts, so hot keeps the rows for archive.purge-grace",
@@ -41,7 +41,7 @@ impl Archiver {
         if let Some(why) = &run.offline {
             return Ok(Recheck::Unreachable(why.clone()));
         }
-        match self.link.recheck(&rec.batch_id, schema, rec.window).await {
+        match self.read_back(schema, rec).await {
             Ok(now) if Some(now) == rec.hot => {
                 tracing::info!(batch = %rec.batch_id, cold = %now, "cold read back again after the purge grace: unchanged");
                 Ok(Recheck::Same)

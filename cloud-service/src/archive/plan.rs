@@ -1,16 +1,23 @@
-//! Step 1: which windows to archive. Pure, so it is property-tested.
+//! Step 1: which windows to archive, and a batch in the journal for each.
+//!
+//! The window arithmetic is pure so that it can be property-tested: a gap
+//! or an overlap between windows would lose or double rows. The dry run
+//! (`preview`) asks the same questions as a real plan through the same
+//! functions, so what it shows is what a run would do.
 
-use hotcold_core::schema::{Window, DAY_MS};
+use super::journal::BatchRecord;
+use super::{ArchiveError, Archiver, RunState};
+use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 
 /// The cutoff for a retention: the start of the day that holds `now - retention`.
 /// Windows ending at or before it are old enough to archive.
-pub fn cutoff(now_ms: i64, retention_ms: i64) -> i64 {
+pub(super) fn cutoff(now_ms: i64, retention_ms: i64) -> i64 {
     Window::day_of(now_ms.saturating_sub(retention_ms)).start
 }
 
 /// Day windows from the watermark (or the oldest hot row) up to the cutoff,
 /// oldest first. Windows below the watermark are archived already.
-pub fn windows(watermark: Option<i64>, min_time: Option<i64>, cutoff: i64) -> Vec<Window> {
+pub(super) fn windows(watermark: Option<i64>, min_time: Option<i64>, cutoff: i64) -> Vec<Window> {
     let Some(min_time) = min_time else {
         return Vec::new();
     };
@@ -23,6 +30,137 @@ pub fn windows(watermark: Option<i64>, min_time: Option<i64>, cutoff: i64) -> Ve
         t += DAY_MS;
     }
     out
+}
+
+/// A table's work in a run, in the order it is driven.
+pub(super) enum Work {
+    /// A window no batch covers yet.
+    New(Window),
+    /// A batch an earlier run (or pass) left unfinished.
+    Existing(Box<BatchRecord>),
+}
+
+/// What planning a new window gave.
+pub(super) enum Planned {
+    /// A batch in the journal, ready for export.
+    Batch(Box<BatchRecord>),
+    /// The window holds no rows: nothing to archive.
+    Empty,
+    /// The spool is at its budget: the table exports no more this run.
+    SpoolFull,
+}
+
+impl Archiver {
+    /// The cutoff of a table's own hot retention, or of the global one.
+    pub(super) fn table_cutoff(&self, schema: &TableSchema, now_ms: i64) -> i64 {
+        let retention = schema
+            .hot_retention
+            .map_or(self.settings.retention_ms, |r| r.0.as_millis() as i64);
+        cutoff(now_ms, retention)
+    }
+
+    /// Windows below `cutoff` that no unfinished batch covers yet.
+    async fn new_windows(
+        &self,
+        schema: &TableSchema,
+        cutoff: i64,
+        unfinished: &[BatchRecord],
+    ) -> Result<Vec<Window>, ArchiveError> {
+        let t = schema.name.clone();
+        let wm = self.journal(move |j| j.watermark(&t)).await?;
+        let s = schema.clone();
+        let min_time = self.hot(move |h| h.min_time(&s)).await?;
+        Ok(windows(wm, min_time, cutoff)
+            .into_iter()
+            .filter(|w| !unfinished.iter().any(|r| r.window == *w))
+            .collect())
+    }
+
+    /// A table's work: its unfinished batches and, with a cutoff, the new
+    /// windows below it, oldest window first.
+    pub(super) async fn work(
+        &self,
+        schema: &TableSchema,
+        cutoff: Option<i64>,
+    ) -> Result<Vec<Work>, ArchiveError> {
+        let table = schema.name.clone();
+        let t = table.clone();
+        let unfinished = self.journal(move |j| j.unfinished(&t)).await?;
+        let mut work: Vec<Work> = Vec::new();
+        if let Some(cutoff) = cutoff {
+            // Close the door first: from here on no row older than the cutoff
+            // enters hot, so what we count and export below stays complete.
+            let t = table.clone();
+            self.journal(move |j| j.raise_floor(&t, cutoff)).await?;
+            self.gate.raise(&table, cutoff);
+            let new = self.new_windows(schema, cutoff, &unfinished).await?;
+            work.extend(new.into_iter().map(Work::New));
+        }
+        work.extend(unfinished.into_iter().map(|r| Work::Existing(Box::new(r))));
+        // Oldest window first: the watermark can only move in order.
+        work.sort_by_key(|w| match w {
+            Work::New(win) => (win.start, 1),
+            Work::Existing(r) => (r.window.start, 0),
+        });
+        Ok(work)
+    }
+
+    /// Records a batch for a new window, unless the window is empty or the
+    /// spool is full.
+    pub(super) async fn plan_batch(
+        &self,
+        schema: &TableSchema,
+        window: Window,
+        run: &mut RunState,
+    ) -> Result<Planned, ArchiveError> {
+        let table = schema.name.clone();
+        let s = schema.clone();
+        if self.hot(move |h| h.count(&s, window)).await? == 0 {
+            // Nothing to move; the watermark may step over it only if
+            // nothing older is still waiting.
+            if self.may_advance(schema, window.start).await? {
+                let t = table.clone();
+                self.journal(move |j| j.skip_empty(&t, window)).await?;
+                self.watermarks.advance(&table, window.end).await;
+            }
+            return Ok(Planned::Empty);
+        }
+        let budget = self.settings.spool_budget;
+        if self.spool.bytes() >= budget {
+            tracing::error!(table = %table, spool_bytes = self.spool.bytes(), budget, "spool budget reached: export stops, rows stay in hot");
+            run.report.spool_full = true;
+            return Ok(Planned::SpoolFull);
+        }
+        let id = self.journal(move |j| j.plan(&table, window)).await?;
+        let rec = self.reload(&id).await?;
+        Ok(Planned::Batch(Box::new(rec)))
+    }
+
+    /// What a run now would do, without doing any of it (not even raising
+    /// the ingest floor): the batches waiting, and the new windows with their
+    /// hot row counts.
+    pub async fn preview(&self, now_ms: i64) -> Result<serde_json::Value, ArchiveError> {
+        let mut tables = serde_json::Map::new();
+        for schema in self.tables.clone() {
+            let cutoff = self.table_cutoff(&schema, now_ms);
+            let t = schema.name.clone();
+            let unfinished = self.journal(move |j| j.unfinished(&t)).await?;
+            let mut new = Vec::new();
+            for w in self.new_windows(&schema, cutoff, &unfinished).await? {
+                let s = schema.clone();
+                let rows = self.hot(move |h| h.count(&s, w)).await?;
+                if rows > 0 {
+                    new.push(serde_json::json!({ "window": w, "rows": rows }));
+                }
+            }
+            let waiting: Vec<_> = unfinished.iter().map(|r| serde_json::json!({ "batch_id": r.batch_id, "window": r.window, "state": r.state })).collect();
+            tables.insert(
+                schema.name.clone(),
+                serde_json::json!({ "cutoff_ms": cutoff, "waiting": waiting, "new_windows": new }),
+            );
+        }
+        Ok(serde_json::json!({ "dry_run": true, "tables": tables }))
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,17 @@
 //! What a run reports: per batch and in all, the totals kept for /metrics,
 //! and the alerts a finished run raises.
+//!
+//! The report is the operator's view of a run (`/v1/admin/archive`), so it
+//! says why each batch stopped where it did; the alerts go out from the
+//! finished report, not from inside the steps, so one run alerts once per
+//! batch however many steps it took.
 
+use super::journal::{BatchRecord, BatchState};
 use super::Archiver;
-use crate::journal::BatchState;
+use crate::alerts::Alerter;
 use hotcold_core::schema::Window;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One batch's outcome in a run.
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +24,22 @@ pub struct BatchOutcome {
     pub bytes_sent: u64,
     pub state: BatchState,
     pub error: Option<String>,
+}
+
+impl BatchOutcome {
+    /// A batch as the run finds it, before any step.
+    pub(super) fn starting(rec: &BatchRecord) -> Self {
+        Self {
+            batch_id: rec.batch_id.clone(),
+            table: rec.table.clone(),
+            window: rec.window,
+            rows: rec.hot.map_or(0, |h| h.rows),
+            bytes: rec.bytes,
+            bytes_sent: 0,
+            state: rec.state,
+            error: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -48,7 +71,7 @@ pub struct ArchiveReport {
 
 /// Totals since start, for /metrics.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub runs: std::sync::atomic::AtomicU64,
     pub rows: std::sync::atomic::AtomicU64,
     pub bytes_exported: std::sync::atomic::AtomicU64,
@@ -76,31 +99,29 @@ impl Archiver {
         );
         let now = crate::clock::now_ms();
         self.last.lock().unwrap_or_else(|p| p.into_inner()).0 = Some((now, report.clone()));
-        if let Some(alerter) = self.alerter.get() {
-            let (alerter, report) = (alerter.clone(), report.clone());
-            tokio::spawn(async move {
-                for b in report
-                    .batches
-                    .iter()
-                    .filter(|b| b.state == BatchState::Failed)
-                {
-                    let detail = serde_json::json!({ "table": b.table, "window": b.window, "error": b.error });
-                    alerter.send("batch_failed", &b.batch_id, detail).await;
-                }
-                for (table, error) in &report.table_errors {
-                    let detail = serde_json::json!({ "table": table, "error": error });
-                    alerter.send("batch_failed", table, detail).await;
-                }
-                if report.spool_full {
-                    alerter
-                        .send(
-                            "spool_full",
-                            "spool",
-                            serde_json::json!({ "spool_bytes": report.spool_bytes }),
-                        )
-                        .await;
-                }
-            });
+        if let Some(alerter) = &self.alerter {
+            tokio::spawn(send_alerts(alerter.clone(), report.clone()));
         }
+    }
+}
+
+/// `batch_failed` for each failed batch and each table that stopped on an
+/// error, `spool_full` when the budget stopped export.
+async fn send_alerts(alerter: Arc<Alerter>, report: ArchiveReport) {
+    for b in report
+        .batches
+        .iter()
+        .filter(|b| b.state == BatchState::Failed)
+    {
+        let detail = serde_json::json!({ "table": b.table, "window": b.window, "error": b.error });
+        alerter.send("batch_failed", &b.batch_id, detail).await;
+    }
+    for (table, error) in &report.table_errors {
+        let detail = serde_json::json!({ "table": table, "error": error });
+        alerter.send("batch_failed", table, detail).await;
+    }
+    if report.spool_full {
+        let detail = serde_json::json!({ "spool_bytes": report.spool_bytes });
+        alerter.send("spool_full", "spool", detail).await;
     }
 }

@@ -7,9 +7,9 @@
 //! `target/release/bench_link [--secs 30] [--limits 1MiB,10MiB]`
 
 use anyhow::Context;
+use cloud_service::archive::Spool;
 use cloud_service::config::LinkConfig;
 use cloud_service::link::LinkClient;
-use cloud_service::spool::Spool;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::manifest::ManifestBuilder;
 use hotcold_core::schema::{LogicalType, TableSchema, Window};

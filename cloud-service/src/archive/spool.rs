@@ -1,13 +1,17 @@
-//! The spool: exported batches on the cloud's disk until the gateway
-//! confirmed them. It is the offline queue while the NAS is unreachable.
-//! `<batch_id>.batch` holds the framed segments; `<batch_id>.manifest.json`
-//! is written last, durably, so a manifest on disk means a whole batch.
+//! The spool: exported batches on the cloud's disk until their purge.
+//!
+//! It is what lets export go on while the NAS is unreachable (the offline
+//! queue) and a delivery resume after a cut without reading hot again: the
+//! link sends chunks straight from here. `<batch_id>.batch` holds the
+//! framed segments; `<batch_id>.manifest.json` is written last, durably, so
+//! a manifest on disk means a whole batch, and a batch file without one is
+//! a crashed export that the next export overwrites.
 
 use hotcold_core::manifest::Manifest;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone)]
 pub struct Spool {
@@ -20,7 +24,7 @@ impl Spool {
         Ok(Self { dir })
     }
 
-    pub fn batch_path(&self, batch_id: &str) -> PathBuf {
+    fn batch_path(&self, batch_id: &str) -> PathBuf {
         self.dir.join(format!("{batch_id}.batch"))
     }
 
@@ -44,7 +48,7 @@ impl Spool {
     }
 
     /// The manifest of a sealed batch, if the spool holds one.
-    pub fn manifest(&self, batch_id: &str) -> io::Result<Option<Manifest>> {
+    pub(crate) fn manifest(&self, batch_id: &str) -> io::Result<Option<Manifest>> {
         match fs::read(self.manifest_path(batch_id)) {
             Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(io::Error::other)?)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -53,7 +57,7 @@ impl Spool {
     }
 
     /// Reads chunk `i` of a sealed batch.
-    pub fn read_chunk(&self, manifest: &Manifest, i: usize) -> io::Result<Vec<u8>> {
+    pub(crate) fn read_chunk(&self, manifest: &Manifest, i: usize) -> io::Result<Vec<u8>> {
         let f = File::open(self.batch_path(&manifest.batch_id))?;
         let mut buf = vec![0u8; manifest.chunk_len(i) as usize];
         f.read_exact_at(&mut buf, i as u64 * u64::from(manifest.chunk_size))?;
@@ -71,7 +75,7 @@ impl Spool {
     }
 
     /// Bytes the spool holds now.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         fs::read_dir(&self.dir)
             .map(|d| {
                 d.filter_map(Result::ok)
@@ -80,10 +84,6 @@ impl Spool {
                     .sum()
             })
             .unwrap_or(0)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -1,0 +1,62 @@
+//! Step 6: the window leaves the hot store and the batch leaves the spool.
+//!
+//! It runs only from `Confirmed`, after the cold store's own count and
+//! hash matched (invariant 1), and after the watermark moved, so queries
+//! already read the window from cold. The hot store counts the window
+//! again inside its delete and refuses a count other than the exported
+//! one: a row that slipped in is never deleted unseen.
+
+use super::{blocking, ArchiveError, Archiver, Batch, RunState, Step};
+use crate::hot::HotError;
+
+impl Archiver {
+    /// The step for `Confirmed`: delete from hot, drop the spool files,
+    /// then `Purged`.
+    pub(super) async fn purge_batch(
+        &self,
+        b: &mut Batch<'_>,
+        run: &mut RunState,
+    ) -> Result<Step, ArchiveError> {
+        if let Some(d) = test_pause_before_purge() {
+            tokio::time::sleep(d).await;
+        }
+        let (s, w, expected) = (
+            b.schema.clone(),
+            b.rec.window,
+            b.rec.hot.map_or(0, |h| h.rows),
+        );
+        match self.hot(move |h| h.purge(&s, w, expected)).await {
+            Ok(_) => {}
+            Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
+                return self.fail(b, run, e.to_string()).await;
+            }
+            Err(e) => return Err(e),
+        }
+        let (sp, i) = (self.spool.clone(), b.rec.batch_id.clone());
+        blocking(move || Ok(sp.remove(&i)?)).await?;
+        let i = b.rec.batch_id.clone();
+        self.journal(move |j| j.mark_purged(&i)).await?;
+        run.report.rows_archived += expected;
+        Ok(Step::Next)
+    }
+}
+
+/// A test hook: `HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS` holds each confirmed
+/// batch that long before its purge, so tests can query in the state
+/// between confirm and purge (watermark advanced, hot rows still there).
+/// Only with the `test-hooks` feature (the harness enables it).
+#[cfg(not(feature = "test-hooks"))]
+fn test_pause_before_purge() -> Option<std::time::Duration> {
+    None
+}
+
+#[cfg(feature = "test-hooks")]
+fn test_pause_before_purge() -> Option<std::time::Duration> {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        std::env::var("HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
+}
