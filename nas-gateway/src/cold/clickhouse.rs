@@ -5,6 +5,7 @@
 
 use super::{ColdError, ColdStore, LedgerEntry};
 use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_core::content_hash::{parse_sum, sum_hex};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
@@ -149,8 +150,8 @@ impl ColdStore for ClickHouseCold {
         self.tables
             .client
             .query(&format!(
-                "INSERT INTO {}.{LEDGER} (batch_id, table_name, t0, t1, rows, sum) VALUES ('{}', '{}', {}, {}, {}, '{:032x}')",
-                self.tables.db, e.batch_id, e.table, e.window.start, e.window.end, e.content.rows, e.content.sum
+                "INSERT INTO {}.{LEDGER} (batch_id, table_name, t0, t1, rows, sum) VALUES ('{}', '{}', {}, {}, {}, '{}')",
+                self.tables.db, e.batch_id, e.table, e.window.start, e.window.end, e.content.rows, sum_hex(e.content.sum)
             ))
             .execute()
             .await
@@ -258,7 +259,7 @@ fn parse_ledger_line(line: &str) -> Result<LedgerEntry, ColdError> {
         ),
         content: ContentHash {
             rows: f[4].parse().map_err(|_| bad("rows"))?,
-            sum: u128::from_str_radix(f[5], 16).map_err(|_| bad("sum"))?,
+            sum: parse_sum(f[5]).ok_or_else(|| bad("sum"))?,
         },
     })
 }

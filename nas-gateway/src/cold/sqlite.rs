@@ -1,6 +1,7 @@
 //! The SQLite cold store, for a NAS (or a laptop) without ClickHouse.
 
 use super::{ColdError, ColdStore, LedgerEntry};
+use hotcold_core::content_hash::{parse_sum, sum_hex};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::{ContentHash, RowBatch};
@@ -64,9 +65,13 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<LedgerEntry, Col
         window: Window::new(r.get(2)?, r.get(3)?),
         content: ContentHash {
             rows: rows as u64,
-            sum: match u128::from_str_radix(&sum, 16) {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(ColdError::Decode(format!("ledger sum: {e}")))),
+            sum: match parse_sum(&sum) {
+                Some(s) => s,
+                None => {
+                    return Ok(Err(ColdError::Decode(format!(
+                        "ledger sum {sum:?} is not hex"
+                    ))))
+                }
             },
         },
     }))
@@ -149,7 +154,7 @@ impl ColdStore for SqliteCold {
         self.with(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO _hotcold_ledger (batch_id, table_name, t0, t1, rows, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![e.batch_id, e.table, e.window.start, e.window.end, e.content.rows as i64, format!("{:032x}", e.content.sum)],
+                params![e.batch_id, e.table, e.window.start, e.window.end, e.content.rows as i64, sum_hex(e.content.sum)],
             )
             .map_err(sql)?;
             Ok(())

@@ -22,18 +22,47 @@ mod hex_u128 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{v:032x}"))
+        s.serialize_str(&super::sum_hex(*v))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let s = String::deserialize(d)?;
-        u128::from_str_radix(&s, 16).map_err(serde::de::Error::custom)
+        super::parse_sum(&s).ok_or_else(|| serde::de::Error::custom("not 1-32 hex digits"))
     }
 }
 
+/// The sum as text, everywhere it is written (JSON, journal, ledgers):
+/// 32 lower-case hex digits.
+pub fn sum_hex(sum: u128) -> String {
+    format!("{sum:032x}")
+}
+
+/// A sum written by [`sum_hex`]; `None` for anything else.
+pub fn parse_sum(s: &str) -> Option<u128> {
+    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok()
+}
+
+/// The one text form of a whole hash: `ROWS:SUM`, as the journal keeps it
+/// and as logs and answers show it.
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} rows/{:032x}", self.rows, self.sum)
+        write!(f, "{}:{}", self.rows, sum_hex(self.sum))
+    }
+}
+
+impl std::str::FromStr for ContentHash {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("content hash {s:?} is not ROWS:SUM (SUM in hex)");
+        let (rows, sum) = s.split_once(':').ok_or_else(bad)?;
+        Ok(ContentHash {
+            rows: rows.parse().map_err(|_| bad())?,
+            sum: parse_sum(sum).ok_or_else(bad)?,
+        })
     }
 }
 
@@ -153,6 +182,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_text_form_round_trips(rows in any::<u64>(), sum in any::<u128>()) {
+            let h = ContentHash { rows, sum };
+            prop_assert_eq!(h.to_string().parse::<ContentHash>(), Ok(h));
+            prop_assert_eq!(parse_sum(&sum_hex(sum)), Some(sum));
+        }
+
         #[test]
         fn order_independent(rows in proptest::collection::vec((any::<i64>(), ".{0,8}"), 0..50), seed in any::<u64>()) {
             let mut a = RowBatch::new(&schema());

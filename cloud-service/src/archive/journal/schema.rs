@@ -66,18 +66,12 @@ pub(super) fn parse_state(s: &str) -> Result<BatchState, JournalError> {
     BatchState::parse(s).ok_or_else(|| JournalError::Corrupt(format!("state {s:?}")))
 }
 
-/// A content hash as the journal keeps it: `rows:sum` (sum in hex).
+/// A content hash as the journal keeps it: its one text form.
 pub(super) fn hash_text(h: &ContentHash) -> String {
-    format!("{}:{:032x}", h.rows, h.sum)
+    h.to_string()
 }
 
 fn parse_hash(s: Option<String>) -> Result<Option<ContentHash>, JournalError> {
-    let Some(s) = s else { return Ok(None) };
-    let (rows, sum) = s
-        .split_once(':')
-        .ok_or_else(|| JournalError::Corrupt(s.clone()))?;
-    Ok(Some(ContentHash {
-        rows: rows.parse().map_err(|_| JournalError::Corrupt(s.clone()))?,
-        sum: u128::from_str_radix(sum, 16).map_err(|_| JournalError::Corrupt(s.clone()))?,
-    }))
+    s.map(|s| s.parse().map_err(JournalError::Corrupt))
+        .transpose()
 }
