@@ -133,11 +133,7 @@ fn aggregate(
     let ty = |c: &str| schema.column(c).map(|(_, d)| d.ty);
     let mut keys = Vec::new();
     if let Some(iv) = a.interval_ms {
-        // Typed Int64 throughout: ClickHouse narrows `x % 60000` to Int32
-        // and the rest of the expression then wraps.
-        keys.push(format!(
-            "({ts} - ((({ts}) % toInt64({iv})) + toInt64({iv})) % toInt64({iv})) AS _k"
-        ));
+        keys.push(format!("{} AS _k", bucket_sql(&ts, iv)));
     }
     for (i, g) in a.group_by.iter().enumerate() {
         keys.push(format!("{} AS _g{i}", g.name));
@@ -189,6 +185,15 @@ fn aggregate(
         cols.join(", "),
         schema.name
     )
+}
+
+/// The start of the bucket holding each row, as
+/// [`hotcold_core::query::bucket`] computes it, over an Int64 millisecond
+/// expression; `%` truncates toward zero, hence the double mod. Typed Int64
+/// throughout: ClickHouse narrows `x % 60000` to Int32 and the rest of the
+/// expression then wraps.
+fn bucket_sql(ts: &str, iv: i64) -> String {
+    format!("({ts} - ((({ts}) % toInt64({iv})) + toInt64({iv})) % toInt64({iv}))")
 }
 
 /// The window clause in the flavor's time type.

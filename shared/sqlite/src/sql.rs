@@ -1,0 +1,129 @@
+//! The SELECTs a [`Plan`] becomes on SQLite (and the quoted column list the
+//! INSERT shares). Names are quoted; values are never written into the text
+//! but bound as parameters (`?`), which is why SQLite needs no literal
+//! escaping where ClickHouse does. The window is always `?1` and `?2`.
+
+use hotcold_core::query::{AggPlan, Part, Plan};
+use hotcold_core::schema::TableSchema;
+use hotcold_core::Value;
+
+pub(crate) fn cols(schema: &TableSchema) -> String {
+    schema
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every row of the window, in time order (ties in insertion order), at most
+/// `?` (the last bind).
+pub(crate) fn rows_sql(schema: &TableSchema, filters: &str, dir: &str) -> String {
+    let ts = &schema.time_column;
+    format!(
+        "SELECT {} FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2{filters} ORDER BY \"{ts}\" {dir}, rowid {dir} LIMIT ?",
+        cols(schema),
+        schema.name,
+    )
+}
+
+/// `AND "col" IN (?, ..)` for each filter, and the values to bind.
+pub(crate) fn filter_sql(plan: &Plan, binds: &mut Vec<rusqlite::types::Value>) -> String {
+    let mut sql = String::new();
+    for (c, vals) in &plan.filters {
+        let marks = vec!["?"; vals.len()].join(", ");
+        sql.push_str(&format!(" AND \"{}\" IN ({marks})", c.name));
+        binds.extend(vals.iter().map(bind));
+    }
+    sql
+}
+
+fn bind(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as S;
+    match v {
+        Value::I64(x) => S::Integer(*x),
+        Value::U64(x) => S::Integer(*x as i64),
+        Value::F64(x) => S::Real(*x),
+        Value::Bool(x) => S::Integer(i64::from(*x)),
+        Value::Str(x) => S::Text(x.clone()),
+    }
+}
+
+/// The start of the bucket holding each row, as
+/// [`hotcold_core::query::bucket`] computes it, over an integer-millisecond
+/// expression; `%` truncates toward zero in SQLite, hence the double mod.
+fn bucket_sql(ts_expr: &str, interval_ms: i64) -> String {
+    format!("({ts_expr} - ((({ts_expr}) % {interval_ms}) + {interval_ms}) % {interval_ms})")
+}
+
+/// Each row of the window as a partial row of its own (bucket, groups, then
+/// the part's source column, 1 for a count) and its time, in time order.
+pub(crate) fn ordered_parts_sql(schema: &TableSchema, a: &AggPlan, filters: &str) -> String {
+    let ts = format!("\"{}\"", schema.time_column);
+    let mut cols = Vec::new();
+    if let Some(iv) = a.interval_ms {
+        cols.push(bucket_sql(&ts, iv));
+    }
+    cols.extend(a.group_by.iter().map(|g| format!("\"{}\"", g.name)));
+    for p in &a.parts {
+        cols.push(match p {
+            Part::Open(c)
+            | Part::High(c)
+            | Part::Low(c)
+            | Part::Close(c)
+            | Part::Sum(c)
+            | Part::Min(c)
+            | Part::Max(c) => format!("\"{c}\""),
+            Part::Count => "1".to_string(),
+        });
+    }
+    // Index order only: ties in time are settled by the fold, by price.
+    cols.push(ts.clone());
+    format!(
+        "SELECT {} FROM \"{}\" WHERE {ts} >= ?1 AND {ts} < ?2{filters} ORDER BY {ts}",
+        cols.join(", "),
+        schema.name
+    )
+}
+
+/// Statistics without open or close: one plain GROUP BY over the window.
+pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, dir: &str) -> String {
+    let ts = format!("\"{}\"", schema.time_column);
+    let mut keys = Vec::new();
+    if let Some(iv) = a.interval_ms {
+        keys.push((bucket_sql(&ts, iv), "_k".to_string()));
+    }
+    for (i, g) in a.group_by.iter().enumerate() {
+        keys.push((format!("\"{}\"", g.name), format!("_g{i}")));
+    }
+    let cols: Vec<String> = keys
+        .iter()
+        .map(|(e, n)| format!("{e} AS {n}"))
+        .chain(a.parts.iter().map(|p| match p {
+            // Open and close take the ordered path in `scan_plan`; the
+            // arms below only keep the match total.
+            Part::High(c) | Part::Max(c) | Part::Close(c) => format!("max(\"{c}\")"),
+            Part::Low(c) | Part::Min(c) | Part::Open(c) => format!("min(\"{c}\")"),
+            Part::Sum(c) => format!("sum(\"{c}\")"),
+            Part::Count => "count(*)".to_string(),
+        }))
+        .collect();
+    // Without keys an empty window still makes one row (count 0): HAVING
+    // drops it, as ClickHouse's does.
+    let group = if keys.is_empty() {
+        " HAVING count(*) > 0".to_string()
+    } else {
+        let names: Vec<&str> = keys.iter().map(|(_, n)| n.as_str()).collect();
+        let order: Vec<String> = names.iter().map(|n| format!("{n} {dir}")).collect();
+        format!(
+            " GROUP BY {} ORDER BY {}",
+            names.join(", "),
+            order.join(", ")
+        )
+    };
+    format!(
+        "SELECT {} FROM \"{}\" WHERE {ts} >= ?1 AND {ts} < ?2{filters}{group} LIMIT ?",
+        cols.join(", "),
+        schema.name,
+    )
+}
