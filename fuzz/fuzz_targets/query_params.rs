@@ -2,7 +2,7 @@
 //! the HTTP layer does (urlencoded pairs), then checked by the same parser
 //! the endpoints use: every input is a request or a 400, never a panic.
 #![no_main]
-use cloud_service::api::query::{parse, Kind};
+use cloud_service::api::params::{parse, Kind};
 use cloud_service::config::QueryConfig;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;

@@ -7,8 +7,10 @@ pub mod error;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
+pub mod params;
 pub mod query;
 pub mod rehydrate;
+mod respond;
 mod state;
 
 pub use state::AppState;

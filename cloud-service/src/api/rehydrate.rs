@@ -37,8 +37,8 @@ pub async fn rehydrate(
         .ok_or_else(|| ApiError::bad_request("missing parameter \"table\""))?;
     let schema = st.table(table)?.clone();
     let (from, to) = (
-        super::query::time_param(&p, "from")?,
-        super::query::time_param(&p, "to")?,
+        super::params::time_param(&p, "from")?,
+        super::params::time_param(&p, "to")?,
     );
     if from >= to {
         return Err(ApiError::bad_request(format!(

@@ -1,0 +1,288 @@
+//! A query's parameters, checked before any work: every mistake is a 400
+//! naming the parameter, and every bound (range, rows, buckets, groups x
+//! buckets) is applied here or handed to the plan. Pure over the limits,
+//! so it is fuzzed (fuzz/fuzz_targets/query_params.rs).
+
+use super::encode::Format;
+use super::error::ApiError;
+use crate::config::QueryConfig;
+use crate::router::Request;
+use hotcold_core::query::{Aggregate, Filter, Func, QuerySpec};
+use hotcold_core::schema::{LogicalType, TableSchema, Window};
+use hotcold_core::time::parse_timestamp_ms;
+use hotcold_core::units::Span;
+use std::collections::HashMap;
+
+const COMMON: &[&str] = &[
+    "from",
+    "to",
+    "limit",
+    "format",
+    "require_complete",
+    "columns",
+    "order",
+];
+
+/// Which endpoint a request came to: its parameters differ.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Rows,
+    Bars,
+    Stats,
+}
+
+impl Kind {
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Kind::Rows => &[],
+            Kind::Bars => &["interval", "price", "volume", "group_by"],
+            Kind::Stats => &["interval", "group_by", "agg"],
+        }
+    }
+}
+
+pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
+    let v = p.get(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)"
+        ))
+    })?;
+    v.parse::<i64>()
+        .ok()
+        .or_else(|| parse_timestamp_ms(v))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "parameter {name}={v:?} is not milliseconds nor YYYY-MM-DD[THH:MM:SS[.fff]Z]"
+            ))
+        })
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The columns a `columns=a,b` parameter names, in its order; all by default.
+fn chosen_columns(
+    schema: &TableSchema,
+    p: &HashMap<String, String>,
+) -> Result<Vec<usize>, ApiError> {
+    let Some(l) = p.get("columns") else {
+        return Ok((0..schema.columns.len()).collect());
+    };
+    let names = list(l);
+    if names.is_empty() {
+        return Err(ApiError::bad_request(
+            "columns= is empty: name at least one column",
+        ));
+    }
+    names
+        .iter()
+        .map(|n| {
+            schema.column(n).map(|(i, _)| i).ok_or_else(|| {
+                let all: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "unknown column {n:?} in columns= (the answer has {})",
+                    all.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A filter value from the URL, as the JSON the column type expects.
+fn filter_value(ty: LogicalType, v: &str) -> serde_json::Value {
+    match ty {
+        LogicalType::String | LogicalType::LcString => serde_json::Value::String(v.into()),
+        _ => serde_json::from_str::<serde_json::Value>(v)
+            .ok()
+            .filter(|j| j.is_number() || j.is_boolean())
+            .unwrap_or_else(|| serde_json::Value::String(v.into())),
+    }
+}
+
+fn interval_param(p: &HashMap<String, String>, required: bool) -> Result<Option<i64>, ApiError> {
+    match p.get("interval") {
+        None if required => Err(ApiError::bad_request(
+            "missing parameter \"interval\" (1s to 1d, as in 1m, 15m, 1h, 1d)",
+        )),
+        None => Ok(None),
+        Some(v) => v
+            .parse::<Span>()
+            .map(|s| Some(s.0.as_millis() as i64))
+            .map_err(|e| ApiError::bad_request(format!("interval={v:?}: {e}"))),
+    }
+}
+
+/// A query's parameters, checked: the router's request, the answer's
+/// format and columns, and whether it must be complete.
+pub type Parsed = (Request, Format, Vec<usize>, bool);
+
+/// Every parameter of a query, checked, as a router request. Pure (no
+/// state but the limits), so it is fuzzed (fuzz/fuzz_targets/query_params.rs).
+pub fn parse(
+    q: &QueryConfig,
+    schema: &TableSchema,
+    kind: Kind,
+    p: &HashMap<String, String>,
+) -> Result<Parsed, ApiError> {
+    let reserved = |k: &str| COMMON.contains(&k) || kind.params().contains(&k);
+    let mut filters = Vec::new();
+    for (k, v) in p {
+        if reserved(k) {
+            continue;
+        }
+        let col = k.strip_prefix("eq.").unwrap_or(k);
+        let Some((_, c)) = schema.column(col) else {
+            let mut known: Vec<&str> = COMMON.iter().chain(kind.params()).copied().collect();
+            known.sort_unstable();
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {k:?}: not a column of {} nor one of {}",
+                schema.name,
+                known.join(", ")
+            )));
+        };
+        let values: Vec<serde_json::Value> =
+            list(v).iter().map(|x| filter_value(c.ty, x)).collect();
+        filters.push(Filter {
+            column: c.name.clone(),
+            values,
+        });
+    }
+    filters.sort_by(|a, b| a.column.cmp(&b.column));
+    if let Some(w) = filters.windows(2).find(|w| w[0].column == w[1].column) {
+        return Err(ApiError::bad_request(format!(
+            "column {} is filtered twice (as {0} and eq.{0})",
+            w[0].column
+        )));
+    }
+    let (from, to) = (time_param(p, "from")?, time_param(p, "to")?);
+    if from >= to {
+        return Err(ApiError::bad_request(format!(
+            "empty or reversed range: from={from} must be before to={to}"
+        )));
+    }
+    let max_range = q.max_range.0.as_millis() as i64;
+    if to.saturating_sub(from) > max_range {
+        return Err(ApiError::bad_request(format!(
+            "range of {} ms is wider than query.max-range ({})",
+            to.saturating_sub(from),
+            q.max_range
+        )));
+    }
+    let max_rows = q.max_rows;
+    let limit = match p.get("limit") {
+        None => max_rows,
+        Some(l) => l
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=max_rows).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit={l:?} must be a whole number from 1 to {max_rows}"
+                ))
+            })?,
+    };
+    let format = p.get("format").map_or("ndjson", String::as_str);
+    let format = Format::parse(format).ok_or_else(|| {
+        ApiError::bad_request(format!("format={format:?}: use ndjson, json or csv"))
+    })?;
+    let descending = match p.get("order").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "order={v:?}: use asc or desc"
+            )))
+        }
+    };
+    let require_complete = match p.get("require_complete").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "require_complete={v:?}: use true or false"
+            )))
+        }
+    };
+    // Bars group by the table's low-cardinality columns (exchange, symbol)
+    // unless told otherwise: bars mixing two symbols mean nothing.
+    let group_by = match p.get("group_by") {
+        Some(g) => list(g),
+        None if kind == Kind::Bars => schema
+            .columns
+            .iter()
+            .filter(|c| c.ty == LogicalType::LcString)
+            .map(|c| c.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let aggregate = match kind {
+        Kind::Rows => None,
+        Kind::Bars => Some(Aggregate::Bars {
+            interval_ms: interval_param(p, true)?.unwrap_or_default(),
+            price: p.get("price").cloned().unwrap_or_else(|| "price".into()),
+            volume: p.get("volume").cloned().unwrap_or_else(|| "amount".into()),
+            group_by,
+        }),
+        Kind::Stats => {
+            let funcs = list(p.get("agg").map_or("count", String::as_str))
+                .iter()
+                .map(|f| Func::parse(f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(format!("agg=: {e}")))?;
+            Some(Aggregate::Stats {
+                interval_ms: interval_param(p, false)?,
+                group_by,
+                funcs,
+            })
+        }
+    };
+    // Buckets are folded before the limit applies: bound how many a range
+    // can make (a 1 s interval over a year is 31 million per group).
+    let interval = match &aggregate {
+        Some(Aggregate::Bars { interval_ms, .. }) => Some(*interval_ms),
+        Some(Aggregate::Stats { interval_ms, .. }) => *interval_ms,
+        None => None,
+    };
+    if let Some(i) = interval.filter(|i| *i > 0) {
+        let buckets = (to.saturating_sub(from) as u64).div_ceil(i as u64);
+        let max = q.max_buckets;
+        if buckets > max {
+            return Err(ApiError::bad_request(format!(
+                "{buckets} buckets of {i} ms in {from}..{to}: over query.max-buckets ({max}); use a longer interval or a shorter range"
+            )));
+        }
+    }
+    let spec = QuerySpec {
+        filters,
+        descending,
+        aggregate,
+    };
+    let mut plan = spec
+        .plan(schema)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Folding holds every (bucket, groups) key at once: bound them all,
+    // not only the buckets (a million symbols x a few buckets is as bad).
+    if let Some(a) = plan.agg.as_mut() {
+        a.max_groups = q.max_buckets;
+    }
+    let cols = chosen_columns(&plan.final_schema(), p)?;
+    Ok((
+        Request {
+            schema: schema.clone(),
+            spec,
+            plan,
+            window: Window::new(from, to),
+            limit,
+            max_cold_bytes: Some(q.max_cold_bytes.0),
+            stall: q.stall_timeout.0,
+        },
+        format,
+        cols,
+        require_complete,
+    ))
+}

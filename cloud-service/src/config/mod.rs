@@ -1,0 +1,257 @@
+//! `cloud.yaml`: HTTP, the hot store, the tables, retention, the link.
+
+use hotcold_core::schema::TableSchema;
+use hotcold_core::units::Span;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod api;
+mod archive;
+
+pub use api::{AdminConfig, IngestConfig, QueryConfig, ResolvedTokens};
+pub use archive::{AlertsConfig, ArchiveConfig, LinkConfig, ScheduleConfig};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CloudConfig {
+    pub http_listen: SocketAddr,
+    /// HTTPS instead of HTTP: a PEM certificate (chain) and its key
+    /// (`cloud-service certs https` makes a self-signed pair).
+    pub http_tls: Option<HttpTls>,
+    /// How long a client may take to deliver a request's headers (and the
+    /// TLS handshake) before its connection is closed.
+    pub http_header_timeout: Span,
+    /// Journal, spool and the SQLite hot store live here.
+    pub data_dir: PathBuf,
+    pub hot: HotConfig,
+    /// Rows newer than this stay hot; older windows are archived.
+    pub hot_retention: Span,
+    pub link: LinkConfig,
+    pub archive: ArchiveConfig,
+    pub ingest: IngestConfig,
+    pub query: QueryConfig,
+    pub schedule: ScheduleConfig,
+    pub admin: AdminConfig,
+    pub alerts: AlertsConfig,
+    pub tables: Vec<TableSchema>,
+    /// Files holding one table each (e.g. the presets in config/tables/),
+    /// relative to this config file.
+    pub table_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HotConfig {
+    /// A SQLite file under `data-dir` (or `path`): the embedded default.
+    Sqlite {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// A ClickHouse server (any version from 18.16 on).
+    #[serde(rename_all = "kebab-case")]
+    Clickhouse {
+        url: String,
+        #[serde(default = "default_hot_database")]
+        database: String,
+        #[serde(default = "default_user")]
+        user: String,
+        #[serde(default)]
+        password: String,
+    },
+}
+
+fn default_hot_database() -> String {
+    "hotcold_hot".into()
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        Self {
+            http_listen: ([127, 0, 0, 1], 8080).into(),
+            http_tls: None,
+            http_header_timeout: Span(Duration::from_secs(10)),
+            data_dir: "data/cloud".into(),
+            hot: HotConfig::Sqlite { path: None },
+            hot_retention: Span(Duration::from_secs(7 * 86_400)),
+            link: LinkConfig::default(),
+            archive: ArchiveConfig::default(),
+            ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
+            schedule: ScheduleConfig::default(),
+            admin: AdminConfig::default(),
+            alerts: AlertsConfig::default(),
+            tables: Vec::new(),
+            table_files: Vec::new(),
+        }
+    }
+}
+
+impl CloudConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let (mut cfg, from): (CloudConfig, String) = hotcold_core::layers::read(
+            path,
+            &hotcold_core::layers::World {
+                read_file: &|p| std::fs::read_to_string(p),
+                vars: std::env::vars().collect(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (i, f) in cfg.table_files.iter().enumerate() {
+            let p = base.join(f);
+            let t = std::fs::read_to_string(&p).map_err(|e| {
+                anyhow::anyhow!(
+                    "config {}: table-files[{i}]: cannot read {}: {e}",
+                    path.display(),
+                    p.display()
+                )
+            })?;
+            let table: TableSchema =
+                serde_yaml::from_str(&t).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            cfg.tables.push(table);
+        }
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("config {from}: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// Checks what serde cannot: table schemas and value ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let o = self.link.wire_overhead;
+        if !(0.0..=1.0).contains(&o) {
+            return Err(format!(
+                "link.wire-overhead: {o} is not a fraction from 0 to 1 (0.12 is 12%)"
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        let ch_hot = matches!(self.hot, HotConfig::Clickhouse { .. });
+        for (i, t) in self.tables.iter().enumerate() {
+            if t.columns.is_empty() {
+                if !ch_hot {
+                    return Err(format!(
+                        "tables[{i}]: table {} declares no columns; columns may be left out only with hot.kind: clickhouse, where they are read from the existing table",
+                        t.name
+                    ));
+                }
+                hotcold_core::schema::check_name(&t.name)
+                    .map_err(|e| format!("tables[{i}]: {e}"))?;
+                hotcold_core::schema::check_name(&t.time_column)
+                    .map_err(|e| format!("tables[{i}]: {e}"))?;
+            } else {
+                t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
+            }
+            if !names.insert(&t.name) {
+                return Err(format!("tables[{i}]: table {} is declared twice", t.name));
+            }
+        }
+        let cs = self.link.chunk_size.0;
+        if !(u64::from(hotcold_core::manifest::MIN_CHUNK_SIZE)
+            ..=u64::from(hotcold_core::manifest::MAX_CHUNK_SIZE))
+            .contains(&cs)
+        {
+            return Err(format!(
+                "link.chunk-size: {} is outside 4KiB..=16MiB",
+                self.link.chunk_size
+            ));
+        }
+        if !(1..=22).contains(&self.archive.zstd_level) {
+            return Err(format!(
+                "archive.zstd-level: {} is outside 1..=22",
+                self.archive.zstd_level
+            ));
+        }
+        if self.archive.segment_rows == 0 || self.archive.segment_rows > 1 << 20 {
+            return Err(format!(
+                "archive.segment-rows: {} is outside 1..=1048576",
+                self.archive.segment_rows
+            ));
+        }
+        for (key, v) in [
+            ("link.idle-timeout", self.link.idle_timeout),
+            ("link.keep-alive", self.link.keep_alive),
+            ("link.retry-interval", self.link.retry_interval),
+            ("ingest.max-time", self.ingest.max_time),
+            ("query.max-time", self.query.max_time),
+        ] {
+            if v.0.is_zero() {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
+        if self.link.keep_alive >= self.link.idle_timeout {
+            return Err(format!(
+                "link.keep-alive ({}) must be shorter than link.idle-timeout ({})",
+                self.link.keep_alive, self.link.idle_timeout
+            ));
+        }
+        if self.hot_retention.0.is_zero() {
+            return Err("hot-retention: must be more than 0".into());
+        }
+        Ok(())
+    }
+
+    pub fn tls_files(&self) -> hotcold_link::TlsFiles {
+        hotcold_link::TlsFiles {
+            ca: self.link.ca.clone(),
+            cert: self.link.cert.clone(),
+            key: self.link.key.clone(),
+            peer: Some(
+                self.link
+                    .peer_cert
+                    .clone()
+                    .unwrap_or_else(|| self.link.ca.with_file_name("nas-gateway.pem")),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped configs and every preset in config/tables/ load and validate.
+    #[test]
+    fn shipped_configs_and_presets_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        CloudConfig::load(&root.join("cloud.yaml")).unwrap();
+        let presets: Vec<_> = std::fs::read_dir(root.join("tables"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(presets.len() >= 6);
+        let files: Vec<String> = presets
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect();
+        let yaml = format!("table-files: [{}]\n", files.join(", "));
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let cfg = CloudConfig::load(&path).unwrap();
+        assert_eq!(cfg.tables.len(), presets.len());
+        std::fs::write(&path, "table-files: [nope.yaml]\n").unwrap();
+        let e = CloudConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("table-files[0]") && e.contains("nope.yaml"),
+            "{e}"
+        );
+        std::fs::write(&path, "tables: []\nhot-retenion: 3d\n").unwrap();
+        let e = CloudConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("hot-retenion"),
+            "a typo in a key is an error: {e}"
+        );
+    }
+}
