@@ -20,6 +20,7 @@ pub mod time;
 pub mod transfer;
 pub mod units;
 pub mod value;
+pub mod window;
 
 pub use batch::{Column, RowBatch};
 pub use content_hash::ContentHash;

@@ -24,6 +24,8 @@
 mod receiver;
 mod sender;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 pub use receiver::{Receiver, RecvAction};
