@@ -231,3 +231,17 @@ pub async fn insert_tsv(
     }
     sql(url, &body).await.map(|_| ())
 }
+
+/// One UInt64 column of `select` (no FORMAT clause), read over HTTP;
+/// panics with the statement if the server refuses it.
+pub async fn u64s(url: &str, select: &str) -> Vec<u64> {
+    sql(url, &format!("{select} FORMAT TabSeparated"))
+        .await
+        .unwrap_or_else(|e| panic!("{select}: {e}"))
+        .lines()
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("{select}: {l:?} is not a u64"))
+        })
+        .collect()
+}

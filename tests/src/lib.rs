@@ -6,12 +6,15 @@
 pub mod chdb;
 pub mod clickhouse;
 pub mod data;
+pub mod disk;
 pub mod netns;
 pub mod procs;
 pub mod proxy;
 pub mod rawlink;
+pub mod stack;
 
-pub use procs::{Cloud, Gateway, Stack};
+pub use procs::{Cloud, Gateway};
+pub use stack::Stack;
 
 /// The value after `--name` on the command line (the bench binaries' flags).
 pub fn arg(name: &str) -> Option<String> {

@@ -8,7 +8,7 @@
 use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{bools_as_u8, hash_json, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 const KEYS: [(&str, &str); 6] = [
@@ -212,7 +212,7 @@ async fn unsupported_column_in_adopted_table_is_named() {
     .await
     .expect("table");
     let dir = tempfile::tempdir().expect("dir");
-    hotcold_tests::procs::write_certs(dir.path());
+    hotcold_tests::stack::write_certs(dir.path());
     let cfg = dir.path().join("cloud.yaml");
     std::fs::write(
         &cfg,

@@ -4,7 +4,7 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

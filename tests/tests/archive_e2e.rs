@@ -6,7 +6,7 @@
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 fn parse_ndjson(body: &str) -> Vec<serde_json::Value> {

@@ -2,7 +2,7 @@
 //! address other than loopback, tried through the real binary.
 
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 
 const ADMIN: &str = "admin-token-for-the-operator-01";
@@ -90,7 +90,7 @@ async fn each_role_opens_only_its_endpoints() {
 #[test]
 fn a_non_loopback_address_needs_every_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    hotcold_tests::procs::write_certs(dir.path());
+    hotcold_tests::stack::write_certs(dir.path());
     let admin = dir.path().join("admin.token");
     std::fs::write(&admin, ADMIN).expect("token");
     let cfg = dir.path().join("cloud.yaml");

@@ -2,7 +2,7 @@
 //! server stays up and keeps every good row.
 
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

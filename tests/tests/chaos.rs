@@ -23,55 +23,15 @@ use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_core::ContentHash;
 use hotcold_tests::clickhouse::{self, OwnServer};
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{
-    cloud_yaml, gateway_yaml, write_certs, Cloud, ColdKind, Gateway, StackOptions,
-};
+use hotcold_tests::disk::{corrupt_one, files_under, fill, SmallDisk};
+use hotcold_tests::procs::{Cloud, Gateway};
 use hotcold_tests::proxy::UdpProxy;
+use hotcold_tests::stack::{cloud_yaml, gateway_yaml, write_certs, ColdKind, StackOptions};
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A tmpfs under the gateway's data dir, so its disk can be filled.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        ok.then(|| SmallDisk(at.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
 
 /// Rows sent while faults hit: all of them, the acknowledged ids, and the
 /// ids whose request got no answer.
@@ -310,31 +270,12 @@ async fn chaos_loses_and_doubles_nothing() {
                 ch.run("start");
             }
             Fault::FillStaging => {
-                let filler = dir.path().join("nas/filler");
-                let block = vec![0u8; 1 << 20];
-                if let Ok(mut f) = std::fs::File::create(&filler) {
-                    use std::io::Write;
-                    while f.write_all(&block).is_ok() {}
-                    let _ = f.sync_all();
-                }
+                let filler = fill(&dir.path().join("nas/filler"));
                 tokio::time::sleep(Duration::from_millis(rng.gen_range(300..2000))).await;
                 let _ = std::fs::remove_file(&filler);
             }
             Fault::CorruptChunk => {
-                let chunks: Vec<PathBuf> = files_under(&dir.path().join("nas/staging"))
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "chunk"))
-                    .collect();
-                if !chunks.is_empty() {
-                    let p = &chunks[rng.gen_range(0..chunks.len())];
-                    if let Ok(mut bytes) = std::fs::read(p) {
-                        if !bytes.is_empty() {
-                            let i = rng.gen_range(0..bytes.len());
-                            bytes[i] ^= 0xA5;
-                            let _ = std::fs::write(p, bytes);
-                        }
-                    }
-                }
+                corrupt_one(&dir.path().join("nas/staging"), "chunk", &mut rng);
             }
         }
     }
@@ -382,24 +323,9 @@ async fn chaos_loses_and_doubles_nothing() {
         }
     }
     acked.extend(live_acked.iter().copied());
-    let hot_ids: Vec<u64> = clickhouse::sql(
-        &hot_url,
-        &format!("SELECT trade_id FROM {hot_db}.trades FORMAT TabSeparated"),
-    )
-    .await
-    .expect("hot ids")
-    .lines()
-    .map(|l| l.parse().expect("id"))
-    .collect();
-    let cold_ids: Vec<u64> = clickhouse::sql(
-        &ch_url,
-        &format!("SELECT trade_id FROM {db}.trades FORMAT TabSeparated"),
-    )
-    .await
-    .expect("cold ids")
-    .lines()
-    .map(|l| l.parse().expect("id"))
-    .collect();
+    let hot_ids =
+        clickhouse::u64s(&hot_url, &format!("SELECT trade_id FROM {hot_db}.trades")).await;
+    let cold_ids = clickhouse::u64s(&ch_url, &format!("SELECT trade_id FROM {db}.trades")).await;
     let mut seen = HashSet::new();
     for id in hot_ids.iter().chain(&cold_ids) {
         assert!(seen.insert(*id), "seed {seed}: row {id} is there twice");

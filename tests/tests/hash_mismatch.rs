@@ -5,7 +5,7 @@
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 async fn tampered_cold_keeps_hot(cold: ColdKind, tamper_sql: String) {

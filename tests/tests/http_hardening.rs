@@ -3,7 +3,7 @@
 //! `http-header-timeout`, and a healthy client is still served meanwhile;
 //! with `http-tls` the API speaks HTTPS only.
 
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

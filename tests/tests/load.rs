@@ -13,7 +13,8 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::{peak_rss, StackOptions};
+use hotcold_tests::procs::peak_rss;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@ use hotcold_core::{ContentHash, RowBatch, Value};
 use hotcold_tests::chdb::Front;
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{hash_json, ndjson, now_ms, rows_for, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use tokio::sync::mpsc;
 

@@ -5,7 +5,7 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! failure on our side tells the caller (a reference, never the inside).
 
 use hotcold_tests::data::{ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::StackOptions;
+use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

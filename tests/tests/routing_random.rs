@@ -13,7 +13,8 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{Cloud, ColdKind, StackOptions};
+use hotcold_tests::procs::Cloud;
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use rand::{Rng, SeedableRng};
 

@@ -5,8 +5,11 @@
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::{bin, ColdKind, StackOptions};
 use hotcold_tests::Stack;
+use hotcold_tests::{
+    procs::bin,
+    stack::{ColdKind, StackOptions},
+};
 use std::process::Command;
 
 fn scrub(stack: &Stack, json: bool) -> (i32, String) {

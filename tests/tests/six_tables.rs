@@ -7,7 +7,7 @@
 use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 use hotcold_tests::clickhouse;
 use hotcold_tests::data::{hash_json, ndjson, now_ms, preset, rows_for};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

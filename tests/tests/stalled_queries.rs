@@ -6,8 +6,8 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::{Cloud, StackOptions};
 use hotcold_tests::Stack;
+use hotcold_tests::{procs::Cloud, stack::StackOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

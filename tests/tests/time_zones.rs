@@ -14,7 +14,7 @@ use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_core::time::{civil_from_days, days_from_civil};
 use hotcold_tests::clickhouse::{self, OwnServer};
 use hotcold_tests::data::{bools_as_u8, hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 
 const ZONES: [&str; 4] = ["UTC", "America/New_York", "Asia/Shanghai", "Asia/Kolkata"];

@@ -15,9 +15,8 @@
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{hash_json, ndjson, now_ms};
 use hotcold_tests::netns::{LineMeter, Tunnel};
-use hotcold_tests::procs::{
-    cloud_yaml, gateway_yaml, write_certs, Cloud, ColdKind, Gateway, StackOptions,
-};
+use hotcold_tests::procs::{Cloud, Gateway};
+use hotcold_tests::stack::{cloud_yaml, gateway_yaml, write_certs, ColdKind, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_through_a_shaped_wireguard_tunnel() {

@@ -13,7 +13,7 @@ use anyhow::ensure;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{batch_of, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use nas_gateway::cold::ColdStore;
 use std::time::Instant;

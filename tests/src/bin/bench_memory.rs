@@ -9,7 +9,8 @@
 use anyhow::ensure;
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::{peak_rss, Cloud, ColdKind, StackOptions};
+use hotcold_tests::procs::{peak_rss, Cloud};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::Instant;
 

@@ -13,7 +13,7 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use hotcold_tests::procs::{ColdKind, StackOptions};
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 

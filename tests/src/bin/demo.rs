@@ -8,7 +8,8 @@
 use anyhow::{ensure, Context};
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::procs::{write_certs, Cloud, Gateway};
+use hotcold_tests::procs::{Cloud, Gateway};
+use hotcold_tests::stack::write_certs;
 use serde_yaml::Value as Y;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
