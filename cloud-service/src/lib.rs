@@ -51,15 +51,10 @@ pub async fn start(
                     .with_context(|| format!("hot store {}", path.display()))?,
             )
         }
-        HotConfig::Clickhouse {
-            url,
-            database,
-            user,
-            password,
-        } => {
-            let tables = hotcold_clickhouse::ChTables::connect(url, database, user, password)
+        HotConfig::Clickhouse(c) => {
+            let tables = hotcold_clickhouse::ChTables::connect(c, config::DEFAULT_HOT_DATABASE)
                 .await
-                .with_context(|| format!("hot store ClickHouse at {url}"))?;
+                .with_context(|| format!("hot store ClickHouse at {}", c.url))?;
             // Tables named without columns take them from the server.
             for t in cfg.tables.iter_mut().filter(|t| t.columns.is_empty()) {
                 let found = tables.describe(&t.name, &t.time_column).await?;

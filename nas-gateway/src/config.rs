@@ -52,25 +52,11 @@ pub enum ColdConfig {
         path: Option<PathBuf>,
     },
     /// A ClickHouse server over HTTP: the production cold store.
-    #[serde(rename_all = "kebab-case")]
-    Clickhouse {
-        url: String,
-        #[serde(default = "default_database")]
-        database: String,
-        #[serde(default = "default_user")]
-        user: String,
-        #[serde(default)]
-        password: String,
-    },
+    Clickhouse(hotcold_clickhouse::Connection),
 }
 
-fn default_database() -> String {
-    "hotcold".into()
-}
-
-fn default_user() -> String {
-    "default".into()
-}
+/// The cold ClickHouse database when the config names none.
+pub const DEFAULT_COLD_DATABASE: &str = "hotcold";
 
 impl Default for NasConfig {
     fn default() -> Self {

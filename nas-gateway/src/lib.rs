@@ -37,15 +37,10 @@ pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
                     .with_context(|| format!("cold store {}", path.display()))?,
             )
         }
-        ColdConfig::Clickhouse {
-            url,
-            database,
-            user,
-            password,
-        } => AnyCold::ClickHouse(Box::new(
-            ClickHouseCold::connect(url, database, user, password)
+        ColdConfig::Clickhouse(c) => AnyCold::ClickHouse(Box::new(
+            ClickHouseCold::connect(c)
                 .await
-                .with_context(|| format!("cold store ClickHouse at {url}"))?,
+                .with_context(|| format!("cold store ClickHouse at {}", c.url))?,
         )),
     })
 }
@@ -66,24 +61,9 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    match &cfg.cold {
-        ColdConfig::Sqlite { path } => {
-            let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("cold.db"));
-            let store = SqliteCold::open(&path)
-                .with_context(|| format!("cold store {}", path.display()))?;
-            start_with(cfg, store, shutdown).await
-        }
-        ColdConfig::Clickhouse {
-            url,
-            database,
-            user,
-            password,
-        } => {
-            let store = ClickHouseCold::connect(url, database, user, password)
-                .await
-                .with_context(|| format!("cold store ClickHouse at {url}"))?;
-            start_with(cfg, store, shutdown).await
-        }
+    match open_cold(&cfg).await? {
+        AnyCold::Sqlite(store) => start_with(cfg, store, shutdown).await,
+        AnyCold::ClickHouse(store) => start_with(cfg, *store, shutdown).await,
     }
 }
 

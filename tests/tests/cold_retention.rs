@@ -31,7 +31,7 @@ async fn insert(store: &ClickHouseCold, t: &TableSchema, times: &[i64]) {
 async fn retention_drops_exactly_the_expired_partitions() {
     let Some(url) = clickhouse::url() else { return };
     let db = clickhouse::unique_db("retention");
-    let store = ClickHouseCold::connect(&url, &db, "default", "")
+    let store = ClickHouseCold::connect(&hotcold_clickhouse::Connection::new(&url, &db))
         .await
         .expect("connect");
     let days = Window::day_of(hotcold_tests::data::now_ms()).start - 400 * DAY_MS;

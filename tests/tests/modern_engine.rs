@@ -118,9 +118,12 @@ async fn modern_mapping_round_trips_through_a_real_engine() {
     let Some(front) = Front::start(18190, "America/New_York") else {
         return;
     };
-    let ch = ChTables::connect(&front.url, "modern", "default", "")
-        .await
-        .expect("connect to chDB");
+    let ch = ChTables::connect(
+        &hotcold_clickhouse::Connection::new(&front.url, "modern"),
+        "",
+    )
+    .await
+    .expect("connect to chDB");
     assert_eq!(
         ch.flavor,
         Flavor::Modern,
@@ -217,12 +220,15 @@ async fn queries_answer_as_clickhouse_18_does() {
     let Some(front) = Front::start(18191, "Asia/Kolkata") else {
         return;
     };
-    let modern = ChTables::connect(&front.url, "same", "default", "")
+    let modern = ChTables::connect(&hotcold_clickhouse::Connection::new(&front.url, "same"), "")
         .await
         .expect("chDB");
-    let legacy = ChTables::connect(&legacy_url, &clickhouse::unique_db("same"), "default", "")
-        .await
-        .expect("18.16");
+    let legacy = ChTables::connect(
+        &hotcold_clickhouse::Connection::new(&legacy_url, &clickhouse::unique_db("same")),
+        "",
+    )
+    .await
+    .expect("18.16");
     assert_eq!(
         (modern.flavor, legacy.flavor),
         (Flavor::Modern, Flavor::Legacy)

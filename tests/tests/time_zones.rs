@@ -134,7 +134,7 @@ async fn clearing_a_window_touches_nothing_outside_it_in_any_zone() {
     let windows = [Window::new(m - DAY_MS, m), Window::new(m, m + DAY_MS)];
     for (zone, (_, url)) in ZONES.iter().zip(&servers) {
         let db = clickhouse::unique_db("clear");
-        let ch = ChTables::connect(url, &db, "default", "")
+        let ch = ChTables::connect(&hotcold_clickhouse::Connection::new(url, &db), "")
             .await
             .expect("connect");
         assert!(

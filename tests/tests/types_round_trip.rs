@@ -146,7 +146,7 @@ fn every_type_round_trips_through_sqlite() {
 async fn every_type_round_trips_through_clickhouse() {
     let Some(url) = clickhouse::url() else { return };
     let db = clickhouse::unique_db("types");
-    let ch = ChTables::connect(&url, &db, "default", "")
+    let ch = ChTables::connect(&hotcold_clickhouse::Connection::new(&url, &db), "")
         .await
         .expect("connect");
     let s = schema("all_types");
@@ -190,7 +190,7 @@ async fn every_type_round_trips_through_clickhouse() {
 async fn a_mismatched_clickhouse_table_is_named_with_both_types() {
     let Some(url) = clickhouse::url() else { return };
     let db = clickhouse::unique_db("mismatch");
-    let ch = ChTables::connect(&url, &db, "default", "")
+    let ch = ChTables::connect(&hotcold_clickhouse::Connection::new(&url, &db), "")
         .await
         .expect("connect");
     clickhouse::sql(

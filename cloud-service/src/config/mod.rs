@@ -56,26 +56,13 @@ pub enum HotConfig {
         #[serde(default)]
         path: Option<PathBuf>,
     },
-    /// A ClickHouse server (any version from 18.16 on).
-    #[serde(rename_all = "kebab-case")]
-    Clickhouse {
-        url: String,
-        #[serde(default = "default_hot_database")]
-        database: String,
-        #[serde(default = "default_user")]
-        user: String,
-        #[serde(default)]
-        password: String,
-    },
+    /// A ClickHouse server (any version from 18.16 on); database
+    /// `hotcold_hot` unless named.
+    Clickhouse(hotcold_clickhouse::Connection),
 }
 
-fn default_hot_database() -> String {
-    "hotcold_hot".into()
-}
-
-fn default_user() -> String {
-    "default".into()
-}
+/// The hot ClickHouse database when the config names none.
+pub const DEFAULT_HOT_DATABASE: &str = "hotcold_hot";
 
 impl Default for CloudConfig {
     fn default() -> Self {
@@ -137,7 +124,7 @@ impl CloudConfig {
             ));
         }
         let mut names = std::collections::HashSet::new();
-        let ch_hot = matches!(self.hot, HotConfig::Clickhouse { .. });
+        let ch_hot = matches!(self.hot, HotConfig::Clickhouse(_));
         for (i, t) in self.tables.iter().enumerate() {
             if t.columns.is_empty() {
                 if !ch_hot {
@@ -253,5 +240,20 @@ mod tests {
             e.contains("hot-retenion"),
             "a typo in a key is an error: {e}"
         );
+    }
+
+    #[test]
+    fn a_clickhouse_hot_store_reads_its_connection() {
+        let h: HotConfig =
+            serde_yaml::from_str("kind: clickhouse\nurl: http://ch:8123\nuser: ops\n").unwrap();
+        let HotConfig::Clickhouse(c) = h else {
+            panic!("not clickhouse")
+        };
+        assert_eq!((c.url.as_str(), c.user.as_str()), ("http://ch:8123", "ops"));
+        assert_eq!(c.database, None);
+        let e = serde_yaml::from_str::<HotConfig>("kind: clickhouse\nurl: x\ndatabse: y\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("databse"), "{e}");
     }
 }

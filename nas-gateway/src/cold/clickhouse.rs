@@ -43,13 +43,9 @@ impl From<ChError> for ColdError {
 
 impl ClickHouseCold {
     /// Connects, creates the database and the ledger.
-    pub async fn connect(
-        url: &str,
-        database: &str,
-        user: &str,
-        password: &str,
-    ) -> Result<Self, ColdError> {
-        let tables = ChTables::connect(url, database, user, password).await?;
+    pub async fn connect(c: &hotcold_clickhouse::Connection) -> Result<Self, ColdError> {
+        let tables = ChTables::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
+        let database = tables.db.clone();
         tables
             .client
             .query(&format!(

@@ -72,9 +72,44 @@ pub struct ChTables {
     pub timezone: String,
 }
 
+/// Where a ClickHouse server is and who we are to it: the `hot:` section of
+/// `cloud.yaml` and the `cold:` section of `nas.yaml` (after `kind:
+/// clickhouse`) are both this.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Connection {
+    pub url: String,
+    /// The database our tables live in; each side has its own default.
+    #[serde(default)]
+    pub database: Option<String>,
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+
+impl Connection {
+    /// A server at `url` as the default user, database `database`.
+    pub fn new(url: &str, database: &str) -> Self {
+        Self {
+            url: url.into(),
+            database: Some(database.into()),
+            user: default_user(),
+            password: String::new(),
+        }
+    }
+}
+
 impl ChTables {
-    /// Connects, reads the server version and creates the database.
-    pub async fn connect(url: &str, database: &str, user: &str, password: &str) -> Result<Self> {
+    /// Connects, reads the server version and creates the database
+    /// (`c.database`, else `default_database`).
+    pub async fn connect(c: &Connection, default_database: &str) -> Result<Self> {
+        let (url, user, password) = (&c.url, &c.user, &c.password);
+        let database = c.database.as_deref().unwrap_or(default_database);
         hotcold_core::schema::check_name(database)
             .map_err(|e| ChError::Other(format!("database name: {e}")))?;
         let client = Client::default()

@@ -96,9 +96,10 @@ async fn main() -> anyhow::Result<()> {
     let direct_rate = match &cold {
         ColdKind::ClickHouse { url, .. } => {
             let db = hotcold_tests::clickhouse::unique_db("bench_direct");
-            let store =
-                nas_gateway::cold::clickhouse::ClickHouseCold::connect(url, &db, "default", "")
-                    .await?;
+            let store = nas_gateway::cold::clickhouse::ClickHouseCold::connect(
+                &hotcold_clickhouse::Connection::new(url, &db),
+            )
+            .await?;
             store.ensure_table(&schema).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(2);
             let t = Instant::now();
