@@ -81,8 +81,7 @@ fn export(
             content.add_batch(&batch);
             let seg = encode_segment(&batch, s.zstd_level);
             builder.update(&seg);
-            out.write_all(&seg)
-                .map_err(|e| crate::hot::HotError::Other(format!("spool write: {e}")))
+            out.write_all(&seg).map_err(crate::hot::HotError::Spool)
         },
     )?;
     let file = out

@@ -19,7 +19,7 @@ pub struct ClickHouseHot {
 }
 
 fn ch(e: ChError) -> HotError {
-    HotError::Other(e.to_string())
+    HotError::ClickHouse(e)
 }
 
 impl ClickHouseHot {
@@ -73,7 +73,7 @@ impl HotStore for ClickHouseHot {
         let read = self
             .rt
             .block_on(task)
-            .map_err(|e| HotError::Other(e.to_string()))?;
+            .map_err(|e| HotError::Task(e.to_string()))?;
         if let Some(e) = failed {
             return Err(e);
         }

@@ -22,6 +22,14 @@ pub enum HotError {
     },
     #[error(transparent)]
     TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] hotcold_clickhouse::ChError),
+    /// The spool could not take an exported segment (disk full, ...).
+    #[error("spool write: {0}")]
+    Spool(#[source] std::io::Error),
+    /// A blocking task of the store died (it panicked or was cancelled).
+    #[error("hot store task failed: {0}")]
+    Task(String),
     #[error("{0}")]
     Other(String),
 }

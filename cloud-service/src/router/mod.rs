@@ -117,9 +117,7 @@ impl Part {
 
     async fn finish(self) -> Result<bool, HotError> {
         drop(self.rx);
-        self.done
-            .await
-            .map_err(|e| HotError::Other(e.to_string()))?
+        self.done.await.map_err(|e| HotError::Task(e.to_string()))?
     }
 }
 

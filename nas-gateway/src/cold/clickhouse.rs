@@ -36,7 +36,7 @@ impl From<ChError> for ColdError {
                 declared,
             },
             ChError::Decode(m) => ColdError::Decode(m),
-            other => ColdError::ClickHouse(other.to_string()),
+            other => ColdError::ClickHouse(Box::new(other)),
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, thiserror::Error)]
 pub enum ColdError {
     #[error("clickhouse: {0}")]
-    ClickHouse(String),
+    ClickHouse(#[source] Box<hotcold_clickhouse::ChError>),
     #[error(transparent)]
     Sqlite(#[from] hotcold_sqlite::SqliteError),
     #[error("table {table}: column {column} is {found} in the cold store but declared {declared}")]
