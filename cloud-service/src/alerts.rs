@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-pub struct Alerter {
+pub(crate) struct Alerter {
     cfg: AlertsConfig,
     http: reqwest::Client,
     sent: Mutex<HashMap<String, Instant>>,

@@ -51,7 +51,7 @@ struct Inner {
 }
 
 /// What a cached answer costs: its column data plus a fixed overhead.
-pub fn batches_bytes(b: &[RowBatch]) -> u64 {
+pub(crate) fn batches_bytes(b: &[RowBatch]) -> u64 {
     b.iter().map(|x| x.heap_bytes() as u64 + 64).sum()
 }
 
@@ -66,7 +66,7 @@ impl ColdCache {
     }
 
     /// The largest answer worth keeping.
-    pub fn entry_limit(&self) -> u64 {
+    pub(crate) fn entry_limit(&self) -> u64 {
         self.budget / 8
     }
 
@@ -134,7 +134,7 @@ impl ColdCache {
     }
 
     /// Drops every answer of `table` that overlaps `w`.
-    pub fn invalidate(&self, table: &str, w: Window) {
+    pub(crate) fn invalidate(&self, table: &str, w: Window) {
         let mut g = self.lock();
         let before = g.map.len();
         let mut freed = 0;

@@ -100,7 +100,7 @@ pub async fn serve(
 }
 
 /// The rustls configuration of the HTTPS listener, from PEM files.
-pub fn tls_config(
+pub(crate) fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The next start after `now`: `every` after now in continuous mode, else
 /// the cron's next minute.
-pub fn next_run(cfg: &ScheduleConfig, now: i64) -> Option<i64> {
+pub(crate) fn next_run(cfg: &ScheduleConfig, now: i64) -> Option<i64> {
     match cfg.every {
         Some(every) => Some(now + every.0.as_millis() as i64),
         None => cfg.cron.next_after(now),

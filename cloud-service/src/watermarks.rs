@@ -26,11 +26,11 @@ impl Watermarks {
     }
 
     /// The same, as a guard a spawned task can own.
-    pub async fn read_owned(&self) -> OwnedRwLockReadGuard<HashMap<String, i64>> {
+    pub(crate) async fn read_owned(&self) -> OwnedRwLockReadGuard<HashMap<String, i64>> {
         self.map.clone().read_owned().await
     }
 
-    pub async fn advance(&self, table: &str, to: i64) {
+    pub(crate) async fn advance(&self, table: &str, to: i64) {
         let mut m = self.map.write().await;
         let e = m.entry(table.to_string()).or_insert(to);
         *e = (*e).max(to);

@@ -56,7 +56,7 @@ pub enum ColdConfig {
 }
 
 /// The cold ClickHouse database when the config names none.
-pub const DEFAULT_COLD_DATABASE: &str = "hotcold";
+pub(crate) const DEFAULT_COLD_DATABASE: &str = "hotcold";
 
 impl Default for NasConfig {
     fn default() -> Self {

@@ -118,7 +118,7 @@ impl Staging {
 
     /// Removes batches nothing has written for `expiry`, but those `busy`
     /// names (a transfer or commit in progress); returns their ids.
-    pub fn expire(&self, busy: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) fn expire(&self, busy: impl Fn(&str) -> bool) -> Vec<String> {
         let now = std::time::SystemTime::now();
         let mut gone = Vec::new();
         for d in self.batch_dirs() {
@@ -201,7 +201,7 @@ impl Staging {
 
 impl StagedBatch {
     /// A second handle on the same directory, for a blocking task.
-    pub fn clone_handle(&self) -> StagedBatch {
+    pub(crate) fn clone_handle(&self) -> StagedBatch {
         StagedBatch {
             dir: self.dir.clone(),
             manifest: self.manifest.clone(),
@@ -233,7 +233,7 @@ impl StagedBatch {
     }
 
     /// Verifies and durably stores one chunk.
-    pub fn write_chunk(&self, index: u32, data: &[u8]) -> Result<(), StagingError> {
+    pub(crate) fn write_chunk(&self, index: u32, data: &[u8]) -> Result<(), StagingError> {
         let i = index as usize;
         if i >= self.manifest.chunks.len() {
             return Err(StagingError::NoSuchChunk {
@@ -260,7 +260,7 @@ impl StagedBatch {
 
     /// Checks the whole batch's hash over the staged chunks (and makes
     /// their names durable first: commit depends on them).
-    pub fn verify_whole(&self) -> Result<(), StagingError> {
+    pub(crate) fn verify_whole(&self) -> Result<(), StagingError> {
         sync_dir(&self.dir)?;
         let mut h = blake3::Hasher::new();
         let mut r = self.reader();
@@ -307,7 +307,10 @@ impl Read for ChunkReader {
 
 /// Reads the next framed segment body from a batch stream; `None` at a clean
 /// end. The length is bounded before anything is allocated for it.
-pub fn next_segment(r: &mut impl Read, limits: &DecodeLimits) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn next_segment(
+    r: &mut impl Read,
+    limits: &DecodeLimits,
+) -> Result<Option<Vec<u8>>, String> {
     let mut header = [0u8; 4];
     let mut got = 0;
     while got < 4 {

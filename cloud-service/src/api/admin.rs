@@ -119,7 +119,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
 }
 
 /// `GET /v1/admin/bwlimit`: the limit in force, as configured text.
-pub async fn get_bwlimit(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
+pub(crate) async fn get_bwlimit(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(
         serde_json::json!({ "bwlimit": st.link.pacer.limit().to_string(), "rate_now": st.link.pacer.rate_now() }),
     )
@@ -128,7 +128,7 @@ pub async fn get_bwlimit(State(st): State<Arc<AppState>>) -> Json<serde_json::Va
 /// `PUT /v1/admin/bwlimit` with a body like `4MiB`, `off` or
 /// `08:00,2MiB 23:00,off`: replaces the limit at once, no restart. Not
 /// persisted: a restart goes back to the config file's value.
-pub async fn put_bwlimit(
+pub(crate) async fn put_bwlimit(
     State(st): State<Arc<AppState>>,
     body: String,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -50,7 +50,7 @@ impl ResolvedTokens {
     }
 
     /// Roles anyone may use without a token.
-    pub fn open_roles(&self) -> Vec<Role> {
+    pub(crate) fn open_roles(&self) -> Vec<Role> {
         [Role::Admin, Role::Ingest, Role::Read]
             .into_iter()
             .filter(|r| self.accepted(*r).is_empty())
@@ -98,7 +98,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The middleware of one role's routes.
-pub async fn require(
+pub(crate) async fn require(
     axum::extract::State((st, role)): axum::extract::State<(Arc<AppState>, Role)>,
     req: axum::extract::Request,
     next: axum::middleware::Next,

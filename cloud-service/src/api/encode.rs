@@ -22,7 +22,7 @@ impl Format {
         }
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8",
@@ -31,7 +31,7 @@ impl Format {
     }
 }
 
-pub struct Encoder {
+pub(crate) struct Encoder {
     pub format: Format,
     schema: TableSchema,
     /// Indices into `schema.columns`, in output order.
@@ -60,7 +60,7 @@ impl Encoder {
         }
     }
 
-    pub fn begin(&self, out: &mut Vec<u8>) {
+    pub(crate) fn begin(&self, out: &mut Vec<u8>) {
         match self.format {
             Format::Csv => {
                 let names: Vec<&str> = self
@@ -143,7 +143,7 @@ impl Encoder {
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
-pub fn csv_field(v: &serde_json::Value, out: &mut String) {
+pub(crate) fn csv_field(v: &serde_json::Value, out: &mut String) {
     let text = match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

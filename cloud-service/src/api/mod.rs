@@ -83,7 +83,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The OpenAPI description, written by hand beside the code it describes;
 /// a test checks that every route here is in it.
-pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+pub(crate) const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 async fn openapi_yaml() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
     (

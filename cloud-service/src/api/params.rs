@@ -119,7 +119,7 @@ fn interval_param(p: &HashMap<String, String>, required: bool) -> Result<Option<
 
 /// A query's parameters, checked: the router's request, the answer's
 /// format and columns, and whether it must be complete.
-pub type Parsed = (Request, Format, Vec<usize>, bool);
+pub(crate) type Parsed = (Request, Format, Vec<usize>, bool);
 
 /// Every parameter of a query, checked, as a router request. Pure (no
 /// state but the limits), so it is fuzzed (fuzz/fuzz_targets/query_params.rs).

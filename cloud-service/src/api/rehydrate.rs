@@ -18,10 +18,10 @@ use hotcold_core::schema::{TableSchema, Window};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub const SUFFIX: &str = "__rehydrated";
+pub(crate) const SUFFIX: &str = "__rehydrated";
 
 /// The schema of `T__rehydrated`, if `name` is one and `T` is configured.
-pub fn rehydrated_schema(st: &AppState, name: &str) -> Option<TableSchema> {
+pub(crate) fn rehydrated_schema(st: &AppState, name: &str) -> Option<TableSchema> {
     let base = name.strip_suffix(SUFFIX)?;
     let mut s = st.tables.get(base)?.clone();
     s.name = name.to_string();

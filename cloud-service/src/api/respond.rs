@@ -12,7 +12,7 @@ use axum::response::Response;
 
 /// Answers up to this size are sent whole, with the truncation flag and
 /// row counts in headers.
-pub const WHOLE_BYTES: usize = 1 << 20;
+pub(crate) const WHOLE_BYTES: usize = 1 << 20;
 
 /// Sends the answer whole if it is small, else streams it.
 pub(super) async fn respond(

@@ -30,7 +30,7 @@ pub struct AppState {
 impl AppState {
     /// A table to query: a configured one, or `T__rehydrated` (see
     /// `rehydrate.rs`).
-    pub fn query_table(&self, name: &str) -> Result<TableSchema, ApiError> {
+    pub(crate) fn query_table(&self, name: &str) -> Result<TableSchema, ApiError> {
         match rehydrate::rehydrated_schema(self, name) {
             Some(s) => Ok(s),
             None => self.table(name).cloned(),

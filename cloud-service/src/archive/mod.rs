@@ -275,17 +275,12 @@ impl Archiver {
             .clone()
     }
 
-    pub fn next_run(&self) -> Option<i64> {
+    pub(crate) fn next_run(&self) -> Option<i64> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 
-    pub fn set_next_run(&self, at: Option<i64>) {
+    pub(crate) fn set_next_run(&self, at: Option<i64>) {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).1 = at;
-    }
-
-    /// Is a run in progress now?
-    pub fn is_running(&self) -> bool {
-        self.running.try_lock().is_err()
     }
 
     async fn run_table(

@@ -62,7 +62,7 @@ pub enum HotConfig {
 }
 
 /// The hot ClickHouse database when the config names none.
-pub const DEFAULT_HOT_DATABASE: &str = "hotcold_hot";
+pub(crate) const DEFAULT_HOT_DATABASE: &str = "hotcold_hot";
 
 impl Default for CloudConfig {
     fn default() -> Self {

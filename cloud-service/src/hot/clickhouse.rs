@@ -13,7 +13,7 @@ use hotcold_core::RowBatch;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-pub struct ClickHouseHot {
+pub(crate) struct ClickHouseHot {
     pub tables: ChTables,
     rt: Handle,
 }

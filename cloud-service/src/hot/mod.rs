@@ -36,7 +36,7 @@ pub enum HotError {
 
 impl HotError {
     /// A bound the request ran into (the client's to fix), not a failure.
-    pub fn is_limit(&self) -> bool {
+    pub(crate) fn is_limit(&self) -> bool {
         matches!(
             self,
             HotError::TooManyGroups(_)

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-pub struct SqliteHot {
+pub(crate) struct SqliteHot {
     path: PathBuf,
     writer: Mutex<Connection>,
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
     failures: u32,
@@ -21,7 +21,7 @@ impl Backoff {
     }
 
     /// How long until the next attempt is allowed, if it is not yet.
-    pub fn wait_left(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn wait_left(&self, now: Instant) -> Option<Duration> {
         self.next_try
             .and_then(|t| t.checked_duration_since(now))
             .filter(|d| !d.is_zero())
@@ -36,13 +36,9 @@ impl Backoff {
         delay
     }
 
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.failures = 0;
         self.next_try = None;
-    }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
     }
 }
 

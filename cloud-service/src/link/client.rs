@@ -80,7 +80,7 @@ impl LinkClient {
 
     /// Since when the gateway has been unreachable (epoch ms) and the last
     /// reason; `None` while the last attempt to reach it worked.
-    pub fn down_since(&self) -> Option<(i64, String)> {
+    pub(crate) fn down_since(&self) -> Option<(i64, String)> {
         self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

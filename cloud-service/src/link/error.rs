@@ -54,7 +54,7 @@ impl ClientError {
 
     /// Errors that mean "the NAS side is not there right now": worth
     /// retrying later, and a reason to keep spooling (the offline queue).
-    pub fn is_offline(&self) -> bool {
+    pub(crate) fn is_offline(&self) -> bool {
         matches!(
             self,
             ClientError::Unreachable { .. }

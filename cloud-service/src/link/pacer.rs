@@ -34,12 +34,12 @@ impl Pacer {
         self.limit.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set_limit(&self, limit: BwLimit) {
+    pub(crate) fn set_limit(&self, limit: BwLimit) {
         *self.limit.write().unwrap_or_else(|p| p.into_inner()) = limit;
     }
 
     /// The rate in force now, bytes per second; `None` is unlimited.
-    pub fn rate_now(&self) -> Option<u64> {
+    pub(crate) fn rate_now(&self) -> Option<u64> {
         self.limit
             .read()
             .unwrap_or_else(|p| p.into_inner())
