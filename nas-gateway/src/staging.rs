@@ -327,3 +327,7 @@ pub fn next_segment(r: &mut impl Read, limits: &DecodeLimits) -> Result<Option<V
         .map_err(|e| format!("batch ends inside a segment: {e}"))?;
     Ok(Some(body))
 }
+
+#[cfg(test)]
+#[path = "staging_tests.rs"]
+mod tests;
