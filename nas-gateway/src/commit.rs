@@ -125,3 +125,7 @@ pub async fn commit<S: ColdStore>(
     failpoint::hit("after-ledger", store).await;
     Ok(cold)
 }
+
+#[cfg(test)]
+#[path = "commit_tests.rs"]
+mod tests;

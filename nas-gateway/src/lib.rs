@@ -7,6 +7,8 @@ pub mod commit;
 pub mod committer;
 pub mod config;
 pub mod failpoint;
+#[cfg(test)]
+mod fixture;
 pub mod gateway;
 pub mod http;
 mod receive;

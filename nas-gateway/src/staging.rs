@@ -330,3 +330,7 @@ pub(crate) fn next_segment(
         .map_err(|e| format!("batch ends inside a segment: {e}"))?;
     Ok(Some(body))
 }
+
+#[cfg(test)]
+#[path = "staging_tests.rs"]
+mod tests;
