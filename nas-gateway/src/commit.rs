@@ -108,7 +108,21 @@ pub async fn commit<S: ColdStore>(
         })
     };
     let inserted = store.insert_stream(&m.schema, rx).await;
-    reader.await.map_err(|e| ColdError::Task(e.to_string()))??;
+    let read = reader
+        .await
+        .map_err(|e| CommitError::from(ColdError::Task(e.to_string())))
+        .and_then(|r| r);
+    if let Err(e) = read {
+        // The store may have taken the segments before the bad one (SQLite
+        // commits what its stream delivered; ClickHouse has no transaction):
+        // take them out again, so a failed batch leaves its window empty.
+        // If this fails too, the window has no ledger entry and the next
+        // attempt clears it first.
+        if let Err(d) = store.delete_window(&m.schema, m.window).await {
+            tracing::error!(batch = %m.batch_id, error = %d, "cannot clear the rows of a batch that failed to decode");
+        }
+        return Err(e);
+    }
     let inserted = inserted?;
     tracing::info!(batch = %m.batch_id, rows = inserted, "inserted into cold store");
     failpoint::hit("after-insert", store).await;

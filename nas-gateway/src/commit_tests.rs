@@ -170,7 +170,6 @@ async fn bytes_that_are_not_segments_give_decode_and_commit_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: insert_stream commits the rows received before the decoder failed; a Decode error mid-batch leaves part of the batch in cold with no ledger entry"]
 async fn a_batch_undecodable_after_its_first_segment_inserts_none_of_it() {
     let nas = nas();
     let w = day(19_000);

@@ -105,6 +105,22 @@ impl Staging {
         self.batch_dirs().iter().map(|d| dir_stats(d).0).sum()
     }
 
+    /// Bytes staged or promised by every batch but `except`: for each, its
+    /// manifest's whole length or what its directory holds, the larger.
+    fn reserved(&self, except: &str) -> u64 {
+        self.batch_dirs()
+            .iter()
+            .filter(|d| d.file_name().is_none_or(|n| n != except))
+            .map(|d| {
+                let promised = fs::read(d.join("manifest.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+                    .map_or(0, |m| m.total_len);
+                dir_stats(d).0.max(promised)
+            })
+            .sum()
+    }
+
     fn batch_dirs(&self) -> Vec<PathBuf> {
         fs::read_dir(&self.root)
             .map(|rd| {
@@ -148,7 +164,12 @@ impl Staging {
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
             .is_some_and(|m| &m == manifest);
         if !same {
-            let used = self.bytes();
+            // What staging holds and has promised: every other batch counts
+            // its whole size from its offer on, not only the chunks that
+            // have arrived, or offers made before their chunks come would
+            // together pass the budget. The old directory under this id is
+            // about to go and does not count.
+            let used = self.reserved(&manifest.batch_id);
             if used.saturating_add(manifest.total_len) > self.budget {
                 return Err(StagingError::Full {
                     used,

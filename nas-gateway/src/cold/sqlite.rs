@@ -183,7 +183,8 @@ impl ColdStore for SqliteCold {
         mut rows: mpsc::Receiver<RowBatch>,
     ) -> Result<u64, ColdError> {
         let s = schema.clone();
-        // One transaction for the whole batch: all of it lands, or none.
+        // One transaction for the whole stream: what it delivered lands
+        // together. A stream cut by a decode error is cleared by commit.rs.
         self.with(move |c| {
             let tx = c.transaction().map_err(sql)?;
             let mut n = 0u64;
