@@ -133,11 +133,7 @@ enum CertsCommand {
 
 #[tokio::main]
 async fn main() {
-    // Errors are for operators: the message chain, not a backtrace.
-    if let Err(e) = run().await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    hotcold_link::process::exit_on_error(run().await);
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod netns;
 pub mod procs;
 pub mod proxy;
+pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;
 

@@ -3,14 +3,11 @@
 //! `http-header-timeout`, and a healthy client is still served meanwhile;
 //! with `http-tls` the API speaks HTTPS only.
 
+use hotcold_tests::rawhttp::addr;
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn addr(url: &str) -> String {
-    url.split("://").nth(1).unwrap_or(url).to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_connections_are_closed_after_the_header_timeout() {

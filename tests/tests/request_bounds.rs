@@ -4,30 +4,11 @@
 //! failure on our side tells the caller (a reference, never the inside).
 
 use hotcold_tests::data::{ndjson, now_ms, trades, trades_schema};
+use hotcold_tests::rawhttp::{addr, read_to_close};
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn addr(url: &str) -> String {
-    url.split("://").nth(1).unwrap_or(url).to_string()
-}
-
-/// Reads until the server closes or `within` passes; the bytes, and
-/// whether it closed.
-async fn read_to_close(c: &mut tokio::net::TcpStream, within: Duration) -> (Vec<u8>, bool) {
-    let end = Instant::now() + within;
-    let mut all = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, c.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (all, true),
-            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
-            Err(_) => return (all, false),
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_ingest_body_is_cut_at_ingest_max_time() {

@@ -1,5 +1,14 @@
 //! What both binaries do around their work: logs and the stop signal.
 
+/// Ends the process with status 1 and the error's chain on stderr (errors
+/// are for operators: the message chain, not a backtrace).
+pub fn exit_on_error<E: std::fmt::Display>(r: Result<(), E>) {
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// Logs to stderr, text or (with `HOTCOLD_LOG_FORMAT=json`) JSON for log
 /// shippers; `RUST_LOG` sets the level (default `info`).
 pub fn init_logging() {
