@@ -13,6 +13,8 @@
 
 mod confirm;
 mod export;
+#[cfg(test)]
+mod gateway_tests;
 mod grace;
 mod journal;
 mod plan;
@@ -29,13 +31,13 @@ pub use journal::{BatchState, JournalError};
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
 pub use spool::Spool;
+pub(crate) use transfer::ColdLink;
 
 use crate::alerts::Alerter;
 use crate::cache::ColdCache;
 use crate::config::CloudConfig;
 use crate::gate::IngestGate;
 use crate::hot::{HotError, HotStore};
-use crate::link::LinkClient;
 use crate::watermarks::Watermarks;
 use hotcold_core::schema::TableSchema;
 use journal::BatchRecord;
@@ -95,7 +97,7 @@ pub(crate) struct ArchiverParts {
     pub hot: Arc<dyn HotStore>,
     pub journal: Journal,
     pub spool: Spool,
-    pub link: Arc<LinkClient>,
+    pub link: Arc<dyn ColdLink>,
     pub gate: Arc<IngestGate>,
     pub watermarks: Arc<Watermarks>,
     pub settings: ArchiveSettings,
@@ -110,7 +112,7 @@ pub struct Archiver {
     pub(crate) hot: Arc<dyn HotStore>,
     pub(crate) journal: Arc<Mutex<Journal>>,
     pub(crate) spool: Spool,
-    link: Arc<LinkClient>,
+    link: Arc<dyn ColdLink>,
     gate: Arc<IngestGate>,
     watermarks: Arc<Watermarks>,
     pub(crate) settings: ArchiveSettings,

@@ -10,13 +10,23 @@ use hotcold_core::schema::{LogicalType, Window, DAY_MS};
 use hotcold_core::{ContentHash, RowBatch, Value};
 use std::collections::HashMap;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    archiver: Archiver,
-    schema: TableSchema,
+    pub(super) archiver: Archiver,
+    pub(super) schema: TableSchema,
 }
 
 fn fixture(purge_grace: Duration, spool_budget: u64) -> Fixture {
+    fixture_with(None, purge_grace, spool_budget)
+}
+
+/// The parts in a tempdir; `link` is the NAS side (a real link client
+/// that never reaches anyone when `None`).
+pub(super) fn fixture_with(
+    link: Option<Arc<dyn ColdLink>>,
+    purge_grace: Duration,
+    spool_budget: u64,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let schema = TableSchema::new(
         "trades",
@@ -39,7 +49,9 @@ fn fixture(purge_grace: Duration, spool_budget: u64) -> Fixture {
         hot: Arc::new(hot),
         journal: Journal::open(&dir.path().join("journal.db")).unwrap(),
         spool: Spool::open(dir.path().join("spool")).unwrap(),
-        link: LinkClient::new(cfg.link.clone(), &cfg.tls_files()).unwrap(),
+        link: link.unwrap_or_else(|| {
+            crate::link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).unwrap()
+        }),
         gate: Arc::new(IngestGate::new(HashMap::new())),
         watermarks: Arc::new(Watermarks::new(HashMap::new())),
         settings: ArchiveSettings {
@@ -57,7 +69,7 @@ fn fixture(purge_grace: Duration, spool_budget: u64) -> Fixture {
     }
 }
 
-fn day(d: i64) -> Window {
+pub(super) fn day(d: i64) -> Window {
     Window::new(d * DAY_MS, (d + 1) * DAY_MS)
 }
 
@@ -69,7 +81,7 @@ fn new_run() -> RunState {
 }
 
 impl Fixture {
-    fn insert(&self, window: Window, n: i64) {
+    pub(super) fn insert(&self, window: Window, n: i64) {
         let mut b = RowBatch::new(&self.schema);
         for i in 0..n {
             let ts = window.start + i * 1000;
@@ -79,11 +91,11 @@ impl Fixture {
         self.archiver.hot.insert(&self.schema, &b).unwrap();
     }
 
-    fn hot_rows(&self, window: Window) -> u64 {
+    pub(super) fn hot_rows(&self, window: Window) -> u64 {
         self.archiver.hot.count(&self.schema, window).unwrap()
     }
 
-    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+    pub(super) fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
         self.archiver.journal.lock().unwrap()
     }
 

@@ -7,10 +7,53 @@
 //! with every row still in hot: it is only ever retried, never lost.
 
 use super::journal::BatchRecord;
+use super::spool::Spool;
 use super::{blocking, ArchiveError, Archiver, Batch, RunState, Step};
-use crate::link::ClientError;
-use hotcold_core::schema::TableSchema;
+use crate::link::{ClientError, Delivery, LinkClient};
+use futures::future::BoxFuture;
+use hotcold_core::manifest::Manifest;
+use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::ContentHash;
+
+/// What the archive needs of the NAS: deliver a spooled batch (and hear
+/// the commit), and read a committed window back. The QUIC link client is
+/// the one the service uses; the archive's own tests give an in-memory
+/// gateway (`archive/gateway_tests.rs`).
+pub(crate) trait ColdLink: Send + Sync {
+    fn deliver<'a>(
+        &'a self,
+        spool: &'a Spool,
+        manifest: &'a Manifest,
+        sent: &'a mut u64,
+    ) -> BoxFuture<'a, Result<Delivery, ClientError>>;
+
+    fn recheck<'a>(
+        &'a self,
+        batch_id: &'a str,
+        schema: &'a TableSchema,
+        window: Window,
+    ) -> BoxFuture<'a, Result<ContentHash, ClientError>>;
+}
+
+impl ColdLink for LinkClient {
+    fn deliver<'a>(
+        &'a self,
+        spool: &'a Spool,
+        manifest: &'a Manifest,
+        sent: &'a mut u64,
+    ) -> BoxFuture<'a, Result<Delivery, ClientError>> {
+        Box::pin(LinkClient::deliver(self, spool, manifest, sent))
+    }
+
+    fn recheck<'a>(
+        &'a self,
+        batch_id: &'a str,
+        schema: &'a TableSchema,
+        window: Window,
+    ) -> BoxFuture<'a, Result<ContentHash, ClientError>> {
+        Box::pin(LinkClient::recheck(self, batch_id, schema, window))
+    }
+}
 
 impl Archiver {
     /// The step for `Exported`: deliver, then `Committed` with the cold
