@@ -219,6 +219,7 @@ async fn a_commit_not_on_disk_is_read_back_before_the_purge() {
         0,
         "purged after an unchanged read-back"
     );
+    assert_eq!(gw.cold.lock().unwrap().len(), 2);
 
     // A read-back that finds a row gone: nothing is deleted.
     let (fx, gw) = with_gateway(Mode::Honest { durable: false }, Duration::ZERO);
