@@ -1,34 +1,9 @@
-//! `/metrics` in the Prometheus text format, and the counters the HTTP side
-//! keeps (the archiver keeps its own, see `archive::Counters`).
+//! `/metrics` in the Prometheus text format, from the HTTP counters
+//! (`counters.rs`) and the archiver's own (`archive::Counters`).
 
 use super::state::AppState;
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-
-#[derive(Default)]
-pub struct HttpCounters {
-    pub ingest_rows: Mutex<BTreeMap<String, u64>>,
-    pub ingest_rejected: AtomicU64,
-    pub queries: AtomicU64,
-    pub queries_partial: AtomicU64,
-    /// Answers too large to send whole, streamed instead.
-    pub queries_streamed: AtomicU64,
-    /// Microseconds spent answering queries, for an average latency.
-    pub query_micros: AtomicU64,
-}
-
-impl HttpCounters {
-    pub fn ingested(&self, table: &str, rows: u64) {
-        *self
-            .ingest_rows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(table.to_string())
-            .or_default() += rows;
-    }
-}
+use std::sync::atomic::Ordering::Relaxed;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod counters;
 pub mod encode;
 pub mod error;
 pub mod ingest;

@@ -14,19 +14,9 @@ use super::error::ApiError;
 use super::state::AppState;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::Plan;
-use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::schema::Window;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-pub(crate) const SUFFIX: &str = "__rehydrated";
-
-/// The schema of `T__rehydrated`, if `name` is one and `T` is configured.
-pub(crate) fn rehydrated_schema(st: &AppState, name: &str) -> Option<TableSchema> {
-    let base = name.strip_suffix(SUFFIX)?;
-    let mut s = st.tables.get(base)?.clone();
-    s.name = name.to_string();
-    Some(s)
-}
 
 pub async fn rehydrate(
     axum::extract::State(st): axum::extract::State<Arc<AppState>>,
@@ -64,7 +54,7 @@ pub async fn rehydrate(
     };
     let w = Window::new(from, to.min(wm));
     let mut target = schema.clone();
-    target.name = format!("{table}{SUFFIX}");
+    target.name = format!("{table}{}", super::state::REHYDRATED_SUFFIX);
     let hot = st.hot.clone();
     let t = target.clone();
     tokio::task::spawn_blocking(move || -> Result<(), crate::hot::HotError> {

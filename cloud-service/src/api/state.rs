@@ -2,7 +2,6 @@
 //! archiver, the router and the counters. Built once at start (`lib.rs`).
 
 use super::error::ApiError;
-use super::rehydrate;
 use crate::archive::Archiver;
 use crate::config::CloudConfig;
 use crate::gate::IngestGate;
@@ -22,7 +21,7 @@ pub struct AppState {
     pub link: Arc<LinkClient>,
     pub archiver: Arc<Archiver>,
     pub router: crate::router::Router,
-    pub counters: super::metrics::HttpCounters,
+    pub counters: super::counters::HttpCounters,
     /// The bearer tokens per role.
     pub tokens: crate::config::ResolvedTokens,
 }
@@ -31,7 +30,7 @@ impl AppState {
     /// A table to query: a configured one, or `T__rehydrated` (see
     /// `rehydrate.rs`).
     pub(crate) fn query_table(&self, name: &str) -> Result<TableSchema, ApiError> {
-        match rehydrate::rehydrated_schema(self, name) {
+        match self.rehydrated_schema(name) {
             Some(s) => Ok(s),
             None => self.table(name).cloned(),
         }
@@ -46,5 +45,18 @@ impl AppState {
                 known.join(", ")
             ))
         })
+    }
+}
+
+/// The suffix of a rehydrated copy's table (`rehydrate.rs`).
+pub(crate) const REHYDRATED_SUFFIX: &str = "__rehydrated";
+
+impl AppState {
+    /// The schema of `T__rehydrated`, if `name` is one and `T` is configured.
+    fn rehydrated_schema(&self, name: &str) -> Option<TableSchema> {
+        let base = name.strip_suffix(REHYDRATED_SUFFIX)?;
+        let mut s = self.tables.get(base)?.clone();
+        s.name = name.to_string();
+        Some(s)
     }
 }

@@ -1,13 +1,10 @@
 //! Tables are data, not code: a schema is declared at run time (config) and
 //! travels with every batch, so the gateway can create its cold tables.
 
-pub use crate::window::Window;
+pub use crate::window::{Window, DAY_MS};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-
-/// One day in milliseconds: the default archive window and partition.
-pub const DAY_MS: i64 = 86_400_000;
 
 /// The logical column types market-data schemas use. Each store maps them to
 /// its own types; in a [`crate::RowBatch`] they share five physical kinds.

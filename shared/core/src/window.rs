@@ -1,9 +1,11 @@
 //! The time windows the whole pipeline works in: half-open ranges of
 //! milliseconds, archived a UTC day at a time.
 
-use crate::schema::DAY_MS;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// One day in milliseconds: the default archive window and partition.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// A half-open time range `[start, end)` in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

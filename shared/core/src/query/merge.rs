@@ -8,7 +8,7 @@
 //! [`bucket`] lives here because a fold's keys are its buckets: the stores'
 //! SQL writes the same arithmetic, and the reference checks them against it.
 
-use super::plan::{AggPlan, Part};
+use super::types::{AggPlan, Part};
 use crate::batch::{Column, RowBatch};
 use crate::schema::TableSchema;
 use crate::value::Value;

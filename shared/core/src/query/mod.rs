@@ -22,12 +22,13 @@ mod plan;
 #[cfg(any(test, feature = "reference"))]
 mod reference;
 mod spec;
+mod types;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use merge::{bucket, Merger, TooManyGroups};
-pub use plan::{AggPlan, Part, Plan};
 #[cfg(any(test, feature = "reference"))]
 pub use reference::aggregate_rows;
 pub use spec::{Aggregate, Filter, Func, Op, QueryError, QuerySpec};
+pub use types::{AggPlan, Part, Plan};

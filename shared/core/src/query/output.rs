@@ -5,7 +5,7 @@
 //! divided out. Keeping both schemas here, beside [`Plan::finish`], keeps the
 //! column order the stores write and the order the finish reads in one place.
 
-use super::plan::{sum_type, AggPlan, Final, Part, Plan};
+use super::types::{sum_type, AggPlan, Final, Part, Plan};
 use crate::batch::RowBatch;
 use crate::schema::{ColumnDef, LogicalType, TableSchema};
 use crate::value::Value;

@@ -9,7 +9,7 @@
 //! aggregates this way.
 
 use super::merge::{bucket, key_of, Merger, TooManyGroups};
-use super::plan::{AggPlan, Part, Plan};
+use super::types::{AggPlan, Part, Plan};
 use crate::batch::RowBatch;
 use crate::schema::TableSchema;
 use crate::value::Value;
