@@ -172,3 +172,23 @@ async fn a_failure_inside_answers_with_a_reference_not_its_text() {
         .unwrap_or_else(|| panic!("reference {r} not in the log"));
     assert!(line.contains("no such table"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_ingest_max_body_is_refused_naming_the_limit() {
+    let stack = Stack::start(StackOptions {
+        extra_yaml: "ingest:\n  max-body: 4KiB\n".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let rows = trades(now - 60_000, now, 200, 6);
+    let (s, v) = stack.cloud.ingest("trades", ndjson(&rows)).await;
+    assert_eq!(s, 413, "{v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("ingest.max-body (4KiB)"), "{v}");
+    let w = hotcold_core::Window::new(now - 60_000, now + 1);
+    assert_eq!(stack.cloud.hot_count(&trades_schema(), w), 0);
+    assert_eq!(
+        stack.cloud.ingest("trades", ndjson(&rows[..5])).await.0,
+        200
+    );
+}

@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::state::AppState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -57,12 +57,43 @@ fn column_list(schema: &TableSchema) -> String {
         .join(", ")
 }
 
+/// The body, read within `ingest.max-time` and `ingest.max-body`. Only
+/// the reading is timed: once the insert begins it is waited for, so an
+/// answer never says "failed" for rows that land.
+async fn read_body(st: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let (max_time, max_body) = (st.cfg.ingest.max_time.0, st.cfg.ingest.max_body);
+    let deadline = super::limit::deadline_after(max_time);
+    match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, max_body.0 as usize)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{}; nothing of this request was stored",
+                super::limit::too_slow(max_time, "ingest.max-time")
+            ),
+        )),
+        Ok(Err(e)) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if too_big {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is over ingest.max-body ({max_body}); send smaller requests"),
+                )
+            } else {
+                ApiError::bad_request(format!("the body could not be read: {e}"))
+            })
+        }
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
 async fn ingest_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let schema = st.table(&table)?.clone();
+    let body = read_body(&st, body).await?;
     let batch = parse_ndjson(&schema, &body).map_err(ApiError::bad_request)?;
     let st2 = st.clone();
     let rows = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
@@ -99,7 +130,7 @@ async fn ingest_inner(
 pub async fn ingest(
     st: State<Arc<AppState>>,
     table: Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let counters = st.0.clone();
     let name = table.0.clone();

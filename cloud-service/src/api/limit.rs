@@ -5,10 +5,13 @@
 //! has been sent (a streamed query holds its hot read and cold stream that
 //! long), not only until the handler returns.
 //!
-//! The same groups have a time limit for the whole exchange, body read and
-//! answer sent: past it, a request still in its handler gets 503 naming the
+//! Queries also have a time limit for the whole exchange, answer sent
+//! included: past it, a query still in its handler gets 503 naming the
 //! limit, and an answer being streamed is aborted (the client sees a cut
 //! body, never a short one taken for whole), which drops the query's parts.
+//! Ingest bounds only the reading of its body (`ingest.rs`): a handler cut
+//! after its insert began would answer 503 for rows that still land, and a
+//! client's retry would store them twice.
 
 use super::error::ApiError;
 use axum::body::Body;
@@ -26,28 +29,37 @@ pub struct Limit {
     pub permits: Arc<Semaphore>,
     pub max: usize,
     pub key: &'static str,
-    pub max_time: Duration,
-    pub time_key: &'static str,
+    /// The whole exchange's limit and its key, if this group has one.
+    pub max_time: Option<(Duration, &'static str)>,
 }
 
 impl Limit {
-    pub fn new(max: usize, key: &'static str, max_time: Duration, time_key: &'static str) -> Self {
+    pub fn new(max: usize, key: &'static str) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max.max(1))),
             max: max.max(1),
             key,
-            max_time,
-            time_key,
+            max_time: None,
         }
     }
 
-    fn too_slow(&self) -> String {
-        format!(
-            "the request took longer than {} ({})",
-            self.time_key,
-            Span(self.max_time)
-        )
+    /// Bounds the whole exchange, answer included, by `max_time`.
+    pub fn with_time(mut self, max_time: Duration, time_key: &'static str) -> Self {
+        self.max_time = Some((max_time, time_key));
+        self
     }
+}
+
+/// The text of a request cut at its time limit.
+pub(super) fn too_slow(max_time: Duration, key: &str) -> String {
+    format!("the request took longer than {key} ({})", Span(max_time))
+}
+
+/// `now + d`, or a year from now if that is past what an Instant holds.
+pub(super) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
 }
 
 pub async fn limit(
@@ -70,21 +82,36 @@ pub async fn limit(
         );
         return r;
     };
-    let deadline = Instant::now() + l.max_time;
+    let Some((max_time, time_key)) = l.max_time else {
+        let (parts, body) = next.run(req).await.into_parts();
+        // The permit rides along with the body and is released when it is
+        // dropped: after the last byte, or when the client goes away.
+        let body = body.into_data_stream().map(move |chunk| {
+            let _held = &permit;
+            chunk
+        });
+        return Response::from_parts(parts, Body::from_stream(body));
+    };
+    let deadline = deadline_after(max_time);
+    let late = too_slow(max_time, time_key);
     let Ok(resp) = tokio::time::timeout_at(deadline, next.run(req)).await else {
-        tracing::warn!(limit = l.time_key, "request over its time limit");
-        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, l.too_slow())
-            .into_response();
+        tracing::warn!(limit = time_key, "request over its time limit");
+        return ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, late).into_response();
     };
     let (parts, body) = resp.into_parts();
     // The permit rides along with the body and is released when it is
     // dropped: after the last byte, at the deadline, or when the client
     // goes away.
-    let late = l.too_slow();
     let body = futures::stream::unfold(Some((body.into_data_stream(), permit)), move |state| {
         let late = late.clone();
         async move {
             let (mut body, permit) = state?;
+            // Checked before each chunk, not only while waiting for one: a
+            // reader slow but steady always finds the next chunk ready.
+            if Instant::now() >= deadline {
+                tracing::warn!("answer cut: {late}");
+                return Some((Err(BoxError::from(late)), None));
+            }
             match tokio::time::timeout_at(deadline, body.next()).await {
                 Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some((body, permit)))),
                 Ok(Some(Err(e))) => Some((Err(BoxError::from(e)), None)),
