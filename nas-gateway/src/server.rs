@@ -153,10 +153,15 @@ async fn query<S: ColdStore>(
         .ensure_table(&q.schema)
         .await
         .map_err(|e| RequestError::Refused(e.to_string()))?;
-    let plan = q
+    let mut plan = q
         .spec
         .plan(&q.schema)
         .map_err(|e| RequestError::Refused(format!("bad query: {e}")))?;
+    // The cloud's bound on groups x buckets, so a fold here stops where
+    // the cloud's would (and the cloud names it as the client's to fix).
+    if let (Some(a), Some(max)) = (plan.agg.as_mut(), q.max_groups) {
+        a.max_groups = max;
+    }
     let (tx, rx) = mpsc::channel(2);
     let reading = gw.store.query(&q.schema, &plan, q.window, q.limit, tx);
     let max_bytes = q.max_bytes.unwrap_or(u64::MAX);

@@ -34,6 +34,7 @@ async fn ask(client: &TlsFiles, addr: std::net::SocketAddr) -> anyhow::Result<Fr
         limit: 10,
         spec: Default::default(),
         max_bytes: None,
+        max_groups: None,
     }))
     .await?;
     s.finish()?;

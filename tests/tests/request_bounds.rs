@@ -128,6 +128,35 @@ async fn groups_times_buckets_are_bounded_not_only_buckets() {
         assert!(b.contains("groups x buckets"), "{path}: {b}");
     }
     assert_eq!(stack.cloud.get("/health").await.0, 200);
+
+    // The same bound on the NAS's fold: bars over an archived day.
+    let old_day = hotcold_core::Window::day_of(now - 4 * 86_400_000);
+    let old = trades(old_day.start, old_day.end, 5_000, 7);
+    assert_eq!(stack.cloud.ingest("trades", ndjson(&old)).await.0, 200);
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!((s, &r["failed"]), (200, &serde_json::json!(0)), "{r:#}");
+    assert_eq!(
+        stack.cloud.hot_count(&trades_schema(), old_day),
+        0,
+        "the day is cold"
+    );
+    let cold = format!("from={}&to={}", old_day.start, old_day.end);
+    let (s, h, b) = stack
+        .cloud
+        .ask(
+            "bars",
+            "trades",
+            &format!("{cold}&interval=1h&group_by=trade_id"),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("query.max-buckets"), "{b}");
+    assert!(!h.contains_key("x-hotcold-missing"), "{h:?}");
+    let (s, _, b) = stack
+        .cloud
+        .ask("bars", "trades", &format!("{cold}&interval=1h"))
+        .await;
+    assert_eq!(s, 200, "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

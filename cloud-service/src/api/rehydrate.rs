@@ -77,6 +77,7 @@ pub async fn rehydrate(
         limit: max_rows,
         spec: Default::default(),
         max_bytes: Some(max_bytes),
+        max_groups: None,
     };
     let output = Plan::rows(&schema).output;
     let link = st.link.clone();

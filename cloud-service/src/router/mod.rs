@@ -10,10 +10,10 @@
 
 use crate::cache::{CacheKey, ColdCache};
 use crate::hot::{HotError, HotStore};
-use crate::link::LinkClient;
+use crate::link::{ClientError, LinkClient};
 use crate::watermarks::Watermarks;
 use hotcold_core::frame::ColdQuery;
-use hotcold_core::query::{Merger, Plan, QuerySpec};
+use hotcold_core::query::{Merger, Plan, QuerySpec, TooManyGroups};
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use serde::Serialize;
@@ -151,9 +151,13 @@ impl Router {
         let first = cold.rx.recv().await;
         if first.is_none() {
             let done = std::mem::replace(&mut cold, Part::empty());
-            if let Err(e) = done.finish().await {
-                head.missing = cold_w.into_iter().collect();
-                head.missing_reason = Some(e.to_string());
+            match done.finish().await {
+                Err(e) if e.is_limit() => return Err(e),
+                Err(e) => {
+                    head.missing = cold_w.into_iter().collect();
+                    head.missing_reason = Some(e.to_string());
+                }
+                Ok(_) => {}
             }
         }
         let (tx, items) = mpsc::channel(BUFFERED);
@@ -174,8 +178,10 @@ impl Router {
                     tail.cold_rows += b.len() as u64;
                     m.add(&b)?;
                 }
-                if let Err(e) = cold.finish().await {
-                    failed = Some(format!("cold part failed: {e}"));
+                match cold.finish().await {
+                    Err(e) if e.is_limit() => return Err(e),
+                    Err(e) => failed = Some(format!("cold part failed: {e}")),
+                    Ok(_) => {}
                 }
                 while let Some(b) = hot.rx.recv().await {
                     tail.hot_rows += b.len() as u64;
@@ -236,6 +242,7 @@ impl Router {
                 limit: ask,
                 spec: req.spec.clone(),
                 max_bytes: req.max_cold_bytes,
+                max_groups: req.plan.agg.as_ref().map(|a| a.max_groups),
             };
             let asking = link.query(q, &req.plan.output, inner_tx);
             // Forward while keeping a copy for the cache, up to its bound.
@@ -258,9 +265,15 @@ impl Router {
                 copy
             };
             let (end, copy) = tokio::join!(asking, forwarding);
-            let end = end.map_err(|e| {
-                tracing::warn!(table = %req.schema.name, error = %e, "cold part of a query failed");
-                HotError::Other(e.public())
+            let end = end.map_err(|e| match (&e, req.plan.agg.as_ref()) {
+                // The NAS's fold met the same bound: the client's to fix.
+                (ClientError::Refused(m), Some(a)) if TooManyGroups::is_message(m) => {
+                    HotError::TooManyGroups(TooManyGroups { max: a.max_groups })
+                }
+                _ => {
+                    tracing::warn!(table = %req.schema.name, error = %e, "cold part of a query failed");
+                    HotError::Other(e.public())
+                }
             })?;
             // A cut by bytes depends on the bound, not only on the data.
             let by_bytes = end.truncated && end.rows < ask;

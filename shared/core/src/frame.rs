@@ -51,6 +51,10 @@ pub struct ColdQuery {
     /// so) beyond. Absent: no bound but `limit`.
     #[serde(default)]
     pub max_bytes: Option<u64>,
+    /// The most (bucket, groups) keys an aggregation may fold: the cloud's
+    /// `query.max-buckets`. Absent (older clouds): the gateway's default.
+    #[serde(default)]
+    pub max_groups: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,14 @@ pub struct TooManyGroups {
     pub max: u64,
 }
 
+impl TooManyGroups {
+    /// Whether `text` is this error as a peer reported it (the gateway
+    /// sends its errors as text): the bound, not a failure.
+    pub fn is_message(text: &str) -> bool {
+        text.contains("groups x buckets (query.max-buckets)")
+    }
+}
+
 /// A sortable group key: bucket and group values (never floats).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Key {
@@ -274,6 +282,8 @@ mod tests {
         let mut m = Merger::new(p.agg.as_ref().unwrap());
         let err = m.add(&partials).unwrap_err();
         assert_eq!(err, TooManyGroups { max: 3 });
+        assert!(TooManyGroups::is_message(&format!("refused: {err}")));
+        assert!(!TooManyGroups::is_message("query.max-buckets"));
         assert!(err.to_string().contains("query.max-buckets"), "{err}");
         // Three keys fit: the same rows in three buckets fold.
         let mut m = Merger::new(p.agg.as_ref().unwrap());
