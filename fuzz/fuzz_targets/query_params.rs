@@ -2,20 +2,21 @@
 //! the HTTP layer does (urlencoded pairs), then checked by the same parser
 //! the endpoints use: every input is a request or a 400, never a panic.
 #![no_main]
-use cloud_service::api::params::{parse, Kind};
+use cloud_service::api::params::{merge_pairs, parse, Kind};
 use cloud_service::config::QueryConfig;
 use libfuzzer_sys::fuzz_target;
-use std::collections::HashMap;
 
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(p) = serde_urlencoded::from_bytes::<HashMap<String, String>>(data) else {
+    let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(data) else {
         return;
     };
     let q = QueryConfig::default();
     let schema = common::every_type();
     for kind in [Kind::Rows, Kind::Bars, Kind::Stats] {
-        let _ = parse(&q, &schema, kind, &p);
+        if let Ok(p) = merge_pairs(Some(kind), pairs.clone()) {
+            let _ = parse(&q, &schema, kind, &p);
+        }
     }
 });

@@ -172,6 +172,18 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
             404,
             "unknown table",
         ),
+        (
+            "trades",
+            format!("from={recent}&to={now}&limit=1&limit=2"),
+            400,
+            "parameter \"limit\" is given more than once",
+        ),
+        (
+            "bars/trades",
+            format!("from={recent}&from=0&to={now}&interval=1m"),
+            400,
+            "parameter \"from\" is given more than once",
+        ),
     ];
     for (path, q, status, needle) in queries {
         let (endpoint, table) = path.split_once('/').unwrap_or(("query", path));
@@ -201,6 +213,26 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(3), "{body}");
     assert_eq!(v["hot_rows"], 3);
+
+    // A filter given twice is a list (as many HTTP clients send one), the
+    // same as the comma form: nothing is silently dropped.
+    let range = format!("from={}&to={}", now - 1000, now + 1);
+    let syms: Vec<&str> = good.iter().filter_map(|r| r["symbol"].as_str()).collect();
+    let (a, b) = (
+        syms[0],
+        syms.iter()
+            .find(|s| **s != syms[0])
+            .copied()
+            .unwrap_or("none"),
+    );
+    let repeated = c
+        .query_rows("trades", &format!("{range}&symbol={a}&symbol={b}"))
+        .await;
+    let listed = c
+        .query_rows("trades", &format!("{range}&symbol={a},{b}"))
+        .await;
+    let want = syms.iter().filter(|s| **s == a || **s == b).count();
+    assert_eq!((repeated.len(), listed.len()), (want, want));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,38 @@ impl Kind {
     }
 }
 
+/// The query string's pairs as [`parse`] reads them. A column filter given
+/// more than once unions its values (`symbol=A&symbol=B` is
+/// `symbol=A,B`, what many HTTP clients send for a list); any other
+/// parameter given twice is refused, naming it: before, the last one won
+/// without a word. `kind: None` (admin endpoints): nothing repeats.
+pub fn merge_pairs(
+    kind: Option<Kind>,
+    pairs: Vec<(String, String)>,
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut out: HashMap<String, String> = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let repeatable = kind.is_some_and(|kind| {
+            !COMMON.contains(&k.as_str()) && !kind.params().contains(&k.as_str())
+        });
+        match out.get_mut(&k) {
+            None => {
+                out.insert(k, v);
+            }
+            Some(have) if repeatable => {
+                have.push(',');
+                have.push_str(&v);
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "parameter {k:?} is given more than once; give it once (only column filters may repeat, as a list)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
     let v = p.get(name).ok_or_else(|| {
         ApiError::bad_request(format!(

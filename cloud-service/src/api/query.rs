@@ -18,7 +18,7 @@
 
 use super::encode::Encoder;
 use super::error::ApiError;
-use super::params::{parse, Kind};
+use super::params::{merge_pairs, parse, Kind};
 use super::respond::respond;
 use super::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -89,23 +89,23 @@ async fn counted(
 pub async fn query(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    counted(st, table, p, Kind::Rows).await
+    counted(st, table, merge_pairs(Some(Kind::Rows), p)?, Kind::Rows).await
 }
 
 pub async fn bars(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    counted(st, table, p, Kind::Bars).await
+    counted(st, table, merge_pairs(Some(Kind::Bars), p)?, Kind::Bars).await
 }
 
 pub async fn aggregate(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    counted(st, table, p, Kind::Stats).await
+    counted(st, table, merge_pairs(Some(Kind::Stats), p)?, Kind::Stats).await
 }

@@ -15,13 +15,13 @@ use super::state::AppState;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::Plan;
 use hotcold_core::schema::Window;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub async fn rehydrate(
     axum::extract::State(st): axum::extract::State<Arc<AppState>>,
-    axum::extract::Query(p): axum::extract::Query<HashMap<String, String>>,
+    axum::extract::Query(p): axum::extract::Query<Vec<(String, String)>>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let p = super::params::merge_pairs(None, p)?;
     let table = p
         .get("table")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"table\""))?;
