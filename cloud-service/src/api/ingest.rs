@@ -19,8 +19,9 @@ pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, Strin
         if line.is_empty() {
             continue;
         }
-        let obj: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(line).map_err(|e| format!("line {n}: not a JSON object: {e}"))?;
+        let obj = serde_json::from_str::<Row>(line)
+            .map_err(|e| format!("line {n}: not a JSON object: {e}"))?
+            .0;
         if let Some(k) = obj.keys().find(|k| schema.column(k).is_none()) {
             return Err(format!(
                 "line {n}: unknown column {k:?} (table {} has {})",
@@ -46,6 +47,36 @@ pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, Strin
         return Err("body holds no rows: send one JSON object per line".into());
     }
     Ok(batch)
+}
+
+/// One JSON object whose keys are each given once: serde_json's own map
+/// keeps the last of two equal keys without a word, and a collector that
+/// sends `{"price": 1, "price": 2}` has a bug we must not hide.
+struct Row(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for Row {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Row;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Row, A::Error> {
+                let mut m = serde_json::Map::new();
+                while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
+                    if m.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "key {k:?} is given twice"
+                        )));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(Row(m))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 fn column_list(schema: &TableSchema) -> String {
@@ -163,6 +194,19 @@ mod tests {
                 ("price", "decimal(8)".parse().unwrap()),
             ],
         )
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_it() {
+        let e = parse_ndjson(
+            &schema(),
+            b"{\"ts\": 1, \"price\": \"1\"}\n{\"ts\": 2, \"price\": \"1\", \"price\": \"2\"}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("\"price\" is given twice"),
+            "{e}"
+        );
     }
 
     #[test]
