@@ -10,8 +10,7 @@ use crate::manifest::Manifest;
 use crate::schema::Window;
 use serde::{Deserialize, Serialize};
 
-/// Control frames (JSON) are small; chunk and row frames are bounded by the
-/// caller's `max_frame`.
+/// Control frames (JSON) are small; chunk and row frames: the caller's `max_frame`.
 pub const MAX_CONTROL_FRAME: usize = 16 << 20;
 pub const HEADER_LEN: usize = 5;
 
@@ -158,8 +157,7 @@ impl Frame {
         }
     }
 
-    /// The frame's kind, for messages (never its contents: a chunk is
-    /// megabytes, an error text is the peer's).
+    /// The frame's kind for messages (never its contents: megabytes, or the peer's text).
     pub fn name(&self) -> &'static str {
         match self {
             Frame::Offer(_) => "Offer",
