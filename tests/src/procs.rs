@@ -250,6 +250,14 @@ impl Cloud {
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POSTs `rows` in requests of 50,000; any answer but 200 panics.
+    pub async fn ingest_all(&self, table: &str, rows: &[serde_json::Value]) {
+        for c in rows.chunks(50_000) {
+            let (s, v) = self.ingest(table, crate::data::ndjson(c)).await;
+            assert_eq!(s, 200, "ingest {table}: {v}");
+        }
+    }
+
     pub async fn archive(&self) -> (u16, serde_json::Value) {
         let r = self
             .http

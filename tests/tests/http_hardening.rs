@@ -140,7 +140,7 @@ async fn https_when_a_certificate_is_configured() {
 /// the answer ends short instead of going on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reader_loses_its_query() {
-    use hotcold_tests::data::{ndjson, now_ms, trades};
+    use hotcold_tests::data::{now_ms, trades};
     let stack = Stack::start(StackOptions {
         extra_yaml: "query:\n  stall-timeout: 1s\n".into(),
         ..Default::default()
@@ -148,9 +148,7 @@ async fn a_stalled_reader_loses_its_query() {
     let now = now_ms();
     let start = now - 86_400_000;
     let rows = trades(start, now, 200_000, 5);
-    for chunk in rows.chunks(50_000) {
-        assert_eq!(stack.cloud.ingest("trades", ndjson(chunk)).await.0, 200);
-    }
+    stack.cloud.ingest_all("trades", &rows).await;
     let a = addr(&stack.cloud.url);
     let mut c = tokio::net::TcpStream::connect(&a).await.expect("connect");
     c.write_all(
@@ -191,9 +189,7 @@ async fn concurrent_queries_are_bounded() {
     let now = now_ms();
     let start = now - 86_400_000;
     let rows = trades(start, now, 100_000, 6);
-    for chunk in rows.chunks(50_000) {
-        assert_eq!(stack.cloud.ingest("trades", ndjson(chunk)).await.0, 200);
-    }
+    stack.cloud.ingest_all("trades", &rows).await;
     let a = addr(&stack.cloud.url);
     let mut held = Vec::new();
     for _ in 0..2 {
