@@ -45,6 +45,30 @@ pub fn ndjson(rows: &[serde_json::Value]) -> String {
     s
 }
 
+/// NDJSON with decimals written as bare JSON numbers (same digits), the
+/// form ClickHouse 18.16's JSONEachRow reads; our ingest takes either.
+pub fn ndjson_bare_decimals(schema: &TableSchema, rows: &[serde_json::Value]) -> String {
+    let mut s = String::with_capacity(rows.len() * 160);
+    for r in rows {
+        s.push('{');
+        for (i, c) in schema.columns.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&serde_json::to_string(&c.name).expect("a name"));
+            s.push(':');
+            match (&r[&c.name], c.ty) {
+                (serde_json::Value::String(d), hotcold_core::LogicalType::Decimal { .. }) => {
+                    s.push_str(d)
+                }
+                (v, _) => s.push_str(&v.to_string()),
+            }
+        }
+        s.push_str("}\n");
+    }
+    s
+}
+
 /// The content hash of JSON rows under a schema (the test's own account).
 pub fn hash_json(schema: &TableSchema, rows: &[serde_json::Value]) -> ContentHash {
     let mut h = ContentHash::default();

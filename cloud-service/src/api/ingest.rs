@@ -2,90 +2,56 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::hot::HotError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use hotcold_core::ingest::{IngestLimits, NdjsonReader};
 use hotcold_core::schema::TableSchema;
-use hotcold_core::{RowBatch, Value};
+use hotcold_core::RowBatch;
 use std::sync::Arc;
 
 /// Parses NDJSON into a batch; the error names the line and the column.
+/// Strings are bounded by what the NAS accepts, so a row taken here can
+/// always be archived.
 pub fn parse_ndjson(schema: &TableSchema, body: &[u8]) -> Result<RowBatch, String> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| format!("body is not UTF-8 (byte {})", e.valid_up_to()))?;
-    let mut batch = RowBatch::new(schema);
-    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-        if line.is_empty() {
-            continue;
-        }
-        let obj = serde_json::from_str::<Row>(line)
-            .map_err(|e| format!("line {n}: not a JSON object: {e}"))?
-            .0;
-        if let Some(k) = obj.keys().find(|k| schema.column(k).is_none()) {
-            return Err(format!(
-                "line {n}: unknown column {k:?} (table {} has {})",
-                schema.name,
-                column_list(schema)
-            ));
-        }
-        let mut row = Vec::with_capacity(schema.columns.len());
-        for c in &schema.columns {
-            let v = obj
-                .get(&c.name)
-                .ok_or_else(|| format!("line {n}: missing column {:?}", c.name))?;
-            row.push(
-                Value::from_json(c.ty, v)
-                    .map_err(|e| format!("line {n}: column {:?} ({}): {e}", c.name, c.ty))?,
-            );
-        }
-        batch
-            .push_row(row)
-            .map_err(|i| format!("line {n}: column {i} has the wrong kind"))?;
-    }
-    if batch.is_empty() {
-        return Err("body holds no rows: send one JSON object per line".into());
-    }
-    Ok(batch)
+    hotcold_core::ingest::parse_ndjson(schema, body, &IngestLimits::default())
 }
 
-/// One JSON object whose keys are each given once: serde_json's own map
-/// keeps the last of two equal keys without a word, and a collector that
-/// sends `{"price": 1, "price": 2}` has a bug we must not hide.
-struct Row(serde_json::Map<String, serde_json::Value>);
+/// How much of a body over `ingest.max-body` is read and thrown away
+/// before the 413: a client still sending when the server hangs up gets a
+/// connection reset instead of the answer that says what to change.
+const DRAIN_BYTES: usize = 64 << 20;
 
-impl<'de> serde::Deserialize<'de> for Row {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Row;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Row, A::Error> {
-                let mut m = serde_json::Map::new();
-                while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
-                    if m.contains_key(&k) {
-                        return Err(serde::de::Error::custom(format!(
-                            "key {k:?} is given twice"
-                        )));
-                    }
-                    m.insert(k, v);
+/// Why a body was not read whole.
+enum Unread {
+    TooBig,
+    Broken(String),
+}
+
+/// Reads up to `max` bytes; past that, drains up to `DRAIN_BYTES` more.
+async fn read_limited(mut body: Body, max: usize) -> Result<Bytes, Unread> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if buf.len() + data.len() > max {
+            let mut drained = 0;
+            while drained < DRAIN_BYTES {
+                match body.frame().await {
+                    Some(Ok(f)) => drained += f.data_ref().map_or(0, Bytes::len),
+                    _ => break,
                 }
-                Ok(Row(m))
             }
+            return Err(Unread::TooBig);
         }
-        d.deserialize_map(V)
+        buf.extend_from_slice(&data);
     }
-}
-
-fn column_list(schema: &TableSchema) -> String {
-    schema
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Ok(buf.freeze())
 }
 
 /// The body, read within `ingest.max-time` and `ingest.max-body`. Only
@@ -94,7 +60,7 @@ fn column_list(schema: &TableSchema) -> String {
 async fn read_body(st: &AppState, body: Body) -> Result<Bytes, ApiError> {
     let (max_time, max_body) = (st.cfg.ingest.max_time.0, st.cfg.ingest.max_body);
     let deadline = super::limit::deadline_after(max_time);
-    match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, max_body.0 as usize)).await {
+    match tokio::time::timeout_at(deadline, read_limited(body, max_body.0 as usize)).await {
         Err(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -102,55 +68,117 @@ async fn read_body(st: &AppState, body: Body) -> Result<Bytes, ApiError> {
                 super::limit::too_slow(max_time, "ingest.max-time")
             ),
         )),
-        Ok(Err(e)) => {
-            let too_big = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            Err(if too_big {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is over ingest.max-body ({max_body}); send smaller requests"),
-                )
-            } else {
-                ApiError::bad_request(format!("the body could not be read: {e}"))
-            })
-        }
+        Ok(Err(Unread::TooBig)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over ingest.max-body ({max_body}); send smaller requests"),
+        )),
+        Ok(Err(Unread::Broken(e))) => Err(ApiError::bad_request(format!(
+            "the body could not be read: {e}"
+        ))),
         Ok(Ok(b)) => Ok(b),
     }
 }
 
+/// Rows parsed per piece: small enough that writing starts almost at
+/// once, large enough that handing a piece over costs nothing.
+const PIECE_ROWS: usize = 8192;
+
+/// What the parser hands the writer.
+enum Piece {
+    Rows(RowBatch),
+    /// The body parsed whole: the writer may commit.
+    End,
+    Refused(ApiError),
+}
+
+/// Refuses a piece holding a row older than the table's ingest floor.
+/// `before` is how many rows of the request came before this piece.
+fn check_floor(
+    schema: &TableSchema,
+    batch: &RowBatch,
+    floor: i64,
+    before: usize,
+) -> Result<(), ApiError> {
+    let ts = batch.i64_column(schema.time_index()).unwrap_or(&[]);
+    match ts.iter().enumerate().find(|(_, t)| **t < floor) {
+        None => Ok(()),
+        Some((i, t)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "row {}: {} {} is older than {} ({}), the start of the hot range of table {}: that range is archived or being archived; no row of this request was stored",
+                before + i + 1,
+                schema.time_column,
+                hotcold_core::time::format_timestamp_ms(*t),
+                hotcold_core::time::format_timestamp_ms(floor),
+                floor,
+                schema.name
+            ),
+        )),
+    }
+}
+
+/// Parses the body a piece at a time on one thread while another writes
+/// the pieces in one transaction: on two cores the two overlap, and the
+/// request still commits all its rows or none.
 async fn ingest_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let schema = st.table(&table)?.clone();
+    let schema = Arc::new(st.table(&table)?.clone());
     let body = read_body(&st, body).await?;
-    let batch = parse_ndjson(&schema, &body).map_err(ApiError::bad_request)?;
-    let st2 = st.clone();
-    let rows = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
-        // Hold the gate from the check to the commit (see gate.rs).
-        let floors = st2.gate.read();
-        if let Some(&floor) = floors.get(&schema.name) {
-            let ts = batch.i64_column(schema.time_index()).unwrap_or(&[]);
-            if let Some((i, t)) = ts.iter().enumerate().find(|(_, t)| **t < floor) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "row {}: {} {} is older than {} ({}), the start of the hot range of table {}: that range is archived or being archived; no row of this request was stored",
-                        i + 1,
-                        schema.time_column,
-                        hotcold_core::time::format_timestamp_ms(*t),
-                        hotcold_core::time::format_timestamp_ms(floor),
-                        floor,
-                        schema.name
-                    ),
-                ));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
+    let parsing = schema.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let limits = IngestLimits::default();
+        let mut reader = match NdjsonReader::new(&parsing, &body, &limits) {
+            Ok(r) => r,
+            Err(e) => return drop(tx.send(Piece::Refused(ApiError::bad_request(e)))),
+        };
+        loop {
+            let piece = match reader.next_batch(PIECE_ROWS) {
+                Ok(Some(b)) => Piece::Rows(b),
+                Ok(None) => return drop(tx.send(Piece::End)),
+                Err(e) => return drop(tx.send(Piece::Refused(ApiError::bad_request(e)))),
+            };
+            if tx.send(piece).is_err() {
+                return; // the writer stopped; it says why
             }
         }
-        st2.hot.insert(&schema, &batch).map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    });
+    let st2 = st.clone();
+    let writer = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+        // Hold the gate from the first check to the commit (see gate.rs).
+        let floors = st2.gate.read();
+        let floor = floors.get(&schema.name).copied();
+        let mut refused = None;
+        let mut before = 0;
+        let stop = || HotError::Other("ingest refused".into());
+        let stored = st2.hot.insert_pieces(&schema, &mut || match rx.recv() {
+            Ok(Piece::Rows(b)) => {
+                if let Some(e) = floor.and_then(|f| check_floor(&schema, &b, f, before).err()) {
+                    refused = Some(e);
+                    return Err(stop());
+                }
+                before += b.len();
+                Ok(Some(b))
+            }
+            Ok(Piece::End) => Ok(None),
+            Ok(Piece::Refused(e)) => {
+                refused = Some(e);
+                Err(stop())
+            }
+            // Without `End` the body was not parsed whole: store nothing.
+            Err(_) => Err(HotError::Task("the ingest parser stopped early".into())),
+        });
+        match refused {
+            Some(e) => Err(e),
+            None => stored.map_err(ApiError::internal),
+        }
+    });
+    let (written, parsed) = tokio::join!(writer, parser);
+    parsed.map_err(ApiError::internal)?;
+    let rows = written.map_err(ApiError::internal)??;
     Ok((
         StatusCode::OK,
         Json(serde_json::json!({ "table": table, "rows": rows })),
@@ -178,59 +206,4 @@ pub async fn ingest(
         }
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn schema() -> TableSchema {
-        TableSchema::new(
-            "trades",
-            "ts",
-            &[
-                ("ts", "timestamp_ms".parse().unwrap()),
-                ("price", "decimal(8)".parse().unwrap()),
-            ],
-        )
-    }
-
-    #[test]
-    fn a_key_given_twice_is_refused_naming_it() {
-        let e = parse_ndjson(
-            &schema(),
-            b"{\"ts\": 1, \"price\": \"1\"}\n{\"ts\": 2, \"price\": \"1\", \"price\": \"2\"}\n",
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("line 2") && e.contains("\"price\" is given twice"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn errors_name_line_and_column() {
-        let s = schema();
-        assert!(parse_ndjson(
-            &s,
-            b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2,\"price\":2}\n"
-        )
-        .is_ok());
-        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"1.5\"}\n{\"ts\":2}\n").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("price"), "{e}");
-        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":\"abc\"}").unwrap_err();
-        assert!(e.contains("decimal"), "{e}");
-        let e = parse_ndjson(&s, b"{\"ts\":1,\"price\":1,\"qty\":3}").unwrap_err();
-        assert!(e.contains("unknown column \"qty\""), "{e}");
-        assert!(parse_ndjson(&s, b"[1,2]").unwrap_err().contains("line 1"));
-        assert!(parse_ndjson(&s, b"").is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn junk_bodies_are_errors_not_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = parse_ndjson(&schema(), &body);
-        }
-    }
 }

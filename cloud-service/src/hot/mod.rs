@@ -49,6 +49,25 @@ impl HotError {
 pub trait HotStore: Send + Sync + 'static {
     fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError>;
     fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError>;
+    /// One request's rows, handed over a piece at a time by `next` (so
+    /// writing can start while the rest is still being parsed), stored
+    /// together or not at all: they commit only once `next` returns
+    /// `Ok(None)`, and an error from `next` stores none of them.
+    ///
+    /// This default gathers the pieces and inserts once; a store that can
+    /// hold a transaction open writes each piece as it comes.
+    fn insert_pieces(
+        &self,
+        schema: &TableSchema,
+        next: &mut dyn FnMut() -> Result<Option<RowBatch>, HotError>,
+    ) -> Result<usize, HotError> {
+        let mut all = RowBatch::new(schema);
+        while let Some(b) = next()? {
+            all.extend_from(b)
+                .map_err(|i| HotError::Other(format!("piece of another shape (column {i})")))?;
+        }
+        self.insert(schema, &all)
+    }
     /// Streams what the plan asks of the window (rows in its order, or
     /// partial aggregate rows in key order), `segment_rows` at a time.
     ///

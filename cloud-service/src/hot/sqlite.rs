@@ -51,6 +51,22 @@ impl HotStore for SqliteHot {
         Ok(n)
     }
 
+    fn insert_pieces(
+        &self,
+        schema: &TableSchema,
+        next: &mut dyn FnMut() -> Result<Option<RowBatch>, HotError>,
+    ) -> Result<usize, HotError> {
+        let mut w = self.writer()?;
+        // Dropping the transaction on any early return rolls it back.
+        let tx = w.transaction().map_err(sql)?;
+        let mut n = 0;
+        while let Some(b) = next()? {
+            n += hotcold_sqlite::insert(&tx, schema, &b)?;
+        }
+        tx.commit().map_err(sql)?;
+        Ok(n)
+    }
+
     fn scan(
         &self,
         schema: &TableSchema,

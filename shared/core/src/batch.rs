@@ -134,6 +134,31 @@ impl RowBatch {
         self.columns.iter().map(Column::heap_bytes).sum()
     }
 
+    /// Moves `other`'s rows after these. Both must be of one schema: a
+    /// column of another kind is reported (its index) and nothing is moved.
+    pub fn extend_from(&mut self, other: RowBatch) -> Result<(), usize> {
+        if self.is_empty() {
+            *self = other;
+            return Ok(());
+        }
+        if let Some(i) = (0..self.columns.len().max(other.columns.len())).find(|&i| {
+            self.columns.get(i).map(Column::kind) != other.columns.get(i).map(Column::kind)
+        }) {
+            return Err(i);
+        }
+        for (c, o) in self.columns.iter_mut().zip(other.columns) {
+            match (c, o) {
+                (Column::I64(a), Column::I64(b)) => a.extend(b),
+                (Column::U64(a), Column::U64(b)) => a.extend(b),
+                (Column::F64(a), Column::F64(b)) => a.extend(b),
+                (Column::Bool(a), Column::Bool(b)) => a.extend(b),
+                (Column::Str(a), Column::Str(b)) => a.extend(b),
+                _ => unreachable!("kinds were checked above"),
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the first `n` rows.
     pub fn truncate(&mut self, n: usize) {
         for c in &mut self.columns {

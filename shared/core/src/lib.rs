@@ -12,6 +12,7 @@ pub mod codec;
 pub mod content_hash;
 pub mod cron;
 pub mod frame;
+pub mod ingest;
 pub mod layers;
 pub mod manifest;
 pub mod query;

@@ -1,7 +1,10 @@
 //! End-to-end benchmark with baselines measured in the same run:
 //!
 //! - ingest: NDJSON over HTTP into the running cloud-service (SQLite hot),
-//!   against inserting the same rows straight into a SQLite file in-process;
+//!   one collector and two at once, against ClickHouse's own HTTP ingest of
+//!   the same rows (`INSERT ... FORMAT JSONEachRow`, the faster of one
+//!   body and the same 50k-row requests) and against inserting the same
+//!   rows straight into a SQLite file in-process;
 //! - archive: hot SQLite → QUIC (loopback, mutual TLS) → ClickHouse, against
 //!   inserting the same rows straight into ClickHouse in-process;
 //! - bytes per row on the wire, against zstd -3 and -19 of the rows as CSV.
@@ -12,7 +15,7 @@
 use anyhow::ensure;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_tests::data::{batch_of, ndjson, now_ms, trades, trades_schema};
+use hotcold_tests::data::{batch_of, ndjson_bare_decimals, now_ms, trades, trades_schema};
 use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use nas_gateway::cold::ColdStore;
@@ -35,6 +38,55 @@ fn csv(rows: &[serde_json::Value]) -> Vec<u8> {
     out
 }
 
+/// ClickHouse's own ingest of the same NDJSON into a MergeTree table of the
+/// same columns: (one body of every row, the same requests one by one), in
+/// rows/s.
+async fn clickhouse_json_ingest(
+    url: &str,
+    schema: &hotcold_core::TableSchema,
+    bodies: &[String],
+) -> anyhow::Result<(f64, f64)> {
+    let http = reqwest::Client::new();
+    let mut rates = Vec::new();
+    let rows = bodies.iter().map(|b| b.lines().count()).sum::<usize>();
+    for whole in [true, false] {
+        let db = hotcold_tests::clickhouse::unique_db("bench_json");
+        let store = nas_gateway::cold::clickhouse::ClickHouseCold::connect(
+            &hotcold_clickhouse::Connection::new(url, &db),
+        )
+        .await?;
+        store.ensure_table(schema).await?;
+        let insert = format!("INSERT INTO {db}.{} FORMAT JSONEachRow", schema.name);
+        let sends: Vec<String> = if whole {
+            vec![bodies.concat()]
+        } else {
+            bodies.to_vec()
+        };
+        let t = Instant::now();
+        for body in sends {
+            let r = http
+                .post(url)
+                .query(&[("query", &insert)])
+                .body(body)
+                .send()
+                .await?;
+            let status = r.status();
+            ensure!(
+                status.is_success(),
+                "ClickHouse JSONEachRow: {status} {}",
+                r.text().await?
+            );
+        }
+        rates.push(rows as f64 / t.elapsed().as_secs_f64());
+        let _ = http
+            .post(url)
+            .body(format!("DROP DATABASE {db}"))
+            .send()
+            .await;
+    }
+    Ok((rates[0], rates[1]))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = hotcold_tests::arg_usize("--rows", 1_000_000);
@@ -46,22 +98,35 @@ async fn main() -> anyhow::Result<()> {
     let start = Window::day_of(now - 6 * DAY_MS).start;
     let end = start + 3 * DAY_MS;
     let rows = trades(start, end, n, 11);
-    let bodies: Vec<String> = rows.chunks(50_000).map(ndjson).collect();
+    // Decimals as bare numbers: the one form both we and ClickHouse 18.16's
+    // JSONEachRow read, so both parse the very same bytes.
+    let bodies: Vec<String> = rows
+        .chunks(50_000)
+        .map(|c| ndjson_bare_decimals(&schema, c))
+        .collect();
     let batch = batch_of(&schema, &rows);
     println!("rows: {n} trades over 3 days, all older than the hot retention");
 
-    // Baseline: the same rows straight into a SQLite file, one transaction.
+    // Where ingest's time goes, in-process: parsing the request bodies, and
+    // writing the parsed batches (one transaction each, as ingest does).
+    let t = Instant::now();
+    let parsed: Vec<_> = bodies
+        .iter()
+        .map(|b| cloud_service::api::ingest::parse_ndjson(&schema, b.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let parse_rate = n as f64 / t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir()?;
     let conn = hotcold_sqlite::open(&dir.path().join("base.db"))?;
     hotcold_sqlite::create_table(&conn, &schema)?;
     let t = Instant::now();
-    for part in rows.chunks(50_000) {
-        let b = batch_of(&schema, part);
+    for b in &parsed {
         let tx = conn.unchecked_transaction()?;
-        hotcold_sqlite::insert(&tx, &schema, &b)?;
+        hotcold_sqlite::insert(&tx, &schema, b)?;
         tx.commit()?;
     }
     let sqlite_rate = n as f64 / t.elapsed().as_secs_f64();
+    drop(parsed);
 
     let cold = match &ch {
         Some(url) => ColdKind::ClickHouse {
@@ -75,12 +140,31 @@ async fn main() -> anyhow::Result<()> {
         chunk_size: "1MiB".into(),
         ..Default::default()
     });
+    // One collector, requests one after another; then two collectors at
+    // once (parse of one request overlaps the write of the other).
+    let half = bodies.len() / 2;
     let t = Instant::now();
-    for b in bodies {
-        let (s, body) = stack.cloud.ingest("trades", b).await;
+    for b in &bodies[..half] {
+        let (s, body) = stack.cloud.ingest("trades", b.clone()).await;
         ensure!(s == 200, "ingest: {body}");
     }
-    let ingest_rate = n as f64 / t.elapsed().as_secs_f64();
+    let one_rate = (half * 50_000).min(n) as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let rest = &bodies[half..];
+    let collector = |k: usize| {
+        let cloud = &stack.cloud;
+        async move {
+            for b in rest.iter().skip(k).step_by(2) {
+                let (s, body) = cloud.ingest("trades", b.clone()).await;
+                anyhow::ensure!(s == 200, "ingest: {body}");
+            }
+            anyhow::Ok(())
+        }
+    };
+    let (a, b) = tokio::join!(collector(0), collector(1));
+    a?;
+    b?;
+    let two_rate = (n - (half * 50_000).min(n)) as f64 / t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let (s, report) = stack.cloud.archive().await;
@@ -116,6 +200,11 @@ async fn main() -> anyhow::Result<()> {
         ColdKind::Sqlite => sqlite_rate,
     };
 
+    let ch_json = match &ch {
+        Some(url) => Some(clickhouse_json_ingest(url, &schema, &bodies).await?),
+        None => None,
+    };
+
     // Size: our codec and zstd of CSV on the same rows.
     let csv = csv(&rows);
     let ours: usize = rows
@@ -131,7 +220,18 @@ async fn main() -> anyhow::Result<()> {
     let per = |b: usize| b as f64 / n as f64;
     println!("\n| figure | value | baseline in the same run | ratio |");
     println!("|---|---|---|---|");
-    println!("| ingest, HTTP NDJSON → SQLite hot | {ingest_rate:.0} rows/s | {sqlite_rate:.0} rows/s (direct SQLite insert) | {:.2} |", ingest_rate / sqlite_rate);
+    let json_base = ch_json.map_or(f64::NAN, |(one, many)| one.max(many));
+    if let Some((one, many)) = ch_json {
+        println!("| ClickHouse 18.16 HTTP JSONEachRow (baseline) | {:.0} rows/s | one 1M-row body {one:.0}, 50k-row requests {many:.0} | 1.00 |", json_base);
+    }
+    for (what, rate) in [
+        ("one collector", one_rate),
+        ("two collectors at once", two_rate),
+    ] {
+        println!("| ingest, HTTP NDJSON → SQLite hot, {what} | {rate:.0} rows/s | ClickHouse JSONEachRow {json_base:.0} rows/s | {:.2} |", rate / json_base);
+    }
+    let both = 1.0 / (1.0 / parse_rate + 1.0 / sqlite_rate);
+    println!("| ingest, HTTP NDJSON → SQLite hot, one collector | {one_rate:.0} rows/s | in-process: parse {parse_rate:.0} rows/s, SQLite insert {sqlite_rate:.0} rows/s, both in turn {both:.0} rows/s | {:.2} |", one_rate / both);
     println!(
         "| archive end to end, hot SQLite → QUIC → {} | {archive_rate:.0} rows/s ({archive_secs:.2} s) | {direct_rate:.0} rows/s (direct insert into the cold store) | {:.2} |",
         if ch.is_some() { "ClickHouse 18.16" } else { "SQLite cold" },

@@ -12,7 +12,7 @@
 mod columns;
 mod error;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod varint;
 
 pub use error::DecodeError;

@@ -33,7 +33,7 @@ pub(crate) fn all_types_schema() -> TableSchema {
     }
 }
 
-fn row_strategy() -> impl Strategy<Value = Vec<Value>> {
+pub(crate) fn row_strategy() -> impl Strategy<Value = Vec<Value>> {
     (
         any::<i64>(),
         0i64..65535,

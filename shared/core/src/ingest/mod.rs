@@ -1,0 +1,19 @@
+//! Ingest decoders: request bodies straight into a columnar batch, checked
+//! as strictly as the schema asks, every error naming the row and column.
+//!
+//! - `ndjson`: one flat JSON object a line (`json` is its tokenizer,
+//!   `cell` the typed conversion of one value);
+//! - `rowbinary`: ClickHouse's RowBinary layout of the declared columns,
+//!   for collectors that can write it.
+//!
+//! The caller bounds the body (`ingest.max-body`); these bound what a
+//! single cell may hold (`IngestLimits`).
+
+mod cell;
+mod json;
+mod ndjson;
+#[cfg(test)]
+mod tests;
+
+pub use cell::decimal_from_number;
+pub use ndjson::{parse_ndjson, IngestLimits, NdjsonReader};
