@@ -7,6 +7,7 @@ pub mod chdb;
 pub mod clickhouse;
 pub mod data;
 pub mod disk;
+pub mod ingest_bench;
 pub mod netns;
 pub mod procs;
 pub mod proxy;

@@ -4,10 +4,10 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::hot::HotError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hotcold_core::ingest::{IngestLimits, NdjsonReader};
+use hotcold_core::ingest::{IngestLimits, NdjsonReader, RowBinaryReader};
 use hotcold_core::schema::TableSchema;
 use hotcold_core::RowBatch;
 use std::sync::Arc;
@@ -79,6 +79,44 @@ async fn read_body(st: &AppState, body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
+/// The body's layout, from `?format=`.
+#[derive(Clone, Copy)]
+enum Format {
+    Ndjson,
+    RowBinary,
+}
+
+fn format_of(pairs: Vec<(String, String)>) -> Result<Format, ApiError> {
+    let p = super::params::merge_pairs(None, pairs)?;
+    if let Some(k) = p.keys().find(|k| *k != "format") {
+        return Err(ApiError::bad_request(format!(
+            "unknown parameter {k:?}: ingest takes only format=ndjson|rowbinary"
+        )));
+    }
+    match p.get("format").map(String::as_str) {
+        None | Some("ndjson") => Ok(Format::Ndjson),
+        Some("rowbinary") => Ok(Format::RowBinary),
+        Some(f) => Err(ApiError::bad_request(format!(
+            "format={f:?} is not an ingest format: use ndjson (the default) or rowbinary"
+        ))),
+    }
+}
+
+/// A body read a piece at a time, whatever its layout.
+enum Reader<'a> {
+    Ndjson(NdjsonReader<'a>),
+    RowBinary(RowBinaryReader<'a>),
+}
+
+impl Reader<'_> {
+    fn next_batch(&mut self, max_rows: usize) -> Result<Option<RowBatch>, String> {
+        match self {
+            Reader::Ndjson(r) => r.next_batch(max_rows),
+            Reader::RowBinary(r) => r.next_batch(max_rows),
+        }
+    }
+}
+
 /// Rows parsed per piece: small enough that writing starts almost at
 /// once, large enough that handing a piece over costs nothing.
 const PIECE_ROWS: usize = 8192;
@@ -123,6 +161,7 @@ fn check_floor(
 async fn ingest_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
+    format: Format,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let schema = Arc::new(st.table(&table)?.clone());
@@ -131,9 +170,12 @@ async fn ingest_inner(
     let parsing = schema.clone();
     let parser = tokio::task::spawn_blocking(move || {
         let limits = IngestLimits::default();
-        let mut reader = match NdjsonReader::new(&parsing, &body, &limits) {
-            Ok(r) => r,
-            Err(e) => return drop(tx.send(Piece::Refused(ApiError::bad_request(e)))),
+        let mut reader = match format {
+            Format::RowBinary => Reader::RowBinary(RowBinaryReader::new(&parsing, &body, &limits)),
+            Format::Ndjson => match NdjsonReader::new(&parsing, &body, &limits) {
+                Ok(r) => Reader::Ndjson(r),
+                Err(e) => return drop(tx.send(Piece::Refused(ApiError::bad_request(e)))),
+            },
         };
         loop {
             let piece = match reader.next_batch(PIECE_ROWS) {
@@ -189,11 +231,15 @@ async fn ingest_inner(
 pub async fn ingest(
     st: State<Arc<AppState>>,
     table: Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let counters = st.0.clone();
     let name = table.0.clone();
-    let r = ingest_inner(st, table, body).await;
+    let r = match format_of(q) {
+        Ok(f) => ingest_inner(st, table, f, body).await,
+        Err(e) => Err(e),
+    };
     match &r {
         Ok((_, j)) => counters
             .counters

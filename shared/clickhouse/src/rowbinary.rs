@@ -4,51 +4,12 @@
 //! they are the same on 18.x and modern servers (DateTime64(3) is an Int64
 //! of milliseconds, LowCardinality(String) a String, Bool a UInt8).
 
-use hotcold_core::batch::{Column, RowBatch};
+use hotcold_core::batch::RowBatch;
 use hotcold_core::schema::{LogicalType, TableSchema};
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends the batch's rows in RowBinary.
-pub fn encode(schema: &TableSchema, batch: &RowBatch, out: &mut Vec<u8>) {
-    for i in 0..batch.len() {
-        for (c, def) in batch.columns.iter().zip(&schema.columns) {
-            match (c, def.ty) {
-                (Column::I64(v), LogicalType::Int8) => out.push(v[i] as i8 as u8),
-                (Column::I64(v), LogicalType::Int16) => {
-                    out.extend_from_slice(&(v[i] as i16).to_le_bytes())
-                }
-                (Column::I64(v), LogicalType::Int32) => {
-                    out.extend_from_slice(&(v[i] as i32).to_le_bytes())
-                }
-                (Column::I64(v), LogicalType::Date) => {
-                    out.extend_from_slice(&(v[i] as u16).to_le_bytes())
-                }
-                (Column::I64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
-                (Column::U64(v), LogicalType::UInt8) => out.push(v[i] as u8),
-                (Column::U64(v), LogicalType::UInt16) => {
-                    out.extend_from_slice(&(v[i] as u16).to_le_bytes())
-                }
-                (Column::U64(v), LogicalType::UInt32) => {
-                    out.extend_from_slice(&(v[i] as u32).to_le_bytes())
-                }
-                (Column::U64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
-                (Column::F64(v), _) => out.extend_from_slice(&v[i].to_le_bytes()),
-                (Column::Bool(v), _) => out.push(u8::from(v[i])),
-                (Column::Str(v), _) => {
-                    put_varint(out, v[i].len() as u64);
-                    out.extend_from_slice(v[i].as_bytes());
-                }
-            }
-        }
-    }
-}
+/// Appends the batch's rows in RowBinary: the same layout our binary
+/// ingest reads, so one encoder serves both.
+pub use hotcold_core::ingest::encode_rowbinary as encode;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RowBinaryError {

@@ -16,6 +16,7 @@ use anyhow::ensure;
 use hotcold_core::codec::encode_segment;
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{batch_of, ndjson_bare_decimals, now_ms, trades, trades_schema};
+use hotcold_tests::ingest_bench::{self, Body};
 use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use nas_gateway::cold::ColdStore;
@@ -38,55 +39,6 @@ fn csv(rows: &[serde_json::Value]) -> Vec<u8> {
     out
 }
 
-/// ClickHouse's own ingest of the same NDJSON into a MergeTree table of the
-/// same columns: (one body of every row, the same requests one by one), in
-/// rows/s.
-async fn clickhouse_json_ingest(
-    url: &str,
-    schema: &hotcold_core::TableSchema,
-    bodies: &[String],
-) -> anyhow::Result<(f64, f64)> {
-    let http = reqwest::Client::new();
-    let mut rates = Vec::new();
-    let rows = bodies.iter().map(|b| b.lines().count()).sum::<usize>();
-    for whole in [true, false] {
-        let db = hotcold_tests::clickhouse::unique_db("bench_json");
-        let store = nas_gateway::cold::clickhouse::ClickHouseCold::connect(
-            &hotcold_clickhouse::Connection::new(url, &db),
-        )
-        .await?;
-        store.ensure_table(schema).await?;
-        let insert = format!("INSERT INTO {db}.{} FORMAT JSONEachRow", schema.name);
-        let sends: Vec<String> = if whole {
-            vec![bodies.concat()]
-        } else {
-            bodies.to_vec()
-        };
-        let t = Instant::now();
-        for body in sends {
-            let r = http
-                .post(url)
-                .query(&[("query", &insert)])
-                .body(body)
-                .send()
-                .await?;
-            let status = r.status();
-            ensure!(
-                status.is_success(),
-                "ClickHouse JSONEachRow: {status} {}",
-                r.text().await?
-            );
-        }
-        rates.push(rows as f64 / t.elapsed().as_secs_f64());
-        let _ = http
-            .post(url)
-            .body(format!("DROP DATABASE {db}"))
-            .send()
-            .await;
-    }
-    Ok((rates[0], rates[1]))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = hotcold_tests::arg_usize("--rows", 1_000_000);
@@ -100,9 +52,23 @@ async fn main() -> anyhow::Result<()> {
     let rows = trades(start, end, n, 11);
     // Decimals as bare numbers: the one form both we and ClickHouse 18.16's
     // JSONEachRow read, so both parse the very same bytes.
-    let bodies: Vec<String> = rows
+    let bodies: Vec<Body> = rows
         .chunks(50_000)
-        .map(|c| ndjson_bare_decimals(&schema, c))
+        .map(|c| Body {
+            bytes: ndjson_bare_decimals(&schema, c).into_bytes(),
+            rows: c.len(),
+        })
+        .collect();
+    let binary: Vec<Body> = rows
+        .chunks(50_000)
+        .map(|c| {
+            let mut bytes = Vec::new();
+            hotcold_clickhouse::rowbinary::encode(&schema, &batch_of(&schema, c), &mut bytes);
+            Body {
+                bytes,
+                rows: c.len(),
+            }
+        })
         .collect();
     let batch = batch_of(&schema, &rows);
     println!("rows: {n} trades over 3 days, all older than the hot retention");
@@ -112,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let parsed: Vec<_> = bodies
         .iter()
-        .map(|b| cloud_service::api::ingest::parse_ndjson(&schema, b.as_bytes()))
+        .map(|b| cloud_service::api::ingest::parse_ndjson(&schema, &b.bytes))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
     let parse_rate = n as f64 / t.elapsed().as_secs_f64();
@@ -141,30 +107,12 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     });
     // One collector, requests one after another; then two collectors at
-    // once (parse of one request overlaps the write of the other).
+    // once (parse of one request overlaps the write of the other). Half
+    // the rows each, so the archive below moves every row once.
     let half = bodies.len() / 2;
-    let t = Instant::now();
-    for b in &bodies[..half] {
-        let (s, body) = stack.cloud.ingest("trades", b.clone()).await;
-        ensure!(s == 200, "ingest: {body}");
-    }
-    let one_rate = (half * 50_000).min(n) as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let rest = &bodies[half..];
-    let collector = |k: usize| {
-        let cloud = &stack.cloud;
-        async move {
-            for b in rest.iter().skip(k).step_by(2) {
-                let (s, body) = cloud.ingest("trades", b.clone()).await;
-                anyhow::ensure!(s == 200, "ingest: {body}");
-            }
-            anyhow::Ok(())
-        }
-    };
-    let (a, b) = tokio::join!(collector(0), collector(1));
-    a?;
-    b?;
-    let two_rate = (n - (half * 50_000).min(n)) as f64 / t.elapsed().as_secs_f64();
+    let url = stack.cloud.url.clone();
+    let one_rate = ingest_bench::ours(&url, "trades", "", &bodies[..half], 1).await?;
+    let two_rate = ingest_bench::ours(&url, "trades", "", &bodies[half..], 2).await?;
 
     let t = Instant::now();
     let (s, report) = stack.cloud.archive().await;
@@ -200,9 +148,22 @@ async fn main() -> anyhow::Result<()> {
         ColdKind::Sqlite => sqlite_rate,
     };
 
-    let ch_json = match &ch {
-        Some(url) => Some(clickhouse_json_ingest(url, &schema, &bodies).await?),
-        None => None,
+    // Binary ingest into a fresh pair (the first one's floor now refuses
+    // these days), and ClickHouse's own RowBinary and JSONEachRow ingest
+    // of the very same bytes.
+    let fresh = Stack::start(StackOptions::default());
+    let url = fresh.cloud.url.clone();
+    let bin_one =
+        ingest_bench::ours(&url, "trades", "format=rowbinary", &binary[..half], 1).await?;
+    let bin_two =
+        ingest_bench::ours(&url, "trades", "format=rowbinary", &binary[half..], 2).await?;
+    drop(fresh);
+    let (ch_json, ch_bin) = match &ch {
+        Some(url) => (
+            Some(ingest_bench::clickhouse(url, &schema, &bodies, "JSONEachRow").await?),
+            Some(ingest_bench::clickhouse(url, &schema, &binary, "RowBinary").await?),
+        ),
+        None => (None, None),
     };
 
     // Size: our codec and zstd of CSV on the same rows.
@@ -220,15 +181,24 @@ async fn main() -> anyhow::Result<()> {
     let per = |b: usize| b as f64 / n as f64;
     println!("\n| figure | value | baseline in the same run | ratio |");
     println!("|---|---|---|---|");
-    let json_base = ch_json.map_or(f64::NAN, |(one, many)| one.max(many));
-    if let Some((one, many)) = ch_json {
-        println!("| ClickHouse 18.16 HTTP JSONEachRow (baseline) | {:.0} rows/s | one 1M-row body {one:.0}, 50k-row requests {many:.0} | 1.00 |", json_base);
+    let best = |r: Option<(f64, f64)>| r.map_or(f64::NAN, |(one, many)| one.max(many));
+    let (json_base, bin_base) = (best(ch_json), best(ch_bin));
+    for (what, r) in [("JSONEachRow", ch_json), ("RowBinary", ch_bin)] {
+        if let Some((one, many)) = r {
+            println!("| ClickHouse 18.16 HTTP {what} (baseline) | {:.0} rows/s | faster of one 1M-row body {one:.0} and 50k-row requests {many:.0} | 1.00 |", one.max(many));
+        }
     }
     for (what, rate) in [
         ("one collector", one_rate),
         ("two collectors at once", two_rate),
     ] {
         println!("| ingest, HTTP NDJSON → SQLite hot, {what} | {rate:.0} rows/s | ClickHouse JSONEachRow {json_base:.0} rows/s | {:.2} |", rate / json_base);
+    }
+    for (what, rate) in [
+        ("one collector", bin_one),
+        ("two collectors at once", bin_two),
+    ] {
+        println!("| ingest, HTTP RowBinary → SQLite hot, {what} | {rate:.0} rows/s | ClickHouse RowBinary {bin_base:.0} rows/s; goal 2,000,000 | {:.2} |", rate / bin_base);
     }
     let both = 1.0 / (1.0 / parse_rate + 1.0 / sqlite_rate);
     println!("| ingest, HTTP NDJSON → SQLite hot, one collector | {one_rate:.0} rows/s | in-process: parse {parse_rate:.0} rows/s, SQLite insert {sqlite_rate:.0} rows/s, both in turn {both:.0} rows/s | {:.2} |", one_rate / both);

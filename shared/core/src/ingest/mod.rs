@@ -12,8 +12,10 @@
 mod cell;
 mod json;
 mod ndjson;
+mod rowbinary;
 #[cfg(test)]
 mod tests;
 
 pub use cell::decimal_from_number;
 pub use ndjson::{parse_ndjson, IngestLimits, NdjsonReader};
+pub use rowbinary::{encode_rowbinary, parse_rowbinary, RowBinaryReader};
