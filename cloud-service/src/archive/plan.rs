@@ -6,7 +6,7 @@
 //! functions, so what it shows is what a run would do.
 
 use super::journal::BatchRecord;
-use super::{ArchiveError, Archiver, RunState};
+use super::{ArchiveError, Archiver};
 use hotcold_core::schema::{TableSchema, Window, DAY_MS};
 
 /// The cutoff for a retention: the start of the day that holds `now - retention`.
@@ -111,7 +111,6 @@ impl Archiver {
         &self,
         schema: &TableSchema,
         window: Window,
-        run: &mut RunState,
     ) -> Result<Planned, ArchiveError> {
         let table = schema.name.clone();
         let s = schema.clone();
@@ -128,7 +127,6 @@ impl Archiver {
         let budget = self.settings.spool_budget;
         if self.spool.bytes() >= budget {
             tracing::error!(table = %table, spool_bytes = self.spool.bytes(), budget, "spool budget reached: export stops, rows stay in hot");
-            run.report.spool_full = true;
             return Ok(Planned::SpoolFull);
         }
         let id = self.journal(move |j| j.plan(&table, window)).await?;
