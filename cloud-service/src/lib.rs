@@ -209,7 +209,7 @@ async fn alert_loop(
             let retention = t.hot_retention.map_or(cfg.hot_retention.0, |r| r.0);
             let limit = now - (retention + a.hot_grace.0).as_millis() as i64;
             let (h, s) = (archiver.hot.clone(), t.clone());
-            let oldest = tokio::task::spawn_blocking(move || h.min_time(&s))
+            let oldest = tokio::task::spawn_blocking(move || h.min_time(&s, i64::MIN))
                 .await
                 .ok()
                 .and_then(Result::ok)

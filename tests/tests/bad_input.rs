@@ -30,6 +30,28 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
             "price",
         ),
     ];
+    // Times outside the documented range: seconds sent as milliseconds,
+    // the far past, the far future.
+    let row = |ts: i64| {
+        format!("{{\"ts\":{ts},\"exchange\":\"x\",\"symbol\":\"y\",\"trade_id\":1,\"price\":\"1\",\"amount\":\"1\",\"buyer_maker\":true}}").into_bytes()
+    };
+    let mut cases = cases;
+    cases.extend([
+        ("trades", row(now / 1000), 400, "looks like seconds"),
+        (
+            "trades",
+            row(i64::MIN),
+            400,
+            "outside the accepted range 1973-03-03T09:46:40",
+        ),
+        (
+            "trades",
+            row(now + 400 * 86_400_000),
+            400,
+            "ingest.future-horizon",
+        ),
+        ("trades", row(i64::MAX), 400, "outside the accepted range"),
+    ]);
     for (table, body, status, needle) in cases {
         let (s, b) = c.ingest(table, body).await;
         assert_eq!(s, status, "{b}");

@@ -129,6 +129,46 @@ enum Piece {
     Refused(ApiError),
 }
 
+/// The earliest time a row may have: 10^11 ms, 1973-03-03T09:46:40Z.
+/// Anything earlier is, in practice, seconds sent as milliseconds (a
+/// 2026 time in seconds reads as January 1970), and one such row once made
+/// every archive run walk every day back to it.
+pub const MIN_TIME_MS: i64 = 100_000_000_000;
+
+/// Refuses a piece holding a row outside `[MIN_TIME_MS, latest)`.
+fn check_time_range(
+    schema: &TableSchema,
+    batch: &RowBatch,
+    latest: i64,
+    before: usize,
+) -> Result<(), ApiError> {
+    let ts = batch.i64_column(schema.time_index()).unwrap_or(&[]);
+    let Some((i, t)) = ts
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !(MIN_TIME_MS..latest).contains(*t))
+    else {
+        return Ok(());
+    };
+    let hint = if *t < MIN_TIME_MS
+        && t.checked_mul(1000)
+            .is_some_and(|ms| (MIN_TIME_MS..latest).contains(&ms))
+    {
+        " (it looks like seconds: send milliseconds)"
+    } else if *t >= latest {
+        " (later than now + ingest.future-horizon)"
+    } else {
+        ""
+    };
+    Err(ApiError::bad_request(format!(
+        "row {}: {} {t} is outside the accepted range {} ({MIN_TIME_MS}) to {} ({latest}){hint}; no row of this request was stored",
+        before + i + 1,
+        schema.time_column,
+        hotcold_core::time::format_timestamp_ms(MIN_TIME_MS),
+        hotcold_core::time::format_timestamp_ms(latest),
+    )))
+}
+
 /// Refuses a piece holding a row older than the table's ingest floor.
 /// `before` is how many rows of the request came before this piece.
 fn check_floor(
@@ -193,12 +233,17 @@ async fn ingest_inner(
         // Hold the gate from the first check to the commit (see gate.rs).
         let floors = st2.gate.read();
         let floor = floors.get(&schema.name).copied();
+        let horizon = st2.cfg.ingest.future_horizon.0.as_millis() as i64;
+        let latest = crate::clock::now_ms().saturating_add(horizon);
         let mut refused = None;
         let mut before = 0;
         let stop = || HotError::Other("ingest refused".into());
         let stored = st2.hot.insert_pieces(&schema, &mut || match rx.recv() {
             Ok(Piece::Rows(b)) => {
-                if let Some(e) = floor.and_then(|f| check_floor(&schema, &b, f, before).err()) {
+                let range = check_time_range(&schema, &b, latest, before).err();
+                let e =
+                    range.or_else(|| floor.and_then(|f| check_floor(&schema, &b, f, before).err()));
+                if let Some(e) = e {
                     refused = Some(e);
                     return Err(stop());
                 }

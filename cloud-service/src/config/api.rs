@@ -16,6 +16,9 @@ pub struct IngestConfig {
     /// The longest one ingest request may take, body upload included: a
     /// collector trickling its body cannot hold a permit for ever.
     pub max_time: Span,
+    /// How far past the present a row's time may lie: a row years ahead
+    /// (a unit mix-up, a bad clock) would stay hot for ever.
+    pub future_horizon: Span,
 }
 
 impl Default for IngestConfig {
@@ -24,6 +27,7 @@ impl Default for IngestConfig {
             max_body: ByteSize(64 << 20),
             max_concurrent: 16,
             max_time: Span(Duration::from_secs(120)),
+            future_horizon: Span(Duration::from_secs(86_400)),
         }
     }
 }

@@ -105,7 +105,9 @@ impl HotStore for ClickHouseHot {
         Ok(found)
     }
 
-    fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>, HotError> {
-        self.rt.block_on(self.tables.min_time(schema)).map_err(ch)
+    fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError> {
+        self.rt
+            .block_on(self.tables.min_time(schema, from))
+            .map_err(ch)
     }
 }

@@ -87,5 +87,6 @@ pub trait HotStore: Send + Sync + 'static {
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError>;
     /// Deletes the window's rows if exactly `expected` are there, atomically.
     fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError>;
-    fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>, HotError>;
+    /// The first row's time at or after `from` (`i64::MIN`: the oldest).
+    fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError>;
 }

@@ -138,7 +138,7 @@ impl HotStore for SqliteHot {
         Ok(n)
     }
 
-    fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>, HotError> {
-        Ok(hotcold_sqlite::min_time(&self.reader()?, schema)?)
+    fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError> {
+        Ok(hotcold_sqlite::min_time(&self.reader()?, schema, from)?)
     }
 }

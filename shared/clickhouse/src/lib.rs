@@ -195,12 +195,13 @@ impl ChTables {
             .map_err(|_| ChError::Decode(format!("count {t:?}")))
     }
 
-    /// The oldest timestamp in the table, in epoch milliseconds.
-    pub async fn min_time(&self, schema: &TableSchema) -> Result<Option<i64>> {
+    /// The oldest timestamp at or after `from`, in epoch milliseconds.
+    pub async fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>> {
         let ts = sql::time_ms(self.flavor, schema);
+        let range = sql::since_clause(self.flavor, schema, from);
         let t = self
             .text(&format!(
-                "SELECT count(), min({ts}) FROM {}.{}",
+                "SELECT count(), min({ts}) FROM {}.{} WHERE {range}",
                 self.db, schema.name
             ))
             .await?;

@@ -196,6 +196,17 @@ fn bucket_sql(ts: &str, iv: i64) -> String {
     format!("({ts} - ((({ts}) % toInt64({iv})) + toInt64({iv})) % toInt64({iv}))")
 }
 
+/// `time >= from` in the flavor's time type; `i64::MIN` is every row
+/// (no conversion of an instant no DateTime64 can hold).
+pub fn since_clause(flavor: Flavor, schema: &TableSchema, from: i64) -> String {
+    let ts = &schema.time_column;
+    match flavor {
+        _ if from == i64::MIN => "1".into(),
+        Flavor::Legacy => format!("{ts} >= {from}"),
+        Flavor::Modern => format!("{ts} >= fromUnixTimestamp64Milli(toInt64({from}), 'UTC')"),
+    }
+}
+
 /// The window clause in the flavor's time type.
 pub fn window_clause(flavor: Flavor, schema: &TableSchema, w: Window) -> String {
     let ts = &schema.time_column;

@@ -47,13 +47,17 @@ pub fn delete_window(conn: &Connection, schema: &TableSchema, window: Window) ->
 }
 
 /// The oldest timestamp in the table, if any row exists.
-pub fn min_time(conn: &Connection, schema: &TableSchema) -> Result<Option<i64>> {
+/// The first time at or after `from` (an index seek, not a scan): the
+/// planner steps from one day holding rows to the next with it, so a
+/// stray row decades back costs one query, not one per empty day.
+pub fn min_time(conn: &Connection, schema: &TableSchema, from: i64) -> Result<Option<i64>> {
     Ok(conn.query_row(
         &format!(
-            "SELECT min(\"{}\") FROM \"{}\"",
-            schema.time_column, schema.name
+            "SELECT min(\"{ts}\") FROM \"{}\" WHERE \"{ts}\" >= ?1",
+            schema.name,
+            ts = schema.time_column
         ),
-        [],
+        [from],
         |r| r.get(0),
     )?)
 }
@@ -106,6 +110,7 @@ mod tests {
             delete_window(&conn, &s, Window::new(0, 500_000)).unwrap(),
             500
         );
-        assert_eq!(min_time(&conn, &s).unwrap(), Some(500_000));
+        assert_eq!(min_time(&conn, &s, i64::MIN).unwrap(), Some(500_000));
+        assert_eq!(min_time(&conn, &s, 500_001).unwrap(), None);
     }
 }
