@@ -70,6 +70,7 @@ async fn columns_and_csv_across_hot_and_cold() {
 
     for (q, needle) in [
         ("columns=ts,nope", "unknown column \"nope\""),
+        ("columns=ts,price,ts", "two columns named \"ts\""),
         ("columns=", "columns= is empty"),
         ("format=xml", "ndjson, json or csv"),
     ] {

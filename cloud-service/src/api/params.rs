@@ -302,7 +302,25 @@ pub fn parse(
     if let Some(a) = plan.agg.as_mut() {
         a.max_groups = q.max_buckets;
     }
-    let cols = chosen_columns(&plan.final_schema(), p)?;
+    let answer = plan.final_schema();
+    let cols = chosen_columns(&answer, p)?;
+    // Two answer columns of one name make a JSON object with a key twice
+    // (most readers keep the last without a word) and a CSV no tool maps.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(n) = cols
+        .iter()
+        .map(|&i| answer.columns[i].name.as_str())
+        .find(|n| !seen.insert(*n))
+    {
+        let why = if p.contains_key("columns") {
+            "columns= names it twice"
+        } else {
+            "a group_by column has the name of an aggregate (count, sum_x, ...)"
+        };
+        return Err(ApiError::bad_request(format!(
+            "the answer would have two columns named {n:?}: {why}; name each column once"
+        )));
+    }
     Ok((
         Request {
             schema: schema.clone(),
@@ -317,4 +335,47 @@ pub fn parse(
         cols,
         require_complete,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of a query, or `None` when it parses.
+    fn ask(schema: &TableSchema, kind: Kind, q: &str) -> Result<(), String> {
+        let pairs = q
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let p = merge_pairs(Some(kind), pairs).map_err(|e| e.message)?;
+        parse(&QueryConfig::default(), schema, kind, &p)
+            .map(drop)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn an_answer_never_has_two_columns_of_one_name() {
+        let s = TableSchema::new(
+            "t",
+            "ts",
+            &[
+                ("ts", LogicalType::TimestampMs),
+                ("count", LogicalType::LcString),
+                ("px", LogicalType::Float64),
+            ],
+        );
+        let e = ask(&s, Kind::Stats, "from=0&to=10&group_by=count").unwrap_err();
+        assert!(
+            e.contains("two columns named \"count\"") && e.contains("group_by"),
+            "{e}"
+        );
+        let e = ask(&s, Kind::Rows, "from=0&to=10&columns=px,px").unwrap_err();
+        assert!(
+            e.contains("two columns named \"px\"") && e.contains("columns="),
+            "{e}"
+        );
+        assert!(ask(&s, Kind::Stats, "from=0&to=10&group_by=count&columns=ts,px").is_err());
+        assert!(ask(&s, Kind::Rows, "from=0&to=10&columns=px,ts").is_ok());
+    }
 }
