@@ -94,6 +94,33 @@ pub fn peak_rss(child: &Child) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The pid of the process listening on `url`'s TCP port (the ClickHouse
+/// server a bench talks to), for its CPU time; from `ss`.
+pub fn listener_pid(url: &str) -> Option<u32> {
+    let port = url.rsplit(':').next()?.trim_end_matches('/');
+    let out = Command::new("ss")
+        .args(["-Hltnp", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find("pid=")? + 4;
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 pub fn signal(child: &Child, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))

@@ -4,7 +4,7 @@
 //! they are the same on 18.x and modern servers (DateTime64(3) is an Int64
 //! of milliseconds, LowCardinality(String) a String, Bool a UInt8).
 
-use hotcold_core::batch::RowBatch;
+use hotcold_core::batch::{Column, RowBatch};
 use hotcold_core::schema::{LogicalType, TableSchema};
 
 /// Appends the batch's rows in RowBinary: the same layout our binary
@@ -82,47 +82,23 @@ impl Decoder {
         Ok(self.take())
     }
 
-    /// Decodes one row at `pos` if it is whole; a partial row is left alone.
-    fn try_row(&mut self, start: usize) -> Result<Step, RowBinaryError> {
+    /// The end of the row starting at `pos`, or `None` if the buffer does
+    /// not hold all of it yet. Reads only widths and string lengths.
+    fn row_end(&self, mut pos: usize) -> Result<Option<usize>, RowBinaryError> {
         let buf = &self.pending;
-        let mut pos = start;
-        let mut cells: Vec<hotcold_core::Value> = Vec::with_capacity(self.schema.columns.len());
-        use hotcold_core::Value;
-        macro_rules! take {
-            ($n:expr) => {{
-                let n = $n;
-                if buf.len() < pos + n {
-                    return Ok(Step::NeedMore);
-                }
-                let s = &buf[pos..pos + n];
-                pos += n;
-                s
-            }};
-        }
         for def in &self.schema.columns {
-            let v = match def.ty {
-                LogicalType::Int8 => Value::I64(i64::from(take!(1)[0] as i8)),
-                LogicalType::Int16 => Value::I64(i64::from(i16::from_le_bytes(arr(take!(2))))),
-                LogicalType::Int32 => Value::I64(i64::from(i32::from_le_bytes(arr(take!(4))))),
-                LogicalType::Date => Value::I64(i64::from(u16::from_le_bytes(arr(take!(2))))),
-                LogicalType::TimestampMs | LogicalType::Int64 | LogicalType::Decimal { .. } => {
-                    Value::I64(i64::from_le_bytes(arr(take!(8))))
-                }
-                LogicalType::UInt8 => Value::U64(u64::from(take!(1)[0])),
-                LogicalType::UInt16 => Value::U64(u64::from(u16::from_le_bytes(arr(take!(2))))),
-                LogicalType::UInt32 => Value::U64(u64::from(u32::from_le_bytes(arr(take!(4))))),
-                LogicalType::UInt64 => Value::U64(u64::from_le_bytes(arr(take!(8)))),
-                LogicalType::Float64 => Value::F64(f64::from_le_bytes(arr(take!(8)))),
-                LogicalType::Bool => match take!(1)[0] {
-                    0 => Value::Bool(false),
-                    1 => Value::Bool(true),
-                    b => return Err(RowBinaryError::BadBool(b)),
-                },
+            let width = match def.ty {
+                LogicalType::Int8 | LogicalType::UInt8 | LogicalType::Bool => 1,
+                LogicalType::Int16 | LogicalType::UInt16 | LogicalType::Date => 2,
+                LogicalType::Int32 | LogicalType::UInt32 => 4,
                 LogicalType::String | LogicalType::LcString => {
                     let mut len: u64 = 0;
                     let mut shift = 0;
                     loop {
-                        let b = take!(1)[0];
+                        let Some(&b) = buf.get(pos) else {
+                            return Ok(None);
+                        };
+                        pos += 1;
                         len |= u64::from(b & 0x7f) << shift;
                         if b & 0x80 == 0 {
                             break;
@@ -135,19 +111,76 @@ impl Decoder {
                     if len > self.max_string as u64 {
                         return Err(RowBinaryError::StringTooLong(len));
                     }
-                    let s = take!(len as usize);
-                    Value::Str(
-                        std::str::from_utf8(s)
-                            .map_err(|_| RowBinaryError::NotUtf8)?
-                            .to_string(),
-                    )
+                    len as usize
                 }
+                _ => 8,
             };
-            cells.push(v);
+            pos += width;
+            if pos > buf.len() {
+                return Ok(None);
+            }
         }
-        // Kinds come from the schema itself, so they always match.
-        let _ = self.batch.push_row(cells);
-        Ok(Step::Row(pos))
+        Ok(Some(pos))
+    }
+
+    /// Decodes one row at `start` if it is whole, straight into the
+    /// batch's columns (no `Value` per cell); a partial row is left alone.
+    /// On an error the batch keeps only the rows before this one.
+    fn try_row(&mut self, start: usize) -> Result<Step, RowBinaryError> {
+        let Some(end) = self.row_end(start)? else {
+            return Ok(Step::NeedMore);
+        };
+        let rows = self.batch.len();
+        if let Err(e) = self.decode_row(start) {
+            self.batch.truncate(rows);
+            return Err(e);
+        }
+        Ok(Step::Row(end))
+    }
+
+    /// Decodes a row `row_end` found whole: every slice below is in bounds.
+    fn decode_row(&mut self, mut pos: usize) -> Result<(), RowBinaryError> {
+        let buf = &self.pending;
+        let mut take = |n: usize| {
+            let s = &buf[pos..pos + n];
+            pos += n;
+            s
+        };
+        for (def, col) in self.schema.columns.iter().zip(&mut self.batch.columns) {
+            use LogicalType as L;
+            match (col, def.ty) {
+                (Column::I64(c), L::Int8) => c.push(i64::from(take(1)[0] as i8)),
+                (Column::I64(c), L::Int16) => c.push(i64::from(i16::from_le_bytes(arr(take(2))))),
+                (Column::I64(c), L::Int32) => c.push(i64::from(i32::from_le_bytes(arr(take(4))))),
+                (Column::I64(c), L::Date) => c.push(i64::from(u16::from_le_bytes(arr(take(2))))),
+                (Column::I64(c), _) => c.push(i64::from_le_bytes(arr(take(8)))),
+                (Column::U64(c), L::UInt8) => c.push(u64::from(take(1)[0])),
+                (Column::U64(c), L::UInt16) => c.push(u64::from(u16::from_le_bytes(arr(take(2))))),
+                (Column::U64(c), L::UInt32) => c.push(u64::from(u32::from_le_bytes(arr(take(4))))),
+                (Column::U64(c), _) => c.push(u64::from_le_bytes(arr(take(8)))),
+                (Column::F64(c), _) => c.push(f64::from_le_bytes(arr(take(8)))),
+                (Column::Bool(c), _) => match take(1)[0] {
+                    0 => c.push(false),
+                    1 => c.push(true),
+                    b => return Err(RowBinaryError::BadBool(b)),
+                },
+                (Column::Str(c), _) => {
+                    let mut len = 0usize;
+                    let mut shift = 0;
+                    loop {
+                        let b = take(1)[0];
+                        len |= usize::from(b & 0x7f) << shift;
+                        if b & 0x80 == 0 {
+                            break;
+                        }
+                        shift += 7;
+                    }
+                    let s = std::str::from_utf8(take(len)).map_err(|_| RowBinaryError::NotUtf8)?;
+                    c.push(s.to_string());
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -114,8 +114,25 @@ async fn main() -> anyhow::Result<()> {
     let one_rate = ingest_bench::ours(&url, "trades", "", &bodies[..half], 1).await?;
     let two_rate = ingest_bench::ours(&url, "trades", "", &bodies[half..], 2).await?;
 
+    // CPU seconds each process spends on the archive: on two cores the
+    // sum, not the wall time, is what bounds it.
+    let pids = [
+        stack.cloud.child.as_ref().map(|c| c.id()),
+        stack.gateway.child.as_ref().map(|c| c.id()),
+        ch.as_deref().and_then(hotcold_tests::procs::listener_pid),
+    ];
+    let cpu = |p: &[Option<u32>]| -> Vec<f64> {
+        p.iter()
+            .map(|p| {
+                p.and_then(hotcold_tests::procs::cpu_seconds)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    let cpu0 = cpu(&pids);
     let t = Instant::now();
     let (s, report) = stack.cloud.archive().await;
+    let cpu_archive: Vec<f64> = cpu(&pids).iter().zip(&cpu0).map(|(a, b)| a - b).collect();
     let archive_secs = t.elapsed().as_secs_f64();
     ensure!(
         s == 200 && report["failed"] == 0 && report["rows_archived"] == n as u64,
@@ -125,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
     let wire = report["bytes_sent"].as_u64().unwrap_or(0);
 
     // Baseline: the same rows straight into the cold store, in-process.
+    let mut direct_cpu: Option<(f64, f64)> = None;
     let direct_rate = match &cold {
         ColdKind::ClickHouse { url, .. } => {
             let db = hotcold_tests::clickhouse::unique_db("bench_direct");
@@ -134,6 +152,8 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             store.ensure_table(&schema).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(2);
+            let ch0 = cpu(&pids[2..]);
+            let me0 = hotcold_tests::procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
             let t = Instant::now();
             let feed = async {
                 for part in rows.chunks(65_536) {
@@ -143,7 +163,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let (inserted, ()) = tokio::join!(store.insert_stream(&schema, rx), feed);
             inserted?;
-            n as f64 / t.elapsed().as_secs_f64()
+            let rate = n as f64 / t.elapsed().as_secs_f64();
+            let me = hotcold_tests::procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
+            direct_cpu = Some((me - me0, cpu(&pids[2..])[0] - ch0[0]));
+            rate
         }
         ColdKind::Sqlite => sqlite_rate,
     };
@@ -213,6 +236,17 @@ async fn main() -> anyhow::Result<()> {
         per(ours),
         per(z3),
         per(ours) / per(z3)
+    );
+    let us = n as f64 / 1e6;
+    println!(
+        "| CPU per million rows archived: cloud-service, nas-gateway, ClickHouse | {:.2} s, {:.2} s, {:.2} s (sum {:.2} s) | direct insert: this process {:.2} s, ClickHouse {:.2} s | {:.2} |",
+        cpu_archive[0] / us,
+        cpu_archive[1] / us,
+        cpu_archive[2] / us,
+        cpu_archive.iter().sum::<f64>() / us,
+        direct_cpu.map_or(f64::NAN, |d| d.0 / us),
+        direct_cpu.map_or(f64::NAN, |d| d.1 / us),
+        direct_cpu.map_or(f64::NAN, |d| (d.0 + d.1) / cpu_archive.iter().sum::<f64>()),
     );
     println!(
         "| bytes per row, our codec at zstd -3 | {:.2} | zstd -19 of CSV: {z19:.2} | {:.2} |",
