@@ -11,6 +11,7 @@
 //! delete). The functions are re-exported here, the one public surface.
 
 mod ddl;
+mod fold;
 mod insert;
 mod open;
 mod scan;

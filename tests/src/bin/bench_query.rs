@@ -183,7 +183,8 @@ async fn main() -> anyhow::Result<()> {
         let mut v = Vec::new();
         for i in 0..runs.min(100) {
             // A new limit each time: the cold part is computed, not cached.
-            let (d, body) = timed_body(&http, &format!("{url}&limit={}", 100_000 - i), None).await?;
+            let (d, body) =
+                timed_body(&http, &format!("{url}&limit={}", 100_000 - i), None).await?;
             if i == 0 {
                 let lines = body.iter().filter(|b| **b == b'\n').count();
                 answers.push(format!(
