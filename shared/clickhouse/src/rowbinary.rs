@@ -121,12 +121,24 @@ impl Decoder {
         Ok(self.take())
     }
 
-    /// Decodes one row at `pos` if it is whole; a partial row is left alone.
+    /// Decodes one row at `pos` if it is whole; a partial row is left alone
+    /// (its cells already pushed are taken back).
     fn try_row(&mut self, start: usize) -> Result<Step, RowBinaryError> {
+        let n = self.batch.len();
+        let step = self.decode_row(start);
+        if !matches!(step, Ok(Step::Row(_))) {
+            self.batch.truncate(n);
+        }
+        step
+    }
+
+    /// Pushes one row's cells straight into the batch's columns: no row of
+    /// values is built on the way (a day of bars is 17k rows, an archive
+    /// read-back a whole day of trades).
+    fn decode_row(&mut self, start: usize) -> Result<Step, RowBinaryError> {
         let buf = &self.pending;
+        let max_string = self.max_string as u64;
         let mut pos = start;
-        let mut cells: Vec<hotcold_core::Value> = Vec::with_capacity(self.schema.columns.len());
-        use hotcold_core::Value;
         macro_rules! take {
             ($n:expr) => {{
                 let n = $n;
@@ -138,26 +150,42 @@ impl Decoder {
                 s
             }};
         }
-        for def in &self.schema.columns {
-            let v = match def.ty {
-                LogicalType::Int8 => Value::I64(i64::from(take!(1)[0] as i8)),
-                LogicalType::Int16 => Value::I64(i64::from(i16::from_le_bytes(arr(take!(2))))),
-                LogicalType::Int32 => Value::I64(i64::from(i32::from_le_bytes(arr(take!(4))))),
-                LogicalType::Date => Value::I64(i64::from(u16::from_le_bytes(arr(take!(2))))),
-                LogicalType::TimestampMs | LogicalType::Int64 | LogicalType::Decimal { .. } => {
-                    Value::I64(i64::from_le_bytes(arr(take!(8))))
+        for (def, col) in self
+            .schema
+            .columns
+            .iter()
+            .zip(self.batch.columns.iter_mut())
+        {
+            match (def.ty, col) {
+                (LogicalType::Int8, Column::I64(v)) => v.push(i64::from(take!(1)[0] as i8)),
+                (LogicalType::Int16, Column::I64(v)) => {
+                    v.push(i64::from(i16::from_le_bytes(arr(take!(2)))))
                 }
-                LogicalType::UInt8 => Value::U64(u64::from(take!(1)[0])),
-                LogicalType::UInt16 => Value::U64(u64::from(u16::from_le_bytes(arr(take!(2))))),
-                LogicalType::UInt32 => Value::U64(u64::from(u32::from_le_bytes(arr(take!(4))))),
-                LogicalType::UInt64 => Value::U64(u64::from_le_bytes(arr(take!(8)))),
-                LogicalType::Float64 => Value::F64(f64::from_le_bytes(arr(take!(8)))),
-                LogicalType::Bool => match take!(1)[0] {
-                    0 => Value::Bool(false),
-                    1 => Value::Bool(true),
+                (LogicalType::Int32, Column::I64(v)) => {
+                    v.push(i64::from(i32::from_le_bytes(arr(take!(4)))))
+                }
+                (LogicalType::Date, Column::I64(v)) => {
+                    v.push(i64::from(u16::from_le_bytes(arr(take!(2)))))
+                }
+                (
+                    LogicalType::TimestampMs | LogicalType::Int64 | LogicalType::Decimal { .. },
+                    Column::I64(v),
+                ) => v.push(i64::from_le_bytes(arr(take!(8)))),
+                (LogicalType::UInt8, Column::U64(v)) => v.push(u64::from(take!(1)[0])),
+                (LogicalType::UInt16, Column::U64(v)) => {
+                    v.push(u64::from(u16::from_le_bytes(arr(take!(2)))))
+                }
+                (LogicalType::UInt32, Column::U64(v)) => {
+                    v.push(u64::from(u32::from_le_bytes(arr(take!(4)))))
+                }
+                (LogicalType::UInt64, Column::U64(v)) => v.push(u64::from_le_bytes(arr(take!(8)))),
+                (LogicalType::Float64, Column::F64(v)) => v.push(f64::from_le_bytes(arr(take!(8)))),
+                (LogicalType::Bool, Column::Bool(v)) => match take!(1)[0] {
+                    0 => v.push(false),
+                    1 => v.push(true),
                     b => return Err(RowBinaryError::BadBool(b)),
                 },
-                LogicalType::String | LogicalType::LcString => {
+                (LogicalType::String | LogicalType::LcString, Column::Str(v)) => {
                     let mut len: u64 = 0;
                     let mut shift = 0;
                     loop {
@@ -171,21 +199,20 @@ impl Decoder {
                             return Err(RowBinaryError::StringTooLong(u64::MAX));
                         }
                     }
-                    if len > self.max_string as u64 {
+                    if len > max_string {
                         return Err(RowBinaryError::StringTooLong(len));
                     }
                     let s = take!(len as usize);
-                    Value::Str(
+                    v.push(
                         std::str::from_utf8(s)
                             .map_err(|_| RowBinaryError::NotUtf8)?
                             .to_string(),
-                    )
+                    );
                 }
-            };
-            cells.push(v);
+                // The batch is made from this schema: kinds always match.
+                _ => {}
+            }
         }
-        // Kinds come from the schema itself, so they always match.
-        let _ = self.batch.push_row(cells);
         Ok(Step::Row(pos))
     }
 }
