@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let runs = hotcold_tests::arg_usize("--runs", 300);
     let n = hotcold_tests::arg_usize("--rows", 400_000);
     let only = hotcold_tests::arg("--only");
-    let wanted = |name: &str| only.as_deref().map_or(true, |o| name.contains(o));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let ch = std::env::var("HOTCOLD_CLICKHOUSE_URL")
         .ok()
         .filter(|u| !u.is_empty());
