@@ -18,6 +18,11 @@ pub struct Gateway<S> {
     pub max_frame: usize,
     /// Batches being transferred or committed now: one at a time each.
     busy: Mutex<HashSet<String>>,
+    /// Schemas (as JSON) a query has created or checked in the cold store
+    /// since start: later queries of the same schema skip the two round
+    /// trips of that check. A query that fails forgets its schema, so the
+    /// next one checks (and creates) again.
+    queried: Mutex<HashSet<String>>,
     pub counters: Counters,
 }
 
@@ -49,6 +54,7 @@ impl<S: ColdStore> Gateway<S> {
             limits: DecodeLimits::default(),
             max_frame,
             busy: Mutex::new(HashSet::new()),
+            queried: Mutex::new(HashSet::new()),
             counters: Default::default(),
         }
     }
@@ -66,6 +72,25 @@ impl<S: ColdStore> Gateway<S> {
     /// Whether `batch` is in progress (unknown counts as yes).
     pub(crate) fn is_busy(&self, batch: &str) -> bool {
         self.busy.lock().map(|b| b.contains(batch)).unwrap_or(true)
+    }
+
+    /// Whether a query already checked this schema (see `queried`).
+    pub(crate) fn was_queried(&self, schema_json: &str) -> bool {
+        self.queried
+            .lock()
+            .map(|q| q.contains(schema_json))
+            .unwrap_or(false)
+    }
+
+    /// Records (`true`) or forgets a schema a query checked.
+    pub(crate) fn set_queried(&self, schema_json: &str, checked: bool) {
+        if let Ok(mut q) = self.queried.lock() {
+            if checked {
+                q.insert(schema_json.to_string());
+            } else {
+                q.remove(schema_json);
+            }
+        }
     }
 
     /// Whether the cold store's inserts into this table are on disk when

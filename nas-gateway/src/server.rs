@@ -149,10 +149,15 @@ async fn query<S: ColdStore>(
     q.schema
         .validate()
         .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
-    gw.store
-        .ensure_table(&q.schema)
-        .await
-        .map_err(|e| RequestError::Refused(e.to_string()))?;
+    let schema_json = serde_json::to_string(&q.schema)
+        .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
+    if !gw.was_queried(&schema_json) {
+        gw.store
+            .ensure_table(&q.schema)
+            .await
+            .map_err(|e| RequestError::Refused(e.to_string()))?;
+        gw.set_queried(&schema_json, true);
+    }
     let mut plan = q
         .spec
         .plan(&q.schema)
@@ -185,7 +190,11 @@ async fn query<S: ColdStore>(
     let (read, sent) = tokio::join!(reading, sending);
     let (rows, cut) = sent?;
     if !cut {
-        read.map_err(|e| RequestError::Refused(e.to_string()))?;
+        // The table may have gone (dropped by hand): check it next time.
+        read.map_err(|e| {
+            gw.set_queried(&schema_json, false);
+            RequestError::Refused(e.to_string())
+        })?;
     }
     s.write_frame(&Frame::End(QueryEnd {
         rows,

@@ -5,7 +5,7 @@
 
 use hotcold_tests::data::{ndjson, now_ms, trades, trades_schema};
 use hotcold_tests::rawhttp::{addr, read_to_close};
-use hotcold_tests::stack::StackOptions;
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -155,6 +155,54 @@ async fn groups_times_buckets_are_bounded_not_only_buckets() {
         .ask("bars", "trades", &format!("{cold}&interval=1h"))
         .await;
     assert_eq!(s, 200, "{b}");
+}
+
+/// ClickHouse 18.x folds bars itself (the gateway's cold store and the
+/// ClickHouse hot store): the same bound holds there and is the client's
+/// 400, hot and cold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_bars_folds_are_bounded_hot_and_cold() {
+    let Some(url) = hotcold_tests::clickhouse::url() else {
+        return;
+    };
+    let stack = Stack::start(StackOptions {
+        cold: ColdKind::ClickHouse {
+            url: url.clone(),
+            database: hotcold_tests::clickhouse::unique_db("bounds_cold"),
+        },
+        hot_clickhouse: Some((url, hotcold_tests::clickhouse::unique_db("bounds_hot"))),
+        extra_yaml: "query:\n  max-buckets: 1000\n".into(),
+        ..Default::default()
+    });
+    let now = now_ms();
+    let old_day = hotcold_core::Window::day_of(now - 4 * 86_400_000);
+    let new_day = hotcold_core::Window::day_of(now - 86_400_000);
+    for (day, seed) in [(old_day, 7), (new_day, 8)] {
+        let rows = trades(day.start, day.end, 5_000, seed);
+        assert_eq!(stack.cloud.ingest("trades", ndjson(&rows)).await.0, 200);
+    }
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!((s, &r["failed"]), (200, &serde_json::json!(0)), "{r:#}");
+    for (which, day) in [("cold", old_day), ("hot", new_day)] {
+        let range = format!("from={}&to={}", day.start, day.end);
+        let (s, h, b) = stack
+            .cloud
+            .ask(
+                "bars",
+                "trades",
+                &format!("{range}&interval=1h&group_by=trade_id"),
+            )
+            .await;
+        assert_eq!(s, 400, "{which}: {b}");
+        assert!(b.contains("query.max-buckets"), "{which}: {b}");
+        assert!(!h.contains_key("x-hotcold-missing"), "{which}: {h:?}");
+        let (s, _, b) = stack
+            .cloud
+            .ask("bars", "trades", &format!("{range}&interval=1h"))
+            .await;
+        assert_eq!(s, 200, "{which}: {b}");
+        assert_eq!(b.lines().count(), 24 * 12, "{which}: {b}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,7 @@ impl HotError {
             self,
             HotError::TooManyGroups(_)
                 | HotError::Sqlite(hotcold_sqlite::SqliteError::TooManyGroups(_))
+                | HotError::ClickHouse(hotcold_clickhouse::ChError::TooManyGroups(_))
         )
     }
 }

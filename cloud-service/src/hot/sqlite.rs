@@ -1,5 +1,5 @@
-//! The SQLite hot store: one writer connection, a fresh reader per scan
-//! (WAL lets readers run beside the writer).
+//! The SQLite hot store: one writer connection, and pooled readers for
+//! scans (WAL lets readers run beside the writer).
 
 use super::{HotError, HotStore};
 use hotcold_core::query::Plan;
@@ -12,6 +12,7 @@ use std::sync::Mutex;
 pub(crate) struct SqliteHot {
     path: PathBuf,
     writer: Mutex<Connection>,
+    readers: hotcold_sqlite::Readers,
 }
 
 impl SqliteHot {
@@ -31,6 +32,7 @@ impl SqliteHot {
             .spawn(move || checkpoint_loop(&checkpointer))
             .map_err(|e| HotError::Other(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
+            readers: hotcold_sqlite::Readers::new(&path),
             path,
             writer: Mutex::new(writer),
         })
@@ -114,7 +116,8 @@ impl HotStore for SqliteHot {
         segment_rows: usize,
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError> {
-        hotcold_sqlite::scan_snapshot(&self.path, schema, plan, window, limit, segment_rows, f)
+        self.readers
+            .scan_snapshot(schema, plan, window, limit, segment_rows, f)
     }
 
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError> {

@@ -172,11 +172,11 @@ impl Router {
                 let mut failed = None;
                 if let Some(b) = first {
                     tail.cold_rows += b.len() as u64;
-                    m.add(&b)?;
+                    m.add_owned(b)?;
                 }
                 while let Some(b) = cold.rx.recv().await {
                     tail.cold_rows += b.len() as u64;
-                    m.add(&b)?;
+                    m.add_owned(b)?;
                 }
                 match cold.finish().await {
                     Err(e) if e.is_limit() => return Err(e),
@@ -185,7 +185,7 @@ impl Router {
                 }
                 while let Some(b) = hot.rx.recv().await {
                     tail.hot_rows += b.len() as u64;
-                    m.add(&b)?;
+                    m.add_owned(b)?;
                 }
                 hot.finish().await.map_err(|e| match e {
                     e if e.is_limit() => e,
@@ -199,7 +199,7 @@ impl Router {
                 }
                 let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit);
                 tail.truncated = cut;
-                let fin = req.plan.finish(&merged);
+                let fin = req.plan.finish_owned(merged);
                 // Answered in the background: the merge is done, and a
                 // stalled reader must not hold this task either.
                 let stall = req.stall;

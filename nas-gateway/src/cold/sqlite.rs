@@ -15,10 +15,10 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct SqliteCold {
     conn: Arc<Mutex<Connection>>,
-    /// Queries read through a connection of their own (WAL lets readers run
+    /// Queries read through connections of their own (WAL lets readers run
     /// beside the writer), so a cold answer streaming to a slow link does
     /// not hold up commits.
-    path: std::path::PathBuf,
+    readers: Arc<hotcold_sqlite::Readers>,
 }
 
 impl SqliteCold {
@@ -34,7 +34,7 @@ impl SqliteCold {
         .map_err(hotcold_sqlite::SqliteError::from)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            readers: Arc::new(hotcold_sqlite::Readers::new(path)),
         })
     }
 
@@ -205,9 +205,9 @@ impl ColdStore for SqliteCold {
         limit: u64,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64, ColdError> {
-        let (s, p, path) = (schema.clone(), plan.clone(), self.path.clone());
+        let (s, p, readers) = (schema.clone(), plan.clone(), self.readers.clone());
         tokio::task::spawn_blocking(move || {
-            hotcold_sqlite::scan_snapshot::<ColdError>(&path, &s, &p, window, limit, 8192, |b| {
+            readers.scan_snapshot::<ColdError>(&s, &p, window, limit, 8192, |b| {
                 out.blocking_send(b)
                     .map_err(|_| ColdError::Task("query reader went away".into()))
             })

@@ -12,6 +12,7 @@
 
 mod catalog;
 pub mod clear;
+mod fold;
 pub mod partition;
 pub mod rowbinary;
 pub mod sql;
@@ -48,6 +49,9 @@ pub enum ChError {
     },
     #[error("clickhouse returned bad data: {0}")]
     Decode(String),
+    /// An aggregation folded here had more keys than its plan allows.
+    #[error(transparent)]
+    TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
     #[error("{0}")]
     Other(String),
 }
@@ -262,6 +266,11 @@ impl ChTables {
         batch_rows: usize,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64> {
+        if let Some(a) = plan.agg.as_ref().filter(|a| fold::folds(self.flavor, a)) {
+            return self
+                .fold_scan(schema, plan, a, w, limit, batch_rows, out)
+                .await;
+        }
         let sql = sql::select(
             self.flavor,
             &self.db,

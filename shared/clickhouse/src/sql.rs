@@ -1,5 +1,5 @@
-//! SQL text for queries: literals for filter values, and the SELECT of a
-//! [`Plan`]. ClickHouse 18.16 has no server-side parameters, so values are
+//! SQL text for queries: literals for filter values, the SELECT of a
+//! [`Plan`], and the scan an aggregation is folded from on older servers. ClickHouse 18.16 has no server-side parameters, so values are
 //! written as literals here, and only here; every byte of a string is
 //! escaped so a value can never end its quote.
 
@@ -118,6 +118,37 @@ pub fn select(
         }
         Some(a) => aggregate(flavor, db, schema, a, &format!("{window}{f}"), dir, &limit),
     }
+}
+
+/// The scan an aggregation is folded from on 18.x-21.x (`fold.rs`): the
+/// `scan` columns of the window's filtered rows, the time first (as Int64
+/// milliseconds), in time order only if `ordered`.
+pub fn scan_select(
+    flavor: Flavor,
+    db: &str,
+    schema: &TableSchema,
+    plan: &Plan,
+    scan: &TableSchema,
+    window: &str,
+    ordered: bool,
+) -> String {
+    let ts = time_ms(flavor, schema);
+    let cols: Vec<&str> = scan.columns[1..].iter().map(|c| c.name.as_str()).collect();
+    let rest = if cols.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", cols.join(", "))
+    };
+    let order = if ordered {
+        format!(" ORDER BY {}", schema.time_column)
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {ts}{rest} FROM {db}.{} WHERE {window}{}{order}",
+        schema.name,
+        filters(flavor, plan)
+    )
 }
 
 fn aggregate(

@@ -172,6 +172,23 @@ impl RowBatch {
         }
     }
 
+    /// Removes the first `n` rows (all, if fewer) and returns them as a
+    /// batch of their own: cells are moved, not copied.
+    pub fn drain_front(&mut self, n: usize) -> RowBatch {
+        let columns = self
+            .columns
+            .iter_mut()
+            .map(|c| match c {
+                Column::I64(v) => Column::I64(v.drain(..n.min(v.len())).collect()),
+                Column::U64(v) => Column::U64(v.drain(..n.min(v.len())).collect()),
+                Column::F64(v) => Column::F64(v.drain(..n.min(v.len())).collect()),
+                Column::Bool(v) => Column::Bool(v.drain(..n.min(v.len())).collect()),
+                Column::Str(v) => Column::Str(v.drain(..n.min(v.len())).collect()),
+            })
+            .collect();
+        RowBatch { columns }
+    }
+
     /// The values of an i64 column (the time column is one).
     pub fn i64_column(&self, idx: usize) -> Option<&[i64]> {
         match self.columns.get(idx)? {

@@ -1,18 +1,22 @@
 //! Declared tables in a SQLite file: the hot store of the quick start and the
 //! cold store of a NAS without ClickHouse share this code.
 //!
-//! Every function takes a connection; callers own threads and locking.
+//! Every function takes a connection; callers own threads and locking
+//! (`Readers`, a small pool of read connections, is the one exception).
 //! Rows are read back in the physical kinds of [`hotcold_core::RowBatch`], so
 //! the content hash computed from them compares across stores.
 //!
 //! The files follow a table's life: `open` (durability), `ddl` (create and
 //! check), `insert`, `scan` (rows and aggregates out, through the SELECTs
-//! of `sql`), `window` (what archiving asks of one window: count, hash,
-//! delete). The functions are re-exported here, the one public surface.
+//! of `sql`; aggregates folded from an ordered scan in `fold`; `readers`
+//! for the connections), `window` (what archiving asks of one window:
+//! count, hash, delete). The functions are re-exported here, the one public surface.
 
 mod ddl;
+mod fold;
 mod insert;
 mod open;
+mod readers;
 mod scan;
 mod sql;
 mod window;
@@ -23,6 +27,7 @@ mod fixtures;
 pub use ddl::create_table;
 pub use insert::insert;
 pub use open::open;
+pub use readers::Readers;
 pub use scan::{scan, scan_snapshot};
 pub use window::{content_hash, count, delete_window, min_time};
 

@@ -1,14 +1,15 @@
 //! Reading out: the table's rows (for archiving, hashing and queries) or a
 //! plan's partial aggregate rows, streamed in batches so memory holds one
-//! segment whatever the window. Bars take a path of their own, an ordered
-//! scan folded here, because SQLite has no cheap first/last by (time,
-//! price); see `scan_plan`.
+//! segment whatever the window. Aggregations take a path of their own, an
+//! ordered scan folded in `fold.rs`, because SQLite has no cheap first/last
+//! by (time, price) and its GROUP BY sorts the keys in a temporary B-tree.
 
-use crate::sql::{aggregate_sql, filter_sql, ordered_parts_sql, rows_sql};
+use crate::fold::{fold_ordered, folds};
+use crate::sql::{aggregate_sql, filter_sql, rows_sql};
 use crate::{open, SqliteError};
 use hotcold_core::batch::{Column, RowBatch};
-use hotcold_core::query::{AggPlan, Merger, Part, Plan};
-use hotcold_core::schema::{LogicalType, TableSchema, Window};
+use hotcold_core::query::Plan;
+use hotcold_core::schema::{TableSchema, Window};
 use rusqlite::Connection;
 use std::path::Path;
 
@@ -74,46 +75,12 @@ pub(crate) fn scan_plan<E: From<SqliteError>>(
     binds.push(rusqlite::types::Value::Integer(limit));
     let sql = match &plan.agg {
         None => rows_sql(schema, &filters, dir),
-        Some(a) if has_open(a) => {
-            // Open and close need each group's first and last row by
-            // (time, price). Window functions find them but cost 7x an
-            // ordered scan (345 ms against 51 ms for 100k rows), and even
-            // ORDER BY time, price costs 3x a scan in index order (a sort
-            // of each run of equal times). So SQLite streams the filtered
-            // rows in index order, already bucketed, with their time, and
-            // the fold settles ties by price.
+        Some(a) if folds(schema, a) => {
             binds.pop();
-            let sql = ordered_parts_sql(schema, a, &filters);
-            let mut stmt = conn.prepare_cached(&sql).map_err(SqliteError::from)?;
-            let rows = stmt
-                .query(rusqlite::params_from_iter(binds.iter()))
-                .map_err(SqliteError::from)?;
-            // Each row carries its time last, for the fold's tie-breaking.
-            let mut timed = plan.output.clone();
-            timed.columns.push(hotcold_core::ColumnDef {
-                name: "_ts".into(),
-                ty: LogicalType::TimestampMs,
-            });
-            let mut m = Merger::new(a);
-            read_rows::<SqliteError>(rows, &timed, 8192, |mut b| {
-                if let Some(Column::I64(ts)) = b.columns.pop() {
-                    m.add_timed(&b, &ts)?;
-                }
-                Ok(())
-            })?;
-            let (all, _) = m.finish(&plan.output, plan.descending, limit as u64);
-            let mut n = 0u64;
-            let mut out = RowBatch::with_capacity(&plan.output, segment_rows.min(all.len()));
-            for i in 0..all.len() {
-                // Same schema, so the row always fits.
-                let _ = out.push_row(all.row(i));
-                n += 1;
-                if out.len() >= segment_rows {
-                    f(std::mem::replace(&mut out, RowBatch::new(&plan.output)))?;
-                }
-            }
-            if !out.is_empty() {
-                f(out)?;
+            let mut all = fold_ordered(conn, schema, plan, a, &filters, &binds, limit as u64)?;
+            let n = all.len() as u64;
+            while !all.is_empty() {
+                f(all.drain_front(segment_rows.max(1)))?;
             }
             return Ok(n);
         }
@@ -124,10 +91,6 @@ pub(crate) fn scan_plan<E: From<SqliteError>>(
         .query(rusqlite::params_from_iter(binds.iter()))
         .map_err(SqliteError::from)?;
     read_rows(rows, &plan.output, segment_rows, f)
-}
-
-fn has_open(a: &AggPlan) -> bool {
-    a.parts.iter().any(|p| matches!(p, Part::Open(_)))
 }
 
 /// Reads result rows into batches of the output schema's kinds.

@@ -56,37 +56,20 @@ fn bucket_sql(ts_expr: &str, interval_ms: i64) -> String {
     format!("({ts_expr} - ((({ts_expr}) % {interval_ms}) + {interval_ms}) % {interval_ms})")
 }
 
-/// Each row of the window as a partial row of its own (bucket, groups, then
-/// the part's source column, 1 for a count) and its time, in time order.
-pub(crate) fn ordered_parts_sql(schema: &TableSchema, a: &AggPlan, filters: &str) -> String {
-    let ts = format!("\"{}\"", schema.time_column);
-    let mut cols = Vec::new();
-    if let Some(iv) = a.interval_ms {
-        cols.push(bucket_sql(&ts, iv));
-    }
-    cols.extend(a.group_by.iter().map(|g| format!("\"{}\"", g.name)));
-    for p in &a.parts {
-        cols.push(match p {
-            Part::Open(c)
-            | Part::High(c)
-            | Part::Low(c)
-            | Part::Close(c)
-            | Part::Sum(c)
-            | Part::Min(c)
-            | Part::Max(c) => format!("\"{c}\""),
-            Part::Count => "1".to_string(),
-        });
-    }
-    // Index order only: ties in time are settled by the fold, by price.
-    cols.push(ts.clone());
+/// The window's rows in time-index order (ties in index order), only the
+/// columns named: what a fold reads (`fold.rs`).
+pub(crate) fn ordered_rows_sql(schema: &TableSchema, cols: &[String], filters: &str) -> String {
+    let ts = &schema.time_column;
+    let cols: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
     format!(
-        "SELECT {} FROM \"{}\" WHERE {ts} >= ?1 AND {ts} < ?2{filters} ORDER BY {ts}",
+        "SELECT {} FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2{filters} ORDER BY \"{ts}\"",
         cols.join(", "),
         schema.name
     )
 }
 
-/// Statistics without open or close: one plain GROUP BY over the window.
+/// Statistics SQLite adds itself (sums of floats, see `fold::folds`): one
+/// plain GROUP BY over the window.
 pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, dir: &str) -> String {
     let ts = format!("\"{}\"", schema.time_column);
     let mut keys = Vec::new();
@@ -100,8 +83,8 @@ pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, di
         .iter()
         .map(|(e, n)| format!("{e} AS {n}"))
         .chain(a.parts.iter().map(|p| match p {
-            // Open and close take the ordered path in `scan_plan`; the
-            // arms below only keep the match total.
+            // Open and close always take the fold (`fold.rs`); the arms
+            // below only keep the match total.
             Part::High(c) | Part::Max(c) | Part::Close(c) => format!("max(\"{c}\")"),
             Part::Low(c) | Part::Min(c) | Part::Open(c) => format!("min(\"{c}\")"),
             Part::Sum(c) => format!("sum(\"{c}\")"),

@@ -111,6 +111,7 @@ mod tests {
             500
         );
         assert_eq!(min_time(&conn, &s, i64::MIN).unwrap(), Some(500_000));
-        assert_eq!(min_time(&conn, &s, 500_001).unwrap(), None);
+        assert_eq!(min_time(&conn, &s, 500_001).unwrap(), Some(501_000));
+        assert_eq!(min_time(&conn, &s, 999_001).unwrap(), None);
     }
 }

@@ -7,9 +7,17 @@
 //!   range so the cache never answers;
 //! - straddling: 500 cold + 500 hot rows, read at the same time;
 //! - cached cold: the same cold query again, answered by the cloud's cache;
-//! - bars: 1-minute OHLCV bars over a day straddling the watermark.
+//! - bars: 1-minute OHLCV bars (12 exchange x symbol groups) over one UTC
+//!   day wholly hot, one wholly cold and one straddling the watermark, each
+//!   day holding `rows / 4` trades (100,000 by default);
+//! - stats: 1-minute count/sum/min/max/avg per group over the same days.
 //!
-//! Usage: bench_query [--runs N] [--rows N]   (scripts/bench.sh runs it)
+//! Each aggregate's first answer is hashed (BLAKE3 of the body) and printed
+//! with its line count, so two builds can be checked to answer alike.
+//!
+//! Usage: bench_query [--runs N] [--rows N] [--only TEXT]   (scripts/bench.sh
+//! runs it); `--only` keeps the baseline and the queries whose name holds
+//! TEXT (to profile one of them).
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{ndjson, now_ms, trades};
@@ -28,6 +36,14 @@ async fn timed(
     url: &str,
     want_rows: Option<usize>,
 ) -> anyhow::Result<Duration> {
+    Ok(timed_body(http, url, want_rows).await?.0)
+}
+
+async fn timed_body(
+    http: &reqwest::Client,
+    url: &str,
+    want_rows: Option<usize>,
+) -> anyhow::Result<(Duration, bytes::Bytes)> {
     let t = Instant::now();
     let r = http.get(url).send().await?;
     anyhow::ensure!(r.status() == 200, "{url}: {}", r.status());
@@ -41,13 +57,15 @@ async fn timed(
         let lines = body.iter().filter(|b| **b == b'\n').count();
         anyhow::ensure!(lines == n, "{url}: {lines} rows, wanted {n}");
     }
-    Ok(d)
+    Ok((d, body))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let runs = hotcold_tests::arg_usize("--runs", 300);
     let n = hotcold_tests::arg_usize("--rows", 400_000);
+    let only = hotcold_tests::arg("--only");
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let ch = std::env::var("HOTCOLD_CLICKHOUSE_URL")
         .ok()
         .filter(|u| !u.is_empty());
@@ -65,8 +83,10 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     });
     let now = now_ms();
+    // Four whole UTC days before today: `n / 4` trades in each, the two
+    // older ones archived (hot retention 2 days), the two newer ones hot.
     let start = Window::day_of(now - 4 * DAY_MS).start;
-    let rows = trades(start, now, n, 3);
+    let rows = trades(start, start + 4 * DAY_MS, n, 3);
     for chunk in rows.chunks(50_000) {
         let (s, b) = stack.cloud.ingest("trades", ndjson(chunk)).await;
         anyhow::ensure!(s == 200, "ingest: {b}");
@@ -100,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     results.push(("baseline GET /health", health));
 
     let mut hot = Vec::new();
-    for i in 0..runs {
+    for i in 0..runs * usize::from(wanted("hot 1k rows")) {
         // Distinct timestamps ensure the range holds exactly 1,000 rows.
         let j = (i * 997) % (hot_ts.len() - 2000);
         let (a, b) = range(&hot_ts, j);
@@ -110,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     results.push(("hot 1k rows", hot));
 
     let mut cold = Vec::new();
-    for i in 0..runs {
+    for i in 0..runs * usize::from(wanted("cold 1k rows (uncached)")) {
         let j = (i * 997) % (cold_ts.len() - 2000);
         let (a, b) = range(&cold_ts, j);
         let want = cold_ts.iter().filter(|t| (a..b).contains(t)).count();
@@ -119,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     results.push(("cold 1k rows (uncached)", cold));
 
     let mut straddle = Vec::new();
-    for i in 0..runs {
+    for i in 0..runs * usize::from(wanted("straddling 500+500 rows")) {
         // A new range each run, so the cold half is never cached.
         let k = i % 499;
         let a = cold_ts[cold_ts.len() - 500 - k];
@@ -133,39 +153,64 @@ async fn main() -> anyhow::Result<()> {
     let want = cold_ts.iter().filter(|t| (a..b).contains(t)).count();
     timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?;
     let mut cached = Vec::new();
-    for _ in 0..runs {
+    for _ in 0..runs * usize::from(wanted("cold 1k rows (cached)")) {
         cached.push(timed(&http, &format!("{base}?from={a}&to={b}"), Some(want)).await?);
     }
     results.push(("cold 1k rows (cached)", cached));
 
-    for (name, from) in [
-        ("1m bars over 1 day, hot", wm + DAY_MS / 4),
-        ("1m bars over 1 day, cold", wm - 5 * DAY_MS / 4),
-        ("1m bars over 1 day, straddling", wm - DAY_MS / 2),
+    let mut answers = Vec::new();
+    for (name, path, from) in [
+        ("1m bars over 1 day, hot", "bars", wm),
+        ("1m bars over 1 day, cold", "bars", wm - DAY_MS),
+        ("1m bars over 1 day, straddling", "bars", wm - DAY_MS / 2),
+        ("1m stats over 1 day, hot", "aggregate", wm),
+        ("1m stats over 1 day, cold", "aggregate", wm - DAY_MS),
     ] {
-        let bars_url = format!(
-            "{}/v1/bars/trades?from={from}&to={}&interval=1m",
+        if !wanted(name) {
+            continue;
+        }
+        let to = from + DAY_MS;
+        let extra = if path == "aggregate" {
+            "&group_by=exchange,symbol&agg=count,sum:amount,min:price,max:price,avg:price"
+        } else {
+            ""
+        };
+        let url = format!(
+            "{}/v1/{path}/trades?from={from}&to={to}&interval=1m{extra}",
             stack.cloud.url,
-            from + DAY_MS,
         );
-        let mut bars = Vec::new();
+        let trades_in = ts.iter().filter(|t| (from..to).contains(t)).count();
+        let mut v = Vec::new();
         for i in 0..runs.min(100) {
             // A new limit each time: the cold part is computed, not cached.
-            bars.push(timed(&http, &format!("{bars_url}&limit={}", 100_000 - i), None).await?);
+            let (d, body) =
+                timed_body(&http, &format!("{url}&limit={}", 100_000 - i), None).await?;
+            if i == 0 {
+                let lines = body.iter().filter(|b| **b == b'\n').count();
+                answers.push(format!(
+                    "{name}: {trades_in} trades -> {lines} lines, {} bytes, blake3 {}",
+                    body.len(),
+                    &blake3::hash(&body).to_hex()[..16]
+                ));
+            }
+            v.push(d);
         }
-        results.push((name, bars));
+        results.push((name, v));
     }
 
     let base_p50 = pct(results[0].1.clone(), 0.5);
     println!("| query | p50 ms | p99 ms | p50 / baseline |");
     println!("|---|---:|---:|---:|");
-    for (name, v) in &results {
+    for (name, v) in results.iter().filter(|(_, v)| !v.is_empty()) {
         let p50 = pct(v.clone(), 0.5);
         println!(
             "| {name} | {p50:.2} | {:.2} | {:.1}× |",
             pct(v.clone(), 0.99),
             p50 / base_p50
         );
+    }
+    for a in &answers {
+        println!("{a}");
     }
     Ok(())
 }

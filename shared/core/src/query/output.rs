@@ -6,9 +6,8 @@
 //! column order the stores write and the order the finish reads in one place.
 
 use super::types::{sum_type, AggPlan, Final, Part, Plan};
-use crate::batch::RowBatch;
-use crate::schema::{ColumnDef, LogicalType, TableSchema};
-use crate::value::Value;
+use crate::batch::{Column, RowBatch};
+use crate::schema::{ColumnDef, LogicalType, PhysicalKind, TableSchema};
 
 fn part_column(schema: &TableSchema, p: &Part) -> ColumnDef {
     let ty_of = |n: &str| schema.column(n).map_or(LogicalType::Int64, |(_, c)| c.ty);
@@ -83,37 +82,57 @@ impl Plan {
 
     /// Turns merged partial rows into what the user sees.
     pub fn finish(&self, partial: &RowBatch) -> RowBatch {
+        self.finish_owned(partial.clone())
+    }
+
+    /// [`Plan::finish`], column by column, moving the partial's columns
+    /// where the answer shows them as they are (bars show every part).
+    pub fn finish_owned(&self, partial: RowBatch) -> RowBatch {
         let Some(a) = &self.agg else {
-            return partial.clone();
+            return partial;
         };
-        let out_schema = self.final_schema();
         let k = a.key_len();
-        let mut out = RowBatch::with_capacity(&out_schema, partial.len());
-        for i in 0..partial.len() {
-            let row = partial.row(i);
-            let mut r: Vec<Value> = row[..k].to_vec();
-            for f in &a.finals {
-                r.push(match f {
-                    Final::Part(p) => row[k + p].clone(),
-                    Final::Avg { sum, count, scale } => {
-                        let n = match row[k + count] {
-                            Value::U64(n) => n as f64,
-                            _ => f64::NAN,
-                        };
-                        let s = match &row[k + sum] {
-                            Value::I64(v) => *v as f64 / 10f64.powi(i32::from(*scale)),
-                            Value::U64(v) => *v as f64,
-                            Value::F64(v) => *v,
-                            _ => f64::NAN,
-                        };
-                        Value::F64(s / n)
-                    }
-                });
+        let n = partial.len();
+        let mut cols: Vec<Option<Column>> = partial.columns.into_iter().map(Some).collect();
+        // The last final that reads a part may take it; earlier ones copy.
+        let mut last_use = vec![usize::MAX; cols.len()];
+        for (i, f) in a.finals.iter().enumerate() {
+            match f {
+                Final::Part(p) => last_use[k + p] = i,
+                Final::Avg { sum, count, .. } => {
+                    last_use[k + sum] = i;
+                    last_use[k + count] = i;
+                }
             }
-            // The schema was built from these very parts, so kinds match.
-            let _ = out.push_row(r);
         }
-        out
+        let mut out: Vec<Column> = cols[..k].iter_mut().filter_map(Option::take).collect();
+        for (i, f) in a.finals.iter().enumerate() {
+            out.push(match f {
+                Final::Part(p) => {
+                    let c = if last_use[k + p] == i {
+                        cols[k + p].take()
+                    } else {
+                        cols[k + p].clone()
+                    };
+                    c.unwrap_or_else(|| Column::new(PhysicalKind::I64, 0))
+                }
+                Final::Avg { sum, count, scale } => {
+                    let counts: Vec<f64> = match &cols[k + count] {
+                        Some(Column::U64(v)) => v.iter().map(|n| *n as f64).collect(),
+                        _ => vec![f64::NAN; n],
+                    };
+                    let div = 10f64.powi(i32::from(*scale));
+                    let sums: Vec<f64> = match &cols[k + sum] {
+                        Some(Column::I64(v)) => v.iter().map(|v| *v as f64 / div).collect(),
+                        Some(Column::U64(v)) => v.iter().map(|v| *v as f64).collect(),
+                        Some(Column::F64(v)) => v.clone(),
+                        _ => vec![f64::NAN; n],
+                    };
+                    Column::F64(sums.iter().zip(&counts).map(|(s, c)| s / c).collect())
+                }
+            });
+        }
+        RowBatch { columns: out }
     }
 }
 

@@ -8,13 +8,34 @@
 //! crates enable in their `[dev-dependencies]` only: nothing in production
 //! aggregates this way.
 
-use super::merge::{bucket, key_of, Merger, TooManyGroups};
-use super::types::{AggPlan, Part, Plan};
+use super::merge::bucket;
+use super::types::{Part, Plan};
 use crate::batch::RowBatch;
 use crate::schema::TableSchema;
 use crate::value::Value;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+
+/// A sortable group key: bucket and group values (never floats).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    I(i64),
+    U(u64),
+    B(bool),
+    S(String),
+    /// A float in a key cannot happen (planning refuses float groups);
+    /// its bits keep the order total anyway.
+    F(u64),
+}
+
+fn key_of(v: &Value) -> Key {
+    match v {
+        Value::I64(x) => Key::I(*x),
+        Value::U64(x) => Key::U(*x),
+        Value::Bool(x) => Key::B(*x),
+        Value::Str(x) => Key::S(x.clone()),
+        Value::F64(x) => Key::F(x.to_bits()),
+    }
+}
 
 /// A reference implementation over plain rows (used to test the stores'
 /// SQL): partial aggregate rows of `rows`, which must be the table's rows
@@ -42,11 +63,11 @@ pub fn aggregate_rows(schema: &TableSchema, plan: &Plan, rows: &[Vec<Value>]) ->
             None => std::cmp::Ordering::Equal,
         })
     });
-    // A reference: no bound on the keys, so adding never fails.
-    let mut m = Merger::new(&AggPlan {
-        max_groups: u64::MAX,
-        ..a.clone()
-    });
+    let k = a.key_len();
+    // A reference: no bound on the keys, and its own plain storage, so
+    // nothing of the stores' fold is shared with what checks it.
+    let mut folded: Vec<Vec<Value>> = Vec::new();
+    let mut index: HashMap<Vec<Key>, usize> = HashMap::new();
     for r in sorted {
         let mut out: Vec<Value> = Vec::new();
         if let (Some(iv), Value::I64(ts)) = (a.interval_ms, &r[ti]) {
@@ -72,9 +93,25 @@ pub fn aggregate_rows(schema: &TableSchema, plan: &Plan, rows: &[Vec<Value>]) ->
                 Part::Count => Value::U64(1),
             });
         }
-        let _ = m.add_row(out);
+        let key: Vec<Key> = out[..k].iter().map(key_of).collect();
+        match index.get(&key) {
+            None => {
+                index.insert(key, folded.len());
+                folded.push(out);
+            }
+            Some(&ix) => fold_row(&a.parts, k, &mut folded[ix], &out),
+        }
     }
-    m.finish(&plan.output, false, u64::MAX).0
+    let mut keyed: Vec<(Vec<Key>, Vec<Value>)> = folded
+        .into_iter()
+        .map(|r| (r[..k].iter().map(key_of).collect(), r))
+        .collect();
+    keyed.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut out = RowBatch::new(&plan.output);
+    for (_, row) in keyed {
+        let _ = out.push_row(row);
+    }
+    out
 }
 
 fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
@@ -84,41 +121,18 @@ fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
     }
 }
 
-impl Merger {
-    /// Folds one whole partial row (the reference's way: no columns, no
-    /// timed ties), with the same bound on keys as the batch fold.
-    pub(crate) fn add_row(&mut self, row: Vec<Value>) -> Result<(), TooManyGroups> {
-        let k = self.key_len;
-        let mut h = DefaultHasher::new();
-        for v in &row[..k] {
-            hash_value(v, &mut h);
-        }
-        let h = h.finish();
-        let found = self.index.get(&h).and_then(|ixs| {
-            ixs.iter()
-                .copied()
-                .find(|&ix| self.rows[ix][..k] == row[..k])
-        });
-        let Some(ix) = found else {
-            self.room()?;
-            self.rows.push(row);
-            self.times.push((0, 0));
-            self.index.entry(h).or_default().push(self.rows.len() - 1);
-            return Ok(());
+/// Folds one whole row, later in (time, price) order, into the row held.
+fn fold_row(parts: &[Part], k: usize, have: &mut [Value], row: &[Value]) {
+    for (j, p) in parts.iter().enumerate() {
+        let (old, new) = (&have[k + j], &row[k + j]);
+        let v = match p {
+            Part::Open(_) => old.clone(),
+            Part::Close(_) => new.clone(),
+            Part::High(_) | Part::Max(_) => pick(old, new, true),
+            Part::Low(_) | Part::Min(_) => pick(old, new, false),
+            Part::Sum(_) | Part::Count => add(old, new),
         };
-        let have = &mut self.rows[ix];
-        for (j, p) in self.parts.iter().enumerate() {
-            let (old, new) = (&have[k + j], &row[k + j]);
-            let v = match p {
-                Part::Open(_) => old.clone(),
-                Part::Close(_) => new.clone(),
-                Part::High(_) | Part::Max(_) => pick(old, new, true),
-                Part::Low(_) | Part::Min(_) => pick(old, new, false),
-                Part::Sum(_) | Part::Count => add(old, new),
-            };
-            have[k + j] = v;
-        }
-        Ok(())
+        have[k + j] = v;
     }
 }
 
@@ -145,15 +159,5 @@ fn add(a: &Value, b: &Value) -> Value {
         (Value::U64(x), Value::U64(y)) => Value::U64(x.saturating_add(*y)),
         (Value::F64(x), Value::F64(y)) => Value::F64(x + y),
         _ => a.clone(),
-    }
-}
-
-fn hash_value(v: &Value, h: &mut impl Hasher) {
-    match v {
-        Value::I64(x) => x.hash(h),
-        Value::U64(x) => x.hash(h),
-        Value::F64(x) => x.to_bits().hash(h),
-        Value::Bool(x) => x.hash(h),
-        Value::Str(x) => x.hash(h),
     }
 }
