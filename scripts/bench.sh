@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full benchmark, one command: release build, a private ClickHouse, then
-# every bench binary; as root also the shaped WireGuard tunnel and the
+# every bench binary (bench_codec: sizes and speeds of the segment codec
+# against zstd of CSV); as root also the shaped WireGuard tunnel and the
 # resume-after-cut measurement. Prints one report (markdown tables) and
 # keeps it in target/bench-report.md; --write appends it to BENCHMARKS.md
 # under today's date.
@@ -37,6 +38,10 @@ report=target/bench-report.md
   echo "### Ingest, archive, bytes per row"
   echo
   target/release/bench "${rows[@]}"
+  echo
+  echo "### Batch codec against zstd of CSV (target/release/bench_codec)"
+  echo
+  target/release/bench_codec
   echo
   echo "### Link limiter on loopback (target/release/bench_link)"
   echo

@@ -1,5 +1,7 @@
-//! Segments from the spool and staging: zstd, columns, the string
-//! dictionary. Limits far below the defaults so the fuzzer reaches them.
+//! Segments from the spool and staging, both formats (HCS2, and HCS1 in a
+//! zstd frame): streams, byte planes, dictionaries, groups, string edits.
+//! Limits far below the defaults so the fuzzer reaches them. Damaged valid
+//! segments and the encoder's own round trip: `segment_round_trip`.
 #![no_main]
 use hotcold_core::codec::{decode_segment, split_segments, DecodeLimits};
 use libfuzzer_sys::fuzz_target;

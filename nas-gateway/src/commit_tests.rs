@@ -67,6 +67,27 @@ async fn a_staged_batch_commits_and_enters_the_ledger() {
     assert_eq!(nas.cold.ledger_list().await.unwrap(), vec![Nas::entry(&b)]);
 }
 
+/// A batch staged by the previous version (HCS1 segments) before an
+/// upgrade commits after it.
+#[tokio::test]
+async fn a_batch_staged_in_the_previous_format_commits() {
+    let nas = nas();
+    let b = Batch::encoded_by(
+        hotcold_core::codec::hcs1::encode_segment,
+        "trades-hcs1",
+        day(19_000),
+        1000,
+        1,
+    );
+    assert_eq!(
+        &b.data[4..8],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "a zstd frame: HCS1"
+    );
+    assert_eq!(nas.commit(&b).await.unwrap(), b.manifest.content);
+    assert_eq!(nas.cold(day(19_000)).await, b.manifest.content);
+}
+
 #[tokio::test]
 async fn committing_again_answers_from_the_ledger_without_inserting() {
     let nas = nas();

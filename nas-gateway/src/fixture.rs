@@ -64,6 +64,18 @@ pub(crate) struct Batch {
 impl Batch {
     /// `n` rows of `window` in segments of [`SEGMENT_ROWS`].
     pub fn new(id: &str, window: Window, n: usize, seed: u64) -> Self {
+        Self::encoded_by(encode_segment, id, window, n, seed)
+    }
+
+    /// The same, its segments written by `encode` (the previous version's
+    /// encoder, `hcs1::encode_segment`, for the upgrade tests).
+    pub fn encoded_by(
+        encode: fn(&RowBatch, i32) -> Vec<u8>,
+        id: &str,
+        window: Window,
+        n: usize,
+        seed: u64,
+    ) -> Self {
         let all = rows(window, n, seed);
         let segments: Vec<RowBatch> = (0..n.div_ceil(SEGMENT_ROWS))
             .map(|s| {
@@ -78,7 +90,7 @@ impl Batch {
         let mut data = Vec::new();
         for seg in &segments {
             content.add_batch(seg);
-            data.extend_from_slice(&encode_segment(seg, 3));
+            data.extend_from_slice(&encode(seg, 3));
         }
         Self {
             manifest: manifest_of(id, window, content, &data),

@@ -1,4 +1,5 @@
-//! Generated trades, as NDJSON for ingest and as a batch for hashing.
+//! Generated trades and order-book snapshots, as NDJSON for ingest and as
+//! a batch for hashing.
 
 use hotcold_core::schema::TableSchema;
 use hotcold_core::{ContentHash, RowBatch, Value};
@@ -31,6 +32,177 @@ pub fn trades(start: i64, end: i64, n: usize, seed: u64) -> Vec<serde_json::Valu
                 "price": hotcold_core::value::format_decimal(price, 8),
                 "amount": hotcold_core::value::format_decimal(amount, 8),
                 "buyer_maker": rng.gen_bool(0.5),
+            })
+        })
+        .collect()
+}
+
+/// The order-book preset shipped in config/tables/orderbook.yaml.
+pub fn orderbook_schema() -> TableSchema {
+    preset("orderbook")
+}
+
+/// One instrument's book on one exchange: price levels in ticks, sizes in
+/// lots, best first on each side.
+struct Book {
+    exchange: &'static str,
+    symbol: &'static str,
+    /// Tick and lot at scale 8, and the decimals an exchange prints them with.
+    tick: i64,
+    tick_decimals: u8,
+    lot: i64,
+    lot_decimals: u8,
+    depth: usize,
+    sequence: u64,
+    bids: Vec<(i64, i64)>,
+    asks: Vec<(i64, i64)>,
+}
+
+impl Book {
+    fn new(exchange: &'static str, symbol: &'static str, rng: &mut impl Rng) -> Self {
+        // The mid in ticks: 42000.0 is 420,000 ticks of 0.1.
+        let (mid, tick, tick_decimals, lot, lot_decimals) = match symbol {
+            "BTC-USDT" => (420_000, 10_000_000, 1, 10_000, 4),
+            "ETH-USDT" => (250_000, 1_000_000, 2, 100_000, 3),
+            "SOL-USDT" => (100_000, 100_000, 3, 1_000_000, 2),
+            _ => (6_000, 10_000, 4, 100_000_000, 0),
+        };
+        let depth = rng.gen_range(10..=20);
+        let mut b = Book {
+            exchange,
+            symbol,
+            tick,
+            tick_decimals,
+            lot,
+            lot_decimals,
+            depth,
+            sequence: rng.gen_range(1_000_000..9_000_000),
+            bids: Vec::new(),
+            asks: Vec::new(),
+        };
+        let best_bid = mid + rng.gen_range(-3..=3);
+        for k in 0..depth as i64 {
+            b.bids.push((best_bid - k, Self::size(rng)));
+            b.asks.push((best_bid + 1 + k, Self::size(rng)));
+        }
+        b
+    }
+
+    /// Lots at a level: mostly small, now and then a wall; often round.
+    fn size(rng: &mut impl Rng) -> i64 {
+        let lots = if rng.gen_bool(0.1) {
+            rng.gen_range(1_000..50_000)
+        } else {
+            rng.gen_range(1..2_000)
+        };
+        if rng.gen_bool(0.3) {
+            (lots / 100).max(1) * 100
+        } else {
+            lots
+        }
+    }
+
+    /// The next snapshot: sequence numbers skipped by updates between
+    /// snapshots, a few sizes changed, now and then the price moves a tick.
+    fn step(&mut self, rng: &mut impl Rng) {
+        self.sequence += rng.gen_range(1..=20);
+        if rng.gen_bool(0.15) {
+            if rng.gen_bool(0.5) {
+                // Up a tick: the best ask is taken, a new best bid appears.
+                let p = self.bids[0].0 + 1;
+                self.bids.insert(0, (p, Self::size(rng)));
+                self.bids.truncate(self.depth);
+                if self.asks[0].0 <= p {
+                    self.asks.remove(0);
+                    let last = self.asks.last().map_or(p + 1, |a| a.0 + 1);
+                    self.asks.push((last, Self::size(rng)));
+                }
+            } else {
+                let p = self.asks[0].0 - 1;
+                self.asks.insert(0, (p, Self::size(rng)));
+                self.asks.truncate(self.depth);
+                if self.bids[0].0 >= p {
+                    self.bids.remove(0);
+                    let last = self.bids.last().map_or(p - 1, |b| b.0 - 1);
+                    self.bids.push((last, Self::size(rng)));
+                }
+            }
+        }
+        for _ in 0..rng.gen_range(1..=3) {
+            // Changes cluster near the top of the book.
+            let k = (rng.gen_range(0.0f64..1.0).powi(2) * self.depth as f64) as usize;
+            let side = if rng.gen_bool(0.5) {
+                &mut self.bids
+            } else {
+                &mut self.asks
+            };
+            if let Some(level) = side.get_mut(k) {
+                level.1 = Self::size(rng);
+            }
+        }
+    }
+
+    fn level(&self, price_ticks: i64, lots: i64) -> String {
+        format!(
+            "[\"{}\",\"{}\"]",
+            decimal_with(price_ticks * self.tick, self.tick_decimals),
+            decimal_with(lots * self.lot, self.lot_decimals)
+        )
+    }
+
+    fn depth_json(&self) -> String {
+        let side = |v: &[(i64, i64)]| {
+            v.iter()
+                .map(|&(p, s)| self.level(p, s))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "{{\"bids\":[{}],\"asks\":[{}]}}",
+            side(&self.bids),
+            side(&self.asks)
+        )
+    }
+}
+
+/// A scale-8 integer printed with `decimals` places, as an exchange would.
+fn decimal_with(v: i64, decimals: u8) -> String {
+    let s = hotcold_core::value::format_decimal(v, 8);
+    let cut = 8 - usize::from(decimals);
+    let s = &s[..s.len() - cut];
+    s.strip_suffix('.').unwrap_or(s).to_string()
+}
+
+/// `n` order-book snapshots over `[start, end)`, reproducible from `seed`:
+/// twelve books (3 exchanges x 4 symbols) of 10 to 20 levels a side, each
+/// snapshot one book a little changed since its previous one, the depth as
+/// the JSON string exchanges publish (`{"bids":[["42000.1","0.5"],...],...}`).
+pub fn orderbooks(start: i64, end: i64, n: usize, seed: u64) -> Vec<serde_json::Value> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut books = Vec::new();
+    for exchange in ["binance", "okx", "bybit"] {
+        for symbol in ["BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT"] {
+            books.push(Book::new(exchange, symbol, &mut rng));
+        }
+    }
+    let step = ((end - start) as f64 / n.max(1) as f64).max(1.0);
+    (0..n)
+        .map(|i| {
+            // Snapshots at a steady rate, each late by up to a quarter step.
+            let late = rng.gen_range(0..(step / 4.0).max(1.0) as i64);
+            let ts = (start + (i as f64 * step) as i64 + late).min(end - 1);
+            let b = &mut books[rng.gen_range(0..12)];
+            b.step(&mut rng);
+            serde_json::json!({
+                "ts": ts,
+                "exchange": b.exchange,
+                "symbol": b.symbol,
+                "sequence": b.sequence,
+                "bid_price": hotcold_core::value::format_decimal(b.bids[0].0 * b.tick, 8),
+                "bid_size": hotcold_core::value::format_decimal(b.bids[0].1 * b.lot, 8),
+                "ask_price": hotcold_core::value::format_decimal(b.asks[0].0 * b.tick, 8),
+                "ask_size": hotcold_core::value::format_decimal(b.asks[0].1 * b.lot, 8),
+                "depth": b.depth_json(),
             })
         })
         .collect()

@@ -1,72 +1,65 @@
-//! The batch codec: rows are cut into segments, each segment is encoded
-//! column by column (delta+zigzag varints for integers, byte-shuffled floats,
-//! dictionary strings) and compressed with zstd.
+//! The batch codec: rows are cut into segments (`archive.segment-rows`,
+//! 65,536 by default) and each segment is encoded column by column.
 //!
-//! A batch on disk and on the wire is a sequence of framed segments:
-//! `[u32 LE length][zstd frame]`, so both sides stream it a segment at a time
+//! A batch on disk and on the wire is a sequence of framed segments,
+//! `[u32 LE length][segment]`, so both sides stream it a segment at a time
 //! and memory stays bounded by the segment size, not the batch size.
 //!
-//! `columns.rs` holds the per-column encodings, `varint.rs` the integer
-//! primitives under them, `error.rs` what a decoder refuses.
+//! The segment format is HCS2 (`segment.rs`; the layout and the reasons
+//! for it are in docs/ARCHITECTURE.md, "Wire format of a segment"). Every
+//! column is cut into homogeneous streams, each stored raw or as its own
+//! zstd frame at the archive's level (`stream.rs`), so each gets its own
+//! entropy tables and incompressible bytes skip zstd:
+//!
+//! - integers, float bits, string lengths and dictionary ids (`ints.rs`):
+//!   the cheapest of five transforms on a sample (values, deltas, deltas of
+//!   deltas, distance from a line, delta within a group), divided by their
+//!   common tick, cut into byte planes, narrow planes packed 2 to 8 a byte;
+//! - strings (`strings.rs`): low-cardinality columns become dictionaries,
+//!   whose ids also group the rows (exchange x symbol); other strings are
+//!   edits of the previous string of their group (`edits.rs`: order-book
+//!   depth JSON), or bytes stored group by group;
+//! - bools: packed 8 a byte.
+//!
+//! Segments written before HCS2 (a zstd frame of an HCS1 encoding,
+//! `hcs1.rs`, which keeps the previous encoder too) still decode: spool and
+//! staging files of the previous version can be on disk during an upgrade.
+//!
+//! Every decoder here takes untrusted bytes: lengths and counts are bounded
+//! by `DecodeLimits` and charged to a per-segment budget before anything
+//! is allocated for them (`limits.rs`); errors are `DecodeError`s
+//! (`error.rs`), never panics. Sizes and speeds against zstd of the same
+//! rows as CSV: `bench_codec` (`tests/src/bin/bench_codec.rs`, a section
+//! of `scripts/bench.sh`; figures in BENCHMARKS.md).
 
-mod columns;
+mod edits;
 mod error;
+pub mod hcs1;
+#[cfg(test)]
+mod hcs1_tests;
+#[cfg(test)]
+mod hostile_tests;
+mod ints;
+mod limits;
+mod segment;
+mod stream;
+mod strings;
 #[cfg(test)]
 pub(crate) mod tests;
 mod varint;
 
 pub use error::DecodeError;
+pub use limits::DecodeLimits;
 
 use crate::batch::RowBatch;
 use crate::schema::TableSchema;
-use columns::{decode_raw, encode_column, kind_tag};
-use std::io::Read;
-use varint::put_u64;
 
-const MAGIC: &[u8; 4] = b"HCS1";
-
-/// Bounds on what a decoder accepts; inputs beyond them are errors.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    /// Compressed bytes of one segment.
-    pub max_segment_bytes: usize,
-    /// Decompressed bytes of one segment.
-    pub max_decoded_bytes: usize,
-    pub max_rows: usize,
-    pub max_string_bytes: usize,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        Self {
-            max_segment_bytes: 64 << 20,
-            max_decoded_bytes: 256 << 20,
-            max_rows: 1 << 20,
-            max_string_bytes: 16 << 20,
-        }
-    }
-}
-
-/// Encodes and compresses one segment, framed with its length.
+/// Encodes one segment in the current format (HCS2), framed with its length.
 pub fn encode_segment(batch: &RowBatch, zstd_level: i32) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(batch.heap_bytes() / 2 + 16);
-    raw.extend_from_slice(MAGIC);
-    put_u64(&mut raw, batch.len() as u64);
-    put_u64(&mut raw, batch.columns.len() as u64);
-    let mut col = Vec::new();
-    for c in &batch.columns {
-        col.clear();
-        encode_column(c, &mut col);
-        raw.push(kind_tag(c.kind()));
-        put_u64(&mut raw, col.len() as u64);
-        raw.extend_from_slice(&col);
-    }
-    // Compressing an in-memory buffer into a Vec cannot fail for a valid
-    // level; zstd clamps levels, so the fallback is never taken in practice.
-    let compressed = zstd::bulk::compress(&raw, zstd_level).unwrap_or_else(|_| raw.clone());
-    let mut out = Vec::with_capacity(compressed.len() + 4);
-    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
-    out.extend_from_slice(&compressed);
+    let body = segment::encode(batch, zstd_level);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
     out
 }
 
@@ -83,27 +76,24 @@ pub fn segment_len(header: [u8; 4], limits: &DecodeLimits) -> Result<usize, Deco
     Ok(n)
 }
 
-/// Decompresses and decodes one segment body (without its length frame).
+/// Decodes one segment body (without its length frame): HCS2, or a zstd
+/// frame holding HCS1 as the previous version wrote.
 pub fn decode_segment(
     schema: &TableSchema,
     body: &[u8],
     limits: &DecodeLimits,
 ) -> Result<RowBatch, DecodeError> {
-    let mut raw = Vec::new();
-    let decoder =
-        zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Zstd(e.to_string()))?;
-    decoder
-        .take(limits.max_decoded_bytes as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| DecodeError::Zstd(e.to_string()))?;
-    if raw.len() > limits.max_decoded_bytes {
-        return Err(DecodeError::TooLarge {
-            what: "decoded segment",
-            value: raw.len() as u64,
-            max: limits.max_decoded_bytes as u64,
-        });
+    if body.starts_with(segment::MAGIC) {
+        segment::decode(schema, body, limits)
+    } else {
+        hcs1::decode_body(schema, body, limits)
     }
-    decode_raw(schema, &raw, limits)
+}
+
+/// Bytes each column takes in a segment body (HCS2), in schema order: for
+/// benchmarks and diagnostics.
+pub fn column_bytes(body: &[u8]) -> Result<Vec<usize>, DecodeError> {
+    segment::column_bytes(body)
 }
 
 /// Splits a buffer holding whole framed segments into their bodies.

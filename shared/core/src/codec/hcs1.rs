@@ -1,12 +1,46 @@
-//! Column by column: delta+zigzag varints for integers, byte-shuffled
-//! floats, dictionary strings; and the decoder of a raw (decompressed)
-//! segment, bounded by the limits and by what its strings may expand to.
+//! HCS1, the segment format before HCS2: kept so that spool and staging
+//! files written by the previous version still decode after an upgrade.
+//!
+//! One zstd frame over `"HCS1" rows ncols` then, per column, its kind tag,
+//! its length and its bytes: delta+zigzag varints for integers, byte planes
+//! for floats, strings as a dictionary (mode 1) or length-prefixed (mode 0).
+//! The encoder is the previous version's, unchanged; nothing in production
+//! calls it: it is here for the compatibility tests and for the benchmark's
+//! before/after (`bench_codec`).
 
+use super::limits::Budget;
 use super::varint::{put_u64, unzigzag, zigzag, Reader};
-use super::{DecodeError, DecodeLimits, MAGIC};
+use super::{DecodeError, DecodeLimits};
 use crate::batch::{Column, RowBatch};
 use crate::schema::{PhysicalKind, TableSchema};
 use std::collections::HashMap;
+use std::io::Read;
+
+pub(super) const MAGIC: &[u8; 4] = b"HCS1";
+
+/// Encodes and compresses one segment in the HCS1 format, framed with its
+/// length, exactly as the previous version did.
+pub fn encode_segment(batch: &RowBatch, zstd_level: i32) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(batch.heap_bytes() / 2 + 16);
+    raw.extend_from_slice(MAGIC);
+    put_u64(&mut raw, batch.len() as u64);
+    put_u64(&mut raw, batch.columns.len() as u64);
+    let mut col = Vec::new();
+    for c in &batch.columns {
+        col.clear();
+        encode_column(c, &mut col);
+        raw.push(kind_tag(c.kind()));
+        put_u64(&mut raw, col.len() as u64);
+        raw.extend_from_slice(&col);
+    }
+    // Compressing an in-memory buffer into a Vec cannot fail for a valid
+    // level; zstd clamps levels, so the fallback is never taken in practice.
+    let compressed = zstd::bulk::compress(&raw, zstd_level).unwrap_or_else(|_| raw.clone());
+    let mut out = Vec::with_capacity(compressed.len() + 4);
+    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
 
 pub(super) fn kind_tag(k: PhysicalKind) -> u8 {
     match k {
@@ -18,7 +52,7 @@ pub(super) fn kind_tag(k: PhysicalKind) -> u8 {
     }
 }
 
-pub(super) fn encode_column(c: &Column, out: &mut Vec<u8>) {
+fn encode_column(c: &Column, out: &mut Vec<u8>) {
     match c {
         Column::I64(v) => {
             let mut prev = 0i64;
@@ -78,6 +112,30 @@ fn encode_strings(v: &[String], out: &mut Vec<u8>) {
     }
 }
 
+/// Decompresses and decodes an HCS1 segment body (without its length frame).
+pub(super) fn decode_body(
+    schema: &TableSchema,
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<RowBatch, DecodeError> {
+    let mut raw = Vec::new();
+    let decoder =
+        zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Zstd(e.to_string()))?;
+    decoder
+        .take(limits.max_decoded_bytes as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| DecodeError::Zstd(e.to_string()))?;
+    if raw.len() > limits.max_decoded_bytes {
+        return Err(DecodeError::TooLarge {
+            what: "decoded segment",
+            value: raw.len() as u64,
+            max: limits.max_decoded_bytes as u64,
+        });
+    }
+    decode_raw(schema, &raw, limits)
+}
+
+/// Decodes a decompressed HCS1 segment (magic included).
 pub(super) fn decode_raw(
     schema: &TableSchema,
     raw: &[u8],
@@ -98,13 +156,7 @@ pub(super) fn decode_raw(
         )));
     }
     let mut columns = Vec::with_capacity(ncols);
-    // What the segment's strings may expand to in all: a dictionary entry
-    // repeated for every row costs its length each time, so a few KB of
-    // compressed bytes could otherwise claim terabytes.
-    let mut expanded = ExpandBudget {
-        left: limits.max_decoded_bytes,
-        max: limits.max_decoded_bytes,
-    };
+    let mut expanded = Budget::new(limits.max_decoded_bytes, "decoded strings of a segment");
     for (i, kind) in kinds.into_iter().enumerate() {
         let tag = r.u8()?;
         if tag != kind_tag(kind) {
@@ -127,29 +179,12 @@ pub(super) fn decode_raw(
     Ok(RowBatch { columns })
 }
 
-/// Bytes the decoded strings of one segment may still take.
-struct ExpandBudget {
-    left: usize,
-    max: usize,
-}
-
-impl ExpandBudget {
-    fn take(&mut self, n: usize) -> Result<(), DecodeError> {
-        self.left = self.left.checked_sub(n).ok_or(DecodeError::TooLarge {
-            what: "decoded strings of a segment",
-            value: (self.max - self.left + n) as u64,
-            max: self.max as u64,
-        })?;
-        Ok(())
-    }
-}
-
 fn decode_column(
     kind: PhysicalKind,
     rows: usize,
     r: &mut Reader<'_>,
     limits: &DecodeLimits,
-    expanded: &mut ExpandBudget,
+    expanded: &mut Budget,
 ) -> Result<Column, DecodeError> {
     // Every value takes at least one byte, so `rows` can be checked against
     // what is left before anything is allocated for it.
@@ -214,7 +249,7 @@ fn decode_strings(
     rows: usize,
     r: &mut Reader<'_>,
     limits: &DecodeLimits,
-    expanded: &mut ExpandBudget,
+    expanded: &mut Budget,
 ) -> Result<Vec<String>, DecodeError> {
     let mode = r.u8()?;
     if rows > r.remaining() {
