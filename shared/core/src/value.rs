@@ -22,18 +22,25 @@ pub struct ValueError {
 }
 
 fn err(expected: impl Into<String>, got: &serde_json::Value) -> ValueError {
-    let mut got = got.to_string();
-    if got.len() > 60 {
-        let cut = (0..=60)
-            .rev()
-            .find(|i| got.is_char_boundary(*i))
-            .unwrap_or(0);
-        got.truncate(cut);
-        got.push('…');
-    }
-    ValueError {
-        expected: expected.into(),
-        got,
+    ValueError::new(expected, got.to_string())
+}
+
+impl ValueError {
+    /// `got` is the offending JSON text, cut at 60 bytes (on a character
+    /// boundary) so a huge value does not fill the error.
+    pub(crate) fn new(expected: impl Into<String>, mut got: String) -> Self {
+        if got.len() > 60 {
+            let cut = (0..=60)
+                .rev()
+                .find(|i| got.is_char_boundary(*i))
+                .unwrap_or(0);
+            got.truncate(cut);
+            got.push('…');
+        }
+        ValueError {
+            expected: expected.into(),
+            got,
+        }
     }
 }
 

@@ -26,6 +26,11 @@ use super::limits::Budget;
 use super::stream::{Packer, Unpacker};
 use super::varint::{put_u64, unzigzag, zigzag, Reader};
 use super::DecodeError;
+use estimate::{choose, entropy, plane_bits, stride};
+
+mod estimate;
+mod planes;
+use planes::{is_sparse, pack, read_planes, width};
 
 /// How rows are grouped (see `segment.rs`): a key per row, every key below
 /// `count` (the product of the key columns' dictionary sizes, at most
@@ -73,16 +78,6 @@ impl Transform {
     }
 }
 
-/// At most this many residuals are looked at to choose a transform.
-const SAMPLE: usize = 2048;
-
-/// The stride of a sample of `n` values: SAMPLE of a big column, a quarter
-/// (at least 256) of a small one, where choosing would otherwise cost more
-/// than encoding.
-fn stride(n: usize) -> usize {
-    let size = (n / 4).clamp(256, SAMPLE);
-    n.div_ceil(size).max(1)
-}
 /// A plane this close to 8 bits a byte is stored without trying zstd.
 const INCOMPRESSIBLE_BITS: f64 = 7.9;
 /// Set in the planes byte: a bitmap of the non-zero values comes first,
@@ -146,50 +141,6 @@ fn residuals(t: Transform, v: &[u64], groups: Option<&Groups>, slope: i64, out: 
     }
 }
 
-/// Bits a value the planes of `sample` would take, order-0 per plane.
-fn plane_bits(sample: &[u64]) -> f64 {
-    let all = sample.iter().fold(0u64, |m, &x| m | x);
-    let planes = (64 - all.leading_zeros()).div_ceil(8) as usize;
-    let mut hist = [[0u32; 256]; 8];
-    for &x in sample {
-        for (p, h) in hist.iter_mut().enumerate().take(planes) {
-            h[((x >> (8 * p)) & 0xff) as usize] += 1;
-        }
-    }
-    hist[..planes]
-        .iter()
-        .map(|h| entropy(h, sample.len()))
-        .sum()
-}
-
-/// `c * log2(c)` for the counts of a sample, computed once.
-fn c_log2_c(c: u32) -> f64 {
-    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        (0..=SAMPLE as u32)
-            .map(|c| {
-                if c == 0 {
-                    0.0
-                } else {
-                    f64::from(c) * f64::from(c).log2()
-                }
-            })
-            .collect()
-    });
-    t.get(c as usize)
-        .copied()
-        .unwrap_or_else(|| f64::from(c) * f64::from(c).log2())
-}
-
-/// Order-0 entropy in bits a byte of a histogram of `n` bytes.
-fn entropy(h: &[u32; 256], n: usize) -> f64 {
-    if n == 0 || h[0] as usize == n {
-        return 0.0;
-    }
-    let sum: f64 = h.iter().filter(|&&c| c > 0).map(|&c| c_log2_c(c)).sum();
-    (n as f64).log2() - sum / n as f64
-}
-
 /// Maps residuals to what the planes hold; returns (base, divisor).
 fn to_unsigned(t: Transform, r: &mut [u64]) -> (u64, u64) {
     if t.offset_mapped() {
@@ -239,51 +190,6 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// The transform whose sample of residuals looks cheapest.
-fn choose(v: &[u64], groups: Option<&Groups>, slope: i64, scratch: &mut Vec<u64>) -> Transform {
-    let mut candidates = vec![Transform::Plain];
-    if v.len() > 2 {
-        candidates.extend([Transform::Delta, Transform::Delta2]);
-    }
-    if v.len() >= 16 {
-        candidates.push(Transform::Linear);
-    }
-    if groups.is_some_and(|g| g.count > 1) {
-        candidates.push(Transform::GroupDelta);
-    }
-    let mut best = (f64::INFINITY, Transform::Plain);
-    let mut sample = Vec::with_capacity(SAMPLE.min(v.len()));
-    for t in candidates {
-        sample.clear();
-        if t == Transform::GroupDelta {
-            residuals(t, v, groups, slope, scratch);
-            let stride = stride(scratch.len());
-            sample.extend(scratch.iter().step_by(stride).copied());
-        } else {
-            let first = t.first_values(v.len());
-            let stride = stride(v.len() - first);
-            sample.extend(
-                (first..v.len())
-                    .step_by(stride)
-                    .map(|i| residual(t, v, i, slope)),
-            );
-        }
-        if t.offset_mapped() {
-            let min = sample.iter().map(|&x| x as i64).min().unwrap_or(0);
-            sample
-                .iter_mut()
-                .for_each(|x| *x = (*x as i64).wrapping_sub(min) as u64);
-        } else {
-            sample.iter_mut().for_each(|x| *x = zigzag(*x as i64));
-        }
-        let bits = plane_bits(&sample);
-        if bits < best.0 {
-            best = (bits, t);
-        }
-    }
-    best.1
-}
-
 /// Encodes integer bit patterns (I64 as u64, floats as their bits).
 pub(super) fn encode(v: &[u64], groups: Option<&Groups>, p: &mut Packer, out: &mut Vec<u8>) {
     let mut r = std::mem::take(&mut p.residuals);
@@ -329,83 +235,6 @@ pub(super) fn encode(v: &[u64], groups: Option<&Groups>, p: &mut Packer, out: &m
         p.put(out, &packed, entropy(&h, n) < INCOMPRESSIBLE_BITS);
     }
     (p.residuals, p.plane, p.packed) = (r, plane, packed);
-}
-
-/// Whether a bitmap of the non-zero residuals and planes of those alone
-/// look cheaper than planes of all: a size that changes in a third of its
-/// book's snapshots costs its planes a third of the time, not a bit a
-/// plane every row.
-fn is_sparse(r: &[u64]) -> bool {
-    let stride = stride(r.len());
-    let sample: Vec<u64> = r.iter().step_by(stride).copied().collect();
-    let nonzero: Vec<u64> = sample.iter().copied().filter(|&x| x != 0).collect();
-    let p = nonzero.len() as f64 / sample.len().max(1) as f64;
-    if p > 0.5 {
-        return false;
-    }
-    let bitmap = if p == 0.0 {
-        0.0
-    } else {
-        -p * p.log2() - (1.0 - p) * (1.0 - p).log2()
-    };
-    bitmap + p * plane_bits(&nonzero) < 0.9 * plane_bits(&sample)
-}
-
-/// Bits a plane's bytes are packed to: a plane of dictionary ids 0..3 or of
-/// a residual's top bit takes 2 or 1, so zstd's Huffman, which spends at
-/// least a bit a byte, sees 4 or 8 values a byte.
-fn width(max: u8) -> u32 {
-    match max {
-        0..=1 => 1,
-        2..=3 => 2,
-        4..=15 => 4,
-        _ => 8,
-    }
-}
-
-fn pack(plane: &[u8], w: u32, out: &mut Vec<u8>) {
-    out.clear();
-    if w == 8 {
-        out.extend_from_slice(plane);
-        return;
-    }
-    let per = (8 / w) as usize;
-    out.extend(plane.chunks(per).map(|c| {
-        c.iter()
-            .enumerate()
-            .fold(0u8, |b, (j, &x)| b | x << (j as u32 * w))
-    }));
-}
-
-/// Reads `planes` byte planes of `u.len()` values into `u`.
-fn read_planes(
-    r: &mut Reader<'_>,
-    planes: usize,
-    u: &mut [u64],
-    un: &mut Unpacker,
-    budget: &mut Budget,
-) -> Result<(), DecodeError> {
-    for k in 0..planes {
-        let w = u32::from(r.u8()?);
-        if !matches!(w, 1 | 2 | 4 | 8) {
-            return Err(DecodeError::Corrupt("bad plane width"));
-        }
-        let per = (8 / w) as usize;
-        let plane = un.get(r, u.len().div_ceil(per), budget)?;
-        if w == 8 {
-            for (x, &b) in u.iter_mut().zip(plane.iter()) {
-                *x |= u64::from(b) << (8 * k);
-            }
-        } else {
-            let mask = (1u8 << w) - 1;
-            for (c, &b) in u.chunks_mut(per).zip(plane.iter()) {
-                for (j, x) in c.iter_mut().enumerate() {
-                    *x |= u64::from(b >> (j as u32 * w) & mask) << (8 * k);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Decodes `rows` integers; charges their 8 bytes each and, until the caller

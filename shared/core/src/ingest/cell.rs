@@ -9,19 +9,7 @@ use crate::time;
 use crate::value::{parse_decimal, ValueError};
 
 fn err(expected: impl Into<String>, got: &Token<'_>) -> ValueError {
-    let mut got = got.to_json();
-    if got.len() > 60 {
-        let cut = (0..=60)
-            .rev()
-            .find(|i| got.is_char_boundary(*i))
-            .unwrap_or(0);
-        got.truncate(cut);
-        got.push('…');
-    }
-    ValueError {
-        expected: expected.into(),
-        got,
-    }
+    ValueError::new(expected, got.to_json())
 }
 
 /// A JSON number's text as an exact decimal scaled by 10^scale. Unlike

@@ -16,6 +16,7 @@
 //! ClickHouse differ in typing and in how values reach the server, so each
 //! store crate writes its own.
 
+mod fold_cells;
 mod keys;
 mod merge;
 mod output;
