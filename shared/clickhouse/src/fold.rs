@@ -69,16 +69,7 @@ fn scan_of(schema: &TableSchema, a: &AggPlan) -> (TableSchema, Vec<Source>) {
         .group_by
         .iter()
         .map(|g| Some(g.name.as_str()))
-        .chain(a.parts.iter().map(|p| match p {
-            Part::Open(c)
-            | Part::High(c)
-            | Part::Low(c)
-            | Part::Close(c)
-            | Part::Sum(c)
-            | Part::Min(c)
-            | Part::Max(c) => Some(c.as_str()),
-            Part::Count => None,
-        }));
+        .chain(a.parts.iter().map(Part::column));
     for name in names {
         let src = match name {
             None => Source::One,

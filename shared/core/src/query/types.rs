@@ -22,6 +22,22 @@ pub enum Part {
     Count,
 }
 
+impl Part {
+    /// The column this part reads; `None` for a count.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Part::Open(c)
+            | Part::High(c)
+            | Part::Low(c)
+            | Part::Close(c)
+            | Part::Sum(c)
+            | Part::Min(c)
+            | Part::Max(c) => Some(c),
+            Part::Count => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggPlan {
     pub interval_ms: Option<i64>,
