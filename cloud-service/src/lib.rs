@@ -7,7 +7,9 @@ pub mod archive;
 pub mod cache;
 pub mod certs;
 pub mod clock;
+pub mod cold;
 pub mod config;
+pub mod failpoint;
 pub mod gate;
 pub mod hot;
 pub mod http_server;
@@ -82,7 +84,25 @@ pub async fn start(
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
     let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
     let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
-    let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
+    // The pair reaches its cold tier over the link; the standalone edition
+    // runs it in this process, with no link and no certificates.
+    let (link, cold_link, cold): (
+        Option<Arc<link::LinkClient>>,
+        Arc<dyn archive::ColdLink>,
+        Arc<dyn cold::ColdQueries>,
+    ) = match &cfg.cold {
+        None => {
+            let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
+            (Some(link.clone()), link.clone(), link)
+        }
+        Some(c) => {
+            let local = cold::InProcessCold::start(c)
+                .await
+                .context("cold tier (standalone)")?;
+            tracing::info!(data_dir = %c.data_dir.display(), "standalone: cold tier in this process");
+            (None, local.clone(), local)
+        }
+    };
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
     let cold_cache = Arc::new(cache::ColdCache::new(
         cfg.query.cold_cache.0,
@@ -93,7 +113,7 @@ pub async fn start(
         hot: hot.clone(),
         journal,
         spool,
-        link: link.clone(),
+        link: cold_link,
         gate: gate.clone(),
         watermarks: watermarks.clone(),
         settings: archive::ArchiveSettings::from_config(&cfg),
@@ -117,7 +137,7 @@ pub async fn start(
         cfg: cfg.clone(),
         router: router::Router {
             hot: hot.clone(),
-            link: link.clone(),
+            cold: cold.clone(),
             watermarks: watermarks.clone(),
             cache: cold_cache,
         },
@@ -125,6 +145,7 @@ pub async fn start(
         gate,
         watermarks,
         link,
+        cold,
         archiver,
         counters: Default::default(),
         tokens,
@@ -187,7 +208,7 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
 async fn alert_loop(
     alerter: Arc<alerts::Alerter>,
     archiver: Arc<archive::Archiver>,
-    link: Arc<link::LinkClient>,
+    link: Option<Arc<link::LinkClient>>,
     cfg: CloudConfig,
 ) {
     if alerter.config().webhook.is_none() {
@@ -197,7 +218,7 @@ async fn alert_loop(
     loop {
         tokio::time::sleep(a.check_every.0).await;
         let now = clock::now_ms();
-        if let Some((since, reason)) = link.down_since() {
+        if let Some((since, reason)) = link.as_ref().and_then(|l| l.down_since()) {
             if now - since >= a.link_down_after.0.as_millis() as i64 {
                 let detail = serde_json::json!({ "since": hotcold_core::time::format_timestamp_ms(since), "reason": reason });
                 alerter

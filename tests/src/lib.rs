@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;
+pub mod standalone;
 
 pub use procs::{Cloud, Gateway};
 pub use stack::Stack;

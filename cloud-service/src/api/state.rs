@@ -18,7 +18,10 @@ pub struct AppState {
     pub hot: Arc<dyn HotStore>,
     pub gate: Arc<IngestGate>,
     pub watermarks: Arc<Watermarks>,
-    pub link: Arc<LinkClient>,
+    /// The QUIC link to the NAS; none in the standalone edition.
+    pub link: Option<Arc<LinkClient>>,
+    /// Cold reads: over the link, or the gateway in this process.
+    pub cold: Arc<dyn crate::cold::ColdQueries>,
     pub archiver: Arc<Archiver>,
     pub router: crate::router::Router,
     pub counters: super::counters::HttpCounters,

@@ -32,7 +32,7 @@ pub use journal::{BatchState, JournalError};
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
 pub use spool::Spool;
-pub(crate) use transfer::ColdLink;
+pub use transfer::ColdLink;
 
 use crate::alerts::Alerter;
 use crate::cache::ColdCache;

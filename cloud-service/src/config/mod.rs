@@ -29,6 +29,9 @@ pub struct CloudConfig {
     /// Rows newer than this stay hot; older windows are archived.
     pub hot_retention: Span,
     pub link: LinkConfig,
+    /// The standalone edition: the cold tier in this process (no NAS, no
+    /// link, no certificates). When set, `link` is not used.
+    pub cold: Option<nas_gateway::local::LocalConfig>,
     pub archive: ArchiveConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
@@ -74,6 +77,7 @@ impl Default for CloudConfig {
             hot: HotConfig::Sqlite { path: None },
             hot_retention: Span(Duration::from_secs(7 * 86_400)),
             link: LinkConfig::default(),
+            cold: None,
             archive: ArchiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
@@ -185,6 +189,17 @@ impl CloudConfig {
         }
         if self.hot_retention.0.is_zero() {
             return Err("hot-retention: must be more than 0".into());
+        }
+        if let Some(c) = &self.cold {
+            for (key, v) in [
+                ("cold.commit-retry", c.commit_retry),
+                ("cold.retention-every", c.retention_every),
+                ("cold.cold-retention", c.cold_retention),
+            ] {
+                if v.0.is_zero() {
+                    return Err(format!("{key}: must be more than 0"));
+                }
+            }
         }
         Ok(())
     }
