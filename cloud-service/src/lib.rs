@@ -84,25 +84,11 @@ pub async fn start(
     let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
     let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
     let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
-    // The pair reaches its cold tier over the link; the standalone edition
-    // runs it in this process, with no link and no certificates.
-    let (link, cold_link, cold): (
-        Option<Arc<link::LinkClient>>,
-        Arc<dyn archive::ColdLink>,
-        Arc<dyn cold::ColdQueries>,
-    ) = match &cfg.cold {
-        None => {
-            let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
-            (Some(link.clone()), link.clone(), link)
-        }
-        Some(c) => {
-            let local = cold::InProcessCold::start(c)
-                .await
-                .context("cold tier (standalone)")?;
-            tracing::info!(data_dir = %c.data_dir.display(), "standalone: cold tier in this process");
-            (None, local.clone(), local)
-        }
-    };
+    let cold::ColdTier {
+        link,
+        archive: cold_link,
+        queries: cold,
+    } = cold::ColdTier::open(&cfg).await?;
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
     let cold_cache = Arc::new(cache::ColdCache::new(
         cfg.query.cold_cache.0,

@@ -8,11 +8,52 @@ mod in_process;
 pub use in_process::InProcessCold;
 
 use crate::link::{ClientError, LinkClient};
+use anyhow::Context;
 use futures::future::BoxFuture;
 use hotcold_core::frame::{ColdQuery, LedgerRecord, QueryEnd};
 use hotcold_core::schema::TableSchema;
 use hotcold_core::RowBatch;
+use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// The cold tier as the service uses it.
+pub struct ColdTier {
+    /// The QUIC link to the NAS; none in the standalone edition.
+    pub link: Option<Arc<LinkClient>>,
+    /// Delivery and read-back, for the archive.
+    pub archive: Arc<dyn crate::archive::ColdLink>,
+    /// Cold reads, for the router, rehydrate and verify.
+    pub queries: Arc<dyn ColdQueries>,
+}
+
+impl ColdTier {
+    /// The pair reaches its cold tier over the link; the standalone
+    /// edition (`cold:` in the config) runs it in this process, with no
+    /// link and no certificates.
+    pub async fn open(cfg: &crate::config::CloudConfig) -> anyhow::Result<Self> {
+        Ok(match &cfg.cold {
+            None => {
+                let link = LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
+                Self {
+                    link: Some(link.clone()),
+                    archive: link.clone(),
+                    queries: link,
+                }
+            }
+            Some(c) => {
+                let local = InProcessCold::start(c)
+                    .await
+                    .context("cold tier (standalone)")?;
+                tracing::info!(data_dir = %c.data_dir.display(), "standalone: cold tier in this process");
+                Self {
+                    link: None,
+                    archive: local.clone(),
+                    queries: local,
+                }
+            }
+        })
+    }
+}
 
 /// The cold tier's reads.
 pub trait ColdQueries: Send + Sync {
