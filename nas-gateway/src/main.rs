@@ -124,11 +124,12 @@ async fn run() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "scrub: {} windows, {} rows checked; {} match the ledger, {} do not",
+                    "scrub: {} windows, {} rows checked; {} match the ledger, {} do not; {} expired by cold retention (not checked)",
                     report.windows,
                     report.rows,
                     report.ok,
-                    report.mismatched.len()
+                    report.mismatched.len(),
+                    report.expired
                 );
                 for m in &report.mismatched {
                     println!(
