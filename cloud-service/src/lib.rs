@@ -29,12 +29,36 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// What `serve` would refuse, checked without starting anything: the
+/// config's values, the tokens and where they may be exposed, and every
+/// certificate and key it would load. `check-config` runs this and `start`
+/// runs it first, so the two cannot disagree.
+pub fn preflight(cfg: &CloudConfig) -> anyhow::Result<()> {
+    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    cfg.admin
+        .resolve()?
+        .check_exposure(cfg.http_listen)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cfg.cold.is_none() {
+        let files = cfg.tls_files();
+        hotcold_link::tls::client_crypto(&files).map_err(|e| {
+            anyhow::anyhow!(
+                "link: the certificates in link.ca, link.cert, link.key (and peer-cert) cannot be used: {e} (cloud-service certs init makes them)"
+            )
+        })?;
+    }
+    if let Some(t) = &cfg.http_tls {
+        http_server::tls_config(&t.cert, &t.key).context("http-tls")?;
+    }
+    Ok(())
+}
+
 /// Opens the stores, journal and spool, and serves HTTP until `shutdown`.
 pub async fn start(
     mut cfg: CloudConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    preflight(&cfg)?;
     let tokens = cfg.admin.resolve()?;
     tokens
         .check_exposure(cfg.http_listen)

@@ -148,7 +148,9 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            NasConfig::load(&config)?;
+            let cfg = NasConfig::load(&config)?;
+            nas_gateway::preflight(&cfg)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", config.display()))?;
             println!("{}: ok", config.display());
             Ok(())
         }

@@ -52,7 +52,7 @@ impl AppState {
 }
 
 /// The suffix of a rehydrated copy's table (`rehydrate.rs`).
-pub(crate) const REHYDRATED_SUFFIX: &str = "__rehydrated";
+pub(crate) use crate::config::REHYDRATED_SUFFIX;
 
 impl AppState {
     /// The schema of `T__rehydrated`, if `name` is one and `T` is configured.

@@ -127,6 +127,22 @@ impl CloudConfig {
                 "link.wire-overhead: {o} is not a fraction from 0 to 1 (0.12 is 12%)"
             ));
         }
+        if self.tables.is_empty() {
+            return Err(
+                "tables: none declared; list every table the service stores here or in table-files (presets in config/tables/)".into(),
+            );
+        }
+        for (key, v) in [
+            ("ingest.max-body", self.ingest.max_body.0),
+            ("ingest.max-concurrent", self.ingest.max_concurrent as u64),
+            ("query.max-concurrent", self.query.max_concurrent as u64),
+            ("query.max-rows", self.query.max_rows),
+            ("query.max-buckets", self.query.max_buckets),
+        ] {
+            if v == 0 {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         let ch_hot = matches!(self.hot, HotConfig::Clickhouse(_));
         for (i, t) in self.tables.iter().enumerate() {
@@ -144,6 +160,7 @@ impl CloudConfig {
             } else {
                 t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
             }
+            reserved_name(&t.name).map_err(|e| format!("tables[{i}]: {e}"))?;
             if !names.insert(&t.name) {
                 return Err(format!("tables[{i}]: table {} is declared twice", t.name));
             }
@@ -217,6 +234,31 @@ impl CloudConfig {
             ),
         }
     }
+}
+
+/// The suffix of rehydrate's copies of archived days (`T__rehydrated`).
+pub(crate) const REHYDRATED_SUFFIX: &str = "__rehydrated";
+
+/// Table names the stores keep for themselves: SQLite's own catalog
+/// (`sqlite_*`), ours (`_hotcold*`), and rehydrate's copies (`T__rehydrated`).
+/// `serve` would fail or clash on them, so the config refuses them.
+fn reserved_name(name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("sqlite_") {
+        return Err(format!(
+            "table name {name}: names starting with sqlite_ are SQLite's own"
+        ));
+    }
+    if lower.starts_with("_hotcold") {
+        return Err(format!("table name {name}: names starting with _hotcold are the product's own (ledger, journal)"));
+    }
+    if lower.ends_with(REHYDRATED_SUFFIX) {
+        return Err(format!(
+            "table name {name}: names ending in {} are rehydrate's copies of archived days",
+            REHYDRATED_SUFFIX
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
