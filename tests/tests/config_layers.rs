@@ -88,7 +88,8 @@ fn overlays_and_overrides_apply_and_errors_say_where() {
     std::fs::write(&cloud, "link:\n  bwlimit: \"off\"\n  chunk-sise: 1MiB\n").expect("write");
     let (ok, msg) = check("cloud-service", &cloud, &[]);
     assert!(
-        !ok && msg.contains("link: unknown field `chunk-sise`") && msg.contains("line 3"),
+        !ok && msg.contains("link.chunk-sise: unknown field `chunk-sise`")
+            && msg.contains("line 3"),
         "{msg}"
     );
 
