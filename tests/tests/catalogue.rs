@@ -246,7 +246,7 @@ fn config_cases(certs: &std::path::Path) -> Vec<(&'static str, String, &'static 
     let with = |extra: &str| format!("{link}{extra}{tables}");
     let table = |t: &str| format!("{link}tables:\n  - {t}\n");
     vec![
-        ("cloud-service", format!("{link}"), "tables: none declared"),
+        ("cloud-service", link.clone(), "tables: none declared"),
         ("cloud-service", with("nosuch-key: 1\n"), "nosuch-key"),
         ("cloud-service", with("hot-retention: 5 minutes\n"), "hot-retention"),
         ("cloud-service", with("ingest:\n  max-body: 4 MB\n"), "max-body"),
