@@ -132,6 +132,7 @@ pub async fn start(
     }));
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
+    let keys = tokio::spawn(prune_keys_loop(hot.clone(), cfg.ingest.idempotency_ttl.0));
     let watch = tokio::spawn(alert_loop(
         alerter,
         archiver.clone(),
@@ -174,6 +175,7 @@ pub async fn start(
         let r = http_server::serve(listener, app, tls, header_timeout, shutdown).await;
         resync.abort();
         schedule.abort();
+        keys.abort();
         watch.abort();
         r
     });
@@ -210,6 +212,22 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
             Ok(_) | Err(archive::ArchiveError::AlreadyRunning) => {}
             Err(e) => tracing::error!(error = %e, "resync failed"),
         }
+    }
+}
+
+/// Forgets idempotency keys older than `ingest.idempotency-ttl`, hourly
+/// (and once at start, for a service that was down for a while).
+async fn prune_keys_loop(hot: Arc<dyn hot::HotStore>, ttl: std::time::Duration) {
+    loop {
+        let before = clock::now_ms() - ttl.as_millis() as i64;
+        let h = hot.clone();
+        match tokio::task::spawn_blocking(move || h.prune_keys(before)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(forgotten = n, "idempotency keys past their ttl"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot forget old idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "idempotency key pruning stopped"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
 }
 
