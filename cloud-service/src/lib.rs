@@ -254,6 +254,17 @@ async fn alert_loop(
                     .await;
             }
         }
+        let j = archiver.journal.clone();
+        let stuck = tokio::task::spawn_blocking(move || j.lock().ok()?.stuck().ok())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for r in &stuck {
+            alerter
+                .send("batch_stuck", &r.batch_id, api::admin::stuck_detail(r))
+                .await;
+        }
         for t in &cfg.tables {
             let retention = t.hot_retention.map_or(cfg.hot_retention.0, |r| r.0);
             let limit = now - (retention + a.hot_grace.0).as_millis() as i64;

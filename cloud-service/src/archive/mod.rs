@@ -27,7 +27,7 @@ mod tests;
 mod transfer;
 
 pub(crate) use export::ExportSettings;
-pub(crate) use journal::Journal;
+pub(crate) use journal::{BatchRecord, Journal};
 pub use journal::{BatchState, JournalError};
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
@@ -41,7 +41,7 @@ use crate::gate::IngestGate;
 use crate::hot::{HotError, HotStore};
 use crate::watermarks::Watermarks;
 use hotcold_core::schema::TableSchema;
-use journal::BatchRecord;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
