@@ -100,7 +100,8 @@ fn a_non_loopback_address_needs_every_token() {
             format!(
                 "http-listen: 0.0.0.0:0\ndata-dir: {d}/cloud\n\
                  link:\n  gateway: 127.0.0.1:9\n  ca: {d}/ca.pem\n  cert: {d}/cloud-service.pem\n  key: {d}/cloud-service.key\n\
-                 schedule:\n  enabled: false\n{admin_yaml}",
+                 schedule:\n  enabled: false\n{admin_yaml}tables:\n{}",
+                hotcold_tests::stack::trades_yaml(),
                 d = dir.path().display()
             ),
         )
@@ -170,9 +171,14 @@ fn the_compose_environment_sets_every_token() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    // The shipped config names its certificates relative to the working
+    // directory (data/certs), as the container's volume holds them.
+    let work = tempfile::tempdir().expect("tempdir");
+    hotcold_tests::stack::write_certs(&work.path().join("data/certs"));
     let check = |with_tokens: bool| {
         let mut c = std::process::Command::new(&bin);
-        c.args(["check-config", "-c"])
+        c.current_dir(work.path())
+            .args(["check-config", "-c"])
             .arg(root.join("config/cloud.yaml"));
         for (k, v) in &env {
             let (k, v) = (k.as_str().expect("key"), v.as_str().expect("value"));
