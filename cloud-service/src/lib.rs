@@ -7,7 +7,9 @@ pub mod archive;
 pub mod cache;
 pub mod certs;
 pub mod clock;
+pub mod cluster;
 pub mod config;
+pub mod failpoint;
 pub mod gate;
 pub mod hot;
 pub mod http_server;
@@ -79,8 +81,19 @@ pub async fn start(
         .await??;
     }
     let journal = archive::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
-    let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
-    let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
+    // Cluster edition: the floors and watermarks come from ZooKeeper
+    // (`cluster::Cluster::join`), never from a local file.
+    let local = cfg.cluster.is_none();
+    let gate = Arc::new(gate::IngestGate::new(if local {
+        journal.floors()?
+    } else {
+        Default::default()
+    }));
+    let watermarks = Arc::new(watermarks::Watermarks::new(if local {
+        journal.watermarks()?
+    } else {
+        Default::default()
+    }));
     let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
     let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
@@ -88,6 +101,23 @@ pub async fn start(
         cfg.query.cold_cache.0,
         cfg.query.cold_cache_ttl.0,
     ));
+    let cluster = match cfg.cluster.clone() {
+        None => None,
+        Some(c) => Some(
+            cluster::Cluster::join(
+                c,
+                cluster::Parts {
+                    data_dir: cfg.data_dir.clone(),
+                    tables: cfg.tables.iter().map(|t| t.name.clone()).collect(),
+                    http_addr: cfg.http_listen.to_string(),
+                    gate: gate.clone(),
+                    watermarks: watermarks.clone(),
+                    cold_cache: cold_cache.clone(),
+                },
+            )
+            .await?,
+        ),
+    };
     let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {
         tables: cfg.tables.clone(),
         hot: hot.clone(),
@@ -100,6 +130,10 @@ pub async fn start(
         alerter: Some(alerter.clone()),
         cold_cache: Some(cold_cache.clone()),
     }));
+    let cluster_tasks = cluster
+        .as_ref()
+        .map(|c| c.run(archiver.clone()))
+        .unwrap_or_default();
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let watch = tokio::spawn(alert_loop(
@@ -128,6 +162,7 @@ pub async fn start(
         archiver,
         counters: Default::default(),
         tokens,
+        cluster,
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
@@ -144,6 +179,7 @@ pub async fn start(
         resync.abort();
         schedule.abort();
         watch.abort();
+        cluster_tasks.iter().for_each(|t| t.abort());
         r
     });
     Ok(Running {
@@ -176,7 +212,9 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
                 pending = r.pending,
                 "resync pass"
             ),
-            Ok(_) | Err(archive::ArchiveError::AlreadyRunning) => {}
+            Ok(_)
+            | Err(archive::ArchiveError::AlreadyRunning)
+            | Err(archive::ArchiveError::NotLeader(_)) => {}
             Err(e) => tracing::error!(error = %e, "resync failed"),
         }
     }

@@ -25,13 +25,25 @@ impl Archiver {
             b.rec.window,
             b.rec.hot.map_or(0, |h| h.rows),
         );
+        // Cluster edition: never delete on a lease that may have passed to
+        // another replica (a session that lapsed while this one paused).
+        let (t, end) = (b.rec.table.clone(), b.rec.window.end);
+        self.journal(move |j| j.check_lease(&t, None, Some(end)))
+            .await?;
         match self.hot(move |h| h.purge(&s, w, expected)).await {
             Ok(_) => {}
+            // A purge that deleted the window and then died before it was
+            // recorded (a crash, a leader killed): the window is empty and
+            // confirmed in cold, so the purge is done, not mismatched.
+            Err(ArchiveError::Hot(HotError::PurgeMismatch { found: 0, .. })) => {
+                tracing::warn!(batch = %b.rec.batch_id, "window already purged from hot by an earlier attempt");
+            }
             Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
                 return self.fail(b, run, e.to_string()).await;
             }
             Err(e) => return Err(e),
         }
+        crate::failpoint::pause("purge").await;
         let (sp, i) = (self.spool.clone(), b.rec.batch_id.clone());
         blocking(move || Ok(sp.remove(&i)?)).await?;
         let i = b.rec.batch_id.clone();

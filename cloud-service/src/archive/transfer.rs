@@ -74,6 +74,7 @@ impl Archiver {
             self.export_to_spool(b).await?;
             return Ok(Step::Next);
         };
+        crate::failpoint::pause("transfer").await;
         let mut sent = 0u64;
         // Link client: the delivery (offer, chunks, commit answer).
         let delivered = self.link.deliver(&self.spool, &manifest, &mut sent).await;
@@ -85,6 +86,7 @@ impl Archiver {
                 let (cold, durable) = (d.cold, d.durable);
                 self.journal(move |j| j.mark_committed(&id, &cold, sent, durable))
                     .await?;
+                crate::failpoint::pause("committed").await;
                 Ok(Step::Next)
             }
             Err(e) => {

@@ -1,0 +1,188 @@
+//! The cluster edition: several `cloud-service` replicas share one hot
+//! store; exactly one, the holder of a ZooKeeper lease, archives.
+//!
+//! `zk` holds the session and the layout, `lease` the election and the
+//! fencing epoch, `registry` each replica's node and the floors and
+//! watermarks every replica applies, `mirror` the journal's write-through
+//! to ZooKeeper, `http` what the API refuses while a replica cannot know
+//! the floor or the watermark. See ARCHITECTURE.md, "Cluster edition".
+
+pub mod http;
+mod lease;
+mod mirror;
+mod registry;
+mod zk;
+
+use crate::archive::Archiver;
+use crate::cache::ColdCache;
+use crate::config::ClusterConfig;
+use crate::gate::IngestGate;
+use crate::watermarks::Watermarks;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use tokio::sync::watch;
+
+/// What this replica reports of itself in `/replicas/<id>`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Seen {
+    pub floors: HashMap<String, i64>,
+    pub watermarks: HashMap<String, i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ReplicaNode {
+    pub id: String,
+    pub http: String,
+    pub role: String,
+    pub seen: Seen,
+}
+
+/// One replica's view of the cluster; shared by its tasks and the API.
+pub struct Cluster {
+    cfg: ClusterConfig,
+    advertise: String,
+    tables: Vec<String>,
+    data_dir: PathBuf,
+    /// The current session; replaced after an expiry.
+    client: RwLock<Option<zk::Client>>,
+    /// The session is connected (not Disconnected nor Expired).
+    connected: AtomicBool,
+    /// Floors and watermarks applied since the session last connected:
+    /// until then ingest and queries are refused (503).
+    synced: AtomicBool,
+    /// The lease is held and the journal rebuilt: archive runs may start.
+    held: watch::Sender<bool>,
+    /// The `/epoch` version this leader's writes are fenced by.
+    epoch: Mutex<Option<i32>>,
+    /// A fenced write failed: the local journal is not to be trusted, so
+    /// the lease is given up and the journal rebuilt at the next one.
+    dirty: AtomicBool,
+    /// Journal nodes known to exist (create vs set in a fenced write).
+    known: Mutex<std::collections::HashSet<String>>,
+    leader: Mutex<Option<String>>,
+    replicas: Mutex<Vec<ReplicaNode>>,
+    seen: Mutex<Seen>,
+    gate: Arc<IngestGate>,
+    watermarks: Arc<Watermarks>,
+    cold_cache: Arc<ColdCache>,
+    archiver: OnceLock<Arc<Archiver>>,
+    rt: tokio::runtime::Handle,
+}
+
+/// What `start` builds from: the parts of the service the cluster drives.
+pub struct Parts {
+    pub data_dir: PathBuf,
+    pub tables: Vec<String>,
+    pub http_addr: String,
+    pub gate: Arc<IngestGate>,
+    pub watermarks: Arc<Watermarks>,
+    pub cold_cache: Arc<ColdCache>,
+}
+
+impl Cluster {
+    /// Connects, checks the root, registers this replica and applies the
+    /// floors and watermarks, all before the service answers anything:
+    /// ZooKeeper unreachable, a root that is not ours, or a replica id in
+    /// use is an error here.
+    pub async fn join(cfg: ClusterConfig, p: Parts) -> anyhow::Result<Arc<Self>> {
+        let client = zk::connect(&cfg).await.map_err(anyhow::Error::msg)?;
+        zk::prepare(&client, &cfg.root, &p.tables)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let c = Arc::new(Self {
+            advertise: cfg.advertise.clone().unwrap_or(p.http_addr),
+            cfg,
+            tables: p.tables,
+            data_dir: p.data_dir,
+            client: RwLock::new(Some(client)),
+            connected: AtomicBool::new(true),
+            synced: AtomicBool::new(false),
+            held: watch::channel(false).0,
+            epoch: Mutex::new(None),
+            dirty: AtomicBool::new(false),
+            known: Mutex::new(Default::default()),
+            leader: Mutex::new(None),
+            replicas: Mutex::new(Vec::new()),
+            seen: Mutex::new(Seen::default()),
+            gate: p.gate,
+            watermarks: p.watermarks,
+            cold_cache: p.cold_cache,
+            archiver: OnceLock::new(),
+            rt: tokio::runtime::Handle::current(),
+        });
+        c.register().await.map_err(anyhow::Error::msg)?;
+        c.sync_once().await.map_err(anyhow::Error::msg)?;
+        Ok(c)
+    }
+
+    /// Starts the session watcher, the sync loop and the campaign.
+    pub fn run(self: &Arc<Self>, archiver: Arc<Archiver>) -> Vec<tokio::task::JoinHandle<()>> {
+        let _ = self.archiver.set(archiver.clone());
+        archiver.set_lease(self.clone());
+        vec![
+            tokio::spawn(self.clone().session_loop()),
+            tokio::spawn(self.clone().sync_loop()),
+            tokio::spawn(self.clone().campaign_loop()),
+        ]
+    }
+
+    pub(crate) fn client(&self) -> Option<zk::Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn path(&self, rel: &str) -> String {
+        zk::path(&self.cfg.root, rel)
+    }
+
+    /// Ingest and queries may be answered: the floors and watermarks in
+    /// force are known.
+    pub fn synced(&self) -> bool {
+        self.connected.load(Ordering::SeqCst) && self.synced.load(Ordering::SeqCst)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        *self.held.borrow()
+    }
+
+    pub fn role(&self) -> &'static str {
+        if !self.connected.load(Ordering::SeqCst) {
+            "disconnected"
+        } else if self.is_leader() {
+            "leader"
+        } else {
+            "follower"
+        }
+    }
+
+    /// The leader's HTTP address, as its `/leader` node says.
+    pub fn leader(&self) -> Option<String> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// For `/health` and `/v1/admin/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let replicas = self
+            .replicas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        serde_json::json!({
+            "replica_id": self.cfg.replica_id,
+            "http": self.advertise,
+            "role": self.role(),
+            "synced": self.synced(),
+            "leader": self.leader(),
+            "epoch": *self.epoch.lock().unwrap_or_else(|p| p.into_inner()),
+            "replicas": replicas,
+            "root": self.cfg.root,
+        })
+    }
+}
