@@ -5,6 +5,7 @@
 
 pub mod chdb;
 pub mod clickhouse;
+pub mod cluster;
 pub mod data;
 pub mod disk;
 pub mod ingest_bench;
@@ -14,6 +15,7 @@ pub mod proxy;
 pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;
+pub mod tcp_proxy;
 
 pub use procs::{Cloud, Gateway};
 pub use stack::Stack;

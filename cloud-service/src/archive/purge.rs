@@ -31,7 +31,7 @@ impl Archiver {
         self.journal(move |j| j.check_lease(&t, None, Some(end)))
             .await?;
         match self.hot(move |h| h.purge(&s, w, expected)).await {
-            Ok(_) => {}
+            Ok(n) => tracing::info!(batch = %b.rec.batch_id, rows = n, "window purged from hot"),
             // A purge that deleted the window and then died before it was
             // recorded (a crash, a leader killed): the window is empty and
             // confirmed in cold, so the purge is done, not mismatched.
