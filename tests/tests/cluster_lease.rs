@@ -292,6 +292,15 @@ async fn leader_killed_at_each_step_hands_every_batch_over_once() {
         "followers never answered 409"
     );
     println!("failovers {failovers:?}; ingests refused meanwhile: {refused}");
+    for what in [
+        "journal rebuilt",
+        "spool has no manifest",
+        "already purged from hot",
+        "fenced out",
+    ] {
+        let n: usize = cs.replicas.iter().map(|r| r.logs().matches(what).count()).sum();
+        println!("log lines {what:?}: {n}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
