@@ -2,214 +2,20 @@
 //! hot ClickHouse shared by three `cloud-service` processes, and a gateway:
 //! the leader killed with SIGKILL at each step of a batch, ZooKeeper itself
 //! killed and restarted, a replica cut off from ZooKeeper by a proxy, and
-//! the configurations that must be refused at start. Every check of what
+//! and (in `cluster_config.rs`) the configurations refused at start. Every check of what
 //! the stores hold reads them directly (ClickHouse over HTTP, the gateway's
 //! SQLite file), not through the service.
 
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_tests::cluster::{start_fails, zookeeper, zookeeper_script, ClusterStack};
+use hotcold_tests::cluster::{zookeeper_script, ClusterStack};
+use hotcold_tests::cluster_checks::*;
 use hotcold_tests::data::{ndjson, now_ms, trades};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The tests share one ZooKeeper and one of them restarts it: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const SESSION: Duration = Duration::from_secs(4);
-
-fn ids(rows: &[serde_json::Value]) -> Vec<u64> {
-    rows.iter().filter_map(|r| r["trade_id"].as_u64()).collect()
-}
-
-fn components() -> Option<(String, String)> {
-    let zk = zookeeper()?;
-    let ch = hotcold_tests::clickhouse::url()?;
-    Some((zk, ch))
-}
-
-/// Old days (3 to 3 + n days ago), each ingested through another replica.
-async fn ingest_old_days(cs: &ClusterStack, n: i64, acked: &Mutex<Vec<u64>>) {
-    let now = now_ms();
-    for d in 0..n {
-        let day = Window::day_of(now - (3 + d) * DAY_MS);
-        let rows = trades(day.start, day.end, 2_000, 100 + d as u64);
-        let r = &cs.replicas[d as usize % cs.replicas.len()];
-        assert_eq!(
-            r.ingest(ndjson(&rows)).await,
-            Some(200),
-            "old day {d} via {}",
-            r.id
-        );
-        acked.lock().unwrap().extend(ids(&rows));
-    }
-}
-
-/// Recent rows (they stay hot) through every replica in turn until
-/// stopped; only answers of 200 count as acknowledged.
-fn ingest_meanwhile(
-    urls: Vec<String>,
-    acked: Arc<Mutex<Vec<u64>>>,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<u64> {
-    tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        let mut refused = 0u64;
-        let mut k = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            let now = now_ms();
-            let rows = trades(now - 3_600_000, now, 200, 10_000 + k);
-            let url = &urls[k as usize % urls.len()];
-            let r = http
-                .post(format!("{url}/v1/ingest/trades"))
-                .body(ndjson(&rows))
-                .timeout(Duration::from_secs(20))
-                .send()
-                .await;
-            match r.map(|r| r.status().as_u16()) {
-                Ok(200) => acked.lock().unwrap().extend(ids(&rows)),
-                _ => refused += 1,
-            }
-            k += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        refused
-    })
-}
-
-/// Asks every replica to archive, over and over; followers answer 409.
-fn drive_archives(urls: Vec<String>, stop: Arc<AtomicBool>, refused: Arc<AtomicU64>) {
-    for url in urls {
-        let (stop, refused) = (stop.clone(), refused.clone());
-        tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            while !stop.load(Ordering::SeqCst) {
-                let r = http
-                    .post(format!("{url}/v1/admin/archive"))
-                    .timeout(Duration::from_secs(120))
-                    .send()
-                    .await;
-                if let Ok(r) = r {
-                    if r.status().as_u16() == 409 {
-                        let body = r.text().await.unwrap_or_default();
-                        if body.contains("leader is") {
-                            refused.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        });
-    }
-}
-
-/// Every acknowledged row exactly once across hot and cold, no row twice,
-/// no window in the ledger twice, the same watermarks everywhere.
-async fn check_exactly_once(cs: &ClusterStack, acked: &[u64]) {
-    let mut seen: HashMap<u64, u32> = HashMap::new();
-    let (hot, cold) = (cs.hot_ids().await, cs.cold_ids());
-    for id in hot.iter().chain(cold.iter()) {
-        *seen.entry(*id).or_default() += 1;
-    }
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
-    assert!(twice.is_empty(), "rows stored twice: {twice:?}");
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|id| !seen.contains_key(id))
-        .take(5)
-        .collect();
-    if !lost.is_empty() {
-        cs.dump_logs();
-    }
-    assert!(
-        lost.is_empty(),
-        "acknowledged rows lost: {lost:?} (of {})",
-        acked.len()
-    );
-    assert!(
-        cs.ledger_twice().is_empty(),
-        "windows archived twice: {:?}",
-        cs.ledger_twice()
-    );
-    let marks = cs.watermarks().await;
-    assert!(
-        marks.windows(2).all(|w| w[0].1 == w[1].1),
-        "watermarks differ: {marks:?}"
-    );
-    println!(
-        "hot {} + cold {} rows, {} acknowledged",
-        hot.len(),
-        cold.len(),
-        acked.len()
-    );
-}
-
-/// Waits until hot holds no row older than the cutoff and every replica
-/// shows the same watermark at or past `at_least`.
-async fn wait_archived(cs: &ClusterStack, at_least: i64, limit: Duration) {
-    let t = Instant::now();
-    let cutoff = Window::day_of(now_ms() - 2 * DAY_MS).start;
-    loop {
-        let old = hotcold_tests::clickhouse::u64s(
-            &cs.ch_url,
-            &format!(
-                "SELECT count() FROM {}.trades WHERE ts < {cutoff}",
-                cs.hot_db
-            ),
-        )
-        .await;
-        let marks = cs.watermarks().await;
-        let done = marks
-            .iter()
-            .all(|(_, m)| m["trades"].as_i64() >= Some(at_least))
-            && marks.windows(2).all(|w| w[0].1 == w[1].1);
-        if old == [0] && done {
-            return;
-        }
-        if t.elapsed() > limit {
-            cs.dump_logs();
-            panic!("not archived within {limit:?}: {old:?} old rows in hot, watermarks {marks:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Lines of `failpoint pause` at `point` across a replica's logs.
-fn pauses(cs: &ClusterStack, i: usize, point: &str) -> usize {
-    cs.replicas[i]
-        .logs()
-        .lines()
-        .filter(|l| l.contains("failpoint pause") && l.contains(&format!("\"{point}\"")))
-        .count()
-}
-
-/// Restarts a killed replica once ZooKeeper has expired its old session
-/// (its id would be refused as in use before).
-async fn restart_after_expiry(cs: &mut ClusterStack, i: usize) {
-    let id = cs.replicas[i].id.clone();
-    let t = Instant::now();
-    loop {
-        let mut listed = false;
-        for r in cs.replicas.iter().filter(|r| r.alive()) {
-            if let Some(c) = r.cluster().await {
-                let ids: Vec<&str> = c["replicas"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|n| n["id"].as_str())
-                    .collect();
-                listed |= ids.contains(&id.as_str());
-            }
-        }
-        if !listed {
-            break;
-        }
-        assert!(t.elapsed() < SESSION * 4, "{id}'s session never expired");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cs.replicas[i].start();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_at_each_step_hands_every_batch_over_once() {
@@ -279,7 +85,7 @@ async fn leader_killed_at_each_step_hands_every_batch_over_once() {
     stop.store(true, Ordering::SeqCst);
     let refused = ingester.await.expect("ingester");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let acked = acked.lock().unwrap().clone();
+    let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
     assert_eq!(
         cs.ledger_windows(),
@@ -298,7 +104,11 @@ async fn leader_killed_at_each_step_hands_every_batch_over_once() {
         "already purged from hot",
         "fenced out",
     ] {
-        let n: usize = cs.replicas.iter().map(|r| r.logs().matches(what).count()).sum();
+        let n: usize = cs
+            .replicas
+            .iter()
+            .map(|r| r.logs().matches(what).count())
+            .sum();
         println!("log lines {what:?}: {n}");
     }
 }
@@ -322,7 +132,7 @@ async fn zookeeper_killed_and_restarted_loses_nothing() {
         if cs.replicas[0].ingest(ndjson(&rows)).await == Some(503) {
             break;
         }
-        acked.lock().unwrap().extend(ids(&rows));
+        acked.lock().expect("acked").extend(ids(&rows));
         assert!(
             down.elapsed() < SESSION * 2,
             "still taking ingest without ZooKeeper"
@@ -347,7 +157,7 @@ async fn zookeeper_killed_and_restarted_loses_nothing() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        acked.lock().unwrap().extend(ids(&rows));
+        acked.lock().expect("acked").extend(ids(&rows));
     }
     let (s, report) = cs.replicas[leader].post_archive().await.expect("archive");
     assert_eq!(s, 200, "{report}");
@@ -357,7 +167,7 @@ async fn zookeeper_killed_and_restarted_loses_nothing() {
         Duration::from_secs(60),
     )
     .await;
-    let acked = acked.lock().unwrap().clone();
+    let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
     assert_eq!(cs.ledger_windows(), 3);
 }
@@ -412,7 +222,7 @@ async fn replica_cut_off_from_zookeeper_lapses_first_and_rejoins_as_follower() {
             );
             match cs.replicas[0].ingest(ndjson(&rows)).await {
                 Some(503) => refused_at = Some(cut.elapsed()),
-                Some(200) => acked.lock().unwrap().extend(ids(&rows)),
+                Some(200) => acked.lock().expect("acked").extend(ids(&rows)),
                 _ => {}
             }
         }
@@ -470,90 +280,7 @@ async fn replica_cut_off_from_zookeeper_lapses_first_and_rejoins_as_follower() {
         Duration::from_secs(60),
     )
     .await;
-    let acked = acked.lock().unwrap().clone();
+    let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
     assert_eq!(cs.ledger_windows(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_cluster_configs_are_refused_at_start() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((zk, ch)) = components() else { return };
-    let mut cs = ClusterStack::new(1, &ch, |_| zk.clone(), "4s");
-    let base = std::fs::read_to_string(&cs.replicas[0].config).expect("config");
-    let (top, own_data) = (
-        cs.dir.path().to_path_buf(),
-        cs.replicas[0].dir.join("cloud"),
-    );
-    let variant = |name: &str, from: &str, to: &str| {
-        let p = top.join(format!("{name}.yaml"));
-        let yaml = base.replace(from, to).replace(
-            &format!("data-dir: {}", own_data.display()),
-            &format!("data-dir: {}", top.join(name).display()),
-        );
-        assert_ne!(yaml, base, "{name}");
-        std::fs::write(&p, yaml).expect("variant");
-        p
-    };
-    let root_line = format!("root: {}", cs.root);
-
-    let out = start_fails(&variant(
-        "unreachable",
-        &format!("zookeeper: {zk}"),
-        "zookeeper: 127.0.0.1:9",
-    ))
-    .await;
-    assert!(
-        out.contains("cannot reach ZooKeeper") || out.contains("no answer from ZooKeeper"),
-        "{out}"
-    );
-
-    let client = zookeeper_client::Client::connect(&zk).await.expect("zk");
-    let opts =
-        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-    // The parent exists unless an earlier test made it.
-    let _ = client.create("/hotcold", b"", &opts).await;
-    let foreign = format!("{}-foreign", cs.root);
-    client
-        .create(&foreign, b"", &opts)
-        .await
-        .expect("foreign root");
-    client
-        .create(&format!("{foreign}/brokers"), b"", &opts)
-        .await
-        .expect("foreign child");
-    let out = start_fails(&variant("foreign", &root_line, &format!("root: {foreign}"))).await;
-    assert!(out.contains("not hotcold's"), "{out}");
-
-    let other = format!("{}-other", cs.root);
-    client.create(&other, b"", &opts).await.expect("other root");
-    client
-        .create(&format!("{other}/meta"), b"hotcold-cluster", &opts)
-        .await
-        .expect("meta");
-    client
-        .create(&format!("{other}/journal"), b"", &opts)
-        .await
-        .expect("journal");
-    client
-        .create(
-            &format!("{other}/journal/orders-0-86400000-1"),
-            b"{}",
-            &opts,
-        )
-        .await
-        .expect("batch");
-    let out = start_fails(&variant("other", &root_line, &format!("root: {other}"))).await;
-    assert!(out.contains("another cluster's journal"), "{out}");
-
-    cs.replicas[0].start();
-    let url = cs.replicas[0].url.clone();
-    let port = url.rsplit(':').next().unwrap_or_default().to_string();
-    let twin = variant("twin", &format!("127.0.0.1:{port}\n"), "127.0.0.1:0\n");
-    let out = start_fails(&twin).await;
-    assert!(out.contains("already in use"), "{out}");
-    // The first one is untouched: it still leads.
-    assert_eq!(cs.one_leader(Duration::from_secs(10)).await.0, 0);
-    let log = std::fs::read_to_string(cs.replicas[0].log(0)).unwrap_or_default();
-    assert!(!log.contains("ERROR"), "{log}");
 }

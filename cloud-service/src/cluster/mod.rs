@@ -159,8 +159,12 @@ impl Cluster {
         }
     }
 
-    /// The leader's HTTP address, as its `/leader` node says.
+    /// The leader's HTTP address: this replica's own while it leads, else
+    /// what `/leader` said at the last sync.
     pub fn leader(&self) -> Option<String> {
+        if self.is_leader() {
+            return Some(self.advertise.clone());
+        }
         self.leader
             .lock()
             .unwrap_or_else(|p| p.into_inner())
