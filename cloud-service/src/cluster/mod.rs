@@ -52,6 +52,9 @@ pub struct Cluster {
     /// Floors and watermarks applied since the session last connected:
     /// until then ingest and queries are refused (503).
     synced: AtomicBool,
+    /// Moves at every disconnect, so a sync that straddled one does not
+    /// mark the replica synced.
+    generation: std::sync::atomic::AtomicU64,
     /// The lease is held and the journal rebuilt: archive runs may start.
     held: watch::Sender<bool>,
     /// The `/epoch` version this leader's writes are fenced by.
@@ -99,6 +102,7 @@ impl Cluster {
             client: RwLock::new(Some(client)),
             connected: AtomicBool::new(true),
             synced: AtomicBool::new(false),
+            generation: Default::default(),
             held: watch::channel(false).0,
             epoch: Mutex::new(None),
             dirty: AtomicBool::new(false),
@@ -121,10 +125,11 @@ impl Cluster {
     pub fn run(self: &Arc<Self>, archiver: Arc<Archiver>) -> Vec<tokio::task::JoinHandle<()>> {
         let _ = self.archiver.set(archiver.clone());
         archiver.set_lease(self.clone());
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
         vec![
-            tokio::spawn(self.clone().session_loop()),
-            tokio::spawn(self.clone().sync_loop()),
-            tokio::spawn(self.clone().campaign_loop()),
+            tokio::spawn(supervise("session", move || a.clone().session_loop())),
+            tokio::spawn(supervise("sync", move || b.clone().sync_loop())),
+            tokio::spawn(supervise("campaign", move || c.clone().campaign_loop())),
         ]
     }
 
@@ -188,5 +193,21 @@ impl Cluster {
             "replicas": replicas,
             "root": self.cfg.root,
         })
+    }
+}
+
+/// Runs a loop again if it panics (the ZooKeeper client has panicked on a
+/// watcher after its session closed): a replica whose sync loop died would
+/// otherwise stay unsynced, or worse, never apply a floor again.
+async fn supervise<F, Fut>(name: &'static str, start: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        if let Err(e) = tokio::spawn(start()).await {
+            tracing::error!(task = name, error = %e, "cluster task died; restarting it");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

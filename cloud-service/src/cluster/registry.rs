@@ -15,9 +15,11 @@ use hotcold_core::schema::Window;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zookeeper_client::{AddWatchMode, EventType, PersistentWatcher, WatchedEvent};
 
-/// How often a replica reads the floors and watermarks.
-const SYNC_EVERY: Duration = Duration::from_millis(200);
+/// How often a replica reads the floors and watermarks without a watch
+/// firing.
+const SYNC_EVERY: Duration = Duration::from_millis(500);
 
 /// Which of the two values a wait is about.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +59,8 @@ impl Cluster {
 
     /// Reads the floors and watermarks, applies them, reports them.
     pub(super) async fn sync_once(&self) -> Result<(), String> {
+        // A disconnect while this sync ran must leave the replica unsynced.
+        let generation = self.generation.load(Ordering::SeqCst);
         let c = self.client().ok_or("no ZooKeeper session")?;
         let root = &self.cfg.root;
         let e = |e: ZkError| format!("cluster: reading floors and watermarks: {e}");
@@ -95,7 +99,9 @@ impl Cluster {
             .await
             .map_err(|e| format!("cluster: reporting to {me}: {e}"))?;
         self.refresh_view(&c).await.map_err(e)?;
-        self.synced.store(true, Ordering::SeqCst);
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.synced.store(true, Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -172,14 +178,62 @@ impl Cluster {
         }
     }
 
+    /// Applies floors and watermarks as they change: persistent watches
+    /// on `/floors`, `/watermarks` and `/leader` wake every replica at once;
+    /// the timer is the fallback, and refreshes the replica list.
     pub(super) async fn sync_loop(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(SYNC_EVERY).await;
-            if !self.connected.load(Ordering::SeqCst) {
+            let Some(c) = self.client() else {
+                tokio::time::sleep(SYNC_EVERY).await;
                 continue;
-            }
-            if let Err(e) = self.sync_once().await {
-                tracing::warn!(error = %e, "cluster sync failed; retrying");
+            };
+            let session = c.session_id();
+            let mut floors = c
+                .watch(&self.path("floors"), AddWatchMode::PersistentRecursive)
+                .await
+                .ok();
+            let mut marks = c
+                .watch(&self.path("watermarks"), AddWatchMode::PersistentRecursive)
+                .await
+                .ok();
+            let mut leader = c
+                .watch(&self.path("leader"), AddWatchMode::Persistent)
+                .await
+                .ok();
+            let watching = floors.is_some() && marks.is_some() && leader.is_some();
+            loop {
+                let event = tokio::select! {
+                    e = changed(&mut floors) => Some(e),
+                    e = changed(&mut marks) => Some(e),
+                    e = changed(&mut leader) => Some(e),
+                    () = tokio::time::sleep(SYNC_EVERY) => None,
+                };
+                if let Some(e) = event.filter(|e| e.event_type == EventType::Session) {
+                    // After a terminal state the watchers are closed (the
+                    // client panics on the next read): new ones, with the
+                    // next session.
+                    let live = matches!(
+                        e.session_state,
+                        SessionState::Disconnected
+                            | SessionState::SyncConnected
+                            | SessionState::ConnectedReadOnly
+                    );
+                    tokio::time::sleep(SYNC_EVERY).await;
+                    if !live {
+                        break;
+                    }
+                }
+                if self.client().map(|c| c.session_id()) != Some(session) {
+                    break;
+                }
+                if self.connected.load(Ordering::SeqCst) {
+                    if let Err(e) = self.sync_once().await {
+                        tracing::warn!(error = %e, "cluster sync failed; retrying");
+                    }
+                }
+                if !watching {
+                    break;
+                }
             }
         }
     }
@@ -196,6 +250,7 @@ impl Cluster {
                 match w.changed().await {
                     SessionState::Disconnected => {
                         tracing::warn!("ZooKeeper disconnected: refusing ingest and queries, archiving stopped");
+                        self.generation.fetch_add(1, Ordering::SeqCst);
                         self.connected.store(false, Ordering::SeqCst);
                         self.synced.store(false, Ordering::SeqCst);
                         self.drop_lease("session disconnected");
@@ -209,6 +264,7 @@ impl Cluster {
                 }
             }
             tracing::warn!("ZooKeeper session expired: starting a new one");
+            self.generation.fetch_add(1, Ordering::SeqCst);
             self.connected.store(false, Ordering::SeqCst);
             self.synced.store(false, Ordering::SeqCst);
             self.drop_lease("session expired");
@@ -227,5 +283,12 @@ impl Cluster {
             }
             self.connected.store(true, Ordering::SeqCst);
         }
+    }
+}
+
+async fn changed(w: &mut Option<PersistentWatcher>) -> WatchedEvent {
+    match w {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
     }
 }

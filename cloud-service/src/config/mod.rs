@@ -124,6 +124,10 @@ impl CloudConfig {
     pub fn validate(&self) -> Result<(), String> {
         if let Some(c) = &self.cluster {
             c.validate()?;
+            // Every replica must read and purge the same hot rows.
+            if !matches!(self.hot, HotConfig::Clickhouse(_)) {
+                return Err("cluster: needs hot.kind: clickhouse, a hot store every replica shares (a SQLite file is one replica's own)".into());
+            }
         }
         let o = self.link.wire_overhead;
         if !(0.0..=1.0).contains(&o) {
