@@ -270,6 +270,11 @@ async fn replica_cut_off_from_zookeeper_lapses_first_and_rejoins_as_follower() {
         "r0 rejoined as follower {:?} after the line came back",
         t.elapsed()
     );
+    let log = cs.replicas[0].logs();
+    assert!(
+        !log.contains("cluster task died"),
+        "a cluster task of r0 panicked:\n{log}"
+    );
     let (leader, _) = cs.one_leader(Duration::from_secs(10)).await;
     assert_ne!(leader, 0);
     let (s, report) = cs.replicas[leader].post_archive().await.expect("archive");
