@@ -124,3 +124,69 @@ impl JournalMirror for ZkMirror {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Parts;
+    use crate::config::ClusterConfig;
+
+    /// The suite's ZooKeeper (scripts/test.sh), or a loud skip.
+    fn zookeeper() -> Option<String> {
+        match std::env::var("HOTCOLD_ZOOKEEPER") {
+            Ok(z) if !z.is_empty() => Some(z),
+            _ => {
+                assert!(
+                    std::env::var("HOTCOLD_REQUIRE_ZOOKEEPER").as_deref() != Ok("1"),
+                    "HOTCOLD_REQUIRE_ZOOKEEPER=1 but HOTCOLD_ZOOKEEPER is not set"
+                );
+                eprintln!("SKIPPED: no ZooKeeper (set HOTCOLD_ZOOKEEPER)");
+                None
+            }
+        }
+    }
+
+    /// The server-side half of fencing, which no process test reaches (a
+    /// replica that lost its session drops its epoch first): a write
+    /// carrying an epoch that another leader has since bumped is refused
+    /// by ZooKeeper itself and changes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_under_an_old_epoch_is_refused_by_zookeeper() {
+        let Some(zk) = zookeeper() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ClusterConfig {
+            zookeeper: zk,
+            root: format!("/hotcold/unit-{}", rand::random::<u32>()),
+            replica_id: "u0".into(),
+            session_timeout: hotcold_core::units::Span(std::time::Duration::from_secs(6)),
+            advertise: None,
+        };
+        let parts = Parts {
+            data_dir: dir.path().to_path_buf(),
+            tables: vec!["trades".into()],
+            http_addr: "127.0.0.1:1".into(),
+            gate: Default::default(),
+            watermarks: Default::default(),
+            cold_cache: Arc::new(crate::cache::ColdCache::new(0, std::time::Duration::ZERO)),
+        };
+        let c = Cluster::join(cfg, parts).await.unwrap();
+        let zk = c.client().unwrap();
+        let epoch = zk.set_data(&c.path("epoch"), b"u0", None).await.unwrap();
+        *c.epoch.lock().unwrap() = Some(epoch.version);
+        c.held.send_replace(true);
+        let floor = |v: i64| MirrorWrite {
+            floor: Some(("trades".into(), v)),
+            ..Default::default()
+        };
+        c.fenced(&floor(5)).await.unwrap();
+        // Another leader takes over: its lease bumps /epoch.
+        zk.set_data(&c.path("epoch"), b"u1", None).await.unwrap();
+        let e = c.fenced(&floor(9)).await.unwrap_err();
+        assert!(e.contains("fenced out"), "{e}");
+        let (data, _) = zk.get_data(&c.path("floors/trades")).await.unwrap();
+        assert_eq!(data, b"5");
+        // And the purge check says so too.
+        let e = c.verify_lease().await.unwrap_err();
+        assert!(e.contains("no longer"), "{e}");
+    }
+}
