@@ -101,23 +101,8 @@ pub async fn start(
         cfg.query.cold_cache.0,
         cfg.query.cold_cache_ttl.0,
     ));
-    let cluster = match cfg.cluster.clone() {
-        None => None,
-        Some(c) => Some(
-            cluster::Cluster::join(
-                c,
-                cluster::Parts {
-                    data_dir: cfg.data_dir.clone(),
-                    tables: cfg.tables.iter().map(|t| t.name.clone()).collect(),
-                    http_addr: cfg.http_listen.to_string(),
-                    gate: gate.clone(),
-                    watermarks: watermarks.clone(),
-                    cold_cache: cold_cache.clone(),
-                },
-            )
-            .await?,
-        ),
-    };
+    let cluster =
+        cluster::Cluster::join_if_configured(&cfg, &gate, &watermarks, &cold_cache).await?;
     let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {
         tables: cfg.tables.clone(),
         hot: hot.clone(),

@@ -85,6 +85,32 @@ pub struct Parts {
 }
 
 impl Cluster {
+    /// The cluster edition's part of `start`: None without `cluster:`.
+    pub async fn join_if_configured(
+        cfg: &crate::config::CloudConfig,
+        gate: &Arc<IngestGate>,
+        watermarks: &Arc<Watermarks>,
+        cold_cache: &Arc<ColdCache>,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        let Some(c) = cfg.cluster.clone() else {
+            return Ok(None);
+        };
+        let scheme = if cfg.http_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let parts = Parts {
+            data_dir: cfg.data_dir.clone(),
+            tables: cfg.tables.iter().map(|t| t.name.clone()).collect(),
+            http_addr: format!("{scheme}://{}", cfg.http_listen),
+            gate: gate.clone(),
+            watermarks: watermarks.clone(),
+            cold_cache: cold_cache.clone(),
+        };
+        Ok(Some(Self::join(c, parts).await?))
+    }
+
     /// Connects, checks the root, registers this replica and applies the
     /// floors and watermarks, all before the service answers anything:
     /// ZooKeeper unreachable, a root that is not ours, or a replica id in
