@@ -8,6 +8,7 @@ pub mod cache;
 pub mod certs;
 pub mod clock;
 pub mod cluster;
+pub mod cold;
 pub mod config;
 pub mod failpoint;
 pub mod gate;
@@ -29,12 +30,36 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// What `serve` would refuse, checked without starting anything: the
+/// config's values, the tokens and where they may be exposed, and every
+/// certificate and key it would load. `check-config` runs this and `start`
+/// runs it first, so the two cannot disagree.
+pub fn preflight(cfg: &CloudConfig) -> anyhow::Result<()> {
+    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    cfg.admin
+        .resolve()?
+        .check_exposure(cfg.http_listen)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cfg.cold.is_none() {
+        let files = cfg.tls_files();
+        hotcold_link::tls::client_crypto(&files).map_err(|e| {
+            anyhow::anyhow!(
+                "link: the certificates in link.ca, link.cert, link.key (and peer-cert) cannot be used: {e} (cloud-service certs init makes them)"
+            )
+        })?;
+    }
+    if let Some(t) = &cfg.http_tls {
+        http_server::tls_config(&t.cert, &t.key).context("http-tls")?;
+    }
+    Ok(())
+}
+
 /// Opens the stores, journal and spool, and serves HTTP until `shutdown`.
 pub async fn start(
     mut cfg: CloudConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    preflight(&cfg)?;
     let tokens = cfg.admin.resolve()?;
     tokens
         .check_exposure(cfg.http_listen)
@@ -95,7 +120,11 @@ pub async fn start(
         Default::default()
     }));
     let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
-    let link = link::LinkClient::new(cfg.link.clone(), &cfg.tls_files()).context("link")?;
+    let cold::ColdTier {
+        link,
+        archive: cold_link,
+        queries: cold,
+    } = cold::ColdTier::open(&cfg).await?;
     let alerter = Arc::new(alerts::Alerter::new(cfg.alerts.clone()));
     let cold_cache = Arc::new(cache::ColdCache::new(
         cfg.query.cold_cache.0,
@@ -108,7 +137,7 @@ pub async fn start(
         hot: hot.clone(),
         journal,
         spool,
-        link: link.clone(),
+        link: cold_link,
         gate: gate.clone(),
         watermarks: watermarks.clone(),
         settings: archive::ArchiveSettings::from_config(&cfg),
@@ -136,7 +165,7 @@ pub async fn start(
         cfg: cfg.clone(),
         router: router::Router {
             hot: hot.clone(),
-            link: link.clone(),
+            cold: cold.clone(),
             watermarks: watermarks.clone(),
             cache: cold_cache,
         },
@@ -144,6 +173,7 @@ pub async fn start(
         gate,
         watermarks,
         link,
+        cold,
         archiver,
         counters: Default::default(),
         tokens,
@@ -210,7 +240,7 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
 async fn alert_loop(
     alerter: Arc<alerts::Alerter>,
     archiver: Arc<archive::Archiver>,
-    link: Arc<link::LinkClient>,
+    link: Option<Arc<link::LinkClient>>,
     cfg: CloudConfig,
 ) {
     if alerter.config().webhook.is_none() {
@@ -220,7 +250,7 @@ async fn alert_loop(
     loop {
         tokio::time::sleep(a.check_every.0).await;
         let now = clock::now_ms();
-        if let Some((since, reason)) = link.down_since() {
+        if let Some((since, reason)) = link.as_ref().and_then(|l| l.down_since()) {
             if now - since >= a.link_down_after.0.as_millis() as i64 {
                 let detail = serde_json::json!({ "since": hotcold_core::time::format_timestamp_ms(since), "reason": reason });
                 alerter

@@ -250,10 +250,8 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let cfg = CloudConfig::load(&config)?;
-            cfg.admin
-                .resolve()?
-                .check_exposure(cfg.http_listen)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            cloud_service::preflight(&cfg)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", config.display()))?;
             println!("{}: ok", config.display());
             Ok(())
         }

@@ -87,6 +87,7 @@ pub async fn commit<S: ColdStore>(
         let s = staged.clone_handle();
         let schema = m.schema.clone();
         let batch = m.batch_id.clone();
+        let window = m.window;
         tokio::task::spawn_blocking(move || -> Result<(), CommitError> {
             let mut r = s.reader();
             while let Some(body) =
@@ -100,6 +101,13 @@ pub async fn commit<S: ColdStore>(
                         batch: batch.clone(),
                         reason: e.to_string(),
                     })?;
+                // A row outside the batch's window would land where no
+                // ledger entry covers it (and a re-commit's clear would not
+                // reach it): checked before the store sees the segment.
+                outside_window(&schema, &rows, window).map_err(|reason| CommitError::Decode {
+                    batch: batch.clone(),
+                    reason,
+                })?;
                 if tx.blocking_send(rows).is_err() {
                     break;
                 }
@@ -138,6 +146,25 @@ pub async fn commit<S: ColdStore>(
         .await?;
     failpoint::hit("after-ledger", store).await;
     Ok(cold)
+}
+
+/// The first row of `rows` whose time lies outside `window`, as an error.
+fn outside_window(
+    schema: &hotcold_core::schema::TableSchema,
+    rows: &hotcold_core::RowBatch,
+    window: hotcold_core::schema::Window,
+) -> Result<(), String> {
+    let times = rows
+        .i64_column(schema.time_index())
+        .ok_or_else(|| format!("time column {} is not a timestamp", schema.time_column))?;
+    match times.iter().position(|t| !window.contains(*t)) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "a row at {} ({}) lies outside the batch's window {window}; nothing of it is kept",
+            times[i],
+            hotcold_core::time::format_timestamp_ms(times[i])
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -237,3 +237,30 @@ async fn an_incomplete_batch_is_not_committed() {
     assert_eq!(nas.cold.ledger_get("trades-1").await.unwrap(), None);
     assert_eq!(nas.count(day(19_000)).await, 0);
 }
+
+#[tokio::test]
+async fn rows_outside_the_batch_window_are_refused_and_none_kept() {
+    let nas = nas();
+    // The rows of a whole day under a manifest that says one hour of it:
+    // before, they were inserted where no ledger entry covers them.
+    let day_rows = Batch::new("trades-0", day(19_000), 1200, 3);
+    let hour = Window::new(day(19_000).start, day(19_000).start + 3_600_000);
+    let b = Batch::of_bytes(
+        "trades-1",
+        hour,
+        day_rows.manifest.content,
+        day_rows.data.clone(),
+    );
+    match nas.commit(&b).await {
+        Err(CommitError::Decode { reason, .. }) => {
+            assert!(reason.contains("outside the batch's window"), "{reason}")
+        }
+        other => panic!("rows outside the window got {other:?}"),
+    }
+    assert_eq!(nas.cold.ledger_get("trades-1").await.unwrap(), None);
+    assert_eq!(
+        nas.count(day(19_000)).await,
+        0,
+        "no row of it kept anywhere"
+    );
+}

@@ -55,6 +55,10 @@ pub enum ColdConfig {
     Clickhouse(hotcold_clickhouse::Connection),
 }
 
+/// The smallest `max-frame`: a frame of the smallest chunk the cloud may
+/// send (`link.chunk-size` 64KiB in practice) plus its header.
+const MIN_MAX_FRAME: u64 = 65 << 10;
+
 /// The cold ClickHouse database when the config names none.
 pub(crate) const DEFAULT_COLD_DATABASE: &str = "hotcold";
 
@@ -99,7 +103,35 @@ impl NasConfig {
             },
         )
         .map_err(|e| anyhow::anyhow!(e))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         Ok(cfg)
+    }
+
+    /// Checks what serde cannot: value ranges that would make `serve`
+    /// fail or never commit.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_frame.0 < MIN_MAX_FRAME {
+            return Err(format!(
+                "max-frame: {} cannot hold a chunk; it must be at least {} and more than the cloud's link.chunk-size (default 1MiB)",
+                self.max_frame,
+                ByteSize(MIN_MAX_FRAME)
+            ));
+        }
+        if self.staging_budget.0 == 0 {
+            return Err("staging-budget: must be more than 0".into());
+        }
+        for (key, v) in [
+            ("commit-retry", self.commit_retry),
+            ("retention-every", self.retention_every),
+            ("cold-retention", self.cold_retention),
+            ("staging-expiry", self.staging_expiry),
+        ] {
+            if v.0.is_zero() {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
+        Ok(())
     }
 
     pub fn tls_files(&self) -> hotcold_link::TlsFiles {

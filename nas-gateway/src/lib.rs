@@ -11,7 +11,9 @@ pub mod failpoint;
 mod fixture;
 pub mod gateway;
 pub mod http;
+pub mod local;
 mod receive;
+pub mod requests;
 pub mod retention;
 pub mod scrub;
 pub mod server;
@@ -47,6 +49,19 @@ pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
     })
 }
 
+/// What `serve` would refuse, checked without starting anything: the
+/// config's values and the certificates and keys it would load.
+/// `check-config` runs this and `start` runs it first.
+pub fn preflight(cfg: &NasConfig) -> anyhow::Result<()> {
+    cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    hotcold_link::tls::server_crypto(&cfg.tls_files()).map_err(|e| {
+        anyhow::anyhow!(
+            "tls: the certificates in tls.ca, tls.cert, tls.key (and peer-cert) cannot be used: {e} (cloud-service certs init makes them)"
+        )
+    })?;
+    Ok(())
+}
+
 /// A started gateway: where it listens, and the task serving it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -61,6 +76,7 @@ pub async fn start(
     cfg: NasConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    preflight(&cfg)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     match open_cold(&cfg).await? {

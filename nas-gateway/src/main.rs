@@ -124,11 +124,12 @@ async fn run() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "scrub: {} windows, {} rows checked; {} match the ledger, {} do not",
+                    "scrub: {} windows, {} rows checked; {} match the ledger, {} do not; {} expired by cold retention (not checked)",
                     report.windows,
                     report.rows,
                     report.ok,
-                    report.mismatched.len()
+                    report.mismatched.len(),
+                    report.expired
                 );
                 for m in &report.mismatched {
                     println!(
@@ -147,7 +148,9 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            NasConfig::load(&config)?;
+            let cfg = NasConfig::load(&config)?;
+            nas_gateway::preflight(&cfg)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", config.display()))?;
             println!("{}: ok", config.display());
             Ok(())
         }

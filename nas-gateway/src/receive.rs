@@ -4,10 +4,10 @@
 //! stream, then commit and answer with the cold store's read-back.
 
 use crate::cold::ColdStore;
-use crate::commit::{commit, CommitError};
 use crate::gateway::{Gateway, RequestError};
+use crate::requests::Outcome;
 use crate::staging::StagingError;
-use hotcold_core::frame::{CommitReply, Frame, StoredReply};
+use hotcold_core::frame::Frame;
 use hotcold_core::manifest::Manifest;
 use hotcold_core::transfer::{Millis, Receiver, RecvAction};
 use hotcold_link::framed::FramedStream;
@@ -53,46 +53,13 @@ pub(crate) async fn offer<S: ColdStore>(
         .chunks_rejected
         .fetch_add(rx.chunks_rejected, std::sync::atomic::Ordering::Relaxed);
     received?;
-    match commit(&gw.store, &staged, gw.limits).await {
-        Ok(cold) => {
-            tracing::info!(batch = %m.batch_id, cold = %cold, "committed");
-            gw.counters
-                .batches_committed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            gw.counters
-                .rows_committed
-                .fetch_add(cold.rows, std::sync::atomic::Ordering::Relaxed);
-            let durable = gw.durable(&m.schema).await;
-            s.write_frame(&Frame::Committed(CommitReply {
-                batch_id: m.batch_id.clone(),
-                cold,
-                durable,
-            }))
-            .await?;
-            if let Err(e) = gw.staging.remove(&m.batch_id) {
-                tracing::warn!(batch = %m.batch_id, error = %e, "cannot clear staging");
-            }
-        }
-        Err(CommitError::Cold(e)) => {
-            // The cold store is down or refusing: the verified batch waits in
-            // staging; the background committer retries it.
-            tracing::warn!(batch = %m.batch_id, error = %e, "cold store unavailable; batch stays staged");
-            gw.counters
-                .batches_stored_not_committed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            s.write_frame(&Frame::Stored(StoredReply {
-                batch_id: m.batch_id.clone(),
-                reason: e.to_string(),
-            }))
-            .await?;
-        }
-        Err(e @ (CommitError::Decode { .. } | CommitError::Conflict { .. })) => {
-            tracing::error!(batch = %m.batch_id, error = %e, "batch can never be committed; dropped from staging");
-            let _ = gw.staging.remove(&m.batch_id);
-            return Err(refuse(&e));
-        }
-        Err(e) => return Err(refuse(&e)),
-    }
+    let frame = match gw.commit_staged(&m, &staged).await? {
+        Outcome::Committed(reply) => Frame::Committed(reply),
+        // The cold store is down or refusing: the verified batch waits in
+        // staging; the background committer retries it.
+        Outcome::Stored(reply) => Frame::Stored(reply),
+    };
+    s.write_frame(&frame).await?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Cold retention: whole partitions older than `cold-retention` (default five
 //! years) are dropped, never single rows, so a window is either all there
-//! or all gone. `nas-gateway retention --dry-run` lists what would go.
+//! or all gone. The ledger entries inside a dropped partition are marked
+//! expired first, so scrub tells an expired window from a lost one.
+//! `nas-gateway retention --dry-run` lists what would go.
 
 use crate::cold::{ColdError, ColdStore};
 use hotcold_core::schema::Window;
@@ -37,6 +39,11 @@ pub async fn enforce<S: ColdStore>(
     let list = expired(store, cutoff_ms).await?;
     if !dry_run {
         for e in &list {
+            // The ledger first: a crash between the two leaves a window
+            // marked expired that is still there (dropped on the next pass),
+            // never a dropped one that scrub would report as lost.
+            let entries = store.ledger_expire(&e.table, e.window).await?;
+            tracing::info!(table = %e.table, partition = %e.partition, entries, "ledger entries marked expired");
             store
                 .drop_partition(&e.table, &e.partition, e.window)
                 .await?;

@@ -6,7 +6,7 @@
 use crate::cold::ColdStore;
 use crate::gateway::{Gateway, RequestError};
 use hotcold_core::codec::encode_segment;
-use hotcold_core::frame::{ColdQuery, CommitReply, Frame, QueryEnd};
+use hotcold_core::frame::{ColdQuery, Frame, QueryEnd};
 use hotcold_link::framed::{FramedStream, LinkError};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -67,27 +67,13 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
     match s.expect_frame().await? {
         Frame::Offer(m) => crate::receive::offer(s, gw, *m).await,
         Frame::Query(q) => query(s, gw, q).await,
-        Frame::Recheck(r) => recheck(s, gw, r).await,
+        Frame::Recheck(r) => {
+            let reply = gw.recheck(r).await?;
+            s.write_frame(&Frame::Committed(reply)).await?;
+            Ok(())
+        }
         Frame::LedgerQuery(ids) => {
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if hotcold_core::manifest::check_batch_id(&id).is_err() {
-                    continue;
-                }
-                if let Some(e) = gw
-                    .store
-                    .ledger_get(&id)
-                    .await
-                    .map_err(|e| RequestError::Refused(e.to_string()))?
-                {
-                    out.push(hotcold_core::frame::LedgerRecord {
-                        batch_id: e.batch_id,
-                        table: e.table,
-                        window: e.window,
-                        cold: e.content,
-                    });
-                }
-            }
+            let out = gw.ledger_records(ids).await?;
             s.write_frame(&Frame::LedgerEntries(out)).await?;
             Ok(())
         }
@@ -100,75 +86,16 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
     }
 }
 
-/// Reads a committed window back again, for a cloud about to purge it after
-/// its grace period: the answer is what the cold store holds now.
-async fn recheck<S: ColdStore>(
-    s: &mut FramedStream,
-    gw: &Gateway<S>,
-    r: hotcold_core::frame::Recheck,
-) -> Result<(), RequestError> {
-    let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
-    r.schema.validate().map_err(|e| refuse(&e))?;
-    let entry = gw
-        .store
-        .ledger_get(&r.batch_id)
-        .await
-        .map_err(|e| refuse(&e))?
-        .ok_or_else(|| {
-            RequestError::Refused(format!("batch {} is not in the ledger", r.batch_id))
-        })?;
-    if entry.table != r.schema.name || entry.window != r.window {
-        return Err(RequestError::Refused(format!(
-            "batch {} is {} {} in the ledger, not {} {}",
-            r.batch_id, entry.table, entry.window, r.schema.name, r.window
-        )));
-    }
-    let cold = gw
-        .store
-        .content_hash(&r.schema, r.window)
-        .await
-        .map_err(|e| refuse(&e))?;
-    let durable = gw.durable(&r.schema).await;
-    s.write_frame(&Frame::Committed(CommitReply {
-        batch_id: r.batch_id,
-        cold,
-        durable,
-    }))
-    .await?;
-    Ok(())
-}
-
 async fn query<S: ColdStore>(
     s: &mut FramedStream,
     gw: &Gateway<S>,
     q: ColdQuery,
 ) -> Result<(), RequestError> {
-    gw.counters
-        .queries
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    q.schema
-        .validate()
-        .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
-    let schema_json = serde_json::to_string(&q.schema)
-        .map_err(|e| RequestError::Refused(format!("bad query schema: {e}")))?;
-    if !gw.was_queried(&schema_json) {
-        gw.store
-            .ensure_table(&q.schema)
-            .await
-            .map_err(|e| RequestError::Refused(e.to_string()))?;
-        gw.set_queried(&schema_json, true);
-    }
-    let mut plan = q
-        .spec
-        .plan(&q.schema)
-        .map_err(|e| RequestError::Refused(format!("bad query: {e}")))?;
-    // The cloud's bound on groups x buckets, so a fold here stops where
-    // the cloud's would (and the cloud names it as the client's to fix).
-    if let (Some(a), Some(max)) = (plan.agg.as_mut(), q.max_groups) {
-        a.max_groups = max;
-    }
+    let prepared = gw.prepare_query(&q).await?;
     let (tx, rx) = mpsc::channel(2);
-    let reading = gw.store.query(&q.schema, &plan, q.window, q.limit, tx);
+    let reading = gw
+        .store
+        .query(&q.schema, &prepared.plan, q.window, q.limit, tx);
     let max_bytes = q.max_bytes.unwrap_or(u64::MAX);
     let sending = async {
         // Owned here, so a cut drops it and ends the store's read.
@@ -190,11 +117,7 @@ async fn query<S: ColdStore>(
     let (read, sent) = tokio::join!(reading, sending);
     let (rows, cut) = sent?;
     if !cut {
-        // The table may have gone (dropped by hand): check it next time.
-        read.map_err(|e| {
-            gw.set_queried(&schema_json, false);
-            RequestError::Refused(e.to_string())
-        })?;
+        gw.finish_query(&prepared, read)?;
     }
     s.write_frame(&Frame::End(QueryEnd {
         rows,

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;
+pub mod standalone;
 pub mod tcp_proxy;
 
 pub use procs::{Cloud, Gateway};

@@ -29,6 +29,12 @@ async fn bad_requests_get_named_errors_and_the_server_stays_up() {
             400,
             "price",
         ),
+        (
+            "trades",
+            format!("{{\"ts\":{now},\"exchange\":\"x\",\"symbol\":\"y\",\"trade_id\":1,\"price\":\"99999999999\",\"amount\":\"1\",\"buyer_maker\":true}}").into_bytes(),
+            400,
+            "within -92233720368.54775807",
+        ),
     ];
     // Times outside the documented range: seconds sent as milliseconds,
     // the far past, the far future.
@@ -284,6 +290,28 @@ async fn bandwidth_limit_changes_at_run_time_and_bad_values_name_the_entry() {
     assert!(
         msg.contains("entry 2") && msg.contains("25:00,off"),
         "{msg}"
+    );
+    let (s, b) = c.put("/v1/admin/bwlimit", "4 MiB").await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("write 4MiB"),
+        "a rate with a space says how to write it: {b}"
+    );
+    // A wrong method gets a JSON body like every other error.
+    let r = reqwest::Client::new()
+        .delete(format!("{}/v1/query/trades", c.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(r.headers().contains_key("allow"));
+    let v: serde_json::Value = r.json().await.expect("a JSON 405");
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("DELETE"),
+        "{v}"
     );
     let (s, b) = c.put("/v1/admin/bwlimit", "3MB").await;
     assert_eq!(s, 400);

@@ -27,6 +27,64 @@ async fn insert(store: &ClickHouseCold, t: &TableSchema, times: &[i64]) {
     store.tables.insert(t, b).await.expect("insert");
 }
 
+/// A ledger entry per day, with what the store holds: what commits write.
+async fn ledger_every_day<S: ColdStore>(store: &S, t: &TableSchema, first: i64, days: i64) {
+    for d in 0..days {
+        let w = Window::new(first + d * DAY_MS, first + (d + 1) * DAY_MS);
+        let content = store.content_hash(t, w).await.expect("hash");
+        store
+            .ledger_put(&nas_gateway::cold::LedgerEntry {
+                batch_id: format!("{}-{}-{}-1", t.name, w.start, w.end),
+                table: t.name.clone(),
+                window: w,
+                content,
+            })
+            .await
+            .expect("ledger");
+    }
+}
+
+/// Scrub after retention dropped 3 of the 6 trade days: the 3 kept match,
+/// the 3 dropped are expired, not lost (before the fix scrub reported each
+/// dropped window as a mismatch).
+async fn scrub_after_retention<S: ColdStore>(store: &S) {
+    let r = nas_gateway::scrub::scrub(store, Some("trades"), |_, _| {})
+        .await
+        .expect("scrub");
+    assert!(r.is_clean(), "{:?}", r.mismatched);
+    assert_eq!((r.windows, r.ok, r.expired), (3, 3, 3), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_retention_marks_the_ledger_so_scrub_stays_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        nas_gateway::cold::sqlite::SqliteCold::open(&dir.path().join("cold.db")).expect("open");
+    let trades = table("trades", Partition::Day);
+    let days = Window::day_of(hotcold_tests::data::now_ms()).start - 400 * DAY_MS;
+    let mut b = hotcold_core::RowBatch::new(&trades);
+    for d in 0..6 {
+        b.push_row(vec![Value::I64(days + d * DAY_MS + 5_000), Value::I64(d)])
+            .expect("row");
+    }
+    store.ensure_table(&trades).await.expect("table");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(b).await.expect("send");
+    drop(tx);
+    store.insert_stream(&trades, rx).await.expect("insert");
+    ledger_every_day(&store, &trades, days, 6).await;
+    let dropped = nas_gateway::retention::enforce(&store, days + 3 * DAY_MS, false)
+        .await
+        .expect("enforce");
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    scrub_after_retention(&store).await;
+    // Twice is the same as once.
+    nas_gateway::retention::enforce(&store, days + 3 * DAY_MS, false)
+        .await
+        .expect("again");
+    scrub_after_retention(&store).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_drops_exactly_the_expired_partitions() {
     let Some(url) = clickhouse::url() else { return };
@@ -88,10 +146,16 @@ async fn retention_drops_exactly_the_expired_partitions() {
     };
     assert_eq!(count("trades").await, 6, "a dry run drops nothing");
 
+    ledger_every_day(&store, &trades, days, 6).await;
+    let before = nas_gateway::scrub::scrub(&store, None, |_, _| {})
+        .await
+        .expect("scrub");
+    assert!(before.is_clean(), "{before:?}");
     let dropped = nas_gateway::retention::enforce(&store, cutoff, false)
         .await
         .expect("enforce");
     assert_eq!(dropped, listed);
+    scrub_after_retention(&store).await;
     assert_eq!(count("trades").await, 3);
     assert_eq!(count("funding").await, 1);
     let left = store.partitions().await.expect("partitions");

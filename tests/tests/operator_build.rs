@@ -35,7 +35,14 @@ fn operator_binaries_ignore_the_test_hooks() {
                 "NAS_GATEWAY_FAILPOINTS".into(),
                 "before-insert=abort;;after-insert=abort;;after-ledger=abort".into(),
             )],
-            cloud_env: vec![("HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS".into(), "120000".into())],
+            cloud_env: vec![
+                ("HOTCOLD_TEST_PAUSE_BEFORE_PURGE_MS".into(), "120000".into()),
+                (
+                    "CLOUD_SERVICE_FAILPOINTS".into(),
+                    "after-export=abort;;after-commit=abort;;after-confirm=abort;;during-purge=abort"
+                        .into(),
+                ),
+            ],
             ..Default::default()
         });
         let now = now_ms();

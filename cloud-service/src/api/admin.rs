@@ -53,7 +53,7 @@ pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     let ids: Vec<String> = recs.iter().map(|r| r.batch_id.clone()).collect();
-    let entries = st.link.ledger(&ids).await.map_err(|e| {
+    let entries = st.cold.ledger(&ids).await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("cannot read the gateway's ledger: {e}"),
@@ -95,38 +95,60 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    let link = &st.link;
-    let rate = link.meter.rate();
-    // The ETA uses the measured rate, or the limit when nothing moved lately.
-    let basis = if rate > 0.0 {
-        Some(rate)
-    } else {
-        link.pacer.rate_now().map(|r| r as f64)
+    let (eta, link) = match &st.link {
+        Some(link) => {
+            let rate = link.meter.rate();
+            // The ETA uses the measured rate, or the limit when nothing
+            // moved lately.
+            let basis = if rate > 0.0 {
+                Some(rate)
+            } else {
+                link.pacer.rate_now().map(|r| r as f64)
+            };
+            let eta = basis
+                .filter(|r| *r > 0.0)
+                .map(|r| (backlog.1 as f64 / r).ceil() as u64);
+            let status = serde_json::json!({
+                "connected": link.connected().await,
+                "bytes_sent": link.meter.total(),
+                "rate_bytes_per_s": rate,
+                "bwlimit": link.pacer.limit().to_string(),
+                "rate_limit_now": link.pacer.rate_now(),
+            });
+            (eta, status)
+        }
+        None => (None, serde_json::json!({ "in_process": true })),
     };
-    let eta = basis
-        .filter(|r| *r > 0.0)
-        .map(|r| (backlog.1 as f64 / r).ceil() as u64);
     Ok(Json(serde_json::json!({
         "watermarks": watermarks,
         "spool_bytes": st.archiver.spool.bytes(),
         "backlog": { "batches": backlog.0, "bytes": backlog.1, "eta_s": eta },
-        "link": {
-            "connected": link.connected().await,
-            "bytes_sent": link.meter.total(),
-            "rate_bytes_per_s": rate,
-            "bwlimit": link.pacer.limit().to_string(),
-            "rate_limit_now": link.pacer.rate_now(),
-        },
+        "edition": if st.link.is_some() { "pair" } else { "standalone" },
+        "link": link,
         "recent_batches": recent,
         "cluster": st.cluster.as_ref().map(|c| c.status()),
     })))
 }
 
 /// `GET /v1/admin/bwlimit`: the limit in force, as configured text.
-pub(crate) async fn get_bwlimit(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({ "bwlimit": st.link.pacer.limit().to_string(), "rate_now": st.link.pacer.rate_now() }),
-    )
+pub(crate) async fn get_bwlimit(
+    State(st): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let link = the_link(&st)?;
+    Ok(Json(
+        serde_json::json!({ "bwlimit": link.pacer.limit().to_string(), "rate_now": link.pacer.rate_now() }),
+    ))
+}
+
+/// The link, or a 409 in the standalone edition (the cold tier is in this
+/// process: there is no line to limit).
+fn the_link(st: &AppState) -> Result<&Arc<crate::link::LinkClient>, ApiError> {
+    st.link.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "standalone edition: the cold tier is in this process, so there is no link and no bandwidth limit",
+        )
+    })
 }
 
 /// `PUT /v1/admin/bwlimit` with a body like `4MiB`, `off` or
@@ -140,9 +162,10 @@ pub(crate) async fn put_bwlimit(
         .trim()
         .parse()
         .map_err(|e: hotcold_core::bwlimit::BwLimitError| ApiError::bad_request(e.to_string()))?;
+    let link = the_link(&st)?;
     tracing::info!(bwlimit = %limit, "bandwidth limit changed");
-    st.link.pacer.set_limit(limit);
-    Ok(get_bwlimit(State(st)).await)
+    link.pacer.set_limit(limit);
+    get_bwlimit(State(st)).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -227,13 +250,18 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
         level,
         serde_json::json!({ "bytes": spool, "budget": budget }),
     );
-    match st.link.down_since() {
+    match st.link.as_ref().map(|l| (l, l.down_since())) {
         None => put(
             "link",
             Level::Healthy,
-            serde_json::json!({ "connected": st.link.connected().await }),
+            serde_json::json!({ "in_process": true }),
         ),
-        Some((since, reason)) => put(
+        Some((link, None)) => put(
+            "link",
+            Level::Healthy,
+            serde_json::json!({ "connected": link.connected().await }),
+        ),
+        Some((_, Some((since, reason)))) => put(
             "link",
             Level::Degraded,
             serde_json::json!({ "unreachable_since": hotcold_core::time::format_timestamp_ms(since), "reason": reason }),

@@ -129,6 +129,32 @@ impl Encoder {
     /// JSON closes the document with what is known at the end; the other
     /// formats carry that in headers (small answers) or not at all.
     pub fn end(&self, head: &Head, tail: &Tail, out: &mut Vec<u8>) {
+        // A partial answer (asked for with allow_partial=true) says what it
+        // lacks in the body too, in each format's own way: a last NDJSON
+        // line of its own shape, a CSV comment line (pandas: comment='#').
+        if !head.missing.is_empty() {
+            let reason = head.missing_reason.clone().unwrap_or_default();
+            match self.format {
+                Format::Ndjson => {
+                    let line =
+                        serde_json::json!({ "_missing": head.missing, "_missing_reason": reason });
+                    out.extend_from_slice(line.to_string().as_bytes());
+                    out.push(b'\n');
+                }
+                Format::Csv => {
+                    let ranges: Vec<String> = head
+                        .missing
+                        .iter()
+                        .map(|w| format!("{}-{}", w.start, w.end))
+                        .collect();
+                    let reason = reason.replace(['\n', '\r'], " ");
+                    out.extend_from_slice(
+                        format!("# missing: {} ({reason})\n", ranges.join(",")).as_bytes(),
+                    );
+                }
+                Format::Json => {}
+            }
+        }
         if self.format == Format::Json {
             out.extend_from_slice(b"],");
             let meta = serde_json::json!({

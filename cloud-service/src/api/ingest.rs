@@ -79,6 +79,36 @@ async fn read_body(st: &AppState, body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
+/// The body as the collector meant it: a gzip or zstd `Content-Encoding`
+/// inflated (on a blocking thread; it is CPU work), at most
+/// `ingest.max-body` of it.
+async fn inflate(st: &AppState, encoding: Option<String>, body: Bytes) -> Result<Bytes, ApiError> {
+    use hotcold_core::ingest::{decode_body, EncodingError};
+    let Some(encoding) = encoding else {
+        return Ok(body);
+    };
+    let max_body = st.cfg.ingest.max_body;
+    let max = max_body.0 as usize;
+    let inflated = tokio::task::spawn_blocking(move || {
+        decode_body(Some(&encoding), &body, max).map(|b| match b {
+            std::borrow::Cow::Borrowed(_) => body.clone(),
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    inflated.map_err(|e| match e {
+        EncodingError::Unsupported(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
+        }
+        EncodingError::Corrupt { .. } => ApiError::bad_request(e.to_string()),
+        EncodingError::TooLarge { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body inflates past ingest.max-body ({max_body}); send smaller requests"),
+        ),
+    })
+}
+
 /// The body's layout, from `?format=`.
 #[derive(Clone, Copy)]
 enum Format {
@@ -202,10 +232,12 @@ async fn ingest_inner(
     State(st): State<Arc<AppState>>,
     Path(table): Path<String>,
     format: Format,
+    encoding: Option<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let schema = Arc::new(st.table(&table)?.clone());
     let body = read_body(&st, body).await?;
+    let body = inflate(&st, encoding, body).await?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
     let parsing = schema.clone();
     let parser = tokio::task::spawn_blocking(move || {
@@ -277,13 +309,23 @@ pub async fn ingest(
     st: State<Arc<AppState>>,
     table: Path<String>,
     Query(q): Query<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let counters = st.0.clone();
     let name = table.0.clone();
-    let r = match format_of(q) {
-        Ok(f) => ingest_inner(st, table, f, body).await,
-        Err(e) => Err(e),
+    let encoding = match headers.get(axum::http::header::CONTENT_ENCODING) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Encoding is not text; send gzip, zstd or identity",
+            )
+        }),
+    };
+    let r = match (format_of(q), encoding) {
+        (Ok(f), Ok(enc)) => ingest_inner(st, table, f, enc, body).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     match &r {
         Ok((_, j)) => counters

@@ -118,40 +118,42 @@ pub async fn render(st: &AppState) -> String {
             &one(bytes as f64),
         );
     }
-    let link = &st.link;
-    metric(
-        &mut out,
-        "hotcold_link_bytes_sent_total",
-        "counter",
-        "Chunk bytes sent to the gateway.",
-        &one(link.meter.total() as f64),
-    );
-    metric(
-        &mut out,
-        "hotcold_link_rate_bytes_per_second",
-        "gauge",
-        "Send rate over the last ten seconds.",
-        &one(link.meter.rate()),
-    );
-    metric(
-        &mut out,
-        "hotcold_link_up",
-        "gauge",
-        "1 unless the last attempt to reach the gateway failed.",
-        &one(if link.down_since().is_none() {
-            1.0
-        } else {
-            0.0
-        }),
-    );
-    if let Some(rtt) = link.rtt().await {
+    // The standalone edition has no link, so no link figures.
+    if let Some(link) = &st.link {
         metric(
             &mut out,
-            "hotcold_link_rtt_seconds",
-            "gauge",
-            "QUIC round-trip time to the gateway.",
-            &one(rtt.as_secs_f64()),
+            "hotcold_link_bytes_sent_total",
+            "counter",
+            "Chunk bytes sent to the gateway.",
+            &one(link.meter.total() as f64),
         );
+        metric(
+            &mut out,
+            "hotcold_link_rate_bytes_per_second",
+            "gauge",
+            "Send rate over the last ten seconds.",
+            &one(link.meter.rate()),
+        );
+        metric(
+            &mut out,
+            "hotcold_link_up",
+            "gauge",
+            "1 unless the last attempt to reach the gateway failed.",
+            &one(if link.down_since().is_none() {
+                1.0
+            } else {
+                0.0
+            }),
+        );
+        if let Some(rtt) = link.rtt().await {
+            metric(
+                &mut out,
+                "hotcold_link_rtt_seconds",
+                "gauge",
+                "QUIC round-trip time to the gateway.",
+                &one(rtt.as_secs_f64()),
+            );
+        }
     }
     let (hot, tables) = (st.hot.clone(), st.cfg.tables.clone());
     let counts = tokio::task::spawn_blocking(move || {
@@ -173,7 +175,7 @@ pub async fn render(st: &AppState) -> String {
         "Rows in the hot store per table.",
         &counts,
     );
-    if let Some(r) = link.pacer.rate_now() {
+    if let Some(r) = st.link.as_ref().and_then(|l| l.pacer.rate_now()) {
         metric(
             &mut out,
             "hotcold_link_limit_bytes_per_second",

@@ -77,6 +77,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(ingest)
         .merge(read)
         .fallback(|| async { ApiError::not_found("no such endpoint: see README for the API") })
+        // axum's own 405 has an empty body; every error here is JSON.
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                ApiError::new(
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    format!(
+                        "{method} is not allowed on {}: see the Allow header",
+                        uri.path()
+                    ),
+                )
+            },
+        )
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -19,6 +19,7 @@ const COMMON: &[&str] = &[
     "limit",
     "format",
     "require_complete",
+    "allow_partial",
     "columns",
     "order",
 ];
@@ -231,14 +232,27 @@ pub fn parse(
             )))
         }
     };
-    let require_complete = match p.get("require_complete").map(String::as_str) {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(v) => {
+    // A half answer only when asked for: a plain `curl`, a pandas script
+    // or a dashboard never sees a header, so by default a cold range that
+    // cannot be read is a 503 naming it. `require_complete` (the older
+    // spelling, now the default) still says the same from the other side.
+    let flag = |name: &str| match p.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") | Some("1") => Ok(Some(true)),
+        Some("false") | Some("0") => Ok(Some(false)),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{name}={v:?}: use true or false"
+        ))),
+    };
+    let allow_partial = match (flag("allow_partial")?, flag("require_complete")?) {
+        (Some(a), Some(r)) if a == r => {
             return Err(ApiError::bad_request(format!(
-                "require_complete={v:?}: use true or false"
+                "allow_partial={a} and require_complete={r} contradict each other; give one"
             )))
         }
+        (Some(a), _) => a,
+        (None, Some(r)) => !r,
+        (None, None) => false,
     };
     // Bars group by the table's low-cardinality columns (exchange, symbol)
     // unless told otherwise: bars mixing two symbols mean nothing.
@@ -333,7 +347,7 @@ pub fn parse(
         },
         format,
         cols,
-        require_complete,
+        allow_partial,
     ))
 }
 

@@ -5,7 +5,7 @@
 //! - `GET /v1/aggregate/{table}`: count/sum/min/max/avg per group.
 //!
 //! Common parameters: `from`, `to` (ms or RFC 3339 UTC), `limit`, `order=asc|desc`,
-//! `format=ndjson|json|csv`, `columns=a,b`, `require_complete=true`. Any
+//! `format=ndjson|json|csv`, `columns=a,b`, `allow_partial=true`. Any
 //! other parameter named after a column is an equality filter; a comma list
 //! asks for several values at once (`symbol=BTCUSDT,ETHUSDT`). `eq.COL=`
 //! filters a column whose name is also a parameter name.
@@ -34,7 +34,7 @@ async fn run(
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let schema = st.query_table(&table)?;
-    let (req, format, cols, require_complete) = parse(&st.cfg.query, &schema, kind, &p)?;
+    let (req, format, cols, allow_partial) = parse(&st.cfg.query, &schema, kind, &p)?;
     let out_schema = req.plan.final_schema();
     let ans = st.router.query(req).await.map_err(|e| match e {
         e if e.is_limit() => ApiError::bad_request(e.to_string()),
@@ -47,11 +47,11 @@ async fn run(
         .map(|w| format!("{}-{}", w.start, w.end))
         .collect::<Vec<_>>()
         .join(",");
-    if !ans.head.missing.is_empty() && require_complete {
+    if !ans.head.missing.is_empty() && !allow_partial {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "cold range {missing_header} is unavailable: {}",
+                "cold range {missing_header} is unavailable ({}), so nothing was answered; add allow_partial=true for the rest, with the missing ranges named in the body and the x-hotcold-missing header",
                 ans.head.missing_reason.clone().unwrap_or_default()
             ),
         );

@@ -80,8 +80,8 @@ pub async fn rehydrate(
         max_groups: None,
     };
     let output = Plan::rows(&schema).output;
-    let link = st.link.clone();
-    let asking = tokio::spawn(async move { link.query(q, &output, tx).await });
+    let cold = st.cold.clone();
+    let asking = tokio::spawn(async move { cold.query(q, &output, tx).await });
     let mut rows = 0u64;
     let mut hash = hotcold_core::ContentHash::default();
     while let Some(b) = rx.recv().await {

@@ -18,7 +18,10 @@ pub struct AppState {
     pub hot: Arc<dyn HotStore>,
     pub gate: Arc<IngestGate>,
     pub watermarks: Arc<Watermarks>,
-    pub link: Arc<LinkClient>,
+    /// The QUIC link to the NAS; none in the standalone edition.
+    pub link: Option<Arc<LinkClient>>,
+    /// Cold reads: over the link, or the gateway in this process.
+    pub cold: Arc<dyn crate::cold::ColdQueries>,
     pub archiver: Arc<Archiver>,
     pub router: crate::router::Router,
     pub counters: super::counters::HttpCounters,
@@ -51,7 +54,7 @@ impl AppState {
 }
 
 /// The suffix of a rehydrated copy's table (`rehydrate.rs`).
-pub(crate) const REHYDRATED_SUFFIX: &str = "__rehydrated";
+pub(crate) use crate::config::REHYDRATED_SUFFIX;
 
 impl AppState {
     /// The schema of `T__rehydrated`, if `name` is one and `T` is configured.

@@ -50,6 +50,7 @@ impl Archiver {
         }
         let id = b.rec.batch_id.clone();
         self.journal(move |j| j.mark_confirmed(&id)).await?;
+        crate::failpoint::hit("after-confirm");
         if let Some(c) = &self.cold_cache {
             c.invalidate(&b.rec.table, b.rec.window);
         }

@@ -57,6 +57,7 @@ impl Archiver {
             blocking(move || export(hot.as_ref(), &spool, &s, w, &id, replaces, &settings)).await?;
         let (i, h, len) = (b.rec.batch_id.clone(), manifest.content, manifest.total_len);
         self.journal(move |j| j.mark_exported(&i, &h, len)).await?;
+        crate::failpoint::hit("after-export");
         Ok(manifest)
     }
 }

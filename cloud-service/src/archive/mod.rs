@@ -34,7 +34,7 @@ pub(crate) use lease::ArchiveLease;
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
 pub use spool::Spool;
-pub(crate) use transfer::ColdLink;
+pub use transfer::ColdLink;
 
 use crate::alerts::Alerter;
 use crate::cache::ColdCache;

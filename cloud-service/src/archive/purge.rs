@@ -32,17 +32,20 @@ impl Archiver {
             .await?;
         match self.hot(move |h| h.purge(&s, w, expected)).await {
             Ok(n) => tracing::info!(batch = %b.rec.batch_id, rows = n, "window purged from hot"),
-            // A purge that deleted the window and then died before it was
-            // recorded (a crash, a leader killed): the window is empty and
-            // confirmed in cold, so the purge is done, not mismatched.
+            // A purge that deleted the window and then died before the
+            // journal said Purged (a crash, a leader killed): the window is
+            // empty. Only our purge removes rows below the floor, and cold
+            // holds the window verified (the batch is Confirmed), so the
+            // step is done.
             Err(ArchiveError::Hot(HotError::PurgeMismatch { found: 0, .. })) => {
-                tracing::warn!(batch = %b.rec.batch_id, "window already purged from hot by an earlier attempt");
+                tracing::info!(batch = %b.rec.batch_id, "window already purged from hot before a restart or a new leader");
             }
             Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
                 return self.fail(b, run, e.to_string()).await;
             }
             Err(e) => return Err(e),
         }
+        crate::failpoint::hit("during-purge");
         crate::failpoint::pause("purge").await;
         let (sp, i) = (self.spool.clone(), b.rec.batch_id.clone());
         blocking(move || Ok(sp.remove(&i)?)).await?;

@@ -19,7 +19,7 @@ use hotcold_core::ContentHash;
 /// the commit), and read a committed window back. The QUIC link client is
 /// the one the service uses; the archive's own tests give an in-memory
 /// gateway (`archive/gateway_tests.rs`).
-pub(crate) trait ColdLink: Send + Sync {
+pub trait ColdLink: Send + Sync {
     fn deliver<'a>(
         &'a self,
         spool: &'a Spool,
@@ -86,6 +86,7 @@ impl Archiver {
                 let (cold, durable) = (d.cold, d.durable);
                 self.journal(move |j| j.mark_committed(&id, &cold, sent, durable))
                     .await?;
+                crate::failpoint::hit("after-commit");
                 crate::failpoint::pause("committed").await;
                 Ok(Step::Next)
             }

@@ -31,6 +31,9 @@ pub struct CloudConfig {
     /// Rows newer than this stay hot; older windows are archived.
     pub hot_retention: Span,
     pub link: LinkConfig,
+    /// The standalone edition: the cold tier in this process (no NAS, no
+    /// link, no certificates). When set, `link` is not used.
+    pub cold: Option<nas_gateway::local::LocalConfig>,
     pub archive: ArchiveConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
@@ -78,6 +81,7 @@ impl Default for CloudConfig {
             hot: HotConfig::Sqlite { path: None },
             hot_retention: Span(Duration::from_secs(7 * 86_400)),
             link: LinkConfig::default(),
+            cold: None,
             archive: ArchiveConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
@@ -128,12 +132,31 @@ impl CloudConfig {
             if !matches!(self.hot, HotConfig::Clickhouse(_)) {
                 return Err("cluster: needs hot.kind: clickhouse, a hot store every replica shares (a SQLite file is one replica's own)".into());
             }
+            if self.cold.is_some() {
+                return Err("cluster: the in-process cold tier (cold:) is one process's own; replicas archive to a nas-gateway over the link".into());
+            }
         }
         let o = self.link.wire_overhead;
         if !(0.0..=1.0).contains(&o) {
             return Err(format!(
                 "link.wire-overhead: {o} is not a fraction from 0 to 1 (0.12 is 12%)"
             ));
+        }
+        if self.tables.is_empty() {
+            return Err(
+                "tables: none declared; list every table the service stores here or in table-files (presets in config/tables/)".into(),
+            );
+        }
+        for (key, v) in [
+            ("ingest.max-body", self.ingest.max_body.0),
+            ("ingest.max-concurrent", self.ingest.max_concurrent as u64),
+            ("query.max-concurrent", self.query.max_concurrent as u64),
+            ("query.max-rows", self.query.max_rows),
+            ("query.max-buckets", self.query.max_buckets),
+        ] {
+            if v == 0 {
+                return Err(format!("{key}: must be more than 0"));
+            }
         }
         let mut names = std::collections::HashSet::new();
         let ch_hot = matches!(self.hot, HotConfig::Clickhouse(_));
@@ -152,6 +175,7 @@ impl CloudConfig {
             } else {
                 t.validate().map_err(|e| format!("tables[{i}]: {e}"))?;
             }
+            reserved_name(&t.name).map_err(|e| format!("tables[{i}]: {e}"))?;
             if !names.insert(&t.name) {
                 return Err(format!("tables[{i}]: table {} is declared twice", t.name));
             }
@@ -198,6 +222,17 @@ impl CloudConfig {
         if self.hot_retention.0.is_zero() {
             return Err("hot-retention: must be more than 0".into());
         }
+        if let Some(c) = &self.cold {
+            for (key, v) in [
+                ("cold.commit-retry", c.commit_retry),
+                ("cold.retention-every", c.retention_every),
+                ("cold.cold-retention", c.cold_retention),
+            ] {
+                if v.0.is_zero() {
+                    return Err(format!("{key}: must be more than 0"));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -214,6 +249,31 @@ impl CloudConfig {
             ),
         }
     }
+}
+
+/// The suffix of rehydrate's copies of archived days (`T__rehydrated`).
+pub(crate) const REHYDRATED_SUFFIX: &str = "__rehydrated";
+
+/// Table names the stores keep for themselves: SQLite's own catalog
+/// (`sqlite_*`), ours (`_hotcold*`), and rehydrate's copies (`T__rehydrated`).
+/// `serve` would fail or clash on them, so the config refuses them.
+fn reserved_name(name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("sqlite_") {
+        return Err(format!(
+            "table name {name}: names starting with sqlite_ are SQLite's own"
+        ));
+    }
+    if lower.starts_with("_hotcold") {
+        return Err(format!("table name {name}: names starting with _hotcold are the product's own (ledger, journal)"));
+    }
+    if lower.ends_with(REHYDRATED_SUFFIX) {
+        return Err(format!(
+            "table name {name}: names ending in {} are rehydrate's copies of archived days",
+            REHYDRATED_SUFFIX
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

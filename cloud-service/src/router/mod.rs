@@ -9,8 +9,9 @@
 //! store as partial rows, which are small, and merged here.
 
 use crate::cache::{CacheKey, ColdCache};
+use crate::cold::ColdQueries;
 use crate::hot::{HotError, HotStore};
-use crate::link::{ClientError, LinkClient};
+use crate::link::ClientError;
 use crate::watermarks::Watermarks;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::{Merger, Plan, QuerySpec, TooManyGroups};
@@ -95,7 +96,7 @@ pub fn split(w: Window, wm: Option<i64>) -> (Option<Window>, Option<Window>) {
 
 pub struct Router {
     pub hot: Arc<dyn HotStore>,
-    pub link: Arc<LinkClient>,
+    pub cold: Arc<dyn ColdQueries>,
     pub watermarks: Arc<Watermarks>,
     pub cache: Arc<ColdCache>,
 }
@@ -233,7 +234,7 @@ impl Router {
             });
             return Part { rx, done };
         }
-        let (link, cache, req) = (self.link.clone(), self.cache.clone(), req.clone());
+        let (cold, cache, req) = (self.cold.clone(), self.cache.clone(), req.clone());
         let done = tokio::spawn(async move {
             let (inner_tx, mut inner_rx) = mpsc::channel(BUFFERED);
             let q = ColdQuery {
@@ -244,7 +245,7 @@ impl Router {
                 max_bytes: req.max_cold_bytes,
                 max_groups: req.plan.agg.as_ref().map(|a| a.max_groups),
             };
-            let asking = link.query(q, &req.plan.output, inner_tx);
+            let asking = cold.query(q, &req.plan.output, inner_tx);
             // Forward while keeping a copy for the cache, up to its bound.
             let forwarding = async {
                 let mut copy = Some(Vec::new());

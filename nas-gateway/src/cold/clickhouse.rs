@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 const LEDGER: &str = "_hotcold_ledger";
 const SCHEMAS: &str = "_hotcold_schemas";
+const EXPIRED: &str = "_hotcold_expired";
 
 #[derive(Clone)]
 pub struct ClickHouseCold {
@@ -61,6 +62,15 @@ impl ClickHouseCold {
             .query(&format!(
                 "CREATE TABLE IF NOT EXISTS {database}.{SCHEMAS} (table_name String, schema String, \
                  recorded_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree(recorded_at) ORDER BY table_name"
+            ))
+            .execute()
+            .await
+            .map_err(ChError::from)?;
+        tables
+            .client
+            .query(&format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{EXPIRED} (batch_id String, table_name String, t0 Int64, t1 Int64, \
+                 expired_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree() ORDER BY batch_id"
             ))
             .execute()
             .await
@@ -207,6 +217,44 @@ impl ColdStore for ClickHouseCold {
             }
         }
         Ok(self.tables.partitions(&schemas).await?)
+    }
+
+    async fn ledger_expire(&self, table: &str, window: Window) -> Result<u64, ColdError> {
+        hotcold_core::schema::check_name(table).map_err(|e| ColdError::Decode(e.to_string()))?;
+        let db = &self.tables.db;
+        let inside = format!(
+            "table_name = '{table}' AND t0 >= {} AND t1 <= {}",
+            window.start, window.end
+        );
+        self.tables
+            .client
+            .query(&format!(
+                "INSERT INTO {db}.{EXPIRED} (batch_id, table_name, t0, t1) \
+                 SELECT batch_id, table_name, t0, t1 FROM {db}.{LEDGER} FINAL WHERE {inside}"
+            ))
+            .execute()
+            .await
+            .map_err(ChError::from)?;
+        let n = self
+            .tables
+            .text(&format!(
+                "SELECT count(DISTINCT batch_id) FROM {db}.{EXPIRED} WHERE {inside}"
+            ))
+            .await?;
+        n.trim()
+            .parse()
+            .map_err(|e| ColdError::Decode(format!("expired count {n:?}: {e}")))
+    }
+
+    async fn expired_batches(&self) -> Result<std::collections::HashSet<String>, ColdError> {
+        let t = self
+            .tables
+            .text(&format!(
+                "SELECT DISTINCT batch_id FROM {}.{EXPIRED}",
+                self.tables.db
+            ))
+            .await?;
+        Ok(t.lines().map(str::to_string).collect())
     }
 
     async fn drop_partition(

@@ -125,6 +125,22 @@ pub trait ColdStore: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String, Window)>, ColdError>> + Send;
 
+    /// Records every ledger entry of `table` whose window lies inside
+    /// `window` as expired by cold retention (before its partition is
+    /// dropped), so scrub no longer expects its rows; returns how many
+    /// entries that window holds. Idempotent. The entries stay readable: a
+    /// window that expired was committed, and the cloud's journal says so.
+    fn ledger_expire(
+        &self,
+        table: &str,
+        window: Window,
+    ) -> impl Future<Output = Result<u64, ColdError>> + Send;
+
+    /// The batch ids recorded as expired.
+    fn expired_batches(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashSet<String>, ColdError>> + Send;
+
     /// Removes one whole partition (cold retention).
     fn drop_partition(
         &self,

@@ -29,7 +29,10 @@ impl SqliteCold {
                 batch_id TEXT PRIMARY KEY, table_name TEXT NOT NULL,
                 t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, rows INTEGER NOT NULL, sum TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS _hotcold_schemas (
-                table_name TEXT PRIMARY KEY, schema TEXT NOT NULL);",
+                table_name TEXT PRIMARY KEY, schema TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS _hotcold_expired (
+                batch_id TEXT PRIMARY KEY, table_name TEXT NOT NULL,
+                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, expired_at INTEGER NOT NULL);",
         )
         .map_err(hotcold_sqlite::SqliteError::from)?;
         Ok(Self {
@@ -259,6 +262,42 @@ impl ColdStore for SqliteCold {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn ledger_expire(&self, table: &str, window: Window) -> Result<u64, ColdError> {
+        let t = table.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO _hotcold_expired (batch_id, table_name, t0, t1, expired_at)
+                 SELECT batch_id, table_name, t0, t1, CAST(strftime('%s','now') AS INTEGER) * 1000
+                 FROM _hotcold_ledger WHERE table_name = ?1 AND t0 >= ?2 AND t1 <= ?3",
+                params![t, window.start, window.end],
+            )
+            .map_err(sql)?;
+            c.query_row(
+                "SELECT count(*) FROM _hotcold_expired WHERE table_name = ?1 AND t0 >= ?2 AND t1 <= ?3",
+                params![t, window.start, window.end],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(sql)
+        })
+        .await
+    }
+
+    async fn expired_batches(&self) -> Result<std::collections::HashSet<String>, ColdError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT batch_id FROM _hotcold_expired")
+                .map_err(sql)?;
+            let ids = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            Ok(ids)
         })
         .await
     }

@@ -87,6 +87,20 @@ impl FromStr for BwLimit {
         if parts.is_empty() {
             return Err(BwLimitError { index: 0, entry: String::new(), reason: "empty: write a rate like 4MiB, off, or a timetable like \"08:00,2MiB 23:00,off\"".into() });
         }
+        if parts.len() > 1 && !s.contains(',') {
+            // "4 MiB": one rate written with a space, not a timetable.
+            let joined: String = parts.concat();
+            let hint = if parse_rate(&joined).is_ok() {
+                format!("a rate has no space: write {joined}")
+            } else {
+                "write one rate like 4MiB, off, or a timetable like \"08:00,2MiB 23:00,off\"".into()
+            };
+            return Err(BwLimitError {
+                index: 1,
+                entry: s.trim().to_string(),
+                reason: hint,
+            });
+        }
         if parts.len() == 1 && !parts[0].contains(',') {
             let rate = parse_rate(parts[0]).map_err(|r| err(0, r))?;
             return Ok(BwLimit {
@@ -216,6 +230,22 @@ impl<'de> Deserialize<'de> for BwLimit {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rate_with_a_space_says_how_to_write_it() {
+        let e = "4 MiB"
+            .parse::<super::BwLimit>()
+            .expect_err("space")
+            .to_string();
+        assert!(e.contains("write 4MiB"), "{e}");
+        let e = "fast please"
+            .parse::<super::BwLimit>()
+            .expect_err("words")
+            .to_string();
+        assert!(e.contains("timetable"), "{e}");
+        assert!("4MiB".parse::<super::BwLimit>().is_ok());
+        assert!("08:00,2MiB 23:00,off".parse::<super::BwLimit>().is_ok());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -92,6 +92,24 @@ impl World<'_> {
 /// beside it (when `HOTCOLD_ENV` is set) and `HOTCOLD__...` variables.
 /// Returns the parsed value and a description of where it came from, for
 /// error messages.
+/// serde's error with the key path in front when serde_yaml's own text
+/// lacks it (a top-level key, or the last key of a nested one), so every
+/// refusal names its key: `ingest.max-body: "4 MB": ambiguous unit ...`.
+fn with_key(e: &serde_path_to_error::Error<serde_yaml::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    if path.is_empty() || path == "." || inner.starts_with(&format!("{path}:")) {
+        return inner;
+    }
+    // serde_yaml names the map it was in ("ingest: ..."); the full path
+    // replaces that prefix.
+    let rest = path
+        .rsplit_once('.')
+        .and_then(|(parent, _)| inner.strip_prefix(&format!("{parent}: ")))
+        .unwrap_or(&inner);
+    format!("{path}: {rest}")
+}
+
 pub fn read<T: serde::de::DeserializeOwned>(
     path: &std::path::Path,
     world: &World,
@@ -110,8 +128,8 @@ pub fn read<T: serde::de::DeserializeOwned>(
         .collect();
     if env.is_none() && overrides.is_empty() {
         // One plain file: serde_yaml's own errors carry the line and column.
-        let v =
-            serde_yaml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let v = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text))
+            .map_err(|e| format!("config {}: {}", path.display(), with_key(&e)))?;
         return Ok((v, path.display().to_string()));
     }
     let mut sources = vec![path.display().to_string()];
@@ -137,7 +155,8 @@ pub fn read<T: serde::de::DeserializeOwned>(
         sources.push(format!("environment ({})", set.join(", ")));
     }
     let from = sources.join(" + ");
-    let v = serde_yaml::from_value(doc).map_err(|e| format!("config {from}: {e}"))?;
+    let v = serde_path_to_error::deserialize(doc)
+        .map_err(|e| format!("config {from}: {}", with_key(&e)))?;
     Ok((v, from))
 }
 

@@ -78,6 +78,27 @@ pub fn parse_decimal(s: &str, scale: u8) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
+/// What a decimal cell should have been, for the error when
+/// [`parse_decimal`] refused `s`: the reason, not only the shape.
+pub fn decimal_expected(s: &str, scale: u8) -> String {
+    let m = format_decimal(i64::MAX, scale);
+    if s.contains(['e', 'E']) {
+        return format!(
+            "a decimal({scale}) within -{m}..={m} with at most {scale} fractional digits"
+        );
+    }
+    let body = s.trim_start_matches(['-', '+']);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return format!("a decimal number like 12.5 (at most {scale} fractional digits)");
+    }
+    if frac.len() > usize::from(scale) && frac.bytes().skip(usize::from(scale)).any(|b| b != b'0') {
+        return format!("at most {scale} fractional digits (more would be rounded away)");
+    }
+    format!("a decimal({scale}) within -{m}..={m} (a 64-bit integer of 10^-{scale} units)")
+}
+
 pub fn format_decimal(v: i64, scale: u8) -> String {
     if scale == 0 {
         return v.to_string();
@@ -177,12 +198,9 @@ impl Value {
                         ))
                     }
                 };
-                parse_decimal(&s, scale).map(Value::I64).ok_or_else(|| {
-                    err(
-                        format!("a decimal with at most {scale} fractional digits"),
-                        v,
-                    )
-                })
+                parse_decimal(&s, scale)
+                    .map(Value::I64)
+                    .ok_or_else(|| err(decimal_expected(&s, scale), v))
             }
             LogicalType::Int8 | LogicalType::Int16 | LogicalType::Int32 | LogicalType::Int64 => {
                 let (lo, hi) = ty.i64_range();

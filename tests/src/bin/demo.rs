@@ -19,6 +19,7 @@ struct Args {
     rows: usize,
     dir: PathBuf,
     keep_running: bool,
+    standalone: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -27,6 +28,7 @@ fn args() -> anyhow::Result<Args> {
         rows: 300_000,
         dir: "data/demo".into(),
         keep_running: false,
+        standalone: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -36,11 +38,14 @@ fn args() -> anyhow::Result<Args> {
             "--rows" => a.rows = val()?.parse().context("--rows")?,
             "--dir" => a.dir = val()?.into(),
             "--keep-running" => a.keep_running = true,
+            "--standalone" => a.standalone = true,
             "-h" | "--help" => {
-                println!("demo [--days N=10] [--rows N=300000] [--dir data/demo] [--keep-running]\n\n\
+                println!("demo [--days N=10] [--rows N=300000] [--dir data/demo] [--keep-running] [--standalone]\n\n\
                     Starts both programs from config/, ingests N rows of trades over the last DAYS days,\n\
                     archives what is older than the hot retention (config/cloud.yaml), and queries it back.\n\
-                    --keep-running leaves both running for you to try the HTTP API.");
+                    --keep-running leaves both running for you to try the HTTP API.\n\
+                    --standalone runs the standalone edition instead: one cloud-service with the cold\n\
+                    tier in its own process (config/standalone.yaml), no gateway, no certificates.");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other:?} (try --help)"),
@@ -89,34 +94,20 @@ async fn main() -> anyhow::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clear {}", dir.display()))?;
     }
-    let certs = dir.join("certs");
-    write_certs(&certs);
-    println!(
-        "1. certificates: a private CA and both ends' certificates in {}",
-        certs.display()
-    );
-
-    let mut nas = load("config/nas.yaml")?;
-    set(&mut nas, &["listen"], Y::from("127.0.0.1:0"));
-    set(&mut nas, &["http-listen"], Y::from("127.0.0.1:0"));
-    set(&mut nas, &["data-dir"], s(&dir.join("nas")));
-    for (k, f) in [
-        ("ca", "ca.pem"),
-        ("cert", "nas-gateway.pem"),
-        ("key", "nas-gateway.key"),
-    ] {
-        set(&mut nas, &["tls", k], s(&certs.join(f)));
-    }
-    let nas_cfg = dir.join("nas.yaml");
-    std::fs::write(&nas_cfg, serde_yaml::to_string(&nas)?)?;
-    let gateway = Gateway::start(nas_cfg, dir.join("nas-gateway.log"), Vec::new());
-    println!(
-        "2. nas-gateway: QUIC on {} (log {})",
-        gateway.addr,
-        gateway.log.display()
-    );
-
-    let mut cloud = load("config/cloud.yaml")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let (gateway, mut cloud, cold_db) = if a.standalone {
+        let mut cloud = load("config/standalone.yaml")?;
+        set(&mut cloud, &["cold", "data-dir"], s(&dir.join("cold")));
+        println!("1. standalone edition: no certificates, no gateway (config/standalone.yaml)");
+        println!(
+            "2. the cold tier runs inside cloud-service, in {}",
+            dir.join("cold").display()
+        );
+        (None, cloud, dir.join("cold/cold.db"))
+    } else {
+        let (gateway, cloud) = start_pair(&dir)?;
+        (Some(gateway), cloud, dir.join("nas/cold.db"))
+    };
     set(
         &mut cloud,
         &["http-listen"],
@@ -127,18 +118,6 @@ async fn main() -> anyhow::Result<()> {
         }),
     );
     set(&mut cloud, &["data-dir"], s(&dir.join("cloud")));
-    set(
-        &mut cloud,
-        &["link", "gateway"],
-        Y::from(gateway.addr.to_string()),
-    );
-    for (k, f) in [
-        ("ca", "ca.pem"),
-        ("cert", "cloud-service.pem"),
-        ("key", "cloud-service.key"),
-    ] {
-        set(&mut cloud, &["link", k], s(&certs.join(f)));
-    }
     let retention = cloud
         .get("hot-retention")
         .and_then(Y::as_str)
@@ -246,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     let in_bars: u64 = bars.iter().filter_map(|b| b["count"].as_u64()).sum();
     let btc = rows.iter().filter(|r| r["symbol"] == "BTC-USDT").count() as u64;
     println!(
-        "7. daily OHLCV bars of BTC-USDT (GET /v1/bars/trades?interval=1d): {} bars over {in_bars} trades ({}): {} computed on the NAS, {} in hot",
+        "7. daily OHLCV bars of BTC-USDT (GET /v1/bars/trades?interval=1d): {} bars over {in_bars} trades ({}): {} computed in cold, {} in hot",
         bars.len(),
         if in_bars == btc { "all of them" } else { "MISMATCH" },
         v["cold_rows"],
@@ -268,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
     ensure!(in_bars == btc, "the bars do not count every BTC-USDT trade");
 
     let hot = svc.hot_count(&schema, Window::new(i64::MIN, i64::MAX));
-    let cold_conn = rusqlite::Connection::open(dir.join("nas/cold.db"))?;
+    let cold_conn = rusqlite::Connection::open(&cold_db)?;
     let cold = hotcold_sqlite::count(&cold_conn, &schema, Window::new(i64::MIN, i64::MAX))?;
     println!("8. where the rows are now:");
     println!(
@@ -276,10 +255,15 @@ async fn main() -> anyhow::Result<()> {
         dir.join("cloud/hot.db").display()
     );
     println!(
-        "     NAS cold store   {}: {cold} rows",
-        dir.join("nas/cold.db").display()
+        "     {} {}: {cold} rows",
+        if a.standalone {
+            "cold store      "
+        } else {
+            "NAS cold store  "
+        },
+        cold_db.display()
     );
-    if archived > 0 {
+    if archived > 0 && !a.standalone {
         let raw = csv_bytes as f64 * archived as f64 / rows.len() as f64;
         println!(
             "     on the wire: {sent} bytes for {archived} rows = {:.1} bytes/row ({:.1}x smaller than the rows as CSV)",
@@ -294,4 +278,50 @@ async fn main() -> anyhow::Result<()> {
     drop(svc);
     drop(gateway);
     Ok(())
+}
+
+/// The pair: certificates, a running nas-gateway, and the cloud config
+/// pointed at it.
+fn start_pair(dir: &std::path::Path) -> anyhow::Result<(Gateway, Y)> {
+    let certs = dir.join("certs");
+    write_certs(&certs);
+    println!(
+        "1. certificates: a private CA and both ends' certificates in {}",
+        certs.display()
+    );
+
+    let mut nas = load("config/nas.yaml")?;
+    set(&mut nas, &["listen"], Y::from("127.0.0.1:0"));
+    set(&mut nas, &["http-listen"], Y::from("127.0.0.1:0"));
+    set(&mut nas, &["data-dir"], s(&dir.join("nas")));
+    for (k, f) in [
+        ("ca", "ca.pem"),
+        ("cert", "nas-gateway.pem"),
+        ("key", "nas-gateway.key"),
+    ] {
+        set(&mut nas, &["tls", k], s(&certs.join(f)));
+    }
+    let nas_cfg = dir.join("nas.yaml");
+    std::fs::write(&nas_cfg, serde_yaml::to_string(&nas)?)?;
+    let gateway = Gateway::start(nas_cfg, dir.join("nas-gateway.log"), Vec::new());
+    println!(
+        "2. nas-gateway: QUIC on {} (log {})",
+        gateway.addr,
+        gateway.log.display()
+    );
+
+    let mut cloud = load("config/cloud.yaml")?;
+    set(
+        &mut cloud,
+        &["link", "gateway"],
+        Y::from(gateway.addr.to_string()),
+    );
+    for (k, f) in [
+        ("ca", "ca.pem"),
+        ("cert", "cloud-service.pem"),
+        ("key", "cloud-service.key"),
+    ] {
+        set(&mut cloud, &["link", k], s(&certs.join(f)));
+    }
+    Ok((gateway, cloud))
 }

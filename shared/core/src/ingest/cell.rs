@@ -77,17 +77,12 @@ pub fn push(col: &mut Column, ty: LogicalType, tok: &Token<'_>) -> Result<(), Va
             c.push(d);
         }
         (Column::I64(c), L::Decimal { scale }) => {
-            let v = match tok {
-                Token::Num(n) => decimal_from_number(n, scale),
-                Token::Str(s) => parse_decimal(s, scale),
-                _ => None,
+            let (v, text) = match tok {
+                Token::Num(n) => (decimal_from_number(n, scale), *n),
+                Token::Str(s) => (parse_decimal(s, scale), &**s),
+                _ => (None, ""),
             };
-            c.push(v.ok_or_else(|| {
-                err(
-                    format!("a decimal with at most {scale} fractional digits"),
-                    tok,
-                )
-            })?);
+            c.push(v.ok_or_else(|| err(crate::value::decimal_expected(text, scale), tok))?);
         }
         (Column::I64(c), L::Int8 | L::Int16 | L::Int32 | L::Int64) => {
             let (lo, hi) = ty.i64_range();

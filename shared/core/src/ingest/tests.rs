@@ -68,6 +68,30 @@ fn errors_name_line_and_column() {
 }
 
 #[test]
+fn a_refused_decimal_says_why() {
+    let s = trades();
+    let err =
+        |price: &str| parse(&s, &format!("{{\"ts\":1,\"price\":{price}}}\n")).expect_err(price);
+    // Too large for decimal(8) (a 64-bit integer of 10^-8 units).
+    let e = err("\"99999999999\"");
+    assert!(
+        e.contains("within -92233720368.54775807..=92233720368.54775807"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("fractional digits"),
+        "not blamed on its digits: {e}"
+    );
+    assert!(err("99999999999").contains("within"), "as a number too");
+    assert!(err("1e30").contains("within"));
+    // Too precise.
+    let e = err("\"1.123456789\"");
+    assert!(e.contains("at most 8 fractional digits"), "{e}");
+    // Not a number.
+    assert!(err("\"abc\"").contains("a decimal number like 12.5"));
+}
+
+#[test]
 fn decimals_sent_as_numbers_keep_every_digit() {
     // Through an f64 the last digits of this price were lost.
     let b = parse(

@@ -135,9 +135,17 @@ fn plan_aggregate(schema: &TableSchema, a: &Aggregate) -> Result<AggPlan, QueryE
             volume,
             group_by,
         } => {
-            let p = column(schema, price, "price")?;
+            // The defaults (price, amount) fit the trades preset; say how
+            // to name other columns rather than only that these are absent.
+            let hint = |e: QueryError| {
+                QueryError(format!(
+                    "{}; bars read the price= and volume= columns (default price and amount): name this table's",
+                    e.0
+                ))
+            };
+            let p = column(schema, price, "price").map_err(hint)?;
             numeric(p, "bars")?;
-            let v = column(schema, volume, "volume")?;
+            let v = column(schema, volume, "volume").map_err(hint)?;
             sum_type(v)?;
             let parts = vec![
                 Part::Open(p.name.clone()),
@@ -282,6 +290,16 @@ mod tests {
         });
         assert!(e(f).contains("filter on px"));
         assert!(e(bars(1500)).contains("interval of 1500 ms"));
+        // The default volume column (amount) absent: say how to name one.
+        let mut no_amount = bars(60_000);
+        if let Some(Aggregate::Bars { volume, .. }) = &mut no_amount.aggregate {
+            *volume = "amount".into();
+        }
+        let msg = e(no_amount);
+        assert!(
+            msg.contains("unknown volume column \"amount\"") && msg.contains("volume="),
+            "{msg}"
+        );
         assert!(e(bars(0)).contains("interval"));
         assert!(Func::parse("median:px")
             .unwrap_err()
