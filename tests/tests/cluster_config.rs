@@ -40,7 +40,9 @@ async fn bad_cluster_configs_are_refused_at_start() {
     );
     println!(
         "ZooKeeper unreachable: {}",
-        out.lines().last().unwrap_or_default()
+        out.lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default()
     );
 
     let client = zookeeper_client::Client::connect(&zk).await.expect("zk");
@@ -59,7 +61,12 @@ async fn bad_cluster_configs_are_refused_at_start() {
         .expect("foreign child");
     let out = start_fails(&variant("foreign", &root_line, &format!("root: {foreign}"))).await;
     assert!(out.contains("not hotcold's"), "{out}");
-    println!("a foreign root: {}", out.lines().last().unwrap_or_default());
+    println!(
+        "a foreign root: {}",
+        out.lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default()
+    );
 
     let other = format!("{}-other", cs.root);
     client.create(&other, b"", &opts).await.expect("other root");
@@ -83,7 +90,9 @@ async fn bad_cluster_configs_are_refused_at_start() {
     assert!(out.contains("another cluster's journal"), "{out}");
     println!(
         "another cluster's root: {}",
-        out.lines().last().unwrap_or_default()
+        out.lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default()
     );
 
     cs.replicas[0].start();
@@ -92,7 +101,12 @@ async fn bad_cluster_configs_are_refused_at_start() {
     let twin = variant("twin", &format!("127.0.0.1:{port}\n"), "127.0.0.1:0\n");
     let out = start_fails(&twin).await;
     assert!(out.contains("already in use"), "{out}");
-    println!("a second r0: {}", out.lines().last().unwrap_or_default());
+    println!(
+        "a second r0: {}",
+        out.lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default()
+    );
     // The first one is untouched: it still leads.
     assert_eq!(cs.one_leader(Duration::from_secs(10)).await.0, 0);
     // `status` shows the replica's role, who leads and the live replicas.
