@@ -127,7 +127,19 @@ impl Cluster {
         let dir = self.data_dir.join("cluster");
         let path = dir.join(format!("journal-epoch-{epoch}.db"));
         let (mirror, known) = (self.mirror(), ids.clone());
+        let archiver = self.archiver.get().ok_or("no archiver")?.clone();
+        let spool = archiver.spool.clone();
         let j = tokio::task::spawn_blocking(move || {
+            // Spool files of batches another leader finished since this
+            // replica last led: the spool is only a cache, and these are
+            // never read again.
+            for (id, b) in ids.iter().zip(&batches) {
+                let purged = serde_json::from_slice::<serde_json::Value>(b)
+                    .is_ok_and(|v| v["state"] == "purged");
+                if purged {
+                    let _ = spool.remove(id);
+                }
+            }
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             // Copies of earlier leases: never read again.
             for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -141,10 +153,10 @@ impl Cluster {
         })
         .await
         .map_err(|e| e.to_string())??;
+        let n = known.len();
         *self.known.lock().unwrap_or_else(|p| p.into_inner()) = known.into_iter().collect();
-        let archiver = self.archiver.get().ok_or("no archiver")?;
         archiver.replace_journal(j).await;
-        Ok(ids.len())
+        Ok(n)
     }
 
     /// Gives the lease up: deletes `/leader` if it is still ours.
