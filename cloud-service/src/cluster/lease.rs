@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use zookeeper_client::{MultiWriteError, MultiWriteResult};
 
-const CAMPAIGN_EVERY: Duration = Duration::from_millis(250);
+/// The campaign's fallback tick; a watch on `/leader` wakes it sooner.
+const CAMPAIGN_EVERY: Duration = Duration::from_millis(500);
 
 impl Cluster {
     /// Stops archiving now (the run in progress is dropped: `under_lease`).
@@ -25,7 +26,10 @@ impl Cluster {
 
     pub(super) async fn campaign_loop(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(CAMPAIGN_EVERY).await;
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(CAMPAIGN_EVERY) => {}
+            }
             if !self.synced() {
                 continue;
             }

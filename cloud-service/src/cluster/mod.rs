@@ -65,8 +65,12 @@ pub struct Cluster {
     /// Journal nodes known to exist (create vs set in a fenced write).
     known: Mutex<std::collections::HashSet<String>>,
     leader: Mutex<Option<String>>,
+    /// Wakes the campaign when `/leader` changes.
+    wake: tokio::sync::Notify,
     replicas: Mutex<Vec<ReplicaNode>>,
     seen: Mutex<Seen>,
+    /// What this replica last wrote into its node, in which session.
+    published: Mutex<Option<(zookeeper_client::SessionId, Vec<u8>)>>,
     gate: Arc<IngestGate>,
     watermarks: Arc<Watermarks>,
     cold_cache: Arc<ColdCache>,
@@ -134,8 +138,10 @@ impl Cluster {
             dirty: AtomicBool::new(false),
             known: Mutex::new(Default::default()),
             leader: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
             replicas: Mutex::new(Vec::new()),
             seen: Mutex::new(Seen::default()),
+            published: Mutex::new(None),
             gate: p.gate,
             watermarks: p.watermarks,
             cold_cache: p.cold_cache,

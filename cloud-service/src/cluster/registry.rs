@@ -95,9 +95,22 @@ impl Cluster {
         };
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
         let me = self.path(&format!("replicas/{}", self.cfg.replica_id));
-        c.set_data(&me, &self.node_json(), None)
-            .await
-            .map_err(|e| format!("cluster: reporting to {me}: {e}"))?;
+        // Written only when it changed: every replica syncs on every
+        // event, and an unchanged write would be load for nothing.
+        let json = self.node_json();
+        let last = (c.session_id(), json.clone());
+        if self
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            != Some(&last)
+        {
+            c.set_data(&me, &json, None)
+                .await
+                .map_err(|e| format!("cluster: reporting to {me}: {e}"))?;
+            *self.published.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
+        }
         self.refresh_view(&c).await.map_err(e)?;
         if self.generation.load(Ordering::SeqCst) == generation {
             self.synced.store(true, Ordering::SeqCst);
@@ -205,7 +218,12 @@ impl Cluster {
                 let event = tokio::select! {
                     e = changed(&mut floors) => Some(e),
                     e = changed(&mut marks) => Some(e),
-                    e = changed(&mut leader) => Some(e),
+                    e = changed(&mut leader) => {
+                        // `/leader` changed (deleted: its session lapsed):
+                        // campaign now, not at the next tick.
+                        self.wake.notify_one();
+                        Some(e)
+                    }
                     () = tokio::time::sleep(SYNC_EVERY) => None,
                 };
                 if let Some(e) = event.filter(|e| e.event_type == EventType::Session) {
