@@ -5,7 +5,9 @@
 //! Kinds: `batch_failed` (cold did not match hot; nothing was deleted),
 //! `spool_full` (export stopped at the spool budget), `link_down` (the NAS
 //! unreachable longer than `alerts.link-down-after`), `hot_too_old` (hot
-//! holds rows older than its retention plus `alerts.hot-grace`).
+//! holds rows older than its retention plus `alerts.hot-grace`),
+//! `batch_stuck` (a batch failed for good, or its attempts keep failing:
+//! what `/health` lists under `batches`).
 
 use crate::config::AlertsConfig;
 use std::collections::HashMap;

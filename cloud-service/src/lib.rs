@@ -150,6 +150,7 @@ pub async fn start(
         .unwrap_or_default();
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
+    let keys = tokio::spawn(prune_keys_loop(hot.clone(), cfg.ingest.idempotency_ttl.0));
     let watch = tokio::spawn(alert_loop(
         alerter,
         archiver.clone(),
@@ -193,6 +194,7 @@ pub async fn start(
         let r = http_server::serve(listener, app, tls, header_timeout, shutdown).await;
         resync.abort();
         schedule.abort();
+        keys.abort();
         watch.abort();
         cluster_tasks.iter().for_each(|t| t.abort());
         r
@@ -235,6 +237,22 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
     }
 }
 
+/// Forgets idempotency keys older than `ingest.idempotency-ttl`, hourly
+/// (and once at start, for a service that was down for a while).
+async fn prune_keys_loop(hot: Arc<dyn hot::HotStore>, ttl: std::time::Duration) {
+    loop {
+        let before = clock::now_ms() - ttl.as_millis() as i64;
+        let h = hot.clone();
+        match tokio::task::spawn_blocking(move || h.prune_keys(before)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(forgotten = n, "idempotency keys past their ttl"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot forget old idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "idempotency key pruning stopped"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
 /// Checks the conditions that no single request notices: the NAS away for
 /// too long, hot rows older than their retention plus grace.
 async fn alert_loop(
@@ -257,6 +275,17 @@ async fn alert_loop(
                     .send("link_down", &cfg.link.gateway.to_string(), detail)
                     .await;
             }
+        }
+        let j = archiver.journal.clone();
+        let stuck = tokio::task::spawn_blocking(move || j.lock().ok()?.stuck().ok())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for r in &stuck {
+            alerter
+                .send("batch_stuck", &r.batch_id, api::admin::stuck_detail(r))
+                .await;
         }
         for t in &cfg.tables {
             let retention = t.hot_retention.map_or(cfg.hot_retention.0, |r| r.0);

@@ -86,6 +86,22 @@ async fn real_failures_reach_the_webhook() {
         "{failed}"
     );
     assert_eq!(failed["source"], "cloud-service");
+    // The batch cannot get on by itself: /health says so (not "healthy"),
+    // from the journal, and an alert names it.
+    let stuck = wait_for(&inbox, "batch_stuck").await;
+    assert_eq!(stuck["detail"]["state"], "failed", "{stuck}");
+    let (code, h) = stack.cloud.get("/health").await;
+    assert_eq!(code, 200, "degraded is still 200 for a load balancer: {h}");
+    let h: serde_json::Value = serde_json::from_str(&h).expect("json");
+    assert_eq!(h["status"], "degraded", "{h:#}");
+    assert_eq!(h["components"]["batches"]["status"], "degraded", "{h:#}");
+    assert!(
+        h["components"]["batches"]["detail"]["stuck"][0]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failed for good"),
+        "{h:#}"
+    );
 
     // The gateway goes away for longer than link-down-after.
     stack.gateway.kill("KILL");
@@ -95,7 +111,6 @@ async fn real_failures_reach_the_webhook() {
     assert!(r["offline"].is_string(), "{r:#}");
     let down = wait_for(&inbox, "link_down").await;
     assert!(down["detail"]["since"].is_string(), "{down}");
-
     // Repeats are suppressed within alerts.repeat (6 h by default).
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let n = inbox
@@ -105,4 +120,31 @@ async fn real_failures_reach_the_webhook() {
         .filter(|a| a["kind"] == "link_down")
         .count();
     assert_eq!(n, 1, "the same alert must not repeat every check");
+    // After a restart (the last run's report is gone) the journal still
+    // knows: the new batch of that window is failing to be delivered.
+    stack.cloud.kill("KILL");
+    stack.cloud = hotcold_tests::Cloud::start_with_env(
+        stack.cloud.config.clone(),
+        stack.dir.path().join("cloud-restart.log"),
+        stack.cloud.data_dir.clone(),
+        &[],
+    );
+    let h: serde_json::Value =
+        serde_json::from_str(&stack.cloud.get("/health").await.1).expect("json");
+    let stuck = h["components"]["batches"]["detail"]["stuck"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        stuck.iter().any(|b| b["state"] == "exported"
+            && b["why"]
+                .as_str()
+                .unwrap_or("")
+                .contains("last attempt failed")),
+        "{h:#}"
+    );
+    assert!(
+        stuck.iter().all(|b| b["state"] != "failed"),
+        "the failed batch was replaced by a new one of its window: {h:#}"
+    );
 }

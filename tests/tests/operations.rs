@@ -125,7 +125,15 @@ async fn never_two_runs_and_health_follows_the_gateway() {
         .cloud
         .query("trades", &format!("from={}&to={}", day.start, now))
         .await;
-    assert_eq!(s, 200, "a partial answer, not an error");
+    assert_eq!(s, 503, "a whole answer or a 503 naming the missing range");
+    let (s, _, _) = stack
+        .cloud
+        .query(
+            "trades",
+            &format!("from={}&to={}&allow_partial=true", day.start, now),
+        )
+        .await;
+    assert_eq!(s, 200, "a partial answer when asked for one");
     let h = health(&stack).await;
     assert_eq!(h["status"], "degraded", "{h:#}");
     assert_eq!(h["components"]["link"]["status"], "degraded", "{h:#}");

@@ -185,6 +185,19 @@ impl Level {
     }
 }
 
+/// One stuck batch as /health and the alert show it.
+pub(crate) fn stuck_detail(r: &crate::archive::BatchRecord) -> serde_json::Value {
+    serde_json::json!({
+        "batch_id": r.batch_id, "table": r.table, "window": r.window,
+        "state": r.state, "error": r.error,
+        "why": if r.state == crate::archive::BatchState::Failed {
+            "failed for good: its rows stay hot; see the error, then archive again (a new batch replaces it)"
+        } else {
+            "its last attempt failed; retried, but not getting on"
+        },
+    })
+}
+
 /// `GET /health`: overall and per component (hot store, journal, spool,
 /// link, last archive run), each `healthy`, `degraded` or `unhealthy` with
 /// a reason. 200 unless unhealthy (503), so a load balancer can use it.
@@ -238,6 +251,27 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
             serde_json::json!({ "backlog_batches": n, "backlog_bytes": bytes }),
         ),
         Err(e) => put("journal", Level::Unhealthy, e.clone().into()),
+    }
+    // From the journal, so a restart does not forget them (the last run's
+    // report is in memory only).
+    let j = st.archiver.journal.clone();
+    let stuck = tokio::task::spawn_blocking(move || {
+        j.lock()
+            .map_err(|_| "journal mutex poisoned".to_string())?
+            .stuck()
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match stuck {
+        Ok(v) if v.is_empty() => put("batches", Level::Healthy, "none stuck".into()),
+        Ok(v) => put(
+            "batches",
+            Level::Degraded,
+            serde_json::json!({ "stuck": v.iter().map(stuck_detail).collect::<Vec<_>>() }),
+        ),
+        Err(e) => put("batches", Level::Unhealthy, e.into()),
     }
     let (spool, budget) = (st.archiver.spool.bytes(), st.archiver.settings.spool_budget);
     let level = if spool >= budget {

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::hot::keys::{KeyRecord, Once};
 use crate::hot::HotError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -114,6 +115,15 @@ async fn inflate(st: &AppState, encoding: Option<String>, body: Bytes) -> Result
 enum Format {
     Ndjson,
     RowBinary,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::RowBinary => "rowbinary",
+        }
+    }
 }
 
 fn format_of(pairs: Vec<(String, String)>) -> Result<Format, ApiError> {
@@ -233,10 +243,32 @@ async fn ingest_inner(
     Path(table): Path<String>,
     format: Format,
     encoding: Option<String>,
+    key: Option<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let schema = Arc::new(st.table(&table)?.clone());
     let body = read_body(&st, body).await?;
+    let key = match key {
+        None => None,
+        Some(k) => {
+            let record = KeyRecord {
+                body_hash: crate::hot::keys::body_hash(
+                    &table,
+                    format.name(),
+                    encoding.as_deref().unwrap_or(""),
+                    &body,
+                ),
+                key: k,
+                table: table.clone(),
+                rows: 0,
+                at_ms: crate::clock::now_ms(),
+            };
+            if let Some(done) = stored_before(&st, &record).await? {
+                return Ok(done);
+            }
+            Some(record)
+        }
+    };
     let body = inflate(&st, encoding, body).await?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
     let parsing = schema.clone();
@@ -261,7 +293,8 @@ async fn ingest_inner(
         }
     });
     let st2 = st.clone();
-    let writer = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+    let asked = key.clone();
+    let writer = tokio::task::spawn_blocking(move || -> Result<Once, ApiError> {
         // Hold the gate from the first check to the commit (see gate.rs).
         let floors = st2.gate.read();
         let floor = floors.get(&schema.name).copied();
@@ -270,7 +303,7 @@ async fn ingest_inner(
         let mut refused = None;
         let mut before = 0;
         let stop = || HotError::Other("ingest refused".into());
-        let stored = st2.hot.insert_pieces(&schema, &mut || match rx.recv() {
+        let mut next = || match rx.recv() {
             Ok(Piece::Rows(b)) => {
                 let range = check_time_range(&schema, &b, latest, before).err();
                 let e =
@@ -289,18 +322,70 @@ async fn ingest_inner(
             }
             // Without `End` the body was not parsed whole: store nothing.
             Err(_) => Err(HotError::Task("the ingest parser stopped early".into())),
-        });
+        };
+        let stored = match &key {
+            None => st2.hot.insert_pieces(&schema, &mut next).map(Once::Stored),
+            Some(k) => st2.hot.insert_once(&schema, k, &mut next),
+        };
         match refused {
             Some(e) => Err(e),
             None => stored.map_err(ApiError::internal),
         }
     });
     let (written, parsed) = tokio::join!(writer, parser);
-    parsed.map_err(ApiError::internal)?;
-    let rows = written.map_err(ApiError::internal)??;
+    let once = written.map_err(ApiError::internal)??;
+    match once {
+        Once::Stored(rows) => {
+            parsed.map_err(ApiError::internal)?;
+            Ok((
+                StatusCode::OK,
+                Json(serde_json::json!({ "table": table, "rows": rows })),
+            ))
+        }
+        // Another request with the key committed first (a retry racing
+        // its original): this one stored nothing.
+        Once::Replayed(r) => match asked {
+            Some(k) => replay(&k, &r),
+            None => Err(ApiError::internal("a replay without a key")),
+        },
+    }
+}
+
+/// The answer for a key already stored: the first request's, marked as a
+/// replay; or a 422 when the key came with another body.
+async fn stored_before(
+    st: &AppState,
+    key: &KeyRecord,
+) -> Result<Option<(StatusCode, Json<serde_json::Value>)>, ApiError> {
+    let (hot, k) = (st.hot.clone(), key.key.clone());
+    let found = tokio::task::spawn_blocking(move || hot.find_key(&k))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    found.map(|r| replay(key, &r)).transpose()
+}
+
+fn replay(
+    asked: &KeyRecord,
+    stored: &KeyRecord,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if stored.body_hash != asked.body_hash || stored.table != asked.table {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "Idempotency-Key {} was used at {} for another request (table {}); nothing was stored. Use a new key for new rows",
+                stored.key,
+                hotcold_core::time::format_timestamp_ms(stored.at_ms),
+                stored.table
+            ),
+        ));
+    }
     Ok((
         StatusCode::OK,
-        Json(serde_json::json!({ "table": table, "rows": rows })),
+        Json(serde_json::json!({
+            "table": stored.table, "rows": stored.rows, "replayed": true,
+            "stored_at": hotcold_core::time::format_timestamp_ms(stored.at_ms),
+        })),
     ))
 }
 
@@ -323,9 +408,17 @@ pub async fn ingest(
             )
         }),
     };
-    let r = match (format_of(q), encoding) {
-        (Ok(f), Ok(enc)) => ingest_inner(st, table, f, enc, body).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
+    let key = match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| "Idempotency-Key is not text".to_string())
+            .and_then(|k| crate::hot::keys::check_key(k).map(|()| Some(k.to_string())))
+            .map_err(ApiError::bad_request),
+    };
+    let r = match (format_of(q), encoding, key) {
+        (Ok(f), Ok(enc), Ok(key)) => ingest_inner(st, table, f, enc, key, body).await,
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
     };
     match &r {
         Ok((_, j)) => counters

@@ -28,8 +28,8 @@ mod tests;
 mod transfer;
 
 pub(crate) use export::ExportSettings;
+pub(crate) use journal::{BatchRecord, Journal, JournalMirror, MirrorWrite};
 pub use journal::{BatchState, JournalError};
-pub(crate) use journal::{Journal, JournalMirror, MirrorWrite};
 pub(crate) use lease::ArchiveLease;
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
@@ -43,7 +43,7 @@ use crate::gate::IngestGate;
 use crate::hot::{HotError, HotStore};
 use crate::watermarks::Watermarks;
 use hotcold_core::schema::TableSchema;
-use journal::BatchRecord;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

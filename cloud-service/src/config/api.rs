@@ -19,6 +19,10 @@ pub struct IngestConfig {
     /// How far past the present a row's time may lie: a row years ahead
     /// (a unit mix-up, a bad clock) would stay hot for ever.
     pub future_horizon: Span,
+    /// How long an `Idempotency-Key` is remembered: a retry within it is a
+    /// no-op; after it the key is forgotten (and the same request would be
+    /// stored again).
+    pub idempotency_ttl: Span,
 }
 
 impl Default for IngestConfig {
@@ -28,6 +32,7 @@ impl Default for IngestConfig {
             max_concurrent: 16,
             max_time: Span(Duration::from_secs(120)),
             future_horizon: Span(Duration::from_secs(86_400)),
+            idempotency_ttl: Span(Duration::from_secs(86_400)),
         }
     }
 }

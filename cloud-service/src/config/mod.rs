@@ -207,6 +207,7 @@ impl CloudConfig {
             ("link.keep-alive", self.link.keep_alive),
             ("link.retry-interval", self.link.retry_interval),
             ("ingest.max-time", self.ingest.max_time),
+            ("ingest.idempotency-ttl", self.ingest.idempotency_ttl),
             ("query.max-time", self.query.max_time),
         ] {
             if v.0.is_zero() {

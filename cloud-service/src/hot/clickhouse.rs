@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 pub(crate) struct ClickHouseHot {
     pub tables: ChTables,
-    rt: Handle,
+    pub(super) rt: Handle,
 }
 
 fn ch(e: ChError) -> HotError {
@@ -109,5 +109,22 @@ impl HotStore for ClickHouseHot {
         self.rt
             .block_on(self.tables.min_time(schema, from))
             .map_err(ch)
+    }
+
+    fn find_key(&self, key: &str) -> Result<Option<super::keys::KeyRecord>, HotError> {
+        self.keys_find(key)
+    }
+
+    fn insert_once(
+        &self,
+        schema: &TableSchema,
+        key: &super::keys::KeyRecord,
+        next: &mut dyn FnMut() -> Result<Option<RowBatch>, HotError>,
+    ) -> Result<super::keys::Once, HotError> {
+        self.keys_insert_once(schema, key, next)
+    }
+
+    fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError> {
+        self.keys_prune(before_ms)
     }
 }

@@ -1,7 +1,10 @@
 //! The hot store: recent rows, fast to query, the source of every archive.
 
 pub mod clickhouse;
+mod clickhouse_keys;
+pub mod keys;
 pub mod sqlite;
+mod sqlite_keys;
 
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
@@ -90,4 +93,19 @@ pub trait HotStore: Send + Sync + 'static {
     fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError>;
     /// The first row's time at or after `from` (`i64::MIN`: the oldest).
     fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError>;
+
+    /// The request stored under an idempotency key, if any (`keys.rs`).
+    fn find_key(&self, key: &str) -> Result<Option<keys::KeyRecord>, HotError>;
+
+    /// `insert_pieces`, once per key: if `key` is already stored, nothing
+    /// is read from `next` and the earlier record is returned.
+    fn insert_once(
+        &self,
+        schema: &TableSchema,
+        key: &keys::KeyRecord,
+        next: &mut dyn FnMut() -> Result<Option<RowBatch>, HotError>,
+    ) -> Result<keys::Once, HotError>;
+
+    /// Forgets keys stored before `before_ms` (`ingest.idempotency-ttl`).
+    fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError>;
 }

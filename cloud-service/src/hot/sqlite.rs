@@ -26,6 +26,7 @@ impl SqliteHot {
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql)?;
+        super::sqlite_keys::create(&writer)?;
         let checkpointer = hotcold_sqlite::open(&path)?;
         std::thread::Builder::new()
             .name("hot-checkpoint".into())
@@ -143,5 +144,28 @@ impl HotStore for SqliteHot {
 
     fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError> {
         Ok(hotcold_sqlite::min_time(&self.reader()?, schema, from)?)
+    }
+
+    fn find_key(&self, key: &str) -> Result<Option<super::keys::KeyRecord>, HotError> {
+        super::sqlite_keys::find(&self.reader()?, key)
+    }
+
+    fn insert_once(
+        &self,
+        schema: &TableSchema,
+        key: &super::keys::KeyRecord,
+        next: &mut dyn FnMut() -> Result<Option<RowBatch>, HotError>,
+    ) -> Result<super::keys::Once, HotError> {
+        let mut w = self.writer()?;
+        // Dropping the transaction on any early return rolls it back,
+        // the key with the rows.
+        let tx = w.transaction().map_err(sql)?;
+        let once = super::sqlite_keys::insert_once(&tx, schema, key, next)?;
+        tx.commit().map_err(sql)?;
+        Ok(once)
+    }
+
+    fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError> {
+        super::sqlite_keys::prune(&*self.writer()?, before_ms)
     }
 }

@@ -139,6 +139,22 @@ impl Journal {
         )
     }
 
+    /// Batches that cannot get on by themselves, for /health and alerts:
+    /// failed ones no later batch of the same window got past (their rows
+    /// stay hot until someone acts), and unfinished ones whose last attempt
+    /// failed (retried, but failing now; the error clears when a step
+    /// succeeds).
+    pub(crate) fn stuck(&self) -> Result<Vec<BatchRecord>, JournalError> {
+        self.query(
+            "WHERE (state = 'failed' AND NOT EXISTS (SELECT 1 FROM batches b2 \
+               WHERE b2.table_name = batches.table_name AND b2.t0 = batches.t0 \
+               AND b2.t1 = batches.t1 AND b2.seq > batches.seq)) \
+             OR (state NOT IN ('purged', 'failed') AND error IS NOT NULL) \
+             ORDER BY seq LIMIT 100",
+            [],
+        )
+    }
+
     pub(crate) fn recent(&self, n: u32) -> Result<Vec<BatchRecord>, JournalError> {
         self.query("ORDER BY seq DESC LIMIT ?1", [n])
     }

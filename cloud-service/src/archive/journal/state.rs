@@ -153,7 +153,7 @@ impl Journal {
             batch_id,
             &[BatchState::Exported],
             BatchState::Committed,
-            ", cold = ?4, sent_bytes = sent_bytes + ?5, durable = ?6, committed_ms = ?3",
+            ", cold = ?4, sent_bytes = sent_bytes + ?5, durable = ?6, committed_ms = ?3, error = NULL",
             &[&hash_text(cold), &(sent_bytes as i64), &i64::from(durable)],
         )?;
         self.mirror(Some(batch_id), None, None)
