@@ -15,11 +15,23 @@ fi
 
 export CLICKHOUSE_DIR=${CLICKHOUSE_DIR:-$(mktemp -d /tmp/hotcold-ch.XXXXXX)}
 url=$(scripts/clickhouse.sh start "$CLICKHOUSE_DIR")
-trap 'scripts/clickhouse.sh stop "$CLICKHOUSE_DIR"; rm -rf "$CLICKHOUSE_DIR"' EXIT
+# ZooKeeper for the cluster edition's tests (cluster_lease.rs,
+# cluster_config.rs): a private server on its own port and dir.
+export ZOOKEEPER_DIR=${ZOOKEEPER_DIR:-$(mktemp -d /tmp/hotcold-zk.XXXXXX)}
+stop_all() {
+  scripts/clickhouse.sh stop "$CLICKHOUSE_DIR"; rm -rf "$CLICKHOUSE_DIR"
+  scripts/zookeeper.sh stop "$ZOOKEEPER_DIR" || true; rm -rf "$ZOOKEEPER_DIR"
+}
+trap stop_all EXIT
 echo "ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") at $url"
 
 export HOTCOLD_CLICKHOUSE_URL=$url
 export HOTCOLD_REQUIRE_CLICKHOUSE=1
+zk=$(scripts/zookeeper.sh start "$ZOOKEEPER_DIR")
+echo "ZooKeeper at $zk"
+export HOTCOLD_ZOOKEEPER=$zk
+export HOTCOLD_ZOOKEEPER_DIR=$ZOOKEEPER_DIR
+export HOTCOLD_REQUIRE_ZOOKEEPER=1
 
 # The modern engine (ClickHouse 26.x in-process, PyPI's chdb-core) for the
 # 22+ mapping: tests/chdb/front.py puts a test-only HTTP front over it.

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod cache;
 pub mod certs;
 pub mod clock;
+pub mod cluster;
 pub mod cold;
 pub mod config;
 pub mod failpoint;
@@ -105,8 +106,19 @@ pub async fn start(
         .await??;
     }
     let journal = archive::Journal::open(&cfg.data_dir.join("journal.db")).context("journal")?;
-    let gate = Arc::new(gate::IngestGate::new(journal.floors()?));
-    let watermarks = Arc::new(watermarks::Watermarks::new(journal.watermarks()?));
+    // Cluster edition: the floors and watermarks come from ZooKeeper
+    // (`cluster::Cluster::join`), never from a local file.
+    let local = cfg.cluster.is_none();
+    let gate = Arc::new(gate::IngestGate::new(if local {
+        journal.floors()?
+    } else {
+        Default::default()
+    }));
+    let watermarks = Arc::new(watermarks::Watermarks::new(if local {
+        journal.watermarks()?
+    } else {
+        Default::default()
+    }));
     let spool = archive::Spool::open(cfg.data_dir.join("spool")).context("spool")?;
     let cold::ColdTier {
         link,
@@ -118,6 +130,8 @@ pub async fn start(
         cfg.query.cold_cache.0,
         cfg.query.cold_cache_ttl.0,
     ));
+    let cluster =
+        cluster::Cluster::join_if_configured(&cfg, &gate, &watermarks, &cold_cache).await?;
     let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {
         tables: cfg.tables.clone(),
         hot: hot.clone(),
@@ -130,6 +144,10 @@ pub async fn start(
         alerter: Some(alerter.clone()),
         cold_cache: Some(cold_cache.clone()),
     }));
+    let cluster_tasks = cluster
+        .as_ref()
+        .map(|c| c.run(archiver.clone()))
+        .unwrap_or_default();
     let resync = tokio::spawn(resync_loop(archiver.clone(), cfg.link.retry_interval.0));
     let schedule = tokio::spawn(scheduler::run(archiver.clone(), cfg.schedule.clone()));
     let keys = tokio::spawn(prune_keys_loop(hot.clone(), cfg.ingest.idempotency_ttl.0));
@@ -160,6 +178,7 @@ pub async fn start(
         archiver,
         counters: Default::default(),
         tokens,
+        cluster,
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
@@ -177,6 +196,7 @@ pub async fn start(
         schedule.abort();
         keys.abort();
         watch.abort();
+        cluster_tasks.iter().for_each(|t| t.abort());
         r
     });
     Ok(Running {
@@ -209,7 +229,9 @@ async fn resync_loop(archiver: Arc<archive::Archiver>, interval: std::time::Dura
                 pending = r.pending,
                 "resync pass"
             ),
-            Ok(_) | Err(archive::ArchiveError::AlreadyRunning) => {}
+            Ok(_)
+            | Err(archive::ArchiveError::AlreadyRunning)
+            | Err(archive::ArchiveError::NotLeader(_)) => {}
             Err(e) => tracing::error!(error = %e, "resync failed"),
         }
     }

@@ -37,6 +37,8 @@ pub async fn run(archiver: Arc<Archiver>, cfg: ScheduleConfig) {
             Ok(Err(ArchiveError::AlreadyRunning)) => {
                 tracing::warn!("a run is still in progress; this one is skipped")
             }
+            // Cluster edition: only the lease holder archives.
+            Ok(Err(ArchiveError::NotLeader(_))) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "scheduled archive run failed"),
             Err(_) => {
                 tracing::error!(limit = %cfg.run_timeout, "archive run stopped at its time limit; it resumes next time")

@@ -5,6 +5,8 @@
 
 pub mod chdb;
 pub mod clickhouse;
+pub mod cluster;
+pub mod cluster_checks;
 pub mod data;
 pub mod disk;
 pub mod ingest_bench;
@@ -15,6 +17,7 @@ pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;
 pub mod standalone;
+pub mod tcp_proxy;
 
 pub use procs::{Cloud, Gateway};
 pub use stack::Stack;

@@ -32,6 +32,9 @@ pub async fn archive(
             StatusCode::CONFLICT,
             "an archive run is already in progress",
         )),
+        Err(e @ ArchiveError::NotLeader(_)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
         Err(e) => Err(ApiError::internal(e)),
     }
 }
@@ -123,6 +126,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
         "edition": if st.link.is_some() { "pair" } else { "standalone" },
         "link": link,
         "recent_batches": recent,
+        "cluster": st.cluster.as_ref().map(|c| c.status()),
     })))
 }
 
@@ -221,6 +225,14 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
     match hot {
         Ok(_) => put("hot_store", Level::Healthy, "answers".into()),
         Err(e) => put("hot_store", Level::Unhealthy, e.into()),
+    }
+    if let Some(c) = &st.cluster {
+        let level = if c.synced() {
+            Level::Healthy
+        } else {
+            Level::Unhealthy
+        };
+        put("cluster", level, c.status());
     }
     let j = st.archiver.journal.clone();
     let backlog = tokio::task::spawn_blocking(move || {

@@ -40,6 +40,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let ingest = Router::new()
         .route("/v1/ingest/{table}", post(ingest::ingest))
         .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::http::require_synced,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
             limit::Limit::new(state.cfg.ingest.max_concurrent, "ingest.max-concurrent"),
             limit::limit,
         ))
@@ -51,6 +55,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/bars/{table}", get(query::bars))
         .route("/v1/aggregate/{table}", get(query::aggregate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::http::require_synced,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             limit::Limit::new(state.cfg.query.max_concurrent, "query.max-concurrent")
                 .with_time(state.cfg.query.max_time.0, "query.max-time"),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub counters: super::counters::HttpCounters,
     /// The bearer tokens per role.
     pub tokens: crate::config::ResolvedTokens,
+    /// The cluster edition's view (role, leader, replicas); None alone.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {

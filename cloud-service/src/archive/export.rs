@@ -48,6 +48,10 @@ impl Archiver {
         // A window planned again after a failure may replace that failed
         // batch's cold copy, and only that.
         let (t, fw) = (b.rec.table.clone(), b.rec.window);
+        // Cluster edition: every replica refuses rows of the window first.
+        let (t2, end) = (t.clone(), fw.end);
+        self.journal(move |j| j.check_lease(&t2, Some(end), None))
+            .await?;
         let replaces = self.journal(move |j| j.failed_for(&t, fw)).await?;
         let manifest =
             blocking(move || export(hot.as_ref(), &spool, &s, w, &id, replaces, &settings)).await?;
@@ -69,6 +73,7 @@ fn export(
     s: &ExportSettings,
 ) -> Result<Manifest, ArchiveError> {
     let file = spool.create(batch_id)?;
+    crate::failpoint::pause_blocking("export");
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut builder = ManifestBuilder::new(s.chunk_size);
     let mut content = ContentHash::default();

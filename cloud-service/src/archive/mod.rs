@@ -17,6 +17,7 @@ mod export;
 mod gateway_tests;
 mod grace;
 mod journal;
+mod lease;
 mod pipeline;
 mod plan;
 mod purge;
@@ -27,8 +28,9 @@ mod tests;
 mod transfer;
 
 pub(crate) use export::ExportSettings;
-pub(crate) use journal::{BatchRecord, Journal};
+pub(crate) use journal::{BatchRecord, Journal, JournalMirror, MirrorWrite};
 pub use journal::{BatchState, JournalError};
+pub(crate) use lease::ArchiveLease;
 pub(crate) use report::Counters;
 pub use report::{ArchiveReport, BatchOutcome};
 pub use spool::Spool;
@@ -59,6 +61,10 @@ pub enum ArchiveError {
     /// `run` or `drain` while another run holds the archiver.
     #[error("an archive run is already in progress")]
     AlreadyRunning,
+    /// Cluster edition: another replica holds the archiver lease (or this
+    /// one just lost it).
+    #[error("this replica does not lead the archive: {0}")]
+    NotLeader(String),
     /// A blocking task panicked or a mutex was poisoned.
     #[error("internal: {0}")]
     Task(String),
@@ -123,6 +129,8 @@ pub struct Archiver {
     /// The last run's report and when it ended; the next scheduled start.
     last: Mutex<RunTimes>,
     pub(crate) counters: Counters,
+    /// The cluster edition's leader lease (`lease.rs`); unset alone.
+    lease: std::sync::OnceLock<Arc<dyn ArchiveLease>>,
 }
 
 /// The last run (ended at, report) and the next scheduled start.
@@ -179,6 +187,7 @@ impl Archiver {
             running: tokio::sync::Mutex::new(()),
             last: Mutex::new((None, None)),
             counters: Counters::default(),
+            lease: std::sync::OnceLock::new(),
         }
     }
 
@@ -212,7 +221,8 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
-        self.run_locked(Some(now_ms)).await
+        self.check_lease()?;
+        self.under_lease(self.run_locked(Some(now_ms))).await
     }
 
     /// Resync: drives the batches already planned (the offline queue),
@@ -222,7 +232,8 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
-        self.run_locked(None).await
+        self.check_lease()?;
+        self.under_lease(self.run_locked(None)).await
     }
 
     /// With `now_ms`, plans new windows older than each table's retention;

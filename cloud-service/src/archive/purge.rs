@@ -25,14 +25,20 @@ impl Archiver {
             b.rec.window,
             b.rec.hot.map_or(0, |h| h.rows),
         );
+        // Cluster edition: never delete on a lease that may have passed to
+        // another replica (a session that lapsed while this one paused).
+        let (t, end) = (b.rec.table.clone(), b.rec.window.end);
+        self.journal(move |j| j.check_lease(&t, None, Some(end)))
+            .await?;
         match self.hot(move |h| h.purge(&s, w, expected)).await {
-            Ok(_) => {}
+            Ok(n) => tracing::info!(batch = %b.rec.batch_id, rows = n, "window purged from hot"),
             // A purge that deleted the window and then died before the
-            // journal said Purged: on restart the window is empty. Only our
-            // purge removes rows below the floor, and cold holds the window
-            // verified (the batch is Confirmed), so the step is done.
+            // journal said Purged (a crash, a leader killed): the window is
+            // empty. Only our purge removes rows below the floor, and cold
+            // holds the window verified (the batch is Confirmed), so the
+            // step is done.
             Err(ArchiveError::Hot(HotError::PurgeMismatch { found: 0, .. })) => {
-                tracing::info!(batch = %b.rec.batch_id, "window already purged before a restart");
+                tracing::info!(batch = %b.rec.batch_id, "window already purged from hot before a restart or a new leader");
             }
             Err(ArchiveError::Hot(e @ HotError::PurgeMismatch { .. })) => {
                 return self.fail(b, run, e.to_string()).await;
@@ -40,6 +46,7 @@ impl Archiver {
             Err(e) => return Err(e),
         }
         crate::failpoint::hit("during-purge");
+        crate::failpoint::pause("purge").await;
         let (sp, i) = (self.spool.clone(), b.rec.batch_id.clone());
         blocking(move || Ok(sp.remove(&i)?)).await?;
         let i = b.rec.batch_id.clone();

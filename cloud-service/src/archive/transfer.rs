@@ -74,6 +74,7 @@ impl Archiver {
             self.export_to_spool(b).await?;
             return Ok(Step::Next);
         };
+        crate::failpoint::pause("transfer").await;
         let mut sent = 0u64;
         // Link client: the delivery (offer, chunks, commit answer).
         let delivered = self.link.deliver(&self.spool, &manifest, &mut sent).await;
@@ -86,6 +87,7 @@ impl Archiver {
                 self.journal(move |j| j.mark_committed(&id, &cold, sent, durable))
                     .await?;
                 crate::failpoint::hit("after-commit");
+                crate::failpoint::pause("committed").await;
                 Ok(Step::Next)
             }
             Err(e) => {

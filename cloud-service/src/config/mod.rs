@@ -9,9 +9,11 @@ use std::time::Duration;
 
 mod api;
 mod archive;
+mod cluster;
 
 pub use api::{AdminConfig, IngestConfig, QueryConfig, ResolvedTokens};
 pub use archive::{AlertsConfig, ArchiveConfig, LinkConfig, ScheduleConfig};
+pub use cluster::ClusterConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -42,6 +44,8 @@ pub struct CloudConfig {
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
     pub table_files: Vec<PathBuf>,
+    /// Several replicas with one archiver leader (ZooKeeper); alone if unset.
+    pub cluster: Option<ClusterConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +90,7 @@ impl Default for CloudConfig {
             alerts: AlertsConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -121,6 +126,16 @@ impl CloudConfig {
 
     /// Checks what serde cannot: table schemas and value ranges.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(c) = &self.cluster {
+            c.validate()?;
+            // Every replica must read and purge the same hot rows.
+            if !matches!(self.hot, HotConfig::Clickhouse(_)) {
+                return Err("cluster: needs hot.kind: clickhouse, a hot store every replica shares (a SQLite file is one replica's own)".into());
+            }
+            if self.cold.is_some() {
+                return Err("cluster: the in-process cold tier (cold:) is one process's own; replicas archive to a nas-gateway over the link".into());
+            }
+        }
         let o = self.link.wire_overhead;
         if !(0.0..=1.0).contains(&o) {
             return Err(format!(

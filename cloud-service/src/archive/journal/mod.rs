@@ -8,8 +8,11 @@
 //! transaction. `state` holds the transitions and what each may leave;
 //! `schema` the tables and their upgrades.
 
+mod mirror;
 mod schema;
 mod state;
+
+pub(crate) use mirror::{JournalMirror, MirrorWrite};
 
 pub use state::BatchState;
 
@@ -60,17 +63,23 @@ pub enum JournalError {
     /// A transition named a batch the journal does not hold.
     #[error("batch {0} is not in the journal")]
     UnknownBatch(String),
+    /// The cluster's copy in ZooKeeper refused the change (lease lost,
+    /// session down): the local change must not be trusted.
+    #[error("cluster journal: {0}")]
+    Mirror(String),
 }
 
 pub(crate) struct Journal {
     conn: Connection,
+    /// The cluster edition's copy in ZooKeeper (`mirror.rs`); None alone.
+    mirror: Option<std::sync::Arc<dyn JournalMirror>>,
 }
 
 impl Journal {
     pub(crate) fn open(path: &Path) -> Result<Self, JournalError> {
         let conn = hotcold_sqlite::open(path)?;
         schema::migrate(&conn)?;
-        Ok(Self { conn })
+        Ok(Self { conn, mirror: None })
     }
 
     fn query(
@@ -168,6 +177,7 @@ impl Journal {
             params![table, window.end],
         )?;
         tx.commit()?;
+        self.mirror(Some(&batch_id), Some(table), None)?;
         Ok(batch_id)
     }
 
@@ -197,7 +207,7 @@ impl Journal {
              ON CONFLICT(table_name) DO UPDATE SET floor = max(floor, excluded.floor)",
             params![table, floor],
         )?;
-        Ok(())
+        self.mirror(None, Some(table), None)
     }
 
     /// Moves the watermark over a window that holds no rows in hot (and,
@@ -208,7 +218,7 @@ impl Journal {
              ON CONFLICT(table_name) DO UPDATE SET watermark = max(watermark, excluded.watermark)",
             params![table, window.end],
         )?;
-        Ok(())
+        self.mirror(None, None, Some(table))
     }
 
     /// Records a failed delivery attempt (retried later): its error and the
@@ -223,7 +233,7 @@ impl Journal {
             "UPDATE batches SET error = ?2, sent_bytes = sent_bytes + ?3, updated_ms = ?4 WHERE batch_id = ?1",
             params![batch_id, error, sent as i64, crate::clock::now_ms()],
         )?;
-        Ok(())
+        self.mirror(Some(batch_id), None, None)
     }
 
     /// Records a transient error without changing the state (retried later).
@@ -232,7 +242,7 @@ impl Journal {
             "UPDATE batches SET error = ?2, updated_ms = ?3 WHERE batch_id = ?1",
             params![batch_id, error, crate::clock::now_ms()],
         )?;
-        Ok(())
+        self.mirror(Some(batch_id), None, None)
     }
 
     pub(crate) fn watermarks(&self) -> Result<HashMap<String, i64>, JournalError> {

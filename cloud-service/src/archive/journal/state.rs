@@ -135,7 +135,8 @@ impl Journal {
             BatchState::Exported,
             ", hot = ?4, bytes = ?5, error = NULL",
             &[&hash_text(hot), &(bytes as i64)],
-        )
+        )?;
+        self.mirror(Some(batch_id), None, None)
     }
 
     /// Exported -> Committed: the gateway answered with its cold count and
@@ -154,7 +155,8 @@ impl Journal {
             BatchState::Committed,
             ", cold = ?4, sent_bytes = sent_bytes + ?5, durable = ?6, committed_ms = ?3, error = NULL",
             &[&hash_text(cold), &(sent_bytes as i64), &i64::from(durable)],
-        )
+        )?;
+        self.mirror(Some(batch_id), None, None)
     }
 
     /// Committed -> Confirmed, and the table's watermark to the batch's
@@ -178,7 +180,8 @@ impl Journal {
             params![batch_id],
         )?;
         tx.commit()?;
-        Ok(())
+        let table = self.table_of(batch_id)?;
+        self.mirror(Some(batch_id), None, table.as_deref())
     }
 
     /// Confirmed -> Purged: hot no longer holds the window, the spool no
@@ -191,7 +194,8 @@ impl Journal {
             BatchState::Purged,
             "",
             &[],
-        )
+        )?;
+        self.mirror(Some(batch_id), None, None)
     }
 
     /// Any unfinished state -> Failed, with why. Never from Purged (its hot
@@ -205,7 +209,8 @@ impl Journal {
             BatchState::Failed,
             ", error = ?4",
             &[&error],
-        )
+        )?;
+        self.mirror(Some(batch_id), None, None)
     }
 }
 
