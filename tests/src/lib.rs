@@ -5,6 +5,7 @@
 
 pub mod chdb;
 pub mod clickhouse;
+pub mod cluster;
 pub mod data;
 pub mod disk;
 pub mod ingest_bench;

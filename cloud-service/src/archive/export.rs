@@ -68,6 +68,7 @@ fn export(
     replaces: Vec<String>,
     s: &ExportSettings,
 ) -> Result<Manifest, ArchiveError> {
+    hot.settle(schema, window)?;
     let file = spool.create(batch_id)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut builder = ManifestBuilder::new(s.chunk_size);

@@ -3,7 +3,9 @@
 //! The hot-store trait is synchronous (callers run it in `spawn_blocking`),
 //! so each call drives the async client on the runtime from that blocking
 //! thread. Purge drops the day's partition (synchronous, no mutation for a
-//! live server to chew on) after checking the count.
+//! live server to chew on) after checking the count. With `cluster:` the
+//! same calls go to a Distributed table over replicated shard tables
+//! (`hotcold_clickhouse::cluster`).
 
 use super::{HotError, HotStore};
 use hotcold_clickhouse::{ChError, ChTables};
@@ -87,9 +89,20 @@ impl HotStore for ClickHouseHot {
             .map_err(ch)
     }
 
+    fn settle(&self, schema: &TableSchema, window: Window) -> Result<(), HotError> {
+        match &self.tables.cluster {
+            Some(c) => self
+                .rt
+                .block_on(self.tables.settle(c, schema, window))
+                .map_err(ch),
+            None => Ok(()),
+        }
+    }
+
     fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError> {
         // The ingest floor keeps new rows out of an archived window, so the
-        // count cannot change between this check and the drop.
+        // count cannot change between this check and the drop. On a cluster
+        // the count first waits for the replicas to agree.
         let found = self.count(schema, window)?;
         if found != expected {
             return Err(HotError::PurgeMismatch {

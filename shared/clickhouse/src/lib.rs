@@ -12,6 +12,8 @@
 
 mod catalog;
 pub mod clear;
+mod clear_cluster;
+pub mod cluster;
 mod fold;
 pub mod partition;
 pub mod rowbinary;
@@ -47,6 +49,34 @@ pub enum ChError {
         found: String,
         declared: String,
     },
+    /// `cluster:` names a cluster the server's `remote_servers` lacks.
+    #[error("cluster {name} is not in the server's remote_servers (system.clusters has: {known}); fix hot.cluster or the servers' config")]
+    ClusterUnknown { name: String, known: String },
+    /// Nodes of the cluster (or its ZooKeeper) do not answer.
+    #[error("cluster {cluster}: {what} unreachable: {detail}")]
+    ClusterUnreachable {
+        cluster: String,
+        what: String,
+        detail: String,
+    },
+    /// A table where the cluster needs a Distributed table over
+    /// Replicated* tables is something else: archiving it would purge rows
+    /// that exist on one server only.
+    #[error("table {table}: {found}; with cluster {cluster} hotcold needs a Distributed table over Replicated*MergeTree tables on every node (drop it and let hotcold create both ON CLUSTER, or convert it)")]
+    NotReplicated {
+        table: String,
+        cluster: String,
+        found: String,
+    },
+    /// Replicas of a shard disagree on a window after waiting: a replica
+    /// lacks parts (their only holder may be down). Nothing is exported or
+    /// purged until they agree.
+    #[error("table {table} window {window}: replicas do not agree: {detail}")]
+    ReplicasBehind {
+        table: String,
+        window: Window,
+        detail: String,
+    },
     #[error("clickhouse returned bad data: {0}")]
     Decode(String),
     /// An aggregation folded here had more keys than its plan allows.
@@ -74,6 +104,8 @@ pub struct ChTables {
     /// The server's own time zone (`SELECT timezone()`): what zone-less
     /// date functions in an adopted table's partition key mean.
     pub timezone: String,
+    /// The cluster the tables live on (`cluster:`), or `None` for one server.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 /// Where a ClickHouse server is and who we are to it: the `hot:` section of
@@ -90,6 +122,11 @@ pub struct Connection {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// A cluster in the servers' `remote_servers`: tables are then a
+    /// Distributed table over ReplicatedMergeTree tables, made `ON CLUSTER`
+    /// (see `cluster.rs`). `url` is the node the service talks to.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 fn default_user() -> String {
@@ -104,6 +141,7 @@ impl Connection {
             database: Some(database.into()),
             user: default_user(),
             password: String::new(),
+            cluster: None,
         }
     }
 }
@@ -116,7 +154,7 @@ impl ChTables {
         let database = c.database.as_deref().unwrap_or(default_database);
         hotcold_core::schema::check_name(database)
             .map_err(|e| ChError::Other(format!("database name: {e}")))?;
-        let client = Client::default()
+        let mut client = Client::default()
             .with_url(url)
             .with_user(user)
             .with_password(password)
@@ -125,8 +163,19 @@ impl ChTables {
         let version = text(&client, "SELECT version()").await?.trim().to_string();
         let flavor = Flavor::of_version(&version);
         let timezone = text(&client, "SELECT timezone()").await?.trim().to_string();
+        let cluster = match &c.cluster {
+            Some(name) => {
+                let found = cluster::Cluster::discover(&client, name).await?;
+                client = found.configure(client);
+                Some(found)
+            }
+            None => None,
+        };
+        let on_cluster = cluster::on_cluster(cluster.as_ref());
         client
-            .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            .query(&format!(
+                "CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"
+            ))
             .execute()
             .await?;
         tracing::info!(%url, %version, ?flavor, %timezone, database, "connected to ClickHouse");
@@ -136,6 +185,7 @@ impl ChTables {
             flavor,
             version,
             timezone,
+            cluster,
         })
     }
 
@@ -151,12 +201,16 @@ impl ChTables {
     /// Creates the table, or checks that the existing one has the declared
     /// columns and types; a mismatch names the column and both types.
     pub async fn ensure_table(&self, schema: &TableSchema) -> Result<()> {
-        let ddl = types::create_table_sql(self.flavor, &self.db, schema);
-        self.client
-            .query(&ddl)
-            .execute()
-            .await
-            .map_err(|e| clear::statement_error(&schema.name, &ddl, e))?;
+        if let Some(c) = &self.cluster {
+            self.ensure_on_cluster(schema, c).await?;
+        } else {
+            let ddl = types::create_table_sql(self.flavor, &self.db, schema);
+            self.client
+                .query(&ddl)
+                .execute()
+                .await
+                .map_err(|e| clear::statement_error(&schema.name, &ddl, e))?;
+        }
         let found = self.columns(&schema.name).await?;
         for c in &schema.columns {
             let want = types::clickhouse_type(self.flavor, c.ty);
@@ -185,7 +239,13 @@ impl ChTables {
         Ok(())
     }
 
+    /// On a cluster, first waits until every reachable replica of each
+    /// shard holds the same rows of the window (`settle`): a count, and the
+    /// purge it guards, must never see a replica that lags.
     pub async fn count(&self, schema: &TableSchema, w: Window) -> Result<u64> {
+        if let Some(c) = &self.cluster {
+            self.settle(c, schema, w).await?;
+        }
         let t = self
             .text(&format!(
                 "SELECT count() FROM {}.{} WHERE {}",

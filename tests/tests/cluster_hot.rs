@@ -1,0 +1,353 @@
+//! The hot tier on a ClickHouse cluster (2 shards x 2 replicas, servers in
+//! Asia/Kolkata and America/New_York, from scripts/cluster.sh):
+//!
+//! - rows ingested over several days through the HTTP API are archived to
+//!   a gateway and purged, and every row is then in exactly one tier, read
+//!   straight from every node's shard table and from the cold file;
+//! - an existing Distributed table over the operator's own replicated
+//!   tables (a local-zone month key, so purge is a mutation) is adopted;
+//! - kill -9 of a replica while ingest and an archive run: both go on
+//!   through the other replica, nothing acknowledged is lost or doubled,
+//!   and the replica catches up after its restart;
+//! - bad cluster configs stop the start with the problem named, purging
+//!   nothing.
+//!
+//! The tests share one cluster, so they take turns (`TURN`).
+
+use hotcold_core::schema::{TableSchema, Window, DAY_MS};
+use hotcold_tests::clickhouse::{self, u64s};
+use hotcold_tests::cluster::TestCluster;
+use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
+use hotcold_tests::stack::{ColdKind, StackOptions};
+use hotcold_tests::{Cloud, Stack};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ALL: Window = Window {
+    start: i64::MIN,
+    end: i64::MAX,
+};
+
+fn stack(tc: &TestCluster, db: &str) -> Stack {
+    Stack::start(StackOptions {
+        cold: ColdKind::Sqlite,
+        hot_clickhouse: Some((tc.url(1).to_string(), db.to_string())),
+        hot_cluster: Some(tc.name.clone()),
+        hot_retention: "2d".into(),
+        ..Default::default()
+    })
+}
+
+/// Sends `rows` in requests of `per`; a request refused with a 5xx (a
+/// replica just died) is sent again until it is taken: on a replicated
+/// shard the blocks a first try already stored are dropped as duplicates.
+async fn ingest_retrying(cloud: &Cloud, rows: &[Value], per: usize) -> usize {
+    let mut retries = 0;
+    for c in rows.chunks(per) {
+        let body = ndjson(c);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (s, v) = cloud.ingest("trades", body.clone()).await;
+            if s == 200 {
+                assert_eq!(v["rows"].as_u64(), Some(c.len() as u64), "{v}");
+                break;
+            }
+            assert!(s >= 500 && Instant::now() < deadline, "ingest: {s} {v}");
+            retries += 1;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    retries
+}
+
+fn cold_hash(stack: &Stack, schema: &TableSchema, w: Window) -> hotcold_core::ContentHash {
+    let path = stack.dir.path().join("nas/cold.db");
+    let conn = rusqlite::Connection::open(path).expect("cold.db");
+    hotcold_sqlite::content_hash(&conn, schema, w).expect("cold hash")
+}
+
+/// Every row of `rows` once across hot (each shard's replicas read
+/// directly, equal) and cold, nothing else; hot holds nothing older than
+/// the cutoff on any node, cold nothing newer.
+async fn check_exactly_once(
+    tc: &TestCluster,
+    stack: &Stack,
+    db: &str,
+    local: &str,
+    rows: &[Value],
+    cutoff: i64,
+) {
+    let schema = trades_schema();
+    let hot = tc.hot_hash(db, local, &schema, ALL).await.expect("hot");
+    let mut both = hot;
+    both.merge(cold_hash(stack, &schema, ALL));
+    assert_eq!(
+        both,
+        hash_json(&schema, rows),
+        "hot ({} rows) + cold together are exactly the acknowledged rows ({})",
+        hot.rows,
+        rows.len()
+    );
+    let old = tc
+        .hot_hash(db, local, &schema, Window::new(i64::MIN, cutoff))
+        .await
+        .expect("hot old");
+    assert_eq!(old.rows, 0, "hot keeps no archived window on any node");
+    let recent = cold_hash(stack, &schema, Window::new(cutoff, i64::MAX));
+    assert_eq!(recent.rows, 0, "cold holds nothing past the cutoff");
+}
+
+fn archive_ok(stack: &Stack, r: &(u16, Value)) {
+    let errors = r.1["table_errors"].as_object().map_or(0, |m| m.len());
+    if r.0 != 200 || r.1["failed"] != 0 || r.1["pending"] != 0 || errors != 0 {
+        stack.dump_logs();
+        panic!("archive: {} {:#}", r.0, r.1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_from_the_cluster_keeps_every_row_once() {
+    let Some(tc) = TestCluster::from_env() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let db = clickhouse::unique_db("cluster_hot");
+    let stack = stack(&tc, &db);
+    let now = now_ms();
+    let rows = trades(now - 5 * DAY_MS, now - 60_000, 12_000, 1);
+    ingest_retrying(&stack.cloud, &rows, 2_000).await;
+    // The rows went to both shards, and both replicas of each have them.
+    tc.wait_replicas_equal(&db, "trades_local", &trades_schema(), 30)
+        .await
+        .expect("replicas");
+    for n in [1, 3] {
+        let c = u64s(tc.url(n), &format!("SELECT count() FROM {db}.trades_local")).await;
+        assert!(c[0] > 3_000, "node {n} holds {c:?} rows: sharded");
+    }
+    let r = stack.cloud.archive().await;
+    archive_ok(&stack, &r);
+    let cutoff = r.1["cutoff_ms"].as_i64().expect("cutoff");
+    let batches = r.1["batches"].as_array().map_or(0, Vec::len);
+    assert!(batches >= 3, "several day windows archived: {:#}", r.1);
+    check_exactly_once(&tc, &stack, &db, "trades_local", &rows, cutoff).await;
+    // The service answers across hot and cold, every row once.
+    let got = stack
+        .cloud
+        .query_rows(
+            "trades",
+            &format!("from={}&to={}&require_complete=true", now - 6 * DAY_MS, now),
+        )
+        .await;
+    assert_eq!(hash_json(&trades_schema(), &got), hash_json(&trades_schema(), &rows));
+    println!(
+        "cluster archive: {} rows, {} archived, cutoff {cutoff}",
+        rows.len(),
+        r.1["rows_archived"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_distributed_table_over_replicated_tables_is_adopted() {
+    let Some(tc) = TestCluster::from_env() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let db = clickhouse::unique_db("cluster_adopt");
+    let c = &tc.name;
+    // The operator's own layout: another local name and ZooKeeper path, a
+    // month key in the servers' local zones (so purge cannot drop a
+    // partition and deletes by predicate) and a random sharding key.
+    for ddl in [
+        format!("CREATE DATABASE {db} ON CLUSTER {c}"),
+        format!(
+            "CREATE TABLE {db}.ticks_shard ON CLUSTER {c} (ts Int64, exchange String, symbol String, trade_id UInt64, \
+             price Decimal(18, 8), amount Decimal(18, 8), buyer_maker UInt8) \
+             ENGINE = ReplicatedMergeTree('/ops/{{shard}}/{db}/ticks', '{{replica}}') \
+             PARTITION BY toYYYYMM(toDateTime(intDiv(ts, 1000))) ORDER BY (symbol, ts)"
+        ),
+        format!(
+            "CREATE TABLE {db}.trades ON CLUSTER {c} AS {db}.ticks_shard ENGINE = Distributed({c}, {db}, ticks_shard, rand())"
+        ),
+    ] {
+        clickhouse::sql(tc.url(1), &ddl).await.expect("operator ddl");
+    }
+    let stack = stack(&tc, &db);
+    let now = now_ms();
+    let rows = trades(now - 4 * DAY_MS, now - 60_000, 4_000, 2);
+    ingest_retrying(&stack.cloud, &rows, 1_000).await;
+    let r = stack.cloud.archive().await;
+    archive_ok(&stack, &r);
+    let cutoff = r.1["cutoff_ms"].as_i64().expect("cutoff");
+    tc.wait_replicas_equal(&db, "ticks_shard", &trades_schema(), 30)
+        .await
+        .expect("replicas");
+    check_exactly_once(&tc, &stack, &db, "ticks_shard", &rows, cutoff).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_loses_nothing_and_catches_up() {
+    let Some(tc) = TestCluster::from_env() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let db = clickhouse::unique_db("cluster_kill");
+    let stack = stack(&tc, &db);
+    let now = now_ms();
+    // Old days (to archive) first; then recent rows (above any cutoff, so
+    // the ingest floor takes them) while the archive runs and a replica
+    // of shard 2 dies.
+    let old = trades(now - 5 * DAY_MS, now - 2 * DAY_MS - 3_600_000, 9_000, 3);
+    let recent = trades(now - DAY_MS, now - 60_000, 9_000, 4);
+    ingest_retrying(&stack.cloud, &old, 1_500).await;
+    let started = Instant::now();
+    let (ingest, archive, killed) = tokio::join!(
+        ingest_retrying(&stack.cloud, &recent, 500),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stack.cloud.archive().await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tc.kill_node(4);
+            started.elapsed()
+        }
+    );
+    println!(
+        "kill: node 4 killed {killed:?} in; {ingest} ingest retries; first archive {} {}",
+        archive.0, archive.1
+    );
+    // While it is down: queries answer from the other replica.
+    let mut all: Vec<Value> = old.clone();
+    all.extend(recent.iter().cloned());
+    let got = stack
+        .cloud
+        .query_rows(
+            "trades",
+            &format!("from={}&to={}&require_complete=true", now - 6 * DAY_MS, now),
+        )
+        .await;
+    assert_eq!(
+        hash_json(&trades_schema(), &got),
+        hash_json(&trades_schema(), &all),
+        "a query during the outage answers every row once"
+    );
+    tc.start_all();
+    tc.wait_replicas_equal(&db, "trades_local", &trades_schema(), 60)
+        .await
+        .expect("the restarted replica catches up");
+    // Whatever the first run could not finish, a second run does.
+    let r = stack.cloud.archive_when_idle().await;
+    archive_ok(&stack, &r);
+    let cutoff = r.1["cutoff_ms"].as_i64().expect("cutoff");
+    tc.wait_replicas_equal(&db, "trades_local", &trades_schema(), 60)
+        .await
+        .expect("replicas equal after purge");
+    check_exactly_once(&tc, &stack, &db, "trades_local", &all, cutoff).await;
+}
+
+/// `cloud-service serve` with hot on the cluster; its failure's stderr.
+fn start_fails(tc: &TestCluster, db: &str, cluster: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    hotcold_tests::stack::write_certs(dir.path());
+    let cfg = dir.path().join("cloud.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "http-listen: 127.0.0.1:0\ndata-dir: {d}/cloud\nhot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n  cluster: {cluster}\n\
+             link:\n  gateway: 127.0.0.1:9\n  ca: {d}/ca.pem\n  cert: {d}/cloud-service.pem\n  key: {d}/cloud-service.key\n\
+             schedule:\n  enabled: false\ntables:\n{t}",
+            d = dir.path().display(),
+            url = tc.url(1),
+            t = hotcold_tests::stack::trades_yaml()
+        ),
+    )
+    .expect("cfg");
+    let out = std::process::Command::new(hotcold_tests::procs::bin("cloud-service"))
+        .args(["serve", "-c"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "must refuse to start: {err}");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cluster_configs_are_named_at_start() {
+    let Some(tc) = TestCluster::from_env() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let c = &tc.name;
+    let db = clickhouse::unique_db("cluster_bad");
+    let e = start_fails(&tc, &db, "nosuch");
+    assert!(
+        e.contains("cluster nosuch is not in the server's remote_servers") && e.contains(c),
+        "{e}"
+    );
+    // A plain table where the cluster wants a Distributed one, holding
+    // rows of long-archivable days: named, and nothing purged.
+    let url = tc.url(1);
+    let old_day = now_ms() - 20 * DAY_MS;
+    let ddl = |engine: &str, name: &str| {
+        format!(
+            "CREATE TABLE {db}.{name} ON CLUSTER {c} (ts Int64, exchange String, symbol String, trade_id UInt64, \
+             price Decimal(18, 8), amount Decimal(18, 8), buyer_maker UInt8) ENGINE = {engine} ORDER BY ts"
+        )
+    };
+    clickhouse::sql(url, &format!("CREATE DATABASE {db} ON CLUSTER {c}"))
+        .await
+        .expect("db");
+    clickhouse::sql(url, &ddl("MergeTree()", "trades")).await.expect("plain");
+    let rows = hotcold_tests::data::bools_as_u8(&trades(old_day, old_day + DAY_MS, 100, 5));
+    clickhouse::insert_tsv(url, &db, &trades_schema(), &rows)
+        .await
+        .expect("rows");
+    let e = start_fails(&tc, &db, c);
+    assert!(
+        e.contains(&format!("{db}.trades")) && e.contains("is a MergeTree table, not Distributed"),
+        "{e}"
+    );
+    let count = |t: &'static str| {
+        let db = db.clone();
+        async move { u64s(url, &format!("SELECT count() FROM {db}.{t}")).await[0] }
+    };
+    assert_eq!(count("trades").await, 100, "nothing purged");
+    // A Distributed table over local tables that are not replicated.
+    clickhouse::sql(url, &format!("DROP TABLE {db}.trades ON CLUSTER {c}"))
+        .await
+        .expect("drop");
+    clickhouse::sql(url, &ddl("MergeTree()", "trades_local"))
+        .await
+        .expect("local");
+    clickhouse::sql(
+        url,
+        &format!("CREATE TABLE {db}.trades ON CLUSTER {c} AS {db}.trades_local ENGINE = Distributed({c}, {db}, trades_local, cityHash64(ts))"),
+    )
+    .await
+    .expect("distributed");
+    clickhouse::insert_tsv(url, &db, &trades_schema(), &rows)
+        .await
+        .expect("rows");
+    let e = start_fails(&tc, &db, c);
+    assert!(
+        e.contains("trades_local") && e.contains("is a MergeTree table, not Replicated"),
+        "{e}"
+    );
+    // Inserted through a Distributed table without sync: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("trades").await < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(count("trades").await, 100, "nothing purged");
+    // A node that does not answer.
+    tc.kill_node(4);
+    let e = start_fails(&tc, &clickhouse::unique_db("cluster_down"), c);
+    tc.start_all();
+    assert!(
+        e.contains("1 of 4 nodes unreachable") && e.contains("shard 2 replica 2"),
+        "{e}"
+    );
+}
