@@ -12,9 +12,15 @@
 #   scripts/cluster.sh stop  [DIR]
 #   scripts/cluster.sh kill-node N [DIR] SIGKILL of node N (1..4, in that order)
 #
-# Env: CLUSTER_BASE_PORT (default 21000): ZooKeeper on BASE, node N's HTTP on
-# BASE+10+N, TCP on BASE+20+N, interserver on BASE+30+N, so parallel runs
-# with other bases never collide. CLUSTER_NAME (default hotcold).
+# Env: CLUSTER_BASE_PORT (default 21000, even): ZooKeeper on BASE+1, node N's
+# HTTP on BASE+11+2N, TCP on BASE+21+2N, interserver on BASE+31+2N, so
+# parallel runs with other bases never collide. CLUSTER_NAME (default hotcold).
+#
+# Every port is odd: Linux gives connect() even ephemeral ports first, and
+# ports here may lie in the ephemeral range (32768-60999). A client retrying
+# a killed node's even port could be handed that very port as its source
+# and connect to itself, holding the port so the restarted node cannot bind
+# it (seen: "Address already in use" on restart after a kill -9).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,11 +37,15 @@ zone_of() { if [ $(($1 % 2)) = 1 ]; then echo Asia/Kolkata; else echo America/Ne
 shard_of() { echo $((($1 + 1) / 2)); }
 replica_of() { echo $((($1 + 1) % 2 + 1)); }
 
+zk_port=$((base + 1))
+tcp_port_of() { echo $((base + 21 + 2 * $1)); }
+
 node_env() {
   local n=$1
-  export CLICKHOUSE_HTTP_PORT=$((base + 10 + n))
-  export CLICKHOUSE_TCP_PORT=$((base + 20 + n))
-  export CLICKHOUSE_INTERSERVER_PORT=$((base + 30 + n))
+  export CLICKHOUSE_HTTP_PORT=$((base + 11 + 2 * n))
+  export CLICKHOUSE_TCP_PORT
+  CLICKHOUSE_TCP_PORT=$(tcp_port_of "$n")
+  export CLICKHOUSE_INTERSERVER_PORT=$((base + 31 + 2 * n))
   export CLICKHOUSE_TZ
   CLICKHOUSE_TZ=$(zone_of "$n")
   export CLICKHOUSE_EXTRA_CONFIG=$dir/node$n.cluster.xml
@@ -48,13 +58,13 @@ cluster_xml() {
   local n=$1 s r
   {
     echo "  <macros><cluster>$name</cluster><shard>$(shard_of "$n")</shard><replica>r$(replica_of "$n")</replica></macros>"
-    echo "  <zookeeper><node><host>127.0.0.1</host><port>$base</port></node><session_timeout_ms>4000</session_timeout_ms></zookeeper>"
+    echo "  <zookeeper><node><host>127.0.0.1</host><port>$zk_port</port></node><session_timeout_ms>4000</session_timeout_ms></zookeeper>"
     echo "  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
     echo "  <remote_servers><$name>"
     for s in 1 2; do
       echo "    <shard><internal_replication>true</internal_replication>"
       for r in 1 2; do
-        echo "      <replica><host>127.0.0.1</host><port>$((base + 20 + (s - 1) * 2 + r))</port></replica>"
+        echo "      <replica><host>127.0.0.1</host><port>$(tcp_port_of $(((s - 1) * 2 + r)))</port></replica>"
       done
       echo "    </shard>"
     done
@@ -64,7 +74,7 @@ cluster_xml() {
 
 start() {
   mkdir -p "$dir"
-  ZOOKEEPER_PORT=$base "$here/zookeeper.sh" start "$dir/zookeeper" >&2
+  ZOOKEEPER_PORT=$zk_port "$here/zookeeper.sh" start "$dir/zookeeper" >&2
   local n pids=()
   for n in 1 2 3 4; do
     cluster_xml "$n" >"$dir/node$n.cluster.xml"
@@ -85,7 +95,7 @@ stop() {
     ( node_env "$n"; "$here/clickhouse.sh" stop "$dir/node$n" ) &
   done
   wait
-  ZOOKEEPER_PORT=$base "$here/zookeeper.sh" stop "$dir/zookeeper"
+  ZOOKEEPER_PORT=$zk_port "$here/zookeeper.sh" stop "$dir/zookeeper"
 }
 
 case "$cmd" in

@@ -46,8 +46,7 @@ impl TestCluster {
     }
 
     fn script(&self, args: &[&str]) -> String {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster.sh");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster.sh");
         let out = std::process::Command::new("bash")
             .arg(script)
             .args(args)

@@ -25,8 +25,7 @@ pub struct Cleared {
 impl ChTables {
     /// The table's partition key, read from the server.
     pub async fn partition_key(&self, schema: &TableSchema) -> Result<PartitionKey> {
-        self.partition_key_in(&self.db, &schema.name, schema)
-            .await
+        self.partition_key_in(&self.db, &schema.name, schema).await
     }
 
     /// The partition key of `db.table`, a table with `schema`'s time column

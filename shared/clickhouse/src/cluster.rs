@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// How long an `ON CLUSTER` statement waits for every node. A node that is
 /// down runs the statement from ZooKeeper's queue when it is back; the
 /// callers check the outcome on the nodes that are up.
-pub(crate) const DDL_TIMEOUT_SECS: u32 = 20;
+pub(crate) const DDL_TIMEOUT_SECS: u32 = 10;
 /// How long `settle` waits for replicas to agree before it gives up.
 const SETTLE_FOR: Duration = Duration::from_secs(60);
 
@@ -137,7 +137,11 @@ impl Cluster {
                 down.join(", "),
             ));
         }
-        tracing::info!(cluster = name, nodes = nodes.len(), "ClickHouse cluster found");
+        tracing::info!(
+            cluster = name,
+            nodes = nodes.len(),
+            "ClickHouse cluster found"
+        );
         Ok(Self {
             name: name.to_string(),
             nodes,

@@ -113,7 +113,8 @@ pub fn create_replicated_sql(
     schema: &TableSchema,
     cluster: &str,
 ) -> String {
-    let engine = format!("ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/{local}', '{{replica}}')");
+    let engine =
+        format!("ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/{local}', '{{replica}}')");
     create_sql(
         flavor,
         db,
@@ -126,7 +127,12 @@ pub fn create_replicated_sql(
 
 /// The table reads and inserts go through on a cluster, over `local`.
 /// Sharded by a hash of the time column (see `cluster.rs` for why).
-pub fn create_distributed_sql(db: &str, local: &str, schema: &TableSchema, cluster: &str) -> String {
+pub fn create_distributed_sql(
+    db: &str,
+    local: &str,
+    schema: &TableSchema,
+    cluster: &str,
+) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {db}.{} ON CLUSTER {cluster} AS {db}.{local} ENGINE = Distributed({cluster}, {db}, {local}, {})",
         schema.name,
