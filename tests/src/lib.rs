@@ -6,6 +6,7 @@
 pub mod chdb;
 pub mod clickhouse;
 pub mod cluster;
+pub mod cluster_checks;
 pub mod data;
 pub mod disk;
 pub mod ingest_bench;

@@ -9,113 +9,26 @@
 //! - kill -9 of a replica while ingest and an archive run: both go on
 //!   through the other replica, nothing acknowledged is lost or doubled,
 //!   and the replica catches up after its restart;
+//! - a block only a killed replica holds stops the archive (the other
+//!   replica has it queued to fetch) until that replica is back: no window
+//!   is exported without it and then purged;
 //! - bad cluster configs stop the start with the problem named, purging
-//!   nothing.
+//!   nothing; a cold store on a cluster is refused.
 //!
 //! The tests share one cluster, so they take turns (`TURN`).
 
-use hotcold_core::schema::{TableSchema, Window, DAY_MS};
+use hotcold_core::schema::DAY_MS;
 use hotcold_tests::clickhouse::{self, u64s};
 use hotcold_tests::cluster::TestCluster;
-use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
-use hotcold_tests::stack::{ColdKind, StackOptions};
-use hotcold_tests::{Cloud, Stack};
+use hotcold_tests::cluster_checks::{
+    archive_ok, check_exactly_once, ingest_retrying, stack, start_fails, Restarts,
+};
+use hotcold_tests::data::{hash_json, now_ms, trades, trades_schema};
+use hotcold_tests::stack::ColdKind;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const ALL: Window = Window {
-    start: i64::MIN,
-    end: i64::MAX,
-};
-
-/// Starts every node again when dropped, so a failed test that killed
-/// one does not leave the next test a cluster with a node down.
-struct Restarts<'a>(&'a TestCluster);
-
-impl Drop for Restarts<'_> {
-    fn drop(&mut self) {
-        self.0.start_all();
-    }
-}
-
-fn stack(tc: &TestCluster, db: &str) -> Stack {
-    Stack::start(StackOptions {
-        cold: ColdKind::Sqlite,
-        hot_clickhouse: Some((tc.url(1).to_string(), db.to_string())),
-        hot_cluster: Some(tc.name.clone()),
-        hot_retention: "2d".into(),
-        ..Default::default()
-    })
-}
-
-/// Sends `rows` in requests of `per`; a request refused with a 5xx (a
-/// replica just died) is sent again until it is taken: on a replicated
-/// shard the blocks a first try already stored are dropped as duplicates.
-async fn ingest_retrying(cloud: &Cloud, rows: &[Value], per: usize) -> usize {
-    let mut retries = 0;
-    for c in rows.chunks(per) {
-        let body = ndjson(c);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (s, v) = cloud.ingest("trades", body.clone()).await;
-            if s == 200 {
-                assert_eq!(v["rows"].as_u64(), Some(c.len() as u64), "{v}");
-                break;
-            }
-            assert!(s >= 500 && Instant::now() < deadline, "ingest: {s} {v}");
-            retries += 1;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-    retries
-}
-
-fn cold_hash(stack: &Stack, schema: &TableSchema, w: Window) -> hotcold_core::ContentHash {
-    let path = stack.dir.path().join("nas/cold.db");
-    let conn = rusqlite::Connection::open(path).expect("cold.db");
-    hotcold_sqlite::content_hash(&conn, schema, w).expect("cold hash")
-}
-
-/// Every row of `rows` once across hot (each shard's replicas read
-/// directly, equal) and cold, nothing else; hot holds nothing older than
-/// the cutoff on any node, cold nothing newer.
-async fn check_exactly_once(
-    tc: &TestCluster,
-    stack: &Stack,
-    db: &str,
-    local: &str,
-    rows: &[Value],
-    cutoff: i64,
-) {
-    let schema = trades_schema();
-    let hot = tc.hot_hash(db, local, &schema, ALL).await.expect("hot");
-    let mut both = hot;
-    both.merge(cold_hash(stack, &schema, ALL));
-    assert_eq!(
-        both,
-        hash_json(&schema, rows),
-        "hot ({} rows) + cold together are exactly the acknowledged rows ({})",
-        hot.rows,
-        rows.len()
-    );
-    let old = tc
-        .hot_hash(db, local, &schema, Window::new(i64::MIN, cutoff))
-        .await
-        .expect("hot old");
-    assert_eq!(old.rows, 0, "hot keeps no archived window on any node");
-    let recent = cold_hash(stack, &schema, Window::new(cutoff, i64::MAX));
-    assert_eq!(recent.rows, 0, "cold holds nothing past the cutoff");
-}
-
-fn archive_ok(stack: &Stack, r: &(u16, Value)) {
-    let errors = r.1["table_errors"].as_object().map_or(0, |m| m.len());
-    if r.0 != 200 || r.1["failed"] != 0 || r.1["pending"] != 0 || errors != 0 {
-        stack.dump_logs();
-        panic!("archive: {} {:#}", r.0, r.1);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_from_the_cluster_keeps_every_row_once() {
@@ -277,33 +190,6 @@ async fn a_killed_replica_loses_nothing_and_catches_up() {
     check_exactly_once(&tc, &stack, &db, "trades_local", &all, cutoff).await;
 }
 
-/// `cloud-service serve` with hot on the cluster; its failure's stderr.
-fn start_fails(tc: &TestCluster, db: &str, cluster: &str) -> String {
-    let dir = tempfile::tempdir().expect("dir");
-    hotcold_tests::stack::write_certs(dir.path());
-    let cfg = dir.path().join("cloud.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "http-listen: 127.0.0.1:0\ndata-dir: {d}/cloud\nhot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n  cluster: {cluster}\n\
-             link:\n  gateway: 127.0.0.1:9\n  ca: {d}/ca.pem\n  cert: {d}/cloud-service.pem\n  key: {d}/cloud-service.key\n\
-             schedule:\n  enabled: false\ntables:\n{t}",
-            d = dir.path().display(),
-            url = tc.url(1),
-            t = hotcold_tests::stack::trades_yaml()
-        ),
-    )
-    .expect("cfg");
-    let out = std::process::Command::new(hotcold_tests::procs::bin("cloud-service"))
-        .args(["serve", "-c"])
-        .arg(&cfg)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "must refuse to start: {err}");
-    err
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cluster_configs_are_named_at_start() {
     let Some(tc) = TestCluster::from_env() else {
@@ -375,6 +261,31 @@ async fn bad_cluster_configs_are_named_at_start() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(count("trades").await, 100, "nothing purged");
+    // The cold side does not run on a cluster (yet): refused, not half done.
+    let dir = tempfile::tempdir().expect("dir");
+    let certs = dir.path().join("certs");
+    hotcold_tests::stack::write_certs(&certs);
+    let cold = ColdKind::ClickHouse {
+        url: url.to_string(),
+        database: db.clone(),
+    };
+    let yaml = hotcold_tests::stack::gateway_yaml(dir.path(), "127.0.0.1:0", &certs, &cold)
+        .replace(
+            &format!("  database: {db}\n"),
+            &format!("  database: {db}\n  cluster: {c}\n"),
+        );
+    let nas = dir.path().join("nas.yaml");
+    std::fs::write(&nas, yaml).expect("nas.yaml");
+    let out = std::process::Command::new(hotcold_tests::procs::bin("nas-gateway"))
+        .args(["serve", "-c"])
+        .arg(&nas)
+        .output()
+        .expect("run");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("does not run on a ClickHouse cluster"),
+        "{e}"
+    );
     // A node that does not answer.
     tc.kill_node(4);
     let e = start_fails(&tc, &clickhouse::unique_db("cluster_down"), c);

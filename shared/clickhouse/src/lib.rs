@@ -17,6 +17,7 @@ pub mod cluster;
 mod fold;
 pub mod partition;
 pub mod rowbinary;
+mod settle;
 pub mod sql;
 pub mod types;
 
