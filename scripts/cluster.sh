@@ -74,6 +74,9 @@ cluster_xml() {
 
 start() {
   mkdir -p "$dir"
+  # The servers run as the clickhouse user and must reach their dirs
+  # inside this one (mktemp -d makes it 0700).
+  chmod 755 "$dir"
   ZOOKEEPER_PORT=$zk_port "$here/zookeeper.sh" start "$dir/zookeeper" >&2
   local n pids=()
   for n in 1 2 3 4; do
