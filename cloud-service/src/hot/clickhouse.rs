@@ -103,6 +103,7 @@ impl HotStore for ClickHouseHot {
         // The ingest floor keeps new rows out of an archived window, so the
         // count cannot change between this check and the drop. On a cluster
         // the count first waits for the replicas to agree.
+        self.settle(schema, window)?;
         let found = self.count(schema, window)?;
         // Fewer rows than exported, on a cluster: an earlier purge of this
         // window was cut short on some shard (a leader died under it). The

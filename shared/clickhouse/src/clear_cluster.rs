@@ -108,6 +108,7 @@ impl ChTables {
                 self.wait_mutations_on(c, &ldb, &local).await?;
             }
             // Settled again: every reachable replica has applied the drop.
+            self.settle(c, schema, w).await?;
             left = self.count(schema, w).await?;
             if left == 0 {
                 break;

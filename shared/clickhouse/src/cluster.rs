@@ -13,8 +13,9 @@
 //! forwards it later, so an acknowledged row could be missing from a count
 //! and a content hash that an archive trusted before a purge.
 //!
-//! Reads that a purge relies on (the archive's count before export, and the
-//! purge's own count) first `settle`: every reachable replica of each shard
+//! Reads the archive acts on (the count that finds a window empty, the
+//! count of rows below the watermark, the export's scan and the purge's
+//! count) first `settle` (`settle.rs`): every reachable replica of each shard
 //! has pulled the replication log, has no part left to fetch and holds the
 //! same rows of the window. A replica that lags (or whose only source of a
 //! part is down) holds the archive back; it never makes it export fewer
