@@ -49,10 +49,10 @@ impl ClickHouseCold {
         // clusters; the ledger and schema tables here are single-server
         // tables, so a cold cluster would hold batches whose ledger one node
         // alone keeps. Refused until the cold side is built for it.
-        if let Some(name) = &c.cluster {
-            return Err(ColdError::ClickHouse(Box::new(ChError::Other(format!(
-                "cold.cluster ({name}): the cold store does not run on a ClickHouse cluster yet; point cold.url at one server"
-            )))));
+        if c.cluster.is_some() || !c.failover.is_empty() {
+            return Err(ColdError::ClickHouse(Box::new(ChError::Other(
+                "cold.cluster, cold.failover: the cold store does not run on a ClickHouse cluster yet; point cold.url at one server".into(),
+            ))));
         }
         let tables = ChTables::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
         let database = tables.db.clone();

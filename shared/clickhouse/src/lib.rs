@@ -128,6 +128,10 @@ pub struct Connection {
     /// (see `cluster.rs`). `url` is the node the service talks to.
     #[serde(default)]
     pub cluster: Option<String>,
+    /// More nodes of the cluster (HTTP URLs), used in turn when the node in
+    /// use cannot be reached; only with `cluster`.
+    #[serde(default)]
+    pub failover: Vec<String>,
 }
 
 fn default_user() -> String {
@@ -143,6 +147,7 @@ impl Connection {
             user: default_user(),
             password: String::new(),
             cluster: None,
+            failover: Vec::new(),
         }
     }
 }
@@ -164,6 +169,11 @@ impl ChTables {
         let version = text(&client, "SELECT version()").await?.trim().to_string();
         let flavor = Flavor::of_version(&version);
         let timezone = text(&client, "SELECT timezone()").await?.trim().to_string();
+        if !c.failover.is_empty() && c.cluster.is_none() {
+            return Err(ChError::Other(
+                "failover nodes are for a cluster: set cluster too (one server has no other node to turn to)".into(),
+            ));
+        }
         let cluster = match &c.cluster {
             Some(name) => {
                 let found = cluster::Cluster::discover(&client, name).await?;
