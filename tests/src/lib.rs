@@ -5,8 +5,8 @@
 
 pub mod chdb;
 pub mod clickhouse;
-pub mod cluster;
-pub mod cluster_checks;
+pub mod hot_cluster;
+pub mod hot_cluster_checks;
 pub mod data;
 pub mod disk;
 pub mod ingest_bench;

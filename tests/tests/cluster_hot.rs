@@ -17,8 +17,8 @@
 
 use hotcold_core::schema::DAY_MS;
 use hotcold_tests::clickhouse::{self, u64s};
-use hotcold_tests::cluster::TestCluster;
-use hotcold_tests::cluster_checks::{
+use hotcold_tests::hot_cluster::TestCluster;
+use hotcold_tests::hot_cluster_checks::{
     archive_ok, check_exactly_once, ingest_retrying, stack, start_fails, Restarts,
 };
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};

@@ -10,8 +10,8 @@
 
 use hotcold_core::schema::DAY_MS;
 use hotcold_tests::clickhouse::{self, u64s};
-use hotcold_tests::cluster::TestCluster;
-use hotcold_tests::cluster_checks::{
+use hotcold_tests::hot_cluster::TestCluster;
+use hotcold_tests::hot_cluster_checks::{
     archive_ok, check_exactly_once, ingest_retrying, stack, Restarts,
 };
 use hotcold_tests::data::{now_ms, trades, trades_schema};
