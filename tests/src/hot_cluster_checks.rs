@@ -2,7 +2,7 @@
 //! a pair with hot on the cluster, ingest that survives a dying replica,
 //! and the check that every acknowledged row is in exactly one tier.
 
-use crate::cluster::TestCluster;
+use crate::hot_cluster::TestCluster;
 use crate::data::{hash_json, ndjson, trades_schema};
 use crate::stack::{ColdKind, StackOptions};
 use crate::{Cloud, Stack};
