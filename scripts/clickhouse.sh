@@ -4,15 +4,21 @@
 #
 #   scripts/clickhouse.sh start [DIR]   prints the HTTP URL on success
 #   scripts/clickhouse.sh stop  [DIR]
+#   scripts/clickhouse.sh kill  [DIR]   SIGKILL (for fault tests)
 #
 # Ports come from CLICKHOUSE_HTTP_PORT (default 18123) and CLICKHOUSE_TCP_PORT
 # (default 19000) so a system ClickHouse on 8123/9000 is never touched.
+# For a cluster node (scripts/cluster.sh): CLICKHOUSE_INTERSERVER_PORT (the
+# replication port; none by default) and CLICKHOUSE_EXTRA_CONFIG, a file of
+# XML elements put inside <yandex> (macros, zookeeper, remote_servers).
 set -euo pipefail
 
 cmd=${1:-start}
 dir=${2:-${CLICKHOUSE_DIR:-/tmp/hotcold-clickhouse}}
 http_port=${CLICKHOUSE_HTTP_PORT:-18123}
 tcp_port=${CLICKHOUSE_TCP_PORT:-19000}
+interserver_port=${CLICKHOUSE_INTERSERVER_PORT:-}
+extra_config=${CLICKHOUSE_EXTRA_CONFIG:-}
 
 install() {
   if ! command -v curl >/dev/null 2>&1; then
@@ -43,6 +49,15 @@ start() {
   fi
   mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
   cp /etc/clickhouse-server/users.xml "$dir/users.xml"
+  local extra=""
+  if [ -n "$interserver_port" ]; then
+    extra="  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>$interserver_port</interserver_http_port>"
+  fi
+  if [ -n "$extra_config" ]; then
+    extra="$extra
+$(cat "$extra_config")"
+  fi
   cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -69,6 +84,7 @@ start() {
   <timezone>${CLICKHOUSE_TZ:-America/New_York}</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <mlock_executable>false</mlock_executable>
+$extra
 </yandex>
 XML
   if id clickhouse >/dev/null 2>&1; then
@@ -91,10 +107,10 @@ XML
 }
 
 stop() {
-  local pid
+  local pid sig=${1:-TERM}
   pid=$(pid_of)
   [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
+  kill -"$sig" "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
@@ -104,6 +120,7 @@ stop() {
 
 case "$cmd" in
   start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop [DIR]" >&2; exit 2 ;;
+  stop) stop TERM ;;
+  kill) stop KILL ;;
+  *) echo "usage: $0 start|stop|kill [DIR]" >&2; exit 2 ;;
 esac

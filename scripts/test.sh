@@ -2,9 +2,11 @@
 # The whole test suite, against real components: installs ClickHouse from
 # Debian's packages if it is missing, starts a private server on loopback
 # in America/New_York (CLICKHOUSE_TZ to change it; never UTC by default, so
-# no test passes only because the server is in UTC), installs chDB from PyPI,
-# builds the binaries the end-to-end tests run as processes, runs every test,
-# and stops the server. Extra arguments go to `cargo test`.
+# no test passes only because the server is in UTC) and a 2 x 2 cluster
+# with ZooKeeper (scripts/cluster.sh, servers in Asia/Kolkata and
+# America/New_York), installs chDB from PyPI, builds the binaries the
+# end-to-end tests run as processes, runs every test, and stops the servers.
+# Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,16 +16,33 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 export CLICKHOUSE_DIR=${CLICKHOUSE_DIR:-$(mktemp -d /tmp/hotcold-ch.XXXXXX)}
-url=$(scripts/clickhouse.sh start "$CLICKHOUSE_DIR")
-# ZooKeeper for the cluster edition's tests (cluster_lease.rs,
-# cluster_config.rs): a private server on its own port and dir.
+# The cluster edition's hot tier: ZooKeeper and 2 shards x 2 replicas
+# (scripts/cluster.sh), for tests/tests/cluster_hot.rs. CLUSTER_BASE_PORT
+# moves all its ports (parallel runs).
+export HOTCOLD_CLUSTER_DIR=${HOTCOLD_CLUSTER_DIR:-$(mktemp -d /tmp/hotcold-cluster.XXXXXX)}
+export HOTCOLD_CLUSTER_BASE_PORT=${CLUSTER_BASE_PORT:-21000}
+# ZooKeeper for the cluster edition's lease tests (cluster_lease.rs,
+# cluster_config.rs, cluster_fencing.rs): a private server on its own port
+# and dir, apart from the hot cluster's, so restarting it in a test leaves
+# the ClickHouse cluster alone.
 export ZOOKEEPER_DIR=${ZOOKEEPER_DIR:-$(mktemp -d /tmp/hotcold-zk.XXXXXX)}
-stop_all() {
-  scripts/clickhouse.sh stop "$CLICKHOUSE_DIR"; rm -rf "$CLICKHOUSE_DIR"
-  scripts/zookeeper.sh stop "$ZOOKEEPER_DIR" || true; rm -rf "$ZOOKEEPER_DIR"
+cleanup() {
+  scripts/clickhouse.sh stop "$CLICKHOUSE_DIR" || true
+  CLUSTER_BASE_PORT=$HOTCOLD_CLUSTER_BASE_PORT scripts/cluster.sh stop "$HOTCOLD_CLUSTER_DIR" || true
+  scripts/zookeeper.sh stop "$ZOOKEEPER_DIR" || true
+  rm -rf "$CLICKHOUSE_DIR" "$HOTCOLD_CLUSTER_DIR" "$ZOOKEEPER_DIR"
 }
-trap stop_all EXIT
+trap cleanup EXIT
+url=$(scripts/clickhouse.sh start "$CLICKHOUSE_DIR")
 echo "ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") at $url"
+HOTCOLD_CLUSTER_URLS=$(CLUSTER_BASE_PORT=$HOTCOLD_CLUSTER_BASE_PORT scripts/cluster.sh start "$HOTCOLD_CLUSTER_DIR" | paste -sd,)
+export HOTCOLD_CLUSTER_URLS
+export HOTCOLD_REQUIRE_CLUSTER=1
+# The hot cluster's own ZooKeeper (cluster.sh puts it on base + 1): the
+# whole-cluster tests run the replicas' lease on it too, as one operator's
+# ZooKeeper would serve both.
+export HOTCOLD_CLUSTER_ZOOKEEPER=127.0.0.1:$((HOTCOLD_CLUSTER_BASE_PORT + 1))
+echo "ClickHouse cluster (2 shards x 2 replicas) at $HOTCOLD_CLUSTER_URLS"
 
 export HOTCOLD_CLICKHOUSE_URL=$url
 export HOTCOLD_REQUIRE_CLICKHOUSE=1

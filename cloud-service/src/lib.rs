@@ -82,6 +82,19 @@ pub async fn start(
             let tables = hotcold_clickhouse::ChTables::connect(c, config::DEFAULT_HOT_DATABASE)
                 .await
                 .with_context(|| format!("hot store ClickHouse at {}", c.url))?;
+            // Every failover node must answer now too, so a wrong URL shows
+            // at the start, not in the outage it was meant for.
+            let mut nodes = vec![tables.clone()];
+            for url in &c.failover {
+                let other = hotcold_clickhouse::Connection {
+                    url: url.clone(),
+                    ..c.clone()
+                };
+                let t = hotcold_clickhouse::ChTables::connect(&other, config::DEFAULT_HOT_DATABASE)
+                    .await
+                    .with_context(|| format!("hot store failover node {url}"))?;
+                nodes.push(t);
+            }
             // Tables named without columns take them from the server.
             for t in cfg.tables.iter_mut().filter(|t| t.columns.is_empty()) {
                 let found = tables.describe(&t.name, &t.time_column).await?;
@@ -90,7 +103,7 @@ pub async fn start(
                 t.validate()
                     .with_context(|| format!("table {} as read from ClickHouse", t.name))?;
             }
-            Arc::new(hot::clickhouse::ClickHouseHot::new(tables))
+            Arc::new(hot::clickhouse::ClickHouseHot::new(nodes))
         }
     };
     {

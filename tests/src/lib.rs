@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod cluster_checks;
 pub mod data;
 pub mod disk;
+pub mod hot_cluster;
+pub mod hot_cluster_checks;
 pub mod ingest_bench;
 pub mod netns;
 pub mod procs;

@@ -31,6 +31,10 @@ pub struct StackOptions {
     pub purge_grace: String,
     /// ClickHouse as the hot store: (url, database). SQLite when `None`.
     pub hot_clickhouse: Option<(String, String)>,
+    /// `hot.cluster`: the hot ClickHouse is this cluster (with `hot_clickhouse`).
+    pub hot_cluster: Option<String>,
+    /// `hot.failover`: more node URLs of that cluster.
+    pub hot_failover: Vec<String>,
     /// The `tables:` list of cloud.yaml (YAML, indented by two); trades when `None`.
     pub tables_yaml: Option<String>,
     /// The `schedule:` section; disabled by default, so a nightly cron never
@@ -54,6 +58,8 @@ impl Default for StackOptions {
             spool_budget: "10GiB".into(),
             purge_grace: "0s".into(),
             hot_clickhouse: None,
+            hot_cluster: None,
+            hot_failover: Vec::new(),
             tables_yaml: None,
             schedule_yaml: "schedule:\n  enabled: false\n".into(),
             extra_yaml: String::new(),
@@ -90,6 +96,15 @@ pub fn cloud_yaml(dir: &Path, gateway: SocketAddr, certs: &Path, o: &StackOption
     let hot = match &o.hot_clickhouse {
         None => "hot:\n  kind: sqlite\n".to_string(),
         Some((url, db)) => format!("hot:\n  kind: clickhouse\n  url: {url}\n  database: {db}\n"),
+    };
+    let hot = match &o.hot_cluster {
+        Some(c) => format!("{hot}  cluster: {c}\n"),
+        None => hot,
+    };
+    let hot = if o.hot_failover.is_empty() {
+        hot
+    } else {
+        format!("{hot}  failover: [{}]\n", o.hot_failover.join(", "))
     };
     format!(
         "http-listen: 127.0.0.1:0\ndata-dir: {}\n{hot}hot-retention: {}\nlink:\n  gateway: {gateway}\n  ca: {c}/ca.pem\n  cert: {c}/cloud-service.pem\n  key: {c}/cloud-service.key\n  chunk-size: {}\n  connect-timeout: 2s\n  keep-alive: 500ms\n  idle-timeout: {}\n  backoff-max: 1s\n  retry-interval: {}\n  bwlimit: \"{}\"\narchive:\n  spool-budget: {}\n  purge-grace: {}\n{}{}tables:\n{}",

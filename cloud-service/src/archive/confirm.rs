@@ -75,10 +75,13 @@ impl Archiver {
         if from >= start {
             return Ok(true);
         }
-        let s = schema.clone();
-        Ok(self
-            .hot(move |h| h.count(&s, Window::new(from, start)))
-            .await?
-            == 0)
+        let (s, w) = (schema.clone(), Window::new(from, start));
+        let n = self
+            .hot(move |h| {
+                h.settle(&s, w)?;
+                h.count(&s, w)
+            })
+            .await?;
+        Ok(n == 0)
     }
 }

@@ -72,6 +72,7 @@ fn export(
     replaces: Vec<String>,
     s: &ExportSettings,
 ) -> Result<Manifest, ArchiveError> {
+    hot.settle(schema, window)?;
     let file = spool.create(batch_id)?;
     crate::failpoint::pause_blocking("export");
     let mut out = BufWriter::with_capacity(1 << 20, file);

@@ -126,7 +126,15 @@ impl Archiver {
     ) -> Result<Planned, ArchiveError> {
         let table = schema.name.clone();
         let s = schema.clone();
-        if self.hot(move |h| h.count(&s, window)).await? == 0 {
+        // Settled: on a cluster a lagging replica could show an empty
+        // window that is not, and the watermark would step over its rows.
+        let n = self
+            .hot(move |h| {
+                h.settle(&s, window)?;
+                h.count(&s, window)
+            })
+            .await?;
+        if n == 0 {
             // Nothing to move; the watermark may step over it only if
             // nothing older is still waiting.
             if self.may_advance(schema, window.start).await? {

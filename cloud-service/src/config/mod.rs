@@ -324,6 +324,14 @@ mod tests {
         };
         assert_eq!((c.url.as_str(), c.user.as_str()), ("http://ch:8123", "ops"));
         assert_eq!(c.database, None);
+        assert_eq!(c.cluster, None);
+        let h: HotConfig =
+            serde_yaml::from_str("kind: clickhouse\nurl: http://ch:8123\ncluster: hot2x2\n")
+                .unwrap();
+        let HotConfig::Clickhouse(c) = h else {
+            panic!("not clickhouse")
+        };
+        assert_eq!(c.cluster.as_deref(), Some("hot2x2"));
         let e = serde_yaml::from_str::<HotConfig>("kind: clickhouse\nurl: x\ndatabse: y\n")
             .unwrap_err()
             .to_string();

@@ -3,18 +3,26 @@
 //! The hot-store trait is synchronous (callers run it in `spawn_blocking`),
 //! so each call drives the async client on the runtime from that blocking
 //! thread. Purge drops the day's partition (synchronous, no mutation for a
-//! live server to chew on) after checking the count.
+//! live server to chew on) after checking the count. With `cluster:` the
+//! same calls go to a Distributed table over replicated shard tables
+//! (`hotcold_clickhouse::cluster`), through the first of `url` and
+//! `failover` that answers.
 
 use super::{HotError, HotStore};
 use hotcold_clickhouse::{ChError, ChTables};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 pub(crate) struct ClickHouseHot {
-    pub tables: ChTables,
+    /// The configured node first, then the failover nodes (one cluster).
+    nodes: Vec<ChTables>,
+    /// The node calls go to until it stops answering.
+    current: AtomicUsize,
     pub(super) rt: Handle,
 }
 
@@ -22,28 +30,96 @@ fn ch(e: ChError) -> HotError {
     HotError::ClickHouse(e)
 }
 
+/// The request never reached a server (refused, unreachable): nothing of
+/// it ran, so any statement, an insert too, may go to another node.
+fn not_reached(e: &ChError) -> bool {
+    matches!(e, ChError::Server(m) if m.starts_with("network error") && m.contains("Connect"))
+}
+
 impl ClickHouseHot {
     /// Must be called inside the runtime whose handle the store keeps.
-    pub fn new(tables: ChTables) -> Self {
+    /// `nodes` is never empty: the configured node comes first.
+    pub fn new(nodes: Vec<ChTables>) -> Self {
         Self {
-            tables,
+            nodes,
+            current: AtomicUsize::new(0),
             rt: Handle::current(),
         }
+    }
+
+    /// The tables of the node in use (cluster name and all).
+    pub(super) fn tables(&self) -> &ChTables {
+        let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
+        &self.nodes[i]
+    }
+
+    /// Runs `f` on the node in use; one that cannot be reached hands the
+    /// call to the next node, which stays in use.
+    fn on_node<T, F, Fut>(&self, f: F) -> Result<T, HotError>
+    where
+        F: Fn(ChTables) -> Fut,
+        Fut: Future<Output = Result<T, ChError>>,
+    {
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for k in 0..self.nodes.len() {
+            let i = (start + k) % self.nodes.len();
+            match self.rt.block_on(f(self.nodes[i].clone())) {
+                Err(e) if not_reached(&e) && self.nodes.len() > 1 => {
+                    tracing::warn!(node = i, error = %e, "hot ClickHouse node does not answer; trying the next");
+                    last = Some(e);
+                }
+                r => {
+                    if k > 0 {
+                        self.current.store(i, Ordering::Relaxed);
+                    }
+                    return r.map_err(ch);
+                }
+            }
+        }
+        Err(ch(last.unwrap_or_else(|| {
+            ChError::Other("no hot ClickHouse node configured".into())
+        })))
+    }
+
+    fn scan_on(
+        &self,
+        t: ChTables,
+        args: (&TableSchema, &Plan, Window, u64, usize),
+        f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
+    ) -> (u64, Result<(), HotError>, Result<(), ChError>) {
+        let (schema, plan, window, limit, segment_rows) = args;
+        let (tx, mut rx) = mpsc::channel(2);
+        let (s, p) = (schema.clone(), plan.clone());
+        let task = self
+            .rt
+            .spawn(async move { t.query(&s, &p, window, limit, segment_rows, tx).await });
+        let mut n = 0u64;
+        let mut delivered = Ok(());
+        while let Some(b) = rx.blocking_recv() {
+            n += b.len() as u64;
+            if let Err(e) = f(b) {
+                delivered = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = match self.rt.block_on(task) {
+            Ok(r) => r.map(|_| ()),
+            Err(e) => return (n, Err(HotError::Task(e.to_string())), Ok(())),
+        };
+        (n, delivered, read)
     }
 }
 
 impl HotStore for ClickHouseHot {
     fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError> {
-        self.rt
-            .block_on(self.tables.ensure_table(schema))
-            .map_err(ch)
+        self.on_node(|t| async move { t.ensure_table(schema).await })
     }
 
     fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError> {
-        self.rt
-            .block_on(self.tables.insert(schema, batch.clone()))
+        self.on_node(|t| async move { t.insert(schema, batch.clone()).await })
             .map(|n| n as usize)
-            .map_err(ch)
     }
 
     fn scan(
@@ -55,43 +131,62 @@ impl HotStore for ClickHouseHot {
         segment_rows: usize,
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError> {
-        let (tx, mut rx) = mpsc::channel(2);
-        let (t, s, p) = (self.tables.clone(), schema.clone(), plan.clone());
-        let task = self
-            .rt
-            .spawn(async move { t.query(&s, &p, window, limit, segment_rows, tx).await });
-        let mut n = 0u64;
-        let mut failed = None;
-        while let Some(b) = rx.blocking_recv() {
-            n += b.len() as u64;
-            if let Err(e) = f(b) {
-                failed = Some(e);
-                break;
+        let args = (schema, plan, window, limit, segment_rows);
+        let start = self.current.load(Ordering::Relaxed);
+        for k in 0..self.nodes.len() {
+            let i = (start + k) % self.nodes.len();
+            let (n, delivered, read) = self.scan_on(self.nodes[i].clone(), args, f);
+            delivered?;
+            match read {
+                // Only before the first row: a scan cut later is not
+                // started again (its caller has rows already).
+                Err(e) if n == 0 && not_reached(&e) && k + 1 < self.nodes.len() => {
+                    tracing::warn!(node = i, error = %e, "hot ClickHouse node does not answer; scanning on the next");
+                }
+                Err(e) => return Err(ch(e)),
+                Ok(()) => {
+                    if k > 0 {
+                        self.current.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(n);
+                }
             }
         }
-        drop(rx);
-        let read = self
-            .rt
-            .block_on(task)
-            .map_err(|e| HotError::Task(e.to_string()))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        read.map_err(ch)?;
-        Ok(n)
+        Err(HotError::Other("no hot ClickHouse node answered".into()))
     }
 
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError> {
-        self.rt
-            .block_on(self.tables.count(schema, window))
-            .map_err(ch)
+        self.on_node(|t| async move { t.count(schema, window).await })
+    }
+
+    fn settle(&self, schema: &TableSchema, window: Window) -> Result<(), HotError> {
+        if self.tables().cluster.is_none() {
+            return Ok(());
+        }
+        self.on_node(|t| async move {
+            match &t.cluster {
+                Some(c) => t.settle(c, schema, window).await,
+                None => Ok(()),
+            }
+        })
     }
 
     fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError> {
         // The ingest floor keeps new rows out of an archived window, so the
-        // count cannot change between this check and the drop.
+        // count cannot change between this check and the drop. On a cluster
+        // the count first waits for the replicas to agree.
+        self.settle(schema, window)?;
         let found = self.count(schema, window)?;
-        if found != expected {
+        // Fewer rows than exported, on a cluster: an earlier purge of this
+        // window was cut short on some shard (a leader died under it). The
+        // floor lets no row in, so what is left was exported and is in cold
+        // (confirmed): finish it. Failing instead would plan the window
+        // again and replace cold's whole copy with hot's remainder.
+        let cut_short = self.tables().cluster.is_some() && found < expected;
+        if cut_short {
+            tracing::warn!(table = %schema.name, %window, found, expected, "finishing a purge cut short on the cluster");
+        }
+        if found != expected && !cut_short {
             return Err(HotError::PurgeMismatch {
                 table: schema.name.clone(),
                 window,
@@ -99,16 +194,12 @@ impl HotStore for ClickHouseHot {
                 expected,
             });
         }
-        self.rt
-            .block_on(self.tables.delete_window(schema, window))
-            .map_err(ch)?;
+        self.on_node(|t| async move { t.delete_window(schema, window).await })?;
         Ok(found)
     }
 
     fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>, HotError> {
-        self.rt
-            .block_on(self.tables.min_time(schema, from))
-            .map_err(ch)
+        self.on_node(|t| async move { t.min_time(schema, from).await })
     }
 
     fn find_key(&self, key: &str) -> Result<Option<super::keys::KeyRecord>, HotError> {

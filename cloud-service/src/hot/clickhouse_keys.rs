@@ -20,12 +20,12 @@ fn ch(e: impl Into<ChError>) -> HotError {
 
 impl ClickHouseHot {
     async fn ensure_keys(&self) -> Result<(), HotError> {
-        self.tables
+        self.tables()
             .client
             .query(&format!(
                 "CREATE TABLE IF NOT EXISTS {}.{KEYS} (key String, table_name String, rows UInt64, \
                  body_hash String, at_ms Int64) ENGINE = ReplacingMergeTree() ORDER BY key",
-                self.tables.db
+                self.tables().db
             ))
             .execute()
             .await
@@ -37,10 +37,10 @@ impl ClickHouseHot {
         self.rt.block_on(async {
             self.ensure_keys().await?;
             let t = self
-                .tables
+                .tables()
                 .text(&format!(
                     "SELECT key, table_name, rows, body_hash, at_ms FROM {}.{KEYS} FINAL WHERE key = '{key}' LIMIT 1",
-                    self.tables.db
+                    self.tables().db
                 ))
                 .await
                 .map_err(ch)?;
@@ -81,11 +81,11 @@ impl ClickHouseHot {
         }
         let n = self.insert_pieces(schema, next)?;
         self.rt.block_on(async {
-            self.tables
+            self.tables()
                 .client
                 .query(&format!(
                     "INSERT INTO {}.{KEYS} (key, table_name, rows, body_hash, at_ms) VALUES ('{}', '{}', {n}, '{}', {})",
-                    self.tables.db, key.key, schema.name, key.body_hash, key.at_ms
+                    self.tables().db, key.key, schema.name, key.body_hash, key.at_ms
                 ))
                 .execute()
                 .await
@@ -97,11 +97,11 @@ impl ClickHouseHot {
     pub(super) fn keys_prune(&self, before_ms: i64) -> Result<u64, HotError> {
         self.rt.block_on(async {
             self.ensure_keys().await?;
-            self.tables
+            self.tables()
                 .client
                 .query(&format!(
                     "ALTER TABLE {}.{KEYS} DELETE WHERE at_ms < {before_ms}",
-                    self.tables.db
+                    self.tables().db
                 ))
                 .execute()
                 .await

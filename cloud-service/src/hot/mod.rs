@@ -89,6 +89,15 @@ pub trait HotStore: Send + Sync + 'static {
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError>;
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError>;
+    /// Returns once a scan or count of the window sees every row the store
+    /// has acknowledged: on a cluster, once every reachable replica holds
+    /// the same rows of it. The archive calls it before the counts it acts
+    /// on (an empty window, rows below the watermark) and before export, so
+    /// it never exports (and then purges) fewer rows than the window holds,
+    /// nor steps over rows. One store in one place is always settled.
+    fn settle(&self, _schema: &TableSchema, _window: Window) -> Result<(), HotError> {
+        Ok(())
+    }
     /// Deletes the window's rows if exactly `expected` are there, atomically.
     fn purge(&self, schema: &TableSchema, window: Window, expected: u64) -> Result<u64, HotError>;
     /// The first row's time at or after `from` (`i64::MIN`: the oldest).

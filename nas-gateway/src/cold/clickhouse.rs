@@ -45,6 +45,15 @@ impl From<ChError> for ColdError {
 impl ClickHouseCold {
     /// Connects, creates the database and the ledger.
     pub async fn connect(c: &hotcold_clickhouse::Connection) -> Result<Self, ColdError> {
+        // The connection type is shared with the hot side, which has
+        // clusters; the ledger and schema tables here are single-server
+        // tables, so a cold cluster would hold batches whose ledger one node
+        // alone keeps. Refused until the cold side is built for it.
+        if c.cluster.is_some() || !c.failover.is_empty() {
+            return Err(ColdError::ClickHouse(Box::new(ChError::Other(
+                "cold.cluster, cold.failover: the cold store does not run on a ClickHouse cluster yet; point cold.url at one server".into(),
+            ))));
+        }
         let tables = ChTables::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
         let database = tables.db.clone();
         tables

@@ -25,22 +25,30 @@ pub struct Cleared {
 impl ChTables {
     /// The table's partition key, read from the server.
     pub async fn partition_key(&self, schema: &TableSchema) -> Result<PartitionKey> {
+        self.partition_key_in(&self.db, &schema.name, schema).await
+    }
+
+    /// The partition key of `db.table`, a table with `schema`'s time column
+    /// (on a cluster: the shard-local table under the Distributed one).
+    pub(crate) async fn partition_key_in(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &TableSchema,
+    ) -> Result<PartitionKey> {
         let t = self
             .text(&format!(
                 "SELECT partition_key FROM system.tables WHERE database = {} AND name = {}",
-                sql::quote_string(&self.db),
-                sql::quote_string(&schema.name)
+                sql::quote_string(db),
+                sql::quote_string(table)
             ))
             .await?;
         let Some(line) = t.lines().next() else {
-            return Err(ChError::Other(format!(
-                "table {}.{} does not exist",
-                self.db, schema.name
-            )));
+            return Err(ChError::Other(format!("table {db}.{table} does not exist")));
         };
         let key = sql::unescape_tsv(line);
         let time_type = self
-            .column_type(&schema.name, &schema.time_column)
+            .column_type_in(db, table, &schema.time_column)
             .await?
             .ok_or_else(|| {
                 ChError::Other(format!(
@@ -58,10 +66,14 @@ impl ChTables {
 
     /// A column's type as `system.columns` prints it.
     pub async fn column_type(&self, table: &str, column: &str) -> Result<Option<String>> {
+        self.column_type_in(&self.db, table, column).await
+    }
+
+    async fn column_type_in(&self, db: &str, table: &str, column: &str) -> Result<Option<String>> {
         let t = self
             .text(&format!(
                 "SELECT type FROM system.columns WHERE database = {} AND table = {} AND name = {}",
-                sql::quote_string(&self.db),
+                sql::quote_string(db),
                 sql::quote_string(table),
                 sql::quote_string(column)
             ))
@@ -72,6 +84,9 @@ impl ChTables {
     /// Removes every row of the window, and only those, and returns once
     /// they are gone.
     pub async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<Cleared> {
+        if let Some(c) = &self.cluster {
+            return self.delete_window_on_cluster(c, schema, w).await;
+        }
         let key = self.partition_key(schema).await?;
         let table = format!("{}.{}", self.db, schema.name);
         let clause = self.window_clause(schema, w);
@@ -151,7 +166,7 @@ pub(crate) fn is_partition_id(id: &str) -> bool {
 }
 
 /// A failed read, named with its table and what it asked.
-fn named(table: &str, what: &str, e: ChError) -> ChError {
+pub(crate) fn named(table: &str, what: &str, e: ChError) -> ChError {
     match e {
         ChError::Server(m) => ChError::Other(format!(
             "table {table}: the server refused a read of {what}: {m}"
@@ -160,7 +175,7 @@ fn named(table: &str, what: &str, e: ChError) -> ChError {
     }
 }
 
-fn parse_pair(line: &str, what: &str) -> Result<(String, u64)> {
+pub(crate) fn parse_pair(line: &str, what: &str) -> Result<(String, u64)> {
     let (a, b) = line
         .split_once('\t')
         .ok_or_else(|| ChError::Decode(format!("{what}: {line:?}")))?;

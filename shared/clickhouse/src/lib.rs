@@ -12,9 +12,12 @@
 
 mod catalog;
 pub mod clear;
+mod clear_cluster;
+pub mod cluster;
 mod fold;
 pub mod partition;
 pub mod rowbinary;
+mod settle;
 pub mod sql;
 pub mod types;
 
@@ -47,6 +50,34 @@ pub enum ChError {
         found: String,
         declared: String,
     },
+    /// `cluster:` names a cluster the server's `remote_servers` lacks.
+    #[error("cluster {name} is not in the server's remote_servers (system.clusters has: {known}); fix hot.cluster or the servers' config")]
+    ClusterUnknown { name: String, known: String },
+    /// Nodes of the cluster (or its ZooKeeper) do not answer.
+    #[error("cluster {cluster}: {what} unreachable: {detail}")]
+    ClusterUnreachable {
+        cluster: String,
+        what: String,
+        detail: String,
+    },
+    /// A table where the cluster needs a Distributed table over
+    /// Replicated* tables is something else: archiving it would purge rows
+    /// that exist on one server only.
+    #[error("table {table}: {found}; with cluster {cluster} hotcold needs a Distributed table over Replicated*MergeTree tables on every node (drop it and let hotcold create both ON CLUSTER, or convert it)")]
+    NotReplicated {
+        table: String,
+        cluster: String,
+        found: String,
+    },
+    /// Replicas of a shard disagree on a window after waiting: a replica
+    /// lacks parts (their only holder may be down). Nothing is exported or
+    /// purged until they agree.
+    #[error("table {table} window {window}: replicas do not agree: {detail}")]
+    ReplicasBehind {
+        table: String,
+        window: Window,
+        detail: String,
+    },
     #[error("clickhouse returned bad data: {0}")]
     Decode(String),
     /// An aggregation folded here had more keys than its plan allows.
@@ -74,6 +105,8 @@ pub struct ChTables {
     /// The server's own time zone (`SELECT timezone()`): what zone-less
     /// date functions in an adopted table's partition key mean.
     pub timezone: String,
+    /// The cluster the tables live on (`cluster:`), or `None` for one server.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 /// Where a ClickHouse server is and who we are to it: the `hot:` section of
@@ -90,6 +123,15 @@ pub struct Connection {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// A cluster in the servers' `remote_servers`: tables are then a
+    /// Distributed table over ReplicatedMergeTree tables, made `ON CLUSTER`
+    /// (see `cluster.rs`). `url` is the node the service talks to.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// More nodes of the cluster (HTTP URLs), used in turn when the node in
+    /// use cannot be reached; only with `cluster`.
+    #[serde(default)]
+    pub failover: Vec<String>,
 }
 
 fn default_user() -> String {
@@ -104,6 +146,8 @@ impl Connection {
             database: Some(database.into()),
             user: default_user(),
             password: String::new(),
+            cluster: None,
+            failover: Vec::new(),
         }
     }
 }
@@ -116,7 +160,7 @@ impl ChTables {
         let database = c.database.as_deref().unwrap_or(default_database);
         hotcold_core::schema::check_name(database)
             .map_err(|e| ChError::Other(format!("database name: {e}")))?;
-        let client = Client::default()
+        let mut client = Client::default()
             .with_url(url)
             .with_user(user)
             .with_password(password)
@@ -125,8 +169,24 @@ impl ChTables {
         let version = text(&client, "SELECT version()").await?.trim().to_string();
         let flavor = Flavor::of_version(&version);
         let timezone = text(&client, "SELECT timezone()").await?.trim().to_string();
+        if !c.failover.is_empty() && c.cluster.is_none() {
+            return Err(ChError::Other(
+                "failover nodes are for a cluster: set cluster too (one server has no other node to turn to)".into(),
+            ));
+        }
+        let cluster = match &c.cluster {
+            Some(name) => {
+                let found = cluster::Cluster::discover(&client, name).await?;
+                client = found.configure(client);
+                Some(found)
+            }
+            None => None,
+        };
+        let on_cluster = cluster::on_cluster(cluster.as_ref());
         client
-            .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            .query(&format!(
+                "CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"
+            ))
             .execute()
             .await?;
         tracing::info!(%url, %version, ?flavor, %timezone, database, "connected to ClickHouse");
@@ -136,6 +196,7 @@ impl ChTables {
             flavor,
             version,
             timezone,
+            cluster,
         })
     }
 
@@ -151,12 +212,16 @@ impl ChTables {
     /// Creates the table, or checks that the existing one has the declared
     /// columns and types; a mismatch names the column and both types.
     pub async fn ensure_table(&self, schema: &TableSchema) -> Result<()> {
-        let ddl = types::create_table_sql(self.flavor, &self.db, schema);
-        self.client
-            .query(&ddl)
-            .execute()
-            .await
-            .map_err(|e| clear::statement_error(&schema.name, &ddl, e))?;
+        if let Some(c) = &self.cluster {
+            self.ensure_on_cluster(schema, c).await?;
+        } else {
+            let ddl = types::create_table_sql(self.flavor, &self.db, schema);
+            self.client
+                .query(&ddl)
+                .execute()
+                .await
+                .map_err(|e| clear::statement_error(&schema.name, &ddl, e))?;
+        }
         let found = self.columns(&schema.name).await?;
         for c in &schema.columns {
             let want = types::clickhouse_type(self.flavor, c.ty);
@@ -185,6 +250,8 @@ impl ChTables {
         Ok(())
     }
 
+    /// On a cluster a replica may lag: callers that act on the count (the
+    /// archive) call `settle` first; metrics and health do not wait.
     pub async fn count(&self, schema: &TableSchema, w: Window) -> Result<u64> {
         let t = self
             .text(&format!(

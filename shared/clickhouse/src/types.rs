@@ -100,6 +100,61 @@ pub fn logical_type(ch: &str, is_time: bool) -> Option<LogicalType> {
 /// "Committed" means on disk (18.x has no such setting; the cloud holds its
 /// purge for a grace period instead).
 pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> String {
+    create_sql(flavor, db, &schema.name, schema, "", "MergeTree()")
+}
+
+/// The shard-local table of a cluster: the same columns and keys as
+/// [`create_table_sql`], `ReplicatedMergeTree` under
+/// `/clickhouse/tables/{shard}/<db>/<table>`, made on every node.
+pub fn create_replicated_sql(
+    flavor: Flavor,
+    db: &str,
+    local: &str,
+    schema: &TableSchema,
+    cluster: &str,
+) -> String {
+    let engine =
+        format!("ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/{local}', '{{replica}}')");
+    create_sql(
+        flavor,
+        db,
+        local,
+        schema,
+        &format!(" ON CLUSTER {cluster}"),
+        &engine,
+    )
+}
+
+/// The table reads and inserts go through on a cluster, over `local`.
+/// Sharded by a hash of the time column (see `cluster.rs` for why).
+pub fn create_distributed_sql(
+    db: &str,
+    local: &str,
+    schema: &TableSchema,
+    cluster: &str,
+) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{} ON CLUSTER {cluster} AS {db}.{local} ENGINE = Distributed({cluster}, {db}, {local}, {})",
+        schema.name,
+        sharding_key(schema)
+    )
+}
+
+/// Deterministic, so a retried request splits into the same blocks per
+/// shard (and a replicated shard drops the copy it already has), and
+/// spread within a day, so one day's ingest does not all land on one shard.
+pub fn sharding_key(schema: &TableSchema) -> String {
+    format!("cityHash64({})", schema.time_column)
+}
+
+fn create_sql(
+    flavor: Flavor,
+    db: &str,
+    name: &str,
+    schema: &TableSchema,
+    on_cluster: &str,
+    engine: &str,
+) -> String {
     let cols: Vec<String> = schema
         .columns
         .iter()
@@ -119,8 +174,7 @@ pub fn create_table_sql(flavor: Flavor, db: &str, schema: &TableSchema) -> Strin
         Flavor::Modern => " SETTINGS fsync_after_insert = 1, fsync_part_directory = 1",
     };
     format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = MergeTree() PARTITION BY {partition} ORDER BY {ts}{settings}",
-        schema.name,
+        "CREATE TABLE IF NOT EXISTS {db}.{name}{on_cluster} ({}) ENGINE = {engine} PARTITION BY {partition} ORDER BY {ts}{settings}",
         cols.join(", ")
     )
 }
