@@ -161,6 +161,24 @@ pub struct ClusterStack {
 impl ClusterStack {
     /// `n` replicas, replica `i` reaching ZooKeeper at `zk(i)`, none started.
     pub fn new(n: usize, ch_url: &str, zk: impl Fn(usize) -> String, session: &str) -> Self {
+        let hot_db = crate::clickhouse::unique_db("cluster_hot");
+        let hot = StackOptions {
+            hot_clickhouse: Some((ch_url.to_string(), hot_db)),
+            ..Default::default()
+        };
+        Self::with_hot(n, hot, zk, session)
+    }
+
+    /// As `new`, with the hot store `hot` names (`hot_clickhouse` and, for
+    /// a ClickHouse cluster, `hot_cluster` and `hot_failover`).
+    pub fn with_hot(
+        n: usize,
+        hot: StackOptions,
+        zk: impl Fn(usize) -> String,
+        session: &str,
+    ) -> Self {
+        let (ch_url, hot_db) = hot.hot_clickhouse.clone().expect("a ClickHouse hot store");
+        let ch_url = ch_url.as_str();
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
         write_certs(&certs);
@@ -172,7 +190,6 @@ impl ClusterStack {
         )
         .expect("nas.yaml");
         let gateway = Gateway::start(gcfg, dir.path().join("nas.log"), Vec::new());
-        let hot_db = crate::clickhouse::unique_db("cluster_hot");
         let root = format!(
             "/hotcold/test-{}-{}",
             std::process::id(),
@@ -186,12 +203,11 @@ impl ClusterStack {
                 let port = free_port();
                 let url = format!("http://127.0.0.1:{port}");
                 let opts = StackOptions {
-                    hot_clickhouse: Some((ch_url.to_string(), hot_db.clone())),
                     extra_yaml: format!(
                         "cluster:\n  zookeeper: {}\n  root: {root}\n  replica-id: {id}\n  session-timeout: {session}\n  advertise: {url}\n",
                         zk(i)
                     ),
-                    ..Default::default()
+                    ..hot.clone()
                 };
                 let yaml = cloud_yaml(&rdir, gateway.addr, &certs, &opts)
                     .replace("http-listen: 127.0.0.1:0", &format!("http-listen: 127.0.0.1:{port}"));

@@ -13,6 +13,7 @@ pub enum ColdKind {
     ClickHouse { url: String, database: String },
 }
 
+#[derive(Clone)]
 pub struct StackOptions {
     pub cold: ColdKind,
     pub hot_retention: String,
