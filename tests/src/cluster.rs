@@ -156,6 +156,8 @@ pub struct ClusterStack {
     pub ch_url: String,
     pub hot_db: String,
     pub root: String,
+    /// The gateway's cold store (SQLite unless `with_hot` named ClickHouse).
+    pub cold: ColdKind,
 }
 
 impl ClusterStack {
@@ -183,7 +185,7 @@ impl ClusterStack {
         let certs = dir.path().join("certs");
         write_certs(&certs);
         let gcfg = dir.path().join("nas.yaml");
-        let cold = ColdKind::Sqlite;
+        let cold = hot.cold.clone();
         std::fs::write(
             &gcfg,
             gateway_yaml(dir.path(), "127.0.0.1:0", &certs, &cold),
@@ -225,6 +227,7 @@ impl ClusterStack {
             ch_url: ch_url.to_string(),
             hot_db,
             root,
+            cold,
         }
     }
 
@@ -265,13 +268,34 @@ impl ClusterStack {
         .await
     }
 
-    fn cold(&self) -> rusqlite::Connection {
+    fn cold_file(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.dir.path().join("nas/cold.db")).expect("cold.db")
     }
 
-    /// Trade ids in the gateway's SQLite cold store, read from the file.
-    pub fn cold_ids(&self) -> Vec<u64> {
-        let c = self.cold();
+    /// Runs `select` on a cold ClickHouse, or `None` for a SQLite cold store;
+    /// an absent table (nothing committed yet) reads as no rows.
+    async fn cold_ch(&self, table: &str, select: &str) -> Option<Vec<u64>> {
+        let ColdKind::ClickHouse { url, database } = &self.cold else {
+            return None;
+        };
+        let exists =
+            crate::clickhouse::u64s(url, &format!("EXISTS TABLE {database}.{table}")).await;
+        if exists != [1] {
+            return Some(Vec::new());
+        }
+        Some(crate::clickhouse::u64s(url, &select.replace("{db}", database)).await)
+    }
+
+    /// Trade ids in the gateway's cold store, read from its file or over
+    /// ClickHouse's own HTTP.
+    pub async fn cold_ids(&self) -> Vec<u64> {
+        if let Some(v) = self
+            .cold_ch("trades", "SELECT trade_id FROM {db}.trades")
+            .await
+        {
+            return v;
+        }
+        let c = self.cold_file();
         let mut st = match c.prepare("SELECT trade_id FROM trades") {
             Ok(st) => st,
             Err(_) => return Vec::new(),
@@ -282,20 +306,27 @@ impl ClusterStack {
             .collect()
     }
 
-    /// Windows the gateway's ledger holds more than once.
-    pub fn ledger_twice(&self) -> Vec<(i64, i64, i64)> {
-        let c = self.cold();
-        let mut st = c
-            .prepare("SELECT t0, t1, count(*) FROM _hotcold_ledger GROUP BY table_name, t0, t1 HAVING count(*) > 1")
-            .expect("ledger");
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("ledger read")
-            .map(|v| v.expect("ledger row"))
-            .collect()
+    /// How many windows the gateway's ledger holds more than once.
+    pub async fn ledger_twice(&self) -> u64 {
+        let q = "SELECT count() FROM (SELECT t0, t1 FROM {db}._hotcold_ledger FINAL GROUP BY table_name, t0, t1 HAVING count() > 1)";
+        if let Some(v) = self.cold_ch("_hotcold_ledger", q).await {
+            return v.first().copied().unwrap_or(0);
+        }
+        self.cold_file()
+            .query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM _hotcold_ledger GROUP BY table_name, t0, t1 HAVING count(*) > 1)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0) as u64
     }
 
-    pub fn ledger_windows(&self) -> usize {
-        self.cold()
+    pub async fn ledger_windows(&self) -> usize {
+        let q = "SELECT count() FROM {db}._hotcold_ledger FINAL";
+        if let Some(v) = self.cold_ch("_hotcold_ledger", q).await {
+            return v.first().copied().unwrap_or(0) as usize;
+        }
+        self.cold_file()
             .query_row("SELECT count(*) FROM _hotcold_ledger", [], |r| {
                 r.get::<_, i64>(0)
             })

@@ -1,11 +1,12 @@
 //! The cluster edition whole, as the issue draws it: ZooKeeper, four hot
 //! ClickHouse 18.16 servers as 2 shards x 2 replicas (scripts/cluster.sh,
 //! in Asia/Kolkata and America/New_York), three `cloud-service` replicas
-//! taking ingest and leasing the archive in that same ZooKeeper, a gateway.
+//! taking ingest and leasing the archive in that same ZooKeeper, a gateway
+//! with a ClickHouse cold store (America/New_York).
 //! A seeded chaos run while rows stream in through every replica and every
 //! replica is asked to archive: kill -9 of the leader, of a follower, and
 //! of a hot ClickHouse node. Afterwards, read without the product's code
-//! (plain SQL on every node, the gateway's SQLite file): every
+//! (plain SQL on every hot node and on the cold ClickHouse): every
 //! acknowledged row exactly once across hot and cold, both replicas of
 //! each shard equal, no window in the ledger twice, one leader, and the
 //! same watermark on every replica.
@@ -18,7 +19,7 @@ use hotcold_tests::cluster::ClusterStack;
 use hotcold_tests::cluster_checks::*;
 use hotcold_tests::data::{now_ms, trades_schema};
 use hotcold_tests::hot_cluster::TestCluster;
-use hotcold_tests::stack::StackOptions;
+use hotcold_tests::stack::{ColdKind, StackOptions};
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,7 +66,14 @@ async fn seeded_chaos_over_the_whole_cluster() {
     println!("cluster chaos: seed {seed} (HOTCOLD_SEED={seed} replays it), {faults} faults");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let db = hotcold_tests::clickhouse::unique_db("edition");
+    // The NAS's cold store: the suite's single ClickHouse (America/New_York).
+    let cold_url = hotcold_tests::clickhouse::url().expect("the cold ClickHouse");
+    let cold_db = hotcold_tests::clickhouse::unique_db("edition_cold");
     let hot = StackOptions {
+        cold: ColdKind::ClickHouse {
+            url: cold_url.clone(),
+            database: cold_db.clone(),
+        },
         hot_clickhouse: Some((tc.url(1).to_string(), db.clone())),
         hot_cluster: Some(tc.name.clone()),
         hot_failover: (2..=4).map(|n| tc.url(n).to_string()).collect(),
@@ -107,7 +115,10 @@ async fn seeded_chaos_over_the_whole_cluster() {
                 if matches!(fault, Fault::KillLeader) {
                     let (next, took) = cs.one_leader(SESSION * 4).await;
                     assert_ne!(next, victim, "a killed leader cannot lead");
-                    println!("{at:?}: killed leader {} -> {} leads after {took:?}", cs.replicas[victim].id, cs.replicas[next].id);
+                    println!(
+                        "{at:?}: killed leader {} -> {} leads after {took:?}",
+                        cs.replicas[victim].id, cs.replicas[next].id
+                    );
                 } else {
                     println!("{at:?}: killed follower {}", cs.replicas[victim].id);
                 }
@@ -136,7 +147,11 @@ async fn seeded_chaos_over_the_whole_cluster() {
         .expect("both replicas of each shard hold the same rows");
     let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
-    assert_eq!(cs.ledger_windows(), days as usize, "one ledger entry a day");
+    assert_eq!(
+        cs.ledger_windows().await,
+        days as usize,
+        "one ledger entry a day"
+    );
     assert_eq!(cs.leaders().await.len(), 1, "one leader at the end");
     println!(
         "cluster chaos: seed {seed}, faults {done:?} in {:?}; {} rows acknowledged, {refused} ingest requests refused meanwhile, {} archive requests refused by followers",
@@ -144,6 +159,9 @@ async fn seeded_chaos_over_the_whole_cluster() {
         acked.len(),
         refused409.load(Ordering::SeqCst)
     );
+    let _ =
+        hotcold_tests::clickhouse::sql(&cold_url, &format!("DROP DATABASE IF EXISTS {cold_db}"))
+            .await;
     let _ = hotcold_tests::clickhouse::sql(
         tc.url(1),
         &format!("DROP DATABASE IF EXISTS {db} ON CLUSTER {}", tc.name),

@@ -110,5 +110,5 @@ async fn a_leader_frozen_past_its_session_is_fenced_out() {
     assert_ne!(cs.leaders().await, vec![old]);
     let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
-    assert_eq!(cs.ledger_windows(), 3);
+    assert_eq!(cs.ledger_windows().await, 3);
 }

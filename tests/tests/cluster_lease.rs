@@ -88,7 +88,7 @@ async fn leader_killed_at_each_step_hands_every_batch_over_once() {
     let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
     assert_eq!(
-        cs.ledger_windows(),
+        cs.ledger_windows().await,
         days as usize,
         "one ledger entry a day from {first}"
     );
@@ -169,7 +169,7 @@ async fn zookeeper_killed_and_restarted_loses_nothing() {
     .await;
     let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
-    assert_eq!(cs.ledger_windows(), 3);
+    assert_eq!(cs.ledger_windows().await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,5 +287,5 @@ async fn replica_cut_off_from_zookeeper_lapses_first_and_rejoins_as_follower() {
     .await;
     let acked = acked.lock().expect("acked").clone();
     check_exactly_once(&cs, &acked).await;
-    assert_eq!(cs.ledger_windows(), 2);
+    assert_eq!(cs.ledger_windows().await, 2);
 }
