@@ -46,10 +46,11 @@ fn parts() -> Option<(TestCluster, String)> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Fault {
-    KillLeader,
-    KillFollower,
-    KillHotNode(usize),
+/// What a chaos step kills (kill -9 / SIGKILL each time).
+enum Kill {
+    Leader,
+    Follower,
+    HotNode(usize),
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,20 +100,20 @@ async fn seeded_chaos_over_the_whole_cluster() {
     for _ in 0..faults {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..4_000))).await;
         let fault = match rng.gen_range(0..3) {
-            0 => Fault::KillLeader,
-            1 => Fault::KillFollower,
-            _ => Fault::KillHotNode(rng.gen_range(1..=4)),
+            0 => Kill::Leader,
+            1 => Kill::Follower,
+            _ => Kill::HotNode(rng.gen_range(1..=4)),
         };
         let at = t0.elapsed();
         match fault {
-            Fault::KillLeader | Fault::KillFollower => {
+            Kill::Leader | Kill::Follower => {
                 let (leader, _) = cs.one_leader(Duration::from_secs(60)).await;
                 let victim = match fault {
-                    Fault::KillLeader => leader,
+                    Kill::Leader => leader,
                     _ => (leader + 1 + rng.gen_range(0..2)) % 3,
                 };
                 cs.replicas[victim].kill9();
-                if matches!(fault, Fault::KillLeader) {
+                if matches!(fault, Kill::Leader) {
                     let (next, took) = cs.one_leader(SESSION * 4).await;
                     assert_ne!(next, victim, "a killed leader cannot lead");
                     println!(
@@ -124,7 +125,7 @@ async fn seeded_chaos_over_the_whole_cluster() {
                 }
                 restart_after_expiry(&mut cs, victim).await;
             }
-            Fault::KillHotNode(n) => {
+            Kill::HotNode(n) => {
                 tc.kill_node(n);
                 let down = Duration::from_millis(rng.gen_range(2_000..6_000));
                 println!("{at:?}: killed hot ClickHouse node {n} for {down:?}");
