@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+mod body;
 pub mod counters;
 pub mod encode;
 pub mod error;

@@ -221,6 +221,7 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
+        after_earlier_steps().await;
         self.check_lease()?;
         self.under_lease(self.run_locked(Some(now_ms))).await
     }
@@ -232,6 +233,7 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
+        after_earlier_steps().await;
         self.check_lease()?;
         self.under_lease(self.run_locked(None)).await
     }
@@ -364,11 +366,28 @@ impl Archiver {
     }
 }
 
+/// Blocking steps in flight. A run dropped half-way (its request cancelled
+/// by the client, its time limit, a lost lease) cannot stop a step already
+/// on a blocking thread: an export keeps writing its spool file. Each step
+/// holds a read guard until it ends, and a run takes the write side once
+/// before its first step, so it starts only after every step of an earlier
+/// run has finished: two runs never write one spool file at once.
+static IN_FLIGHT: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Waits until no blocking step of an earlier run is still going.
+async fn after_earlier_steps() {
+    drop(IN_FLIGHT.write().await);
+}
+
 /// Runs blocking work (SQLite, the spool's files) off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
 ) -> Result<T, ArchiveError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ArchiveError::Task(e.to_string()))?
+    let step = IN_FLIGHT.read().await;
+    tokio::task::spawn_blocking(move || {
+        let _step = step;
+        f()
+    })
+    .await
+    .map_err(|e| ArchiveError::Task(e.to_string()))?
 }

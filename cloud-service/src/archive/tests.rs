@@ -318,3 +318,34 @@ async fn preview_plans_nothing() {
     assert!(fx.journal().floors().unwrap().is_empty(), "no floor raised");
     assert!(fx.journal().unfinished("trades").unwrap().is_empty());
 }
+
+/// A run dropped while one of its blocking steps runs (a request the
+/// client gave up on) leaves that step going; the next run must not start
+/// its own steps until it ended, or both would write one spool file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_waits_for_the_blocking_steps_of_a_dropped_one() {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let step = tokio::spawn(blocking(move || {
+        let _ = entered_tx.send(());
+        let _ = release_rx.recv();
+        Ok(())
+    }));
+    tokio::task::spawn_blocking(move || entered_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // The run awaiting the step is dropped; its thread goes on.
+    step.abort();
+    let next = tokio::spawn(after_earlier_steps());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !next.is_finished(),
+        "the next run started while a step of the dropped one still ran"
+    );
+    release_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), next)
+        .await
+        .expect("the next run starts once the step ended")
+        .unwrap();
+}
