@@ -106,7 +106,7 @@ fn fold_chunk(
     m: &mut Merger,
     mut raw: RowBatch,
     sources: &[Source],
-) -> std::result::Result<RowBatch, hotcold_core::query::TooManyGroups> {
+) -> std::result::Result<RowBatch, hotcold_core::query::FoldError> {
     let n = raw.len();
     let ts = match raw.columns.first_mut() {
         Some(Column::I64(v)) => std::mem::take(v),

@@ -186,8 +186,10 @@ fn aggregate(
             Part::Close(c) => format!("argMax({c}, ({ts}, {c}))"),
             Part::High(c) | Part::Max(c) => format!("max({c})"),
             Part::Low(c) | Part::Min(c) => format!("min({c})"),
-            // Sums come back as the 64-bit type the plan declares.
+            // Sums come back as the 64-bit type the plan declares; those
+            // of 64-bit columns as exact text first (`sums.rs`).
             Part::Sum(c) => match ty(c) {
+                Some(t) if crate::sums::exact(Some(t)) => crate::sums::sum_sql(c, t),
                 Some(LogicalType::Decimal { scale }) => format!("toDecimal64(sum({c}), {scale})"),
                 Some(LogicalType::Float64) => format!("sum({c})"),
                 Some(

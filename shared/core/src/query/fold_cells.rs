@@ -10,16 +10,22 @@ pub(super) const FRESH: usize = usize::MAX;
 pub(super) trait Cell: Clone {
     /// How `self` compares with `held` (`None`: not comparable, a NaN).
     fn order(&self, held: &Self) -> Option<Ordering>;
-    /// Sums: integers saturate, floats add; other kinds are not summed.
-    fn add_to(&self, _held: &mut Self) {}
+    /// Sums: adds `self` to `held`; true if an integer sum left its 64
+    /// bits (the fold then refuses the answer: never a wrap or a
+    /// saturation). Floats add; other kinds are not summed.
+    fn add_to(&self, _held: &mut Self) -> bool {
+        false
+    }
 }
 
 impl Cell for i64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         Some(self.cmp(held))
     }
-    fn add_to(&self, held: &mut Self) {
-        *held = held.saturating_add(*self);
+    fn add_to(&self, held: &mut Self) -> bool {
+        let (v, over) = held.overflowing_add(*self);
+        *held = v;
+        over
     }
 }
 
@@ -27,8 +33,10 @@ impl Cell for u64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         Some(self.cmp(held))
     }
-    fn add_to(&self, held: &mut Self) {
-        *held = held.saturating_add(*self);
+    fn add_to(&self, held: &mut Self) -> bool {
+        let (v, over) = held.overflowing_add(*self);
+        *held = v;
+        over
     }
 }
 
@@ -36,8 +44,9 @@ impl Cell for f64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         self.partial_cmp(held)
     }
-    fn add_to(&self, held: &mut Self) {
+    fn add_to(&self, held: &mut Self) -> bool {
         *held += *self;
+        false
     }
 }
 
@@ -71,10 +80,14 @@ pub(super) fn extreme<T: Cell>(held: &mut [T], new: &[T], slots: &[usize], want:
     }
 }
 
-pub(super) fn sum<T: Cell>(held: &mut [T], new: &[T], slots: &[usize]) {
+/// Sums and counts; true if a sum overflowed. The whole batch is added
+/// branch-free (the flag is or-ed), since bars pass every row through here.
+pub(super) fn sum<T: Cell>(held: &mut [T], new: &[T], slots: &[usize]) -> bool {
+    let mut over = false;
     for (i, k) in folded(slots) {
-        new[i].add_to(&mut held[k]);
+        over |= new[i].add_to(&mut held[k]);
     }
+    over
 }
 
 /// Close of partials in time order: the later part's close wins.
