@@ -11,7 +11,8 @@
 //! narrowing cannot throw) and, after the parts, one flag per such sum:
 //! [`narrow`] refuses the answer naming the column when a flag is set (a
 //! 400). Why not the sum as text: a `toString` per group cost stats ~20 %
-//! (cold p50 31 -> 38 ms); the compare and the byte cost nothing seen.
+//! (bench_query, cold stats p50 31 -> 38 ms); the compares and the byte
+//! cost 1-2 ms at most, within this machine's noise.
 //! Narrower integers are summed as before: they would need 2^31 rows in one
 //! group to wrap. Folded bars (`fold.rs`) do not come here: the fold checks
 //! its adds.
