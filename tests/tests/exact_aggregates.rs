@@ -4,7 +4,8 @@
 //! saturates. One day is archived to cold, one stays hot, so each statistic
 //! and bar is merged across the watermark, and each group of rows puts the
 //! overflow in another place: in cold alone, in hot alone, or only in the
-//! router's merge of two partials that each fit. Against ClickHouse 18.16
+//! router's merge of two partials that each fit, or only in a running
+//! total that comes back (exact: carries are counted). Against ClickHouse 18.16
 //! hot and cold (statistics grouped by the server, bars folded), and
 //! against SQLite hot and cold.
 
@@ -34,6 +35,10 @@ fn rows() -> Vec<(&'static str, bool, u64, i64, i64)> {
         ("HOT", true, 4, 1, 1),
         ("HOT", false, NEAR, MAXD, MAXD),
         ("HOT", false, 1 << 63, 1, MAXD),
+        // A running total that passes the top and comes back: exact.
+        ("SWING", false, 1, MAXD, 1),
+        ("SWING", false, 2, 2, 1),
+        ("SWING", false, 3, -2, 1),
         // The negative end, and the small ends of uint64.
         ("NEG", true, 0, i64::MIN + 1, 1),
         ("NEG", false, (1 << 63) - 1, -5, 1),
@@ -134,7 +139,7 @@ async fn every_aggregate_is_exact_or_named(stack: Stack) {
     let range = format!("from={}&to={}", cold_day.start, hot_day.end);
     let u64s = (0, i128::from(u64::MAX));
     let i64s = (i128::from(i64::MIN), i128::from(i64::MAX));
-    for sym in ["FIT", "MERGE", "COLD", "HOT", "NEG"] {
+    for sym in ["FIT", "MERGE", "COLD", "HOT", "SWING", "NEG"] {
         let mine: Vec<_> = all.iter().filter(|r| r.0 == sym).collect();
         let n = mine.len() as i128;
         let sum_id: i128 = mine.iter().map(|r| i128::from(r.2)).sum();

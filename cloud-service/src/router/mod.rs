@@ -198,7 +198,7 @@ impl Router {
                         head.missing_reason = Some(e);
                     }
                 }
-                let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit);
+                let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit)?;
                 tail.truncated = cut;
                 let fin = req.plan.finish_owned(merged);
                 // Answered in the background: the merge is done, and a

@@ -14,8 +14,8 @@
 //! (bench_query, cold stats p50 31 -> 38 ms); the compares and the byte
 //! cost 1-2 ms at most, within this machine's noise.
 //! Narrower integers are summed as before: they would need 2^31 rows in one
-//! group to wrap. Folded bars (`fold.rs`) do not come here: the fold checks
-//! its adds.
+//! group to wrap. Folded bars (`fold.rs`) do not come here: the fold counts
+//! its carries.
 
 use crate::Result;
 use hotcold_core::batch::{Column, RowBatch};

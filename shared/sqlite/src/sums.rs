@@ -1,6 +1,6 @@
 //! Exact sums and unsigned extremes where SQLite's own aggregates run (the
 //! GROUP BY of `sql.rs`, taken when a float is summed; every other
-//! aggregation is folded in `fold.rs`, where the fold checks its adds).
+//! aggregation is folded in `fold.rs`, where the fold counts carries).
 //!
 //! SQLite holds a `uint64` above `i64::MAX` bit-cast, as a negative
 //! integer, so its `max` and `min` order those values below every other

@@ -29,6 +29,9 @@ pub struct Merger {
     parts: Vec<Part>,
     /// The declared type of each part's column, to name in an overflow.
     types: Vec<LogicalType>,
+    /// Per part, per key: the carries of its sum out of 64 bits (empty
+    /// until one happens). Not all zero at the end: the sum does not fit.
+    carries: Vec<Vec<i64>>,
     key_len: usize,
     /// The folded rows, column by column: key cells, then one cell per
     /// part; in the kinds of the first batch (the plan's output kinds).
@@ -134,6 +137,7 @@ impl Merger {
         Self {
             parts: plan.parts.clone(),
             types: plan.part_types.clone(),
+            carries: vec![Vec::new(); plan.parts.len()],
             key_len: plan.key_len(),
             acc: Vec::new(),
             times: Vec::new(),
@@ -222,7 +226,6 @@ impl Merger {
             self.slots.push(FRESH);
         }
         let (slots, times) = (&self.slots[..], &mut self.times[..]);
-        let mut overflow = None;
         for (j, p) in self.parts.iter().enumerate() {
             let (held, new) = (&mut self.acc[k + j], &b.columns()[k + j]);
             match (p, ts) {
@@ -239,33 +242,33 @@ impl Merger {
                     typed!(held, new, extreme(slots, Ordering::Less))
                 }
                 (Part::Sum(_) | Part::Count, _) => {
-                    let over = match (held, new) {
-                        (Column::I64(h), Column::I64(n)) => sum(h, n, slots),
-                        (Column::U64(h), Column::U64(n)) => sum(h, n, slots),
-                        (Column::F64(h), Column::F64(n)) => sum(h, n, slots),
-                        _ => false,
-                    };
-                    if over && overflow.is_none() {
-                        overflow = Some(j);
+                    let carries = &mut self.carries[j];
+                    match (held, new) {
+                        (Column::I64(h), Column::I64(n)) => sum(h, n, slots, carries),
+                        (Column::U64(h), Column::U64(n)) => sum(h, n, slots, carries),
+                        (Column::F64(h), Column::F64(n)) => sum(h, n, slots, carries),
+                        _ => {}
                     }
                 }
             }
-        }
-        // Checked per add, so the refusal is exact for sums of one sign
-        // (all unsigned, and most decimals): an int64 sum whose running
-        // total leaves the range and comes back is refused too, where an
-        // i128 held per cell would answer it. Counts never get near it.
-        if let Some(j) = overflow {
-            let col = self.parts[j].column().unwrap_or("count");
-            let ty = self.types.get(j).copied().unwrap_or(LogicalType::UInt64);
-            return Err(SumOverflow::new(col, ty).into());
         }
         Ok(())
     }
 
     /// The merged rows in key order (newest bucket first if `descending`),
-    /// at most `limit`; true if more were there.
-    pub fn finish(self, schema: &TableSchema, descending: bool, limit: u64) -> (RowBatch, bool) {
+    /// at most `limit`; true if more were there. A sum whose exact value
+    /// does not fit its 64 bits (in any key, shown or not) refuses it all.
+    pub fn finish(
+        self,
+        schema: &TableSchema,
+        descending: bool,
+        limit: u64,
+    ) -> Result<(RowBatch, bool), SumOverflow> {
+        if let Some(j) = self.carries.iter().position(|c| c.iter().any(|n| *n != 0)) {
+            let col = self.parts[j].column().unwrap_or("count");
+            let ty = self.types.get(j).copied().unwrap_or(LogicalType::UInt64);
+            return Err(SumOverflow::new(col, ty));
+        }
         let total = self.index.len();
         let keys = &self.acc[..self.key_len.min(self.acc.len())];
         let mut order: Vec<usize> = (0..total).collect();
@@ -290,10 +293,10 @@ impl Merger {
                 .all(|(a, c)| a.kind() == c.ty.physical());
         if !fits {
             // Nothing was folded (or, never, rows of other kinds).
-            return (RowBatch::new(schema), cut);
+            return Ok((RowBatch::new(schema), cut));
         }
         let columns = self.acc.into_iter().map(|c| gather(c, &order)).collect();
-        (RowBatch { columns }, cut)
+        Ok((RowBatch { columns }, cut))
     }
 }
 
