@@ -25,6 +25,9 @@ pub enum HotError {
     },
     #[error(transparent)]
     TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
+    /// A sum's exact value does not fit the type it is answered in.
+    #[error(transparent)]
+    Overflow(#[from] hotcold_core::query::SumOverflow),
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] hotcold_clickhouse::ChError),
     /// The spool could not take an exported segment (disk full, ...).
@@ -37,14 +40,28 @@ pub enum HotError {
     Other(String),
 }
 
+impl From<hotcold_core::query::FoldError> for HotError {
+    fn from(e: hotcold_core::query::FoldError) -> Self {
+        use hotcold_core::query::FoldError;
+        match e {
+            FoldError::TooManyGroups(e) => e.into(),
+            FoldError::Overflow(e) => e.into(),
+        }
+    }
+}
+
 impl HotError {
-    /// A bound the request ran into (the client's to fix), not a failure.
+    /// A bound the request ran into (the client's to fix), not a failure:
+    /// too many groups, or a sum that does not fit its answer.
     pub(crate) fn is_limit(&self) -> bool {
+        use hotcold_clickhouse::ChError;
+        use hotcold_sqlite::SqliteError;
         matches!(
             self,
             HotError::TooManyGroups(_)
-                | HotError::Sqlite(hotcold_sqlite::SqliteError::TooManyGroups(_))
-                | HotError::ClickHouse(hotcold_clickhouse::ChError::TooManyGroups(_))
+                | HotError::Overflow(_)
+                | HotError::Sqlite(SqliteError::TooManyGroups(_) | SqliteError::Overflow(_))
+                | HotError::ClickHouse(ChError::TooManyGroups(_) | ChError::Overflow(_))
         )
     }
 }

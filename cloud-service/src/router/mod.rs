@@ -14,7 +14,7 @@ use crate::hot::{HotError, HotStore};
 use crate::link::ClientError;
 use crate::watermarks::Watermarks;
 use hotcold_core::frame::ColdQuery;
-use hotcold_core::query::{Merger, Plan, QuerySpec, TooManyGroups};
+use hotcold_core::query::{Merger, Plan, QuerySpec, SumOverflow, TooManyGroups};
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use serde::Serialize;
@@ -198,7 +198,7 @@ impl Router {
                         head.missing_reason = Some(e);
                     }
                 }
-                let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit);
+                let (merged, cut) = m.finish(&req.plan.output, req.plan.descending, req.limit)?;
                 tail.truncated = cut;
                 let fin = req.plan.finish_owned(merged);
                 // Answered in the background: the merge is done, and a
@@ -266,15 +266,19 @@ impl Router {
                 copy
             };
             let (end, copy) = tokio::join!(asking, forwarding);
-            let end = end.map_err(|e| match (&e, req.plan.agg.as_ref()) {
-                // The NAS's fold met the same bound: the client's to fix.
-                (ClientError::Refused(m), Some(a)) if TooManyGroups::is_message(m) => {
-                    HotError::TooManyGroups(TooManyGroups { max: a.max_groups })
+            let end = end.map_err(|e| {
+                // The NAS's fold met the same bound, or a sum of its rows
+                // alone left its type: the client's to fix, as in hot.
+                if let (ClientError::Refused(m), Some(a)) = (&e, req.plan.agg.as_ref()) {
+                    if TooManyGroups::is_message(m) {
+                        return HotError::TooManyGroups(TooManyGroups { max: a.max_groups });
+                    }
+                    if let Some(o) = SumOverflow::from_message(m) {
+                        return HotError::Overflow(o);
+                    }
                 }
-                _ => {
-                    tracing::warn!(table = %req.schema.name, error = %e, "cold part of a query failed");
-                    HotError::Other(e.public())
-                }
+                tracing::warn!(table = %req.schema.name, error = %e, "cold part of a query failed");
+                HotError::Other(e.public())
             })?;
             // A cut by bytes depends on the bound, not only on the data.
             let by_bytes = end.truncated && end.rows < ask;

@@ -106,7 +106,7 @@ fn fold_chunk(
     m: &mut Merger,
     mut raw: RowBatch,
     sources: &[Source],
-) -> std::result::Result<RowBatch, hotcold_core::query::TooManyGroups> {
+) -> std::result::Result<RowBatch, hotcold_core::query::FoldError> {
     let n = raw.len();
     let ts = match raw.columns.first_mut() {
         Some(Column::I64(v)) => std::mem::take(v),
@@ -187,7 +187,7 @@ impl ChTables {
         }
         let b = dec.finish().map_err(|e| ChError::Decode(e.to_string()))?;
         fold_chunk(&mut m, b, &sources).map_err(ChError::from)?;
-        let (mut all, _) = m.finish(&plan.output, plan.descending, limit);
+        let (mut all, _) = m.finish(&plan.output, plan.descending, limit)?;
         let n = all.len() as u64;
         while !all.is_empty() {
             out.send(all.drain_front(batch_rows.max(1)))
@@ -263,7 +263,7 @@ mod tests {
                 }
             }
             fold_chunk(&mut m, dec.finish().unwrap(), &sources).unwrap();
-            let (got, _) = m.finish(&plan.output, false, u64::MAX);
+            let (got, _) = m.finish(&plan.output, false, u64::MAX).unwrap();
             prop_assert_eq!(got, aggregate_rows(&s, &plan, &rows));
         }
     }

@@ -19,6 +19,7 @@ pub mod partition;
 pub mod rowbinary;
 mod settle;
 pub mod sql;
+mod sums;
 pub mod types;
 
 use bytes::Bytes;
@@ -83,8 +84,21 @@ pub enum ChError {
     /// An aggregation folded here had more keys than its plan allows.
     #[error(transparent)]
     TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
+    /// A sum's exact value does not fit the type it is answered in.
+    #[error(transparent)]
+    Overflow(#[from] hotcold_core::query::SumOverflow),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<hotcold_core::query::FoldError> for ChError {
+    fn from(e: hotcold_core::query::FoldError) -> Self {
+        use hotcold_core::query::FoldError;
+        match e {
+            FoldError::TooManyGroups(e) => e.into(),
+            FoldError::Overflow(e) => e.into(),
+        }
+    }
 }
 
 impl From<clickhouse::error::Error> for ChError {
@@ -347,19 +361,29 @@ impl ChTables {
             limit,
         );
         let mut cur = self.client.query(&sql).fetch_bytes("RowBinary")?;
-        let mut dec = rowbinary::Decoder::new(plan.output.clone(), 16 << 20);
+        // Exact sums arrive as text and are narrowed here (`sums.rs`).
+        let wire = plan
+            .agg
+            .as_ref()
+            .and_then(|a| sums::wire_schema(schema, a, &plan.output).map(|w| (a, w)));
+        let narrow = |b: RowBatch| match &wire {
+            Some((a, _)) => sums::narrow(schema, a, &plan.output, b),
+            None => Ok(b),
+        };
+        let dec_schema = wire.as_ref().map_or(&plan.output, |(_, w)| w).clone();
+        let mut dec = rowbinary::Decoder::new(dec_schema, 16 << 20);
         let mut n = 0u64;
         let gone = || ChError::Other("query reader went away".into());
         while let Some(bytes) = cur.next().await? {
             dec.feed(&bytes)
                 .map_err(|e| ChError::Decode(e.to_string()))?;
             if dec.buffered_rows() >= batch_rows {
-                let b = dec.take();
+                let b = narrow(dec.take())?;
                 n += b.len() as u64;
                 out.send(b).await.map_err(|_| gone())?;
             }
         }
-        let b = dec.finish().map_err(|e| ChError::Decode(e.to_string()))?;
+        let b = narrow(dec.finish().map_err(|e| ChError::Decode(e.to_string()))?)?;
         if !b.is_empty() {
             n += b.len() as u64;
             out.send(b).await.map_err(|_| gone())?;

@@ -179,6 +179,7 @@ fn aggregate(
         })
         .collect();
     let mut cols = keys;
+    let mut flags = Vec::new();
     for p in &a.parts {
         cols.push(match p {
             // Ties in time are broken by price, as every store does.
@@ -186,8 +187,15 @@ fn aggregate(
             Part::Close(c) => format!("argMax({c}, ({ts}, {c}))"),
             Part::High(c) | Part::Max(c) => format!("max({c})"),
             Part::Low(c) | Part::Min(c) => format!("min({c})"),
-            // Sums come back as the 64-bit type the plan declares.
+            // Sums come back as the 64-bit type the plan declares; those
+            // of 64-bit columns summed exactly, with a flag sent after the
+            // parts saying whether the sum fits (`sums.rs`).
             Part::Sum(c) => match ty(c) {
+                Some(t) if crate::sums::exact(Some(t)) => {
+                    let (value, over) = crate::sums::sum_sql(c, t);
+                    flags.push(over);
+                    value
+                }
                 Some(LogicalType::Decimal { scale }) => format!("toDecimal64(sum({c}), {scale})"),
                 Some(LogicalType::Float64) => format!("sum({c})"),
                 Some(
@@ -201,6 +209,7 @@ fn aggregate(
             Part::Count => "count()".to_string(),
         });
     }
+    cols.extend(flags);
     let group = if key_names.is_empty() {
         " HAVING count() > 0".to_string()
     } else {

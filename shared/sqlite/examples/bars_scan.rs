@@ -101,7 +101,7 @@ fn main() {
             for p in &parts {
                 m.add(p).expect("add");
             }
-            let (merged, _) = m.finish(&plan.output, false, 100_000);
+            let (merged, _) = m.finish(&plan.output, false, 100_000).expect("finish");
             let fin = plan.finish(&merged);
             rows = fin.len();
             merge.push(t.elapsed());

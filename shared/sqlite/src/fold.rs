@@ -94,7 +94,7 @@ pub(crate) fn fold_ordered(
     batch.truncate(at);
     ts.truncate(at);
     m.add_timed(&batch, &ts)?;
-    Ok(m.finish(&plan.output, plan.descending, limit).0)
+    Ok(m.finish(&plan.output, plan.descending, limit)?.0)
 }
 
 /// The SELECT (time first, then each source column once) and where each

@@ -19,6 +19,7 @@ mod open;
 mod readers;
 mod scan;
 mod sql;
+mod sums;
 mod window;
 
 #[cfg(test)]
@@ -49,6 +50,19 @@ pub enum SqliteError {
     /// An aggregation folded more keys than its plan allows.
     #[error(transparent)]
     TooManyGroups(#[from] hotcold_core::query::TooManyGroups),
+    /// A sum's exact value does not fit the type it is answered in.
+    #[error(transparent)]
+    Overflow(#[from] hotcold_core::query::SumOverflow),
+}
+
+impl From<hotcold_core::query::FoldError> for SqliteError {
+    fn from(e: hotcold_core::query::FoldError) -> Self {
+        use hotcold_core::query::FoldError;
+        match e {
+            FoldError::TooManyGroups(e) => e.into(),
+            FoldError::Overflow(e) => e.into(),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, SqliteError>;

@@ -6,8 +6,9 @@
 
 use crate::fold::{fold_ordered, folds};
 use crate::sql::{aggregate_sql, filter_sql, rows_sql};
+use crate::sums::{read_row, Read};
 use crate::{open, SqliteError};
-use hotcold_core::batch::{Column, RowBatch};
+use hotcold_core::batch::RowBatch;
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use rusqlite::Connection;
@@ -73,8 +74,11 @@ pub(crate) fn scan_plan<E: From<SqliteError>>(
     let dir = if plan.descending { "DESC" } else { "ASC" };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     binds.push(rusqlite::types::Value::Integer(limit));
-    let sql = match &plan.agg {
-        None => rows_sql(schema, &filters, dir),
+    let (sql, reads) = match &plan.agg {
+        None => {
+            let reads = (0..plan.output.columns.len()).map(Read::Plain).collect();
+            (rows_sql(schema, &filters, dir), reads)
+        }
         Some(a) if folds(schema, a) => {
             binds.pop();
             let mut all = fold_ordered(conn, schema, plan, a, &filters, &binds, limit as u64)?;
@@ -90,29 +94,21 @@ pub(crate) fn scan_plan<E: From<SqliteError>>(
     let rows = stmt
         .query(rusqlite::params_from_iter(binds.iter()))
         .map_err(SqliteError::from)?;
-    read_rows(rows, &plan.output, segment_rows, f)
+    read_rows(rows, &plan.output, &reads, segment_rows, f)
 }
 
 /// Reads result rows into batches of the output schema's kinds.
 fn read_rows<E: From<SqliteError>>(
     mut rows: rusqlite::Rows<'_>,
     output: &TableSchema,
+    reads: &[Read],
     segment_rows: usize,
     mut f: impl FnMut(RowBatch) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
     let mut batch = RowBatch::with_capacity(output, segment_rows.min(65_536));
     let mut total = 0u64;
     while let Some(row) = rows.next().map_err(SqliteError::from)? {
-        for (i, c) in batch.columns.iter_mut().enumerate() {
-            match c {
-                Column::I64(v) => v.push(row.get(i).map_err(SqliteError::from)?),
-                // u64 above i64::MAX is stored bit-cast and cast back here.
-                Column::U64(v) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? as u64),
-                Column::F64(v) => v.push(row.get(i).map_err(SqliteError::from)?),
-                Column::Bool(v) => v.push(row.get::<_, i64>(i).map_err(SqliteError::from)? != 0),
-                Column::Str(v) => v.push(row.get(i).map_err(SqliteError::from)?),
-            }
-        }
+        read_row(row, reads, &mut batch)?;
         total += 1;
         if batch.len() >= segment_rows {
             let full = std::mem::replace(

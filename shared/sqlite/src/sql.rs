@@ -3,7 +3,8 @@
 //! but bound as parameters (`?`), which is why SQLite needs no literal
 //! escaping where ClickHouse does. The window is always `?1` and `?2`.
 
-use hotcold_core::query::{AggPlan, Part, Plan};
+use crate::sums::{parts_sql, Read};
+use hotcold_core::query::{AggPlan, Plan};
 use hotcold_core::schema::TableSchema;
 use hotcold_core::Value;
 
@@ -69,8 +70,14 @@ pub(crate) fn ordered_rows_sql(schema: &TableSchema, cols: &[String], filters: &
 }
 
 /// Statistics SQLite adds itself (sums of floats, see `fold::folds`): one
-/// plain GROUP BY over the window.
-pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, dir: &str) -> String {
+/// plain GROUP BY over the window, and how its columns are read back (64-bit
+/// sums come in halves, see `sums.rs`).
+pub(crate) fn aggregate_sql(
+    schema: &TableSchema,
+    a: &AggPlan,
+    filters: &str,
+    dir: &str,
+) -> (String, Vec<Read>) {
     let ts = format!("\"{}\"", schema.time_column);
     let mut keys = Vec::new();
     if let Some(iv) = a.interval_ms {
@@ -79,17 +86,11 @@ pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, di
     for (i, g) in a.group_by.iter().enumerate() {
         keys.push((format!("\"{}\"", g.name), format!("_g{i}")));
     }
+    let (parts, reads) = parts_sql(schema, a, keys.len());
     let cols: Vec<String> = keys
         .iter()
         .map(|(e, n)| format!("{e} AS {n}"))
-        .chain(a.parts.iter().map(|p| match p {
-            // Open and close always take the fold (`fold.rs`); the arms
-            // below only keep the match total.
-            Part::High(c) | Part::Max(c) | Part::Close(c) => format!("max(\"{c}\")"),
-            Part::Low(c) | Part::Min(c) | Part::Open(c) => format!("min(\"{c}\")"),
-            Part::Sum(c) => format!("sum(\"{c}\")"),
-            Part::Count => "count(*)".to_string(),
-        }))
+        .chain(parts)
         .collect();
     // Without keys an empty window still makes one row (count 0): HAVING
     // drops it, as ClickHouse's does.
@@ -104,9 +105,10 @@ pub(crate) fn aggregate_sql(schema: &TableSchema, a: &AggPlan, filters: &str, di
             order.join(", ")
         )
     };
-    format!(
+    let sql = format!(
         "SELECT {} FROM \"{}\" WHERE {ts} >= ?1 AND {ts} < ?2{filters}{group} LIMIT ?",
         cols.join(", "),
         schema.name,
-    )
+    );
+    (sql, reads)
 }

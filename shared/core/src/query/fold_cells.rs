@@ -10,16 +10,25 @@ pub(super) const FRESH: usize = usize::MAX;
 pub(super) trait Cell: Clone {
     /// How `self` compares with `held` (`None`: not comparable, a NaN).
     fn order(&self, held: &Self) -> Option<Ordering>;
-    /// Sums: integers saturate, floats add; other kinds are not summed.
-    fn add_to(&self, _held: &mut Self) {}
+    /// Sums: adds `self` to `held`, wrapping, and returns the carry out
+    /// of 64 bits (+1 past the top, -1 past the bottom). The fold counts
+    /// carries per key, so an integer sum is exact in any order and is
+    /// refused only if its total does not fit (never a wrap or a
+    /// saturation). Floats add; other kinds are not summed.
+    fn add_to(&self, _held: &mut Self) -> i8 {
+        0
+    }
 }
 
 impl Cell for i64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         Some(self.cmp(held))
     }
-    fn add_to(&self, held: &mut Self) {
-        *held = held.saturating_add(*self);
+    fn add_to(&self, held: &mut Self) -> i8 {
+        let (v, over) = held.overflowing_add(*self);
+        *held = v;
+        // Only adding a negative can pass the bottom; no branch.
+        i8::from(over) * (((*self >> 63) as i8) * 2 + 1)
     }
 }
 
@@ -27,8 +36,10 @@ impl Cell for u64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         Some(self.cmp(held))
     }
-    fn add_to(&self, held: &mut Self) {
-        *held = held.saturating_add(*self);
+    fn add_to(&self, held: &mut Self) -> i8 {
+        let (v, over) = held.overflowing_add(*self);
+        *held = v;
+        i8::from(over)
     }
 }
 
@@ -36,8 +47,9 @@ impl Cell for f64 {
     fn order(&self, held: &Self) -> Option<Ordering> {
         self.partial_cmp(held)
     }
-    fn add_to(&self, held: &mut Self) {
+    fn add_to(&self, held: &mut Self) -> i8 {
         *held += *self;
+        0
     }
 }
 
@@ -71,9 +83,18 @@ pub(super) fn extreme<T: Cell>(held: &mut [T], new: &[T], slots: &[usize], want:
     }
 }
 
-pub(super) fn sum<T: Cell>(held: &mut [T], new: &[T], slots: &[usize]) {
+/// Sums and counts; each key's carries out of 64 bits are added up in
+/// `carries` (grown only when one happens, which is almost never). The held
+/// cell plus carries x 2^64 is the exact sum.
+pub(super) fn sum<T: Cell>(held: &mut [T], new: &[T], slots: &[usize], carries: &mut Vec<i64>) {
     for (i, k) in folded(slots) {
-        new[i].add_to(&mut held[k]);
+        let c = new[i].add_to(&mut held[k]);
+        if c != 0 {
+            if carries.len() <= k {
+                carries.resize(k + 1, 0);
+            }
+            carries[k] += i64::from(c);
+        }
     }
 }
 

@@ -10,25 +10,11 @@
 
 use super::fold_cells::{by_time, extreme, last, sum, FRESH};
 use super::keys::{cell_eq, finish_hash, hash_column, KeyIndex};
+use super::limits::{FoldError, SumOverflow, TooManyGroups};
 use super::types::{AggPlan, Part};
 use crate::batch::{Column, RowBatch};
-use crate::schema::TableSchema;
+use crate::schema::{LogicalType, TableSchema};
 use std::cmp::Ordering;
-
-/// An aggregation had more distinct (bucket, groups) keys than its bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the answer has more than {max} groups x buckets (query.max-buckets): use a longer interval, a shorter range or fewer groups")]
-pub struct TooManyGroups {
-    pub max: u64,
-}
-
-impl TooManyGroups {
-    /// Whether `text` is this error as a peer reported it (the gateway
-    /// sends its errors as text): the bound, not a failure.
-    pub fn is_message(text: &str) -> bool {
-        text.contains("groups x buckets (query.max-buckets)")
-    }
-}
 
 /// Combines partial aggregate rows. Feed the parts in time order (cold,
 /// then hot): a bucket seen twice keeps the first part's open and the
@@ -41,6 +27,11 @@ impl TooManyGroups {
 /// and [`Merger::finish`] sorts their numbers, not the rows.
 pub struct Merger {
     parts: Vec<Part>,
+    /// The declared type of each part's column, to name in an overflow.
+    types: Vec<LogicalType>,
+    /// Per part, per key: the carries of its sum out of 64 bits (empty
+    /// until one happens). Not all zero at the end: the sum does not fit.
+    carries: Vec<Vec<i64>>,
     key_len: usize,
     /// The folded rows, column by column: key cells, then one cell per
     /// part; in the kinds of the first batch (the plan's output kinds).
@@ -145,6 +136,8 @@ impl Merger {
     pub fn new(plan: &AggPlan) -> Self {
         Self {
             parts: plan.parts.clone(),
+            types: plan.part_types.clone(),
+            carries: vec![Vec::new(); plan.parts.len()],
             key_len: plan.key_len(),
             acc: Vec::new(),
             times: Vec::new(),
@@ -155,13 +148,13 @@ impl Merger {
         }
     }
 
-    pub fn add(&mut self, b: &RowBatch) -> Result<(), TooManyGroups> {
+    pub fn add(&mut self, b: &RowBatch) -> Result<(), FoldError> {
         self.fold(b, None)
     }
 
     /// [`Merger::add`] of a batch the caller is done with: the cells of new
     /// keys are moved, not copied.
-    pub fn add_owned(&mut self, b: RowBatch) -> Result<(), TooManyGroups> {
+    pub fn add_owned(&mut self, b: RowBatch) -> Result<(), FoldError> {
         self.fold(Owned(b), None)
     }
 
@@ -179,13 +172,13 @@ impl Merger {
     /// each row's time, in any order: open and close go to the first and
     /// last row by (time, price), so a store can stream rows in time order
     /// alone, without sorting ties by price.
-    pub fn add_timed(&mut self, b: &RowBatch, ts: &[i64]) -> Result<(), TooManyGroups> {
+    pub fn add_timed(&mut self, b: &RowBatch, ts: &[i64]) -> Result<(), FoldError> {
         self.fold(b, Some(ts))
     }
 
     /// Two passes over the batch: each row's key (new keys take the row's
     /// cells), then each part's column folded into the keys' cells.
-    fn fold(&mut self, mut b: impl Rows, ts: Option<&[i64]>) -> Result<(), TooManyGroups> {
+    fn fold(&mut self, mut b: impl Rows, ts: Option<&[i64]>) -> Result<(), FoldError> {
         let (k, n) = (self.key_len, b.columns().first().map_or(0, Column::len));
         if n == 0 {
             return Ok(());
@@ -248,15 +241,34 @@ impl Merger {
                 (Part::Low(_) | Part::Min(_), _) => {
                     typed!(held, new, extreme(slots, Ordering::Less))
                 }
-                (Part::Sum(_) | Part::Count, _) => typed!(held, new, sum(slots)),
+                (Part::Sum(_) | Part::Count, _) => {
+                    let carries = &mut self.carries[j];
+                    match (held, new) {
+                        (Column::I64(h), Column::I64(n)) => sum(h, n, slots, carries),
+                        (Column::U64(h), Column::U64(n)) => sum(h, n, slots, carries),
+                        (Column::F64(h), Column::F64(n)) => sum(h, n, slots, carries),
+                        _ => {}
+                    }
+                }
             }
         }
         Ok(())
     }
 
     /// The merged rows in key order (newest bucket first if `descending`),
-    /// at most `limit`; true if more were there.
-    pub fn finish(self, schema: &TableSchema, descending: bool, limit: u64) -> (RowBatch, bool) {
+    /// at most `limit`; true if more were there. A sum whose exact value
+    /// does not fit its 64 bits (in any key, shown or not) refuses it all.
+    pub fn finish(
+        self,
+        schema: &TableSchema,
+        descending: bool,
+        limit: u64,
+    ) -> Result<(RowBatch, bool), SumOverflow> {
+        if let Some(j) = self.carries.iter().position(|c| c.iter().any(|n| *n != 0)) {
+            let col = self.parts[j].column().unwrap_or("count");
+            let ty = self.types.get(j).copied().unwrap_or(LogicalType::UInt64);
+            return Err(SumOverflow::new(col, ty));
+        }
         let total = self.index.len();
         let keys = &self.acc[..self.key_len.min(self.acc.len())];
         let mut order: Vec<usize> = (0..total).collect();
@@ -281,10 +293,10 @@ impl Merger {
                 .all(|(a, c)| a.kind() == c.ty.physical());
         if !fits {
             // Nothing was folded (or, never, rows of other kinds).
-            return (RowBatch::new(schema), cut);
+            return Ok((RowBatch::new(schema), cut));
         }
         let columns = self.acc.into_iter().map(|c| gather(c, &order)).collect();
-        (RowBatch { columns }, cut)
+        Ok((RowBatch { columns }, cut))
     }
 }
 

@@ -25,6 +25,9 @@ fn a_fold_stops_at_its_bound_of_keys() {
     let partials = aggregate_rows(&s, &p, &rows);
     let mut m = Merger::new(p.agg.as_ref().unwrap());
     let err = m.add(&partials).unwrap_err();
+    let FoldError::TooManyGroups(err) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(err, TooManyGroups { max: 3 });
     assert!(TooManyGroups::is_message(&format!("refused: {err}")));
     assert!(!TooManyGroups::is_message("query.max-buckets"));
@@ -34,7 +37,87 @@ fn a_fold_stops_at_its_bound_of_keys() {
     let three = aggregate_rows(&s, &p, &rows[..3]);
     m.add(&three).unwrap();
     m.add(&three).unwrap();
-    assert_eq!(m.finish(&p.output, false, 10).0.len(), 3);
+    assert_eq!(m.finish(&p.output, false, 10).unwrap().0.len(), 3);
+}
+
+/// The router's merge of two partials adds with a check: a sum that fits
+/// only as a whole (above i64::MAX for uint64) is exact, one past the type
+/// is the overflow naming the column and its type, never a saturation.
+#[test]
+fn merged_sums_are_exact_or_the_named_overflow() {
+    use crate::schema::LogicalType as L;
+    use crate::schema::TableSchema;
+    let s = TableSchema::new(
+        "t",
+        "ts",
+        &[
+            ("ts", L::TimestampMs),
+            ("id", L::UInt64),
+            ("px", L::Decimal { scale: 8 }),
+        ],
+    );
+    let stats = |f: &str| QuerySpec {
+        aggregate: Some(Aggregate::Stats {
+            interval_ms: None,
+            group_by: vec![],
+            funcs: vec![Func::parse(f).unwrap()],
+        }),
+        ..Default::default()
+    };
+    let row = |id: u64, px: i64| vec![Value::I64(0), Value::U64(id), Value::I64(px)];
+    let merge = |f: &str, parts: &[Vec<Vec<Value>>]| {
+        let p = stats(f).plan(&s).unwrap();
+        let mut m = Merger::new(p.agg.as_ref().unwrap());
+        for rows in parts {
+            m.add(&aggregate_rows(&s, &p, rows))?;
+        }
+        Ok::<_, FoldError>(p.finish(&m.finish(&p.output, false, 10)?.0).row(0))
+    };
+    let (cold, hot) = (vec![row(u64::MAX - 7, i64::MAX - 9)], vec![row(7, 9)]);
+    let got = merge("sum:id", &[cold.clone(), hot.clone()]).unwrap();
+    assert_eq!(got, vec![Value::U64(u64::MAX)]);
+    let got = merge("sum:px", &[cold.clone(), hot.clone()]).unwrap();
+    assert_eq!(got, vec![Value::I64(i64::MAX)]);
+    let one = vec![row(1, 1)];
+    let e = merge("sum:id", &[cold.clone(), hot.clone(), one.clone()]).unwrap_err();
+    assert_eq!(e, FoldError::Overflow(SumOverflow::new("id", L::UInt64)));
+    let e = merge("avg:px", &[cold.clone(), hot.clone(), one]).unwrap_err();
+    assert_eq!(
+        e,
+        FoldError::Overflow(SumOverflow::new("px", L::Decimal { scale: 8 }))
+    );
+    assert!(e.to_string().contains("narrower range"), "{e}");
+    // The negative end, one store's single rows folded by time as well.
+    let low = vec![row(0, i64::MIN + 1)];
+    let got = merge("sum:px", &[low.clone(), vec![row(0, -1)]]).unwrap();
+    assert_eq!(got, vec![Value::I64(i64::MIN)]);
+    assert!(merge("sum:px", &[low.clone(), vec![row(0, -2)]]).is_err());
+    // Single rows folded by time, in any order: a running total that
+    // leaves the range and comes back is still exact (carries are counted),
+    // and one that stays out is refused at the end.
+    let p = stats("sum:px").plan(&s).unwrap();
+    let timed = |pxs: &[i64]| {
+        let mut m = Merger::new(p.agg.as_ref().unwrap());
+        for (t, px) in pxs.iter().enumerate() {
+            let b = aggregate_rows(&s, &p, &[row(0, *px)]);
+            m.add_timed(&b, &[t as i64]).unwrap();
+        }
+        m.finish(&p.output, false, 10)
+            .map(|(b, _)| p.finish(&b).row(0))
+    };
+    assert_eq!(
+        timed(&[i64::MAX, 1, 1, -2]).unwrap(),
+        vec![Value::I64(i64::MAX)]
+    );
+    assert_eq!(
+        timed(&[i64::MIN, -1, 1]).unwrap(),
+        vec![Value::I64(i64::MIN)]
+    );
+    assert_eq!(
+        timed(&[i64::MIN + 1, -2]).unwrap_err(),
+        SumOverflow::new("px", L::Decimal { scale: 8 })
+    );
+    assert!(timed(&[i64::MAX, i64::MAX, i64::MAX, i64::MIN]).is_err());
 }
 
 #[test]
@@ -82,7 +165,7 @@ proptest! {
         m.add(&aggregate_rows(&s, &p, &cold)).unwrap();
         // The router's way: batches it is done with are moved in.
         m.add_owned(aggregate_rows(&s, &p, &hot)).unwrap();
-        let (merged, _) = m.finish(&p.output, false, u64::MAX);
+        let (merged, _) = m.finish(&p.output, false, u64::MAX).unwrap();
         prop_assert_eq!(p.finish(&merged), p.finish(&whole));
     }
 
@@ -129,7 +212,7 @@ proptest! {
             }
             m.add_timed(&b, &ts).unwrap();
         }
-        let (got, cut) = m.finish(&p.output, descending, limit);
+        let (got, cut) = m.finish(&p.output, descending, limit).unwrap();
         let whole = aggregate_rows(&s, &p, &rows);
         let mut want: Vec<Vec<Value>> = (0..whole.len()).map(|i| whole.row(i)).collect();
         if descending { want.reverse(); }

@@ -18,6 +18,7 @@
 
 mod fold_cells;
 mod keys;
+mod limits;
 mod merge;
 mod output;
 mod plan;
@@ -29,7 +30,8 @@ mod types;
 #[cfg(test)]
 mod fixtures;
 
-pub use merge::{bucket, Merger, TooManyGroups};
+pub use limits::{narrow_i64, narrow_u64, FoldError, SumOverflow, TooManyGroups};
+pub use merge::{bucket, Merger};
 #[cfg(any(test, feature = "reference"))]
 pub use reference::aggregate_rows;
 pub use spec::{Aggregate, Filter, Func, Op, QueryError, QuerySpec};

@@ -159,6 +159,7 @@ fn plan_aggregate(schema: &TableSchema, a: &Aggregate) -> Result<AggPlan, QueryE
                 interval_ms: Some(interval(*interval_ms)?),
                 group_by: groups(schema, group_by)?,
                 finals: (0..parts.len()).map(Final::Part).collect(),
+                part_types: part_types(schema, &parts),
                 parts,
                 max_groups: DEFAULT_MAX_GROUPS,
             })
@@ -243,12 +244,24 @@ fn plan_aggregate(schema: &TableSchema, a: &Aggregate) -> Result<AggPlan, QueryE
             Ok(AggPlan {
                 interval_ms: interval_ms.map(interval).transpose()?,
                 group_by: groups(schema, group_by)?,
+                part_types: part_types(schema, &parts),
                 parts,
                 finals,
                 max_groups: DEFAULT_MAX_GROUPS,
             })
         }
     }
+}
+
+fn part_types(schema: &TableSchema, parts: &[Part]) -> Vec<LogicalType> {
+    parts
+        .iter()
+        .map(|p| {
+            p.column()
+                .and_then(|c| schema.column(c))
+                .map_or(LogicalType::UInt64, |(_, d)| d.ty)
+        })
+        .collect()
 }
 
 fn op_name(op: Op) -> &'static str {

@@ -44,6 +44,9 @@ pub struct AggPlan {
     pub group_by: Vec<ColumnDef>,
     /// The partial columns after the bucket and the groups, in order.
     pub parts: Vec<Part>,
+    /// The declared type of each part's column (a count's is uint64), so a
+    /// fold's overflow names it as the table declares it.
+    pub(super) part_types: Vec<LogicalType>,
     /// For statistics: what to show, as indices into `parts` (avg: sum, count).
     pub(super) finals: Vec<Final>,
     /// The most distinct (bucket, groups) keys a [`Merger`](super::Merger)
