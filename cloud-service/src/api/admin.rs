@@ -9,6 +9,21 @@ use axum::http::StatusCode;
 use axum::Json;
 use std::sync::Arc;
 
+/// Reads the journal on a blocking thread (it is SQLite behind a mutex);
+/// any failure comes back as text for the answer or the health detail.
+async fn read_journal<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&crate::archive::Journal) -> Result<T, crate::archive::JournalError> + Send + 'static,
+) -> Result<T, String> {
+    let j = st.archiver.journal.clone();
+    tokio::task::spawn_blocking(move || {
+        let j = j.lock().map_err(|_| "journal mutex poisoned".to_string())?;
+        f(&j).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// `POST /v1/admin/archive[?dry_run=true]`: run now, or only show what a
 /// run would do.
 pub async fn archive(
@@ -42,16 +57,9 @@ pub async fn archive(
 /// `GET /v1/admin/verify`: every batch the journal counts as confirmed is in
 /// the gateway's ledger with the same count and content hash.
 pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let j = st.archiver.journal.clone();
-    let recs = tokio::task::spawn_blocking(move || {
-        j.lock()
-            .map_err(|_| "journal mutex poisoned".to_string())?
-            .confirmed()
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let recs = read_journal(&st, |j| j.confirmed())
+        .await
+        .map_err(ApiError::internal)?;
     let ids: Vec<String> = recs.iter().map(|r| r.batch_id.clone()).collect();
     let entries = st.cold.ledger(&ids).await.map_err(|e| {
         ApiError::new(
@@ -84,17 +92,9 @@ pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
 
 pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let watermarks = st.watermarks.read().await.clone();
-    let j = st.archiver.journal.clone();
-    let (recent, backlog) = tokio::task::spawn_blocking(move || {
-        let j = j.lock().map_err(|_| "journal mutex poisoned".to_string())?;
-        Ok::<_, String>((
-            j.recent(20).map_err(|e| e.to_string())?,
-            j.backlog().map_err(|e| e.to_string())?,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let (recent, backlog) = read_journal(&st, |j| Ok((j.recent(20)?, j.backlog()?)))
+        .await
+        .map_err(ApiError::internal)?;
     let (eta, link) = match &st.link {
         Some(link) => {
             let rate = link.meter.rate();
@@ -234,16 +234,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
         };
         put("cluster", level, c.status());
     }
-    let j = st.archiver.journal.clone();
-    let backlog = tokio::task::spawn_blocking(move || {
-        j.lock()
-            .map_err(|_| "journal mutex poisoned".to_string())?
-            .backlog()
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    let backlog = read_journal(&st, |j| j.backlog()).await;
     match &backlog {
         Ok((n, bytes)) => put(
             "journal",
@@ -254,16 +245,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> (StatusCode, Json<serde_
     }
     // From the journal, so a restart does not forget them (the last run's
     // report is in memory only).
-    let j = st.archiver.journal.clone();
-    let stuck = tokio::task::spawn_blocking(move || {
-        j.lock()
-            .map_err(|_| "journal mutex poisoned".to_string())?
-            .stuck()
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    let stuck = read_journal(&st, |j| j.stuck()).await;
     match stuck {
         Ok(v) if v.is_empty() => put("batches", Level::Healthy, "none stuck".into()),
         Ok(v) => put(

@@ -90,17 +90,7 @@ impl ChTables {
         let key = self.partition_key(schema).await?;
         let table = format!("{}.{}", self.db, schema.name);
         let clause = self.window_clause(schema, w);
-        // The window's rows per partition (the primary key finds them).
-        let inside = self
-            .text(&format!(
-                "SELECT _partition_id, count() FROM {table} WHERE {clause} GROUP BY _partition_id"
-            ))
-            .await
-            .map_err(|e| named(&schema.name, "the window's rows per partition", e))?;
-        let inside: Vec<(String, u64)> = inside
-            .lines()
-            .map(|l| parse_pair(l, "rows per partition"))
-            .collect::<Result<_>>()?;
+        let inside = self.rows_per_partition(&table, schema, &clause).await?;
         let mut cleared = Cleared::default();
         if inside.is_empty() {
             return Ok(cleared);
@@ -166,6 +156,26 @@ pub(crate) fn is_partition_id(id: &str) -> bool {
 }
 
 /// A failed read, named with its table and what it asked.
+impl ChTables {
+    /// The rows of `table` that `clause` selects, per partition id (the
+    /// primary key finds them): what a clear of a window must account for.
+    pub(crate) async fn rows_per_partition(
+        &self,
+        table: &str,
+        schema: &TableSchema,
+        clause: &str,
+    ) -> Result<Vec<(String, u64)>> {
+        self.text(&format!(
+            "SELECT _partition_id, count() FROM {table} WHERE {clause} GROUP BY _partition_id"
+        ))
+        .await
+        .map_err(|e| named(&schema.name, "the window's rows per partition", e))?
+        .lines()
+        .map(|l| parse_pair(l, "rows per partition"))
+        .collect()
+    }
+}
+
 pub(crate) fn named(table: &str, what: &str, e: ChError) -> ChError {
     match e {
         ChError::Server(m) => ChError::Other(format!(

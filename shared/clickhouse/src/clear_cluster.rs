@@ -11,7 +11,7 @@
 //! node is not a failure by itself: the window is settled and counted
 //! again on the nodes that are up, and rows left there are the error.
 
-use crate::clear::{is_partition_id, named, parse_pair, Cleared};
+use crate::clear::{is_partition_id, named, Cleared};
 use crate::cluster::Cluster;
 use crate::{sql, ChError, ChTables, Result};
 use hotcold_core::schema::{TableSchema, Window};
@@ -31,17 +31,10 @@ impl ChTables {
         let key = self.partition_key_in(&ldb, &local, schema).await?;
         let clause = self.window_clause(schema, w);
         self.settle(c, schema, w).await?;
+        // Through the Distributed table: every shard's rows of the window.
         let inside = self
-            .text(&format!(
-                "SELECT _partition_id, count() FROM {}.{} WHERE {clause} GROUP BY _partition_id",
-                self.db, schema.name
-            ))
-            .await
-            .map_err(|e| named(&schema.name, "the window's rows per partition", e))?;
-        let inside: Vec<(String, u64)> = inside
-            .lines()
-            .map(|l| parse_pair(l, "rows per partition"))
-            .collect::<Result<_>>()?;
+            .rows_per_partition(&format!("{}.{}", self.db, schema.name), schema, &clause)
+            .await?;
         let mut cleared = Cleared::default();
         if inside.is_empty() {
             return Ok(cleared);
