@@ -35,14 +35,16 @@ cleanup() {
 trap cleanup EXIT
 url=$(scripts/clickhouse.sh start "$CLICKHOUSE_DIR")
 echo "ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") at $url"
-HOTCOLD_CLUSTER_URLS=$(CLUSTER_BASE_PORT=$HOTCOLD_CLUSTER_BASE_PORT scripts/cluster.sh start "$HOTCOLD_CLUSTER_DIR" | paste -sd,)
+# CLUSTER_COLD=1: two more nodes, one shard of two replicas, for the
+# replicated cold store (tests/tests/cold_replicas.rs).
+HOTCOLD_CLUSTER_URLS=$(CLUSTER_COLD=1 CLUSTER_BASE_PORT=$HOTCOLD_CLUSTER_BASE_PORT scripts/cluster.sh start "$HOTCOLD_CLUSTER_DIR" | paste -sd,)
 export HOTCOLD_CLUSTER_URLS
 export HOTCOLD_REQUIRE_CLUSTER=1
 # The hot cluster's own ZooKeeper (cluster.sh puts it on base + 1): the
 # whole-cluster tests run the replicas' lease on it too, as one operator's
 # ZooKeeper would serve both.
 export HOTCOLD_CLUSTER_ZOOKEEPER=127.0.0.1:$((HOTCOLD_CLUSTER_BASE_PORT + 1))
-echo "ClickHouse cluster (2 shards x 2 replicas) at $HOTCOLD_CLUSTER_URLS"
+echo "ClickHouse cluster (2 shards x 2 replicas, then the cold pair) at $HOTCOLD_CLUSTER_URLS"
 
 export HOTCOLD_CLICKHOUSE_URL=$url
 export HOTCOLD_REQUIRE_CLICKHOUSE=1

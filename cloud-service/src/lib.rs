@@ -79,22 +79,10 @@ pub async fn start(
             )
         }
         HotConfig::Clickhouse(c) => {
-            let tables = hotcold_clickhouse::ChTables::connect(c, config::DEFAULT_HOT_DATABASE)
+            let nodes = hotcold_clickhouse::Nodes::connect(c, config::DEFAULT_HOT_DATABASE)
                 .await
                 .with_context(|| format!("hot store ClickHouse at {}", c.url))?;
-            // Every failover node must answer now too, so a wrong URL shows
-            // at the start, not in the outage it was meant for.
-            let mut nodes = vec![tables.clone()];
-            for url in &c.failover {
-                let other = hotcold_clickhouse::Connection {
-                    url: url.clone(),
-                    ..c.clone()
-                };
-                let t = hotcold_clickhouse::ChTables::connect(&other, config::DEFAULT_HOT_DATABASE)
-                    .await
-                    .with_context(|| format!("hot store failover node {url}"))?;
-                nodes.push(t);
-            }
+            let tables = nodes.current().clone();
             // Tables named without columns take them from the server.
             for t in cfg.tables.iter_mut().filter(|t| t.columns.is_empty()) {
                 let found = tables.describe(&t.name, &t.time_column).await?;

@@ -19,24 +19,40 @@ pub fn router<S: ColdStore>(gw: Arc<Gateway<S>>) -> Router {
 }
 
 /// Healthy when the cold store answers; degraded while batches wait in
-/// staging; unhealthy (503) when the cold store does not answer.
+/// staging or a replica of a replicated cold store does not answer (the
+/// others take the commits); unhealthy (503) when the cold store does not
+/// answer.
 async fn health<S: ColdStore>(
     State(gw): State<Arc<Gateway<S>>>,
 ) -> (StatusCode, Json<serde_json::Value>) {
     let cold = gw.store.ledger_get("health-check").await;
     let staged = gw.staging.manifests().map(|m| m.len()).unwrap_or(0);
+    let replicas = gw.store.replicas().await;
+    let down = replicas.iter().filter(|(_, e)| e.is_some()).count();
     let (status, code) = match (&cold, staged) {
         (Err(_), _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
-        (Ok(_), n) if n > 0 => ("degraded", StatusCode::OK),
+        (Ok(_), n) if n > 0 || down > 0 => ("degraded", StatusCode::OK),
         _ => ("healthy", StatusCode::OK),
     };
-    let body = serde_json::json!({
-        "status": status,
-        "components": {
-            "cold_store": match &cold { Ok(_) => serde_json::json!({"status": "healthy"}), Err(e) => serde_json::json!({"status": "unhealthy", "detail": e.to_string()}) },
-            "staging": { "status": if staged > 0 { "degraded" } else { "healthy" }, "batches": staged },
-        }
+    let mut components = serde_json::json!({
+        "cold_store": match &cold { Ok(_) => serde_json::json!({"status": "healthy"}), Err(e) => serde_json::json!({"status": "unhealthy", "detail": e.to_string()}) },
+        "staging": { "status": if staged > 0 { "degraded" } else { "healthy" }, "batches": staged },
     });
+    if !replicas.is_empty() {
+        let each: Vec<serde_json::Value> = replicas
+            .iter()
+            .map(|(url, e)| match e {
+                None => serde_json::json!({"url": url, "status": "healthy"}),
+                Some(e) => serde_json::json!({"url": url, "status": "unhealthy", "detail": e}),
+            })
+            .collect();
+        components["cold_replicas"] = serde_json::json!({
+            "status": if down > 0 { "degraded" } else { "healthy" },
+            "down": down,
+            "replicas": each,
+        });
+    }
+    let body = serde_json::json!({ "status": status, "components": components });
     (code, Json(body))
 }
 
@@ -99,5 +115,14 @@ async fn metrics<S: ColdStore>(State(gw): State<Arc<Gateway<S>>>) -> String {
         "1 when the cold store answers.",
         if up { 1.0 } else { 0.0 },
     );
+    let replicas = gw.store.replicas().await;
+    if !replicas.is_empty() {
+        m(
+            "hotcold_gateway_cold_replicas_down",
+            "gauge",
+            "Replicas of the replicated cold store that do not answer.",
+            replicas.iter().filter(|(_, e)| e.is_some()).count() as f64,
+        );
+    }
     out
 }

@@ -7,10 +7,14 @@ use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::ContentHash;
 
 /// The running cluster, from the environment scripts/test.sh sets:
-/// `HOTCOLD_CLUSTER_URLS` (node URLs s1r1,s1r2,s2r1,s2r2),
+/// `HOTCOLD_CLUSTER_URLS` (node URLs s1r1,s1r2,s2r1,s2r2, then the cold
+/// pair's two when the script ran with `CLUSTER_COLD=1`),
 /// `HOTCOLD_CLUSTER_DIR`, `HOTCOLD_CLUSTER_BASE_PORT`, `HOTCOLD_CLUSTER_NAME`.
 pub struct TestCluster {
     pub urls: Vec<String>,
+    /// The cold pair (nodes 5 and 6: cluster `NAME_cold`, one shard of two
+    /// replicas), if started.
+    pub cold: Vec<String>,
     pub name: String,
     dir: String,
     base_port: String,
@@ -29,11 +33,14 @@ impl TestCluster {
         else {
             return skip("HOTCOLD_CLUSTER_DIR and HOTCOLD_CLUSTER_BASE_PORT are not set");
         };
-        if urls.len() != 4 {
-            return skip("HOTCOLD_CLUSTER_URLS does not list the 4 nodes");
+        if urls.len() != 4 && urls.len() != 6 {
+            return skip("HOTCOLD_CLUSTER_URLS does not list the 4 nodes (or 6, with the cold pair)");
         }
+        let mut urls = urls;
+        let cold = urls.split_off(4);
         Some(Self {
             urls,
+            cold,
             name: var("HOTCOLD_CLUSTER_NAME").unwrap_or_else(|| "hotcold".into()),
             dir,
             base_port,
@@ -52,6 +59,7 @@ impl TestCluster {
             .args(args)
             .env("CLUSTER_BASE_PORT", &self.base_port)
             .env("CLUSTER_NAME", &self.name)
+            .env("CLUSTER_COLD", if self.cold.is_empty() { "0" } else { "1" })
             .output()
             .expect("cluster.sh");
         assert!(
@@ -62,7 +70,19 @@ impl TestCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// SIGKILL of node `n`.
+    /// The cold pair's cluster name and its two URLs, or `None` after
+    /// saying SKIPPED and why (a failure with `HOTCOLD_REQUIRE_CLUSTER=1`).
+    pub fn cold_pair(&self) -> Option<(String, [String; 2])> {
+        match &self.cold[..] {
+            [a, b] => Some((format!("{}_cold", self.name), [a.clone(), b.clone()])),
+            _ => {
+                skip("the cluster was started without its cold pair (CLUSTER_COLD=1)")?;
+                None
+            }
+        }
+    }
+
+    /// SIGKILL of node `n` (1..=4 the hot nodes, 5 and 6 the cold pair).
     pub fn kill_node(&self, n: usize) {
         self.script(&["kill-node", &n.to_string(), &self.dir]);
     }

@@ -11,6 +11,12 @@ use std::path::Path;
 pub enum ColdKind {
     Sqlite,
     ClickHouse { url: String, database: String },
+    /// A replicated cold store: one shard of replicas, `urls[0]` first.
+    Replicas {
+        urls: Vec<String>,
+        cluster: String,
+        database: String,
+    },
 }
 
 #[derive(Clone)]
@@ -79,13 +85,37 @@ pub fn write_certs(dir: &Path) {
     cloud_service::certs::init(dir, "test").expect("certs");
 }
 
-pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> String {
-    let cold = match cold {
-        ColdKind::Sqlite => "  kind: sqlite".to_string(),
-        ColdKind::ClickHouse { url, database } => {
-            format!("  kind: clickhouse\n  url: {url}\n  database: {database}")
-        }
+/// A cold store's config lines (`kind: ...` and the rest), each indented
+/// by `indent`.
+pub fn cold_store_yaml(cold: &ColdKind, indent: &str) -> String {
+    let lines = match cold {
+        ColdKind::Sqlite => vec!["kind: sqlite".to_string()],
+        ColdKind::ClickHouse { url, database } => vec![
+            "kind: clickhouse".into(),
+            format!("url: {url}"),
+            format!("database: {database}"),
+        ],
+        ColdKind::Replicas {
+            urls,
+            cluster,
+            database,
+        } => vec![
+            "kind: clickhouse".into(),
+            format!("url: {}", urls[0]),
+            format!("failover: [{}]", urls[1..].join(", ")),
+            format!("cluster: {cluster}"),
+            format!("database: {database}"),
+        ],
     };
+    lines
+        .iter()
+        .map(|l| format!("{indent}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> String {
+    let cold = cold_store_yaml(cold, "  ");
     format!(
         "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\nhttp-listen: 127.0.0.1:0\n",
         dir.join("nas").display(),

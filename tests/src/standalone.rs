@@ -15,12 +15,7 @@ pub struct Standalone {
 
 /// `cloud.yaml` of the standalone edition: `cold:` instead of `link:`.
 pub fn standalone_yaml(dir: &Path, cold: &ColdKind, hot_retention: &str) -> String {
-    let store = match cold {
-        ColdKind::Sqlite => "    kind: sqlite".to_string(),
-        ColdKind::ClickHouse { url, database } => {
-            format!("    kind: clickhouse\n    url: {url}\n    database: {database}")
-        }
-    };
+    let store = crate::stack::cold_store_yaml(cold, "    ");
     format!(
         "http-listen: 127.0.0.1:0\ndata-dir: {}\nhot:\n  kind: sqlite\nhot-retention: {hot_retention}\ncold:\n  data-dir: {}\n  commit-retry: 1s\n  store:\n{store}\narchive:\n  purge-grace: 0s\nschedule:\n  enabled: false\ntables:\n{}",
         dir.join("hot").display(),

@@ -305,7 +305,8 @@ async fn bad_cluster_configs_are_named_at_start() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(on_nodes().await, 100, "nothing purged");
-    // The cold side does not run on a cluster (yet): refused, not half done.
+    // A cold store on a cluster of two shards: refused (its ledger lives on
+    // one shard of replicas), not half done.
     let dir = tempfile::tempdir().expect("dir");
     let certs = dir.path().join("certs");
     hotcold_tests::stack::write_certs(&certs);
@@ -327,7 +328,7 @@ async fn bad_cluster_configs_are_named_at_start() {
         .expect("run");
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && e.contains("does not run on a ClickHouse cluster"),
+        !out.status.success() && e.contains("it has 2 shards"),
         "{e}"
     );
     // A node that does not answer.

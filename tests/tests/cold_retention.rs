@@ -24,7 +24,7 @@ async fn insert(store: &ClickHouseCold, t: &TableSchema, times: &[i64]) {
             .expect("row");
     }
     store.ensure_table(t).await.expect("table");
-    store.tables.insert(t, b).await.expect("insert");
+    store.tables().insert(t, b).await.expect("insert");
 }
 
 /// A ledger entry per day, with what the store holds: what commits write.

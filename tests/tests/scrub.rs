@@ -70,6 +70,7 @@ async fn scrub_finds_the_altered_window(cold: ColdKind, alter: impl FnOnce(i64) 
                 rusqlite::Connection::open(stack.dir.path().join("nas/cold.db")).expect("cold.db");
             conn.execute(&sql, []).expect("alter");
         }
+        ColdKind::Replicas { .. } => unreachable!("scrub runs on one cold server here"),
     }
     let (code, out) = scrub(&stack, true);
     assert_eq!(code, 1, "{out}");

@@ -9,20 +9,18 @@
 //! `failover` that answers.
 
 use super::{HotError, HotStore};
-use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_clickhouse::nodes::not_reached;
+use hotcold_clickhouse::{ChError, ChTables, Nodes};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 pub(crate) struct ClickHouseHot {
     /// The configured node first, then the failover nodes (one cluster).
-    nodes: Vec<ChTables>,
-    /// The node calls go to until it stops answering.
-    current: AtomicUsize,
+    nodes: Nodes,
     pub(super) rt: Handle,
 }
 
@@ -30,56 +28,27 @@ fn ch(e: ChError) -> HotError {
     HotError::ClickHouse(e)
 }
 
-/// The request never reached a server (refused, unreachable): nothing of
-/// it ran, so any statement, an insert too, may go to another node.
-fn not_reached(e: &ChError) -> bool {
-    matches!(e, ChError::Server(m) if m.starts_with("network error") && m.contains("Connect"))
-}
-
 impl ClickHouseHot {
     /// Must be called inside the runtime whose handle the store keeps.
-    /// `nodes` is never empty: the configured node comes first.
-    pub fn new(nodes: Vec<ChTables>) -> Self {
+    pub fn new(nodes: Nodes) -> Self {
         Self {
             nodes,
-            current: AtomicUsize::new(0),
             rt: Handle::current(),
         }
     }
 
     /// The tables of the node in use (cluster name and all).
     pub(super) fn tables(&self) -> &ChTables {
-        let i = self.current.load(Ordering::Relaxed) % self.nodes.len();
-        &self.nodes[i]
+        self.nodes.current()
     }
 
-    /// Runs `f` on the node in use; one that cannot be reached hands the
-    /// call to the next node, which stays in use.
+    /// Runs `f` on the node in use, or the next that answers.
     fn on_node<T, F, Fut>(&self, f: F) -> Result<T, HotError>
     where
         F: Fn(ChTables) -> Fut,
         Fut: Future<Output = Result<T, ChError>>,
     {
-        let start = self.current.load(Ordering::Relaxed);
-        let mut last = None;
-        for k in 0..self.nodes.len() {
-            let i = (start + k) % self.nodes.len();
-            match self.rt.block_on(f(self.nodes[i].clone())) {
-                Err(e) if not_reached(&e) && self.nodes.len() > 1 => {
-                    tracing::warn!(node = i, error = %e, "hot ClickHouse node does not answer; trying the next");
-                    last = Some(e);
-                }
-                r => {
-                    if k > 0 {
-                        self.current.store(i, Ordering::Relaxed);
-                    }
-                    return r.map_err(ch);
-                }
-            }
-        }
-        Err(ch(last.unwrap_or_else(|| {
-            ChError::Other("no hot ClickHouse node configured".into())
-        })))
+        self.rt.block_on(self.nodes.run(f)).map_err(ch)
     }
 
     fn scan_on(
@@ -132,10 +101,10 @@ impl HotStore for ClickHouseHot {
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError> {
         let args = (schema, plan, window, limit, segment_rows);
-        let start = self.current.load(Ordering::Relaxed);
-        for k in 0..self.nodes.len() {
-            let i = (start + k) % self.nodes.len();
-            let (n, delivered, read) = self.scan_on(self.nodes[i].clone(), args, f);
+        let nodes: Vec<(usize, ChTables)> =
+            self.nodes.in_turn().map(|(i, t)| (i, t.clone())).collect();
+        for (k, (i, t)) in nodes.into_iter().enumerate() {
+            let (n, delivered, read) = self.scan_on(t, args, f);
             delivered?;
             match read {
                 // Only before the first row: a scan cut later is not
@@ -146,7 +115,7 @@ impl HotStore for ClickHouseHot {
                 Err(e) => return Err(ch(e)),
                 Ok(()) => {
                     if k > 0 {
-                        self.current.store(i, Ordering::Relaxed);
+                        self.nodes.use_node(i);
                     }
                     return Ok(n);
                 }

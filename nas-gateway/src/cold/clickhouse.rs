@@ -2,9 +2,24 @@
 //! ledger of committed batches. Idempotency comes from the ledger and a
 //! per-window clear before a re-insert (see `commit.rs`), because 18.16 has
 //! neither insert deduplication tokens nor transactions.
+//!
+//! On a replicated cold store (`cluster:` naming one shard of replicas,
+//! `failover:` the other replicas' URLs) the data tables are the cluster
+//! layout of `hotcold_clickhouse::cluster`, and the ledger's own tables are
+//! `ReplicatedReplacingMergeTree`s of that shard, so every replica holds the
+//! whole ledger and the gateway can read it from whichever replica answers.
+//! Calls go to the first replica that answers (`Nodes`): with one replica
+//! down the gateway keeps committing to the other, which the down one
+//! catches up from when it is back. The reads a commit acts on (the count
+//! before a clear, the read-back after the insert) first `settle`: a batch
+//! is answered committed only once every replica that answers holds it, so
+//! losing the replica it was written to right after does not hide it.
+//! One shard only: the ledger must be whole on every node the gateway may
+//! turn to, and one shard of replicas is what a NAS (or two) runs.
 
 use super::{ColdError, ColdStore, LedgerEntry};
-use hotcold_clickhouse::{ChError, ChTables};
+use hotcold_clickhouse::cluster::Cluster;
+use hotcold_clickhouse::{ChError, ChTables, Nodes};
 use hotcold_core::content_hash::{parse_sum, sum_hex};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
@@ -15,9 +30,33 @@ const LEDGER: &str = "_hotcold_ledger";
 const SCHEMAS: &str = "_hotcold_schemas";
 const EXPIRED: &str = "_hotcold_expired";
 
+/// The ledger's own tables: name, columns, ReplacingMergeTree's version
+/// column (if any), sort key.
+const OWN_TABLES: [(&str, &str, &str, &str); 3] = [
+    (
+        LEDGER,
+        "batch_id String, table_name String, t0 Int64, t1 Int64, rows UInt64, sum String, committed_at DateTime DEFAULT now()",
+        "",
+        "batch_id",
+    ),
+    (
+        SCHEMAS,
+        "table_name String, schema String, recorded_at DateTime DEFAULT now()",
+        "recorded_at",
+        "table_name",
+    ),
+    (
+        EXPIRED,
+        "batch_id String, table_name String, t0 Int64, t1 Int64, expired_at DateTime DEFAULT now()",
+        "",
+        "batch_id",
+    ),
+];
+
 #[derive(Clone)]
 pub struct ClickHouseCold {
-    pub tables: ChTables,
+    /// The configured replica first, then the failover ones.
+    nodes: Nodes,
     /// Schemas already recorded by this process (as JSON).
     recorded: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -43,57 +82,128 @@ impl From<ChError> for ColdError {
 }
 
 impl ClickHouseCold {
-    /// Connects, creates the database and the ledger.
+    /// Connects to every configured replica, creates the database and the
+    /// ledger's tables (`ON CLUSTER` on a replicated store).
     pub async fn connect(c: &hotcold_clickhouse::Connection) -> Result<Self, ColdError> {
-        // The connection type is shared with the hot side, which has
-        // clusters; the ledger and schema tables here are single-server
-        // tables, so a cold cluster would hold batches whose ledger one node
-        // alone keeps. Refused until the cold side is built for it.
-        if c.cluster.is_some() || !c.failover.is_empty() {
-            return Err(ColdError::ClickHouse(Box::new(ChError::Other(
-                "cold.cluster, cold.failover: the cold store does not run on a ClickHouse cluster yet; point cold.url at one server".into(),
-            ))));
+        let nodes = Nodes::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
+        let tables = nodes.current().clone();
+        if let Some(cl) = &tables.cluster {
+            let shards = cl.shards().len();
+            if shards != 1 {
+                return Err(ChError::Other(format!(
+                    "cold.cluster {}: it has {shards} shards, but the cold store keeps its ledger on one shard of replicas; name a cluster of one shard (its replicas in cold.url and cold.failover)",
+                    cl.name
+                ))
+                .into());
+            }
         }
-        let tables = ChTables::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
-        let database = tables.db.clone();
-        tables
-            .client
-            .query(&format!(
-                "CREATE TABLE IF NOT EXISTS {database}.{LEDGER} (batch_id String, table_name String, t0 Int64, t1 Int64, \
-                 rows UInt64, sum String, committed_at DateTime DEFAULT now()) \
-                 ENGINE = ReplacingMergeTree() ORDER BY batch_id"
-            ))
-            .execute()
-            .await
-            .map_err(ChError::from)?;
-        tables
-            .client
-            .query(&format!(
-                "CREATE TABLE IF NOT EXISTS {database}.{SCHEMAS} (table_name String, schema String, \
-                 recorded_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree(recorded_at) ORDER BY table_name"
-            ))
-            .execute()
-            .await
-            .map_err(ChError::from)?;
-        tables
-            .client
-            .query(&format!(
-                "CREATE TABLE IF NOT EXISTS {database}.{EXPIRED} (batch_id String, table_name String, t0 Int64, t1 Int64, \
-                 expired_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree() ORDER BY batch_id"
-            ))
-            .execute()
-            .await
-            .map_err(ChError::from)?;
+        for (name, columns, version, order) in OWN_TABLES {
+            create_own_table(&tables, name, columns, version, order).await?;
+        }
         Ok(Self {
-            tables,
+            nodes,
             recorded: Default::default(),
         })
     }
+
+    /// The tables of the replica in use.
+    pub fn tables(&self) -> &ChTables {
+        self.nodes.current()
+    }
+
+    /// Runs a statement-level call on the replica in use, or the next that
+    /// answers.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, ColdError>
+    where
+        F: Fn(ChTables) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ChError>>,
+    {
+        Ok(self.nodes.run(f).await?)
+    }
+
+    async fn text(&self, sql: &str) -> Result<String, ColdError> {
+        self.run(|t| async move { t.text(sql).await }).await
+    }
+
+    async fn statement(&self, sql: &str) -> Result<(), ColdError> {
+        self.run(|t| async move {
+            t.client
+                .query(sql)
+                .execute()
+                .await
+                .map_err(ChError::from)
+        })
+        .await
+    }
+
+    fn db(&self) -> String {
+        self.tables().db.clone()
+    }
+}
+
+/// Waits for the replicas to agree on the window (nothing on one server).
+async fn settle(t: &ChTables, schema: &TableSchema, w: Window) -> Result<(), ChError> {
+    match &t.cluster {
+        Some(c) => t.settle(c, schema, w).await,
+        None => Ok(()),
+    }
+}
+
+/// Creates one of the ledger's tables, or checks the one found: on a
+/// cluster it must be replicated on every replica, or a replica the gateway
+/// turns to would answer from a ledger missing batches.
+async fn create_own_table(
+    t: &ChTables,
+    name: &str,
+    columns: &str,
+    version: &str,
+    order: &str,
+) -> Result<(), ColdError> {
+    let db = &t.db;
+    let ddl = match &t.cluster {
+        None => format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{name} ({columns}) ENGINE = ReplacingMergeTree({version}) ORDER BY {order}"
+        ),
+        Some(c) => {
+            let version = if version.is_empty() {
+                String::new()
+            } else {
+                format!(", {version}")
+            };
+            format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {} ({columns}) \
+                 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{db}/{name}', '{{replica}}'{version}) ORDER BY {order}",
+                c.name
+            )
+        }
+    };
+    t.client
+        .query(&ddl)
+        .execute()
+        .await
+        .map_err(|e| ChError::Other(format!("creating {db}.{name}: {e} (statement: {ddl})")))?;
+    if let Some(c) = &t.cluster {
+        check_own_replicated(t, c, name).await?;
+    }
+    Ok(())
+}
+
+async fn check_own_replicated(t: &ChTables, c: &Cluster, name: &str) -> Result<(), ColdError> {
+    let table = format!("{}.{name}", t.db);
+    t.check_replicated(c, &table, &t.db, name)
+        .await
+        .map_err(|e| {
+            ChError::Other(format!(
+                "{e}; the ledger of a replicated cold store must be replicated too (an older single-server ledger: move its rows into a replicated table of the same name)"
+            ))
+            .into()
+        })
 }
 
 impl ColdStore for ClickHouseCold {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<(), ColdError> {
-        self.tables.ensure_table(schema).await?;
+        self.run(|t| async move { t.ensure_table(schema).await })
+            .await?;
         // Kept beside the data so `scrub` can read a table without a batch
         // in hand; once per schema and process.
         let json = serde_json::to_string(schema).map_err(|e| ColdError::Decode(e.to_string()))?;
@@ -103,27 +213,27 @@ impl ColdStore for ClickHouseCold {
             .map(|mut r| r.insert(json.clone()))
             .unwrap_or(true);
         if fresh {
-            self.tables
-                .client
-                .query(&format!(
-                    "INSERT INTO {}.{SCHEMAS} (table_name, schema) VALUES ({}, {})",
-                    self.tables.db,
-                    hotcold_clickhouse::sql::quote_string(&schema.name),
-                    hotcold_clickhouse::sql::quote_string(&json)
-                ))
-                .execute()
-                .await
-                .map_err(ChError::from)?;
+            let insert = format!(
+                "INSERT INTO {}.{SCHEMAS} (table_name, schema) VALUES ({}, {})",
+                self.db(),
+                hotcold_clickhouse::sql::quote_string(&schema.name),
+                hotcold_clickhouse::sql::quote_string(&json)
+            );
+            if let Err(e) = self.statement(&insert).await {
+                if let Ok(mut r) = self.recorded.lock() {
+                    r.remove(&json);
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
 
     async fn ledger_list(&self) -> Result<Vec<LedgerEntry>, ColdError> {
         let t = self
-            .tables
             .text(&format!(
                 "SELECT batch_id, table_name, t0, t1, rows, sum FROM {}.{LEDGER} FINAL ORDER BY committed_at, batch_id",
-                self.tables.db
+                self.db()
             ))
             .await?;
         t.lines().map(parse_ledger_line).collect()
@@ -132,10 +242,9 @@ impl ColdStore for ClickHouseCold {
     async fn schema_of(&self, table: &str) -> Result<Option<TableSchema>, ColdError> {
         hotcold_core::schema::check_name(table).map_err(|e| ColdError::Decode(e.to_string()))?;
         let t = self
-            .tables
             .text(&format!(
                 "SELECT schema FROM {}.{SCHEMAS} FINAL WHERE table_name = '{table}' LIMIT 1",
-                self.tables.db
+                self.db()
             ))
             .await?;
         let Some(line) = t.lines().next() else {
@@ -150,10 +259,9 @@ impl ColdStore for ClickHouseCold {
         hotcold_core::manifest::check_batch_id(batch_id)
             .map_err(|e| ColdError::Decode(e.to_string()))?;
         let t = self
-            .tables
             .text(&format!(
                 "SELECT batch_id, table_name, t0, t1, rows, sum FROM {}.{LEDGER} FINAL WHERE batch_id = '{batch_id}' LIMIT 1",
-                self.tables.db
+                self.db()
             ))
             .await?;
         t.lines().next().map(parse_ledger_line).transpose()
@@ -162,39 +270,56 @@ impl ColdStore for ClickHouseCold {
     async fn ledger_put(&self, e: &LedgerEntry) -> Result<(), ColdError> {
         hotcold_core::manifest::check_batch_id(&e.batch_id)
             .map_err(|x| ColdError::Decode(x.to_string()))?;
-        self.tables
-            .client
-            .query(&format!(
-                "INSERT INTO {}.{LEDGER} (batch_id, table_name, t0, t1, rows, sum) VALUES ('{}', '{}', {}, {}, {}, '{}')",
-                self.tables.db, e.batch_id, e.table, e.window.start, e.window.end, e.content.rows, sum_hex(e.content.sum)
-            ))
-            .execute()
-            .await
-            .map_err(ChError::from)?;
-        Ok(())
+        self.statement(&format!(
+            "INSERT INTO {}.{LEDGER} (batch_id, table_name, t0, t1, rows, sum) VALUES ('{}', '{}', {}, {}, {}, '{}')",
+            self.db(), e.batch_id, e.table, e.window.start, e.window.end, e.content.rows, sum_hex(e.content.sum)
+        ))
+        .await
     }
 
+    /// Settled first on a replicated store: the commit clears the window
+    /// when this finds rows in it.
     async fn window_count(&self, schema: &TableSchema, w: Window) -> Result<u64, ColdError> {
-        Ok(self.tables.count(schema, w).await?)
+        self.run(|t| async move {
+            settle(&t, schema, w).await?;
+            t.count(schema, w).await
+        })
+        .await
+    }
+
+    /// Settled first on a replicated store (see the module): the commit's
+    /// read-back, recheck and scrub act on it.
+    async fn content_hash(&self, schema: &TableSchema, w: Window) -> Result<ContentHash, ColdError> {
+        self.run(|t| async move { settle(&t, schema, w).await })
+            .await?;
+        super::hash_by_query(self, schema, w).await
     }
 
     async fn delete_window(&self, schema: &TableSchema, w: Window) -> Result<(), ColdError> {
-        self.tables.delete_window(schema, w).await?;
+        self.run(|t| async move { t.delete_window(schema, w).await })
+            .await?;
         Ok(())
     }
 
     async fn fsyncs_inserts(&self, schema: &TableSchema) -> Result<bool, ColdError> {
-        Ok(self.tables.fsyncs_inserts(&schema.name).await?)
+        self.run(|t| async move { t.fsyncs_inserts(&schema.name).await })
+            .await
     }
 
+    /// On the first replica that answers now: a streamed insert cannot move
+    /// to another once its rows are taken; a failure fails the commit, which
+    /// is tried again (staging keeps the batch).
     async fn insert_stream(
         &self,
         schema: &TableSchema,
         rows: mpsc::Receiver<RowBatch>,
     ) -> Result<u64, ColdError> {
-        Ok(self.tables.insert_stream(schema, rows).await?)
+        let t = self.nodes.reachable().await?;
+        Ok(t.insert_stream(schema, rows).await?)
     }
 
+    /// A replica that cannot be reached has sent nothing, so the next one
+    /// answers the whole query.
     async fn query(
         &self,
         schema: &TableSchema,
@@ -203,49 +328,47 @@ impl ColdStore for ClickHouseCold {
         limit: u64,
         out: mpsc::Sender<RowBatch>,
     ) -> Result<u64, ColdError> {
-        Ok(self.tables.query(schema, plan, w, limit, 8192, out).await?)
+        self.run(|t| {
+            let out = out.clone();
+            async move { t.query(schema, plan, w, limit, 8192, out).await }
+        })
+        .await
     }
 
-    /// Only tables with a recorded schema: the time column is needed to
-    /// tell what the partition key means.
+    /// Tables with a recorded schema, i.e. tables the gateway committed
+    /// into: the time column is needed to tell what a partition key means,
+    /// and a table of the user's that no batch went to is not ours to expire.
     async fn partitions(&self) -> Result<Vec<(String, String, Window)>, ColdError> {
         let t = self
-            .tables
             .text(&format!(
-                "SELECT DISTINCT table FROM system.parts WHERE database = {} AND active AND NOT startsWith(table, '_') ORDER BY table",
-                hotcold_clickhouse::sql::quote_string(&self.tables.db)
+                "SELECT DISTINCT table_name FROM {}.{SCHEMAS} ORDER BY table_name",
+                self.db()
             ))
             .await?;
         let mut schemas = Vec::new();
         for table in t.lines() {
-            match self.schema_of(table).await? {
-                Some(s) => schemas.push(s),
-                None => {
-                    tracing::warn!(table, "no recorded schema; retention skips the table")
-                }
+            if let Some(s) = self.schema_of(table).await? {
+                schemas.push(s);
             }
         }
-        Ok(self.tables.partitions(&schemas).await?)
+        let schemas = &schemas;
+        self.run(|t| async move { t.partitions(schemas).await })
+            .await
     }
 
     async fn ledger_expire(&self, table: &str, window: Window) -> Result<u64, ColdError> {
         hotcold_core::schema::check_name(table).map_err(|e| ColdError::Decode(e.to_string()))?;
-        let db = &self.tables.db;
+        let db = self.db();
         let inside = format!(
             "table_name = '{table}' AND t0 >= {} AND t1 <= {}",
             window.start, window.end
         );
-        self.tables
-            .client
-            .query(&format!(
-                "INSERT INTO {db}.{EXPIRED} (batch_id, table_name, t0, t1) \
-                 SELECT batch_id, table_name, t0, t1 FROM {db}.{LEDGER} FINAL WHERE {inside}"
-            ))
-            .execute()
-            .await
-            .map_err(ChError::from)?;
+        self.statement(&format!(
+            "INSERT INTO {db}.{EXPIRED} (batch_id, table_name, t0, t1) \
+             SELECT batch_id, table_name, t0, t1 FROM {db}.{LEDGER} FINAL WHERE {inside}"
+        ))
+        .await?;
         let n = self
-            .tables
             .text(&format!(
                 "SELECT count(DISTINCT batch_id) FROM {db}.{EXPIRED} WHERE {inside}"
             ))
@@ -257,11 +380,7 @@ impl ColdStore for ClickHouseCold {
 
     async fn expired_batches(&self) -> Result<std::collections::HashSet<String>, ColdError> {
         let t = self
-            .tables
-            .text(&format!(
-                "SELECT DISTINCT batch_id FROM {}.{EXPIRED}",
-                self.tables.db
-            ))
+            .text(&format!("SELECT DISTINCT batch_id FROM {}.{EXPIRED}", self.db()))
             .await?;
         Ok(t.lines().map(str::to_string).collect())
     }
@@ -272,26 +391,29 @@ impl ColdStore for ClickHouseCold {
         partition: &str,
         _window: Window,
     ) -> Result<(), ColdError> {
-        Ok(self.tables.drop_partition(table, partition).await?)
+        self.run(|t| async move { t.drop_partition(table, partition).await })
+            .await
+    }
+
+    async fn replicas(&self) -> Vec<(String, Option<String>)> {
+        if self.tables().cluster.is_none() {
+            return Vec::new();
+        }
+        self.nodes.probe().await
     }
 
     async fn execute(&self, sql: &str) -> Result<(), ColdError> {
-        self.tables
-            .client
-            .query_raw(sql)
-            .execute()
-            .await
-            .map_err(ChError::from)?;
+        self.statement(sql).await?;
         // Test statements may be mutations; make their effect visible.
-        let tables = self
-            .tables
+        let t = self.tables().clone();
+        let tables = t
             .text(&format!(
                 "SELECT name FROM system.tables WHERE database = '{}'",
-                self.tables.db
+                t.db
             ))
             .await?;
-        for t in tables.lines() {
-            self.tables.wait_mutations(t).await?;
+        for name in tables.lines() {
+            t.wait_mutations(name).await?;
         }
         Ok(())
     }

@@ -104,20 +104,7 @@ pub trait ColdStore: Send + Sync + 'static {
         schema: &TableSchema,
         window: Window,
     ) -> impl Future<Output = Result<ContentHash, ColdError>> + Send {
-        async move {
-            let (tx, mut rx) = mpsc::channel(2);
-            let hashing = async move {
-                let mut h = ContentHash::default();
-                while let Some(b) = rx.recv().await {
-                    h.add_batch(&b);
-                }
-                h
-            };
-            let plan = Plan::rows(schema);
-            let (read, h) = tokio::join!(self.query(schema, &plan, window, u64::MAX, tx), hashing);
-            read?;
-            Ok(h)
-        }
+        hash_by_query(self, schema, window)
     }
 
     /// Partitions of the data tables: (table, partition id, time range).
@@ -156,6 +143,32 @@ pub trait ColdStore: Send + Sync + 'static {
         schema: &TableSchema,
     ) -> impl Future<Output = Result<bool, ColdError>> + Send;
 
+    /// Each replica of a replicated store and, if it does not answer, why;
+    /// empty for a store of one server or file.
+    fn replicas(&self) -> impl Future<Output = Vec<(String, Option<String>)>> + Send {
+        async { Vec::new() }
+    }
+
     /// Runs one statement; used by the test-only failpoints.
     fn execute(&self, sql: &str) -> impl Future<Output = Result<(), ColdError>> + Send;
+}
+
+/// A window's count and content hash, from the rows its query streams.
+pub async fn hash_by_query<S: ColdStore + ?Sized>(
+    store: &S,
+    schema: &TableSchema,
+    window: Window,
+) -> Result<ContentHash, ColdError> {
+    let (tx, mut rx) = mpsc::channel(2);
+    let hashing = async move {
+        let mut h = ContentHash::default();
+        while let Some(b) = rx.recv().await {
+            h.add_batch(&b);
+        }
+        h
+    };
+    let plan = Plan::rows(schema);
+    let (read, h) = tokio::join!(store.query(schema, &plan, window, u64::MAX, tx), hashing);
+    read?;
+    Ok(h)
 }

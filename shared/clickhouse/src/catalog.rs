@@ -21,11 +21,16 @@ impl ChTables {
         if default.trim() == "1" {
             return Ok(true);
         }
+        // On a cluster the rows are written to the shard-local tables.
+        let (db, table) = match &self.cluster {
+            Some(c) => self.local_of_name(c, table).await?,
+            None => (self.db.clone(), table.to_string()),
+        };
         let ddl = self
             .text(&format!(
                 "SELECT create_table_query FROM system.tables WHERE database = {} AND name = {}",
-                sql::quote_string(&self.db),
-                sql::quote_string(table)
+                sql::quote_string(&db),
+                sql::quote_string(&table)
             ))
             .await?;
         let ddl: String = sql::unescape_tsv(ddl.trim())
@@ -109,16 +114,26 @@ impl ChTables {
     ) -> Result<Vec<(String, String, Window)>> {
         let mut out = Vec::new();
         for schema in schemas {
-            let key = self.partition_key(schema).await?;
+            // On a cluster: the shard-local table's partitions, one
+            // replica of each shard asked.
+            let (db, table, parts) = match &self.cluster {
+                Some(c) => {
+                    let (db, local) = self.local_of(c, schema).await?;
+                    let from = format!("remote('{}', system, parts)", c.one_replica_per_shard());
+                    (db, local, from)
+                }
+                None => (self.db.clone(), schema.name.clone(), "system.parts".into()),
+            };
+            let key = self.partition_key_in(&db, &table, schema).await?;
             if key.utc_bucket.is_none() {
                 tracing::warn!(table = %schema.name, key = %key.text, "partition key is not a UTC day or month; retention skips the table");
                 continue;
             }
             let t = self
                 .text(&format!(
-                    "SELECT DISTINCT partition_id, partition FROM system.parts WHERE database = {} AND table = {} AND active ORDER BY partition_id",
-                    sql::quote_string(&self.db),
-                    sql::quote_string(&schema.name)
+                    "SELECT DISTINCT partition_id, partition FROM {parts} WHERE database = {} AND table = {} AND active ORDER BY partition_id",
+                    sql::quote_string(&db),
+                    sql::quote_string(&table)
                 ))
                 .await?;
             for line in t.lines() {
@@ -133,7 +148,11 @@ impl ChTables {
         Ok(out)
     }
 
-    /// Drops one partition by its id (`system.parts.partition_id`).
+    /// Drops one partition by its id (`system.parts.partition_id`). On a
+    /// cluster the shard-local table's, `ON CLUSTER`: a node that is down
+    /// drops it from the replication log when it is back, so a statement
+    /// that timed out there is done once no shard that answers still has
+    /// the partition.
     pub async fn drop_partition(&self, table: &str, partition_id: &str) -> Result<()> {
         hotcold_core::schema::check_name(table).map_err(|e| ChError::Other(e.to_string()))?;
         if !clear::is_partition_id(partition_id) {
@@ -141,16 +160,39 @@ impl ChTables {
                 "partition id {partition_id:?} is not one the server makes"
             )));
         }
+        let Some(c) = &self.cluster else {
+            let statement = format!(
+                "ALTER TABLE {}.{table} DROP PARTITION ID '{partition_id}'",
+                self.db
+            );
+            return self
+                .client
+                .query(&statement)
+                .execute()
+                .await
+                .map_err(|e| clear::statement_error(table, &statement, e));
+        };
+        let (db, local) = self.local_of_name(c, table).await?;
         let statement = format!(
-            "ALTER TABLE {}.{table} DROP PARTITION ID '{partition_id}'",
-            self.db
+            "ALTER TABLE {db}.{local} ON CLUSTER {} DROP PARTITION ID '{partition_id}'",
+            c.name
         );
-        self.client
-            .query(&statement)
-            .execute()
-            .await
-            .map_err(|e| clear::statement_error(table, &statement, e))?;
-        Ok(())
+        let Err(e) = self.client.query(&statement).execute().await else {
+            return Ok(());
+        };
+        let left = self
+            .text(&format!(
+                "SELECT count() FROM remote('{}', system, parts) WHERE database = {} AND table = {} AND active AND partition_id = '{partition_id}'",
+                c.one_replica_per_shard(),
+                sql::quote_string(&db),
+                sql::quote_string(&local)
+            ))
+            .await?;
+        if left.trim() == "0" {
+            tracing::warn!(table, partition_id, error = %e, "partition dropped where the cluster answers; a node that is down drops it when it is back");
+            return Ok(());
+        }
+        Err(clear::statement_error(table, &statement, e))
     }
 
     /// ALTER ... DELETE/UPDATE are asynchronous mutations on 18.x: wait

@@ -160,7 +160,8 @@ impl Cluster {
             .with_setting("distributed_ddl_task_timeout", DDL_TIMEOUT_SECS.to_string())
     }
 
-    pub(crate) fn shards(&self) -> BTreeMap<u32, Vec<&Node>> {
+    /// The nodes of each shard, by shard number.
+    pub fn shards(&self) -> BTreeMap<u32, Vec<&Node>> {
         let mut m: BTreeMap<u32, Vec<&Node>> = BTreeMap::new();
         for n in &self.nodes {
             m.entry(n.shard).or_default().push(n);
@@ -233,13 +234,18 @@ impl ChTables {
     /// The shard-local table under the Distributed table `schema.name`:
     /// (database, table). Errors name what the table is instead.
     pub async fn local_of(&self, c: &Cluster, schema: &TableSchema) -> Result<(String, String)> {
+        self.local_of_name(c, &schema.name).await
+    }
+
+    /// `local_of` for a table known by name only.
+    pub async fn local_of_name(&self, c: &Cluster, table: &str) -> Result<(String, String)> {
         let not = |found: String| ChError::NotReplicated {
-            table: format!("{}.{}", self.db, schema.name),
+            table: format!("{}.{table}", self.db),
             cluster: c.name.clone(),
             found,
         };
         let (engine, full) = self
-            .engine_of(&self.db, &schema.name)
+            .engine_of(&self.db, table)
             .await?
             .ok_or_else(|| not("it does not exist".into()))?;
         if engine != "Distributed" {
@@ -259,47 +265,90 @@ impl ChTables {
 
     /// Creates the local and the Distributed table `ON CLUSTER` (or adopts
     /// existing ones) and checks that the local table is Replicated* on
-    /// every node.
+    /// every node that answers.
     pub(crate) async fn ensure_on_cluster(&self, schema: &TableSchema, c: &Cluster) -> Result<()> {
+        let mut created = Ok(());
         if self.engine_of(&self.db, &schema.name).await?.is_none() {
             let local = format!("{}_local", schema.name);
             for ddl in [
                 types::create_replicated_sql(self.flavor, &self.db, &local, schema, &c.name),
                 types::create_distributed_sql(&self.db, &local, schema, &c.name),
             ] {
-                self.client
-                    .query(&ddl)
-                    .execute()
-                    .await
-                    .map_err(|e| crate::clear::statement_error(&schema.name, &ddl, e))?;
+                // A node that is down times the statement out but runs it
+                // from ZooKeeper's queue when it is back: the check below
+                // decides, and names this error if the table is missing.
+                if let Err(e) = self.client.query(&ddl).execute().await {
+                    created = Err(crate::clear::statement_error(&schema.name, &ddl, e));
+                }
             }
         }
-        let (ldb, local) = self.local_of(c, schema).await?;
-        for n in &c.nodes {
-            let t = self
-                .text(&format!(
-                    "SELECT engine FROM remote('{}', system, tables) WHERE database = {} AND name = {}",
-                    n.addr,
-                    sql::quote_string(&ldb),
-                    sql::quote_string(&local)
-                ))
-                .await
-                .map_err(|e| ChError::ClusterUnreachable {
+        let (ldb, local) = match self.local_of(c, schema).await {
+            Ok(l) => l,
+            Err(e) => return created.and(Err(e)),
+        };
+        let table = format!("{}.{}", self.db, schema.name);
+        self.check_replicated(c, &table, &ldb, &local)
+            .await
+            .map_err(|e| match created {
+                Err(first) => first,
+                Ok(()) => e,
+            })
+    }
+
+    /// Checks that `ldb.local` is a Replicated* table on every node of the
+    /// cluster that answers. A node that does not answer is skipped with a
+    /// warning (it was checked when the table was made, and it catches up
+    /// from the replication log when it is back), but a shard none of whose
+    /// nodes answers is an error: nothing could be written to it.
+    pub async fn check_replicated(
+        &self,
+        c: &Cluster,
+        table: &str,
+        ldb: &str,
+        local: &str,
+    ) -> Result<()> {
+        for (shard, nodes) in c.shards() {
+            let mut answered = 0;
+            let mut down = Vec::new();
+            for n in &nodes {
+                let t = self
+                    .text(&format!(
+                        "SELECT engine FROM remote('{}', system, tables) WHERE database = {} AND name = {}",
+                        n.addr,
+                        sql::quote_string(ldb),
+                        sql::quote_string(local)
+                    ))
+                    .await;
+                let t = match t {
+                    Ok(t) => t,
+                    Err(e) => {
+                        down.push(format!("{n}: {e}"));
+                        continue;
+                    }
+                };
+                answered += 1;
+                let engine = t.trim();
+                if !engine.starts_with("Replicated") {
+                    return Err(ChError::NotReplicated {
+                        table: table.to_string(),
+                        cluster: c.name.clone(),
+                        found: if engine.is_empty() {
+                            format!("its local table {ldb}.{local} is missing on {n}")
+                        } else {
+                            format!("its local table {ldb}.{local} on {n} is a {engine} table, not Replicated*")
+                        },
+                    });
+                }
+            }
+            if answered == 0 {
+                return Err(ChError::ClusterUnreachable {
                     cluster: c.name.clone(),
-                    what: n.to_string(),
-                    detail: e.to_string(),
-                })?;
-            let engine = t.trim();
-            if !engine.starts_with("Replicated") {
-                return Err(ChError::NotReplicated {
-                    table: format!("{}.{}", self.db, schema.name),
-                    cluster: c.name.clone(),
-                    found: if engine.is_empty() {
-                        format!("its local table {ldb}.{local} is missing on {n}")
-                    } else {
-                        format!("its local table {ldb}.{local} on {n} is a {engine} table, not Replicated*")
-                    },
+                    what: format!("every node of shard {shard}"),
+                    detail: down.join("; "),
                 });
+            }
+            if !down.is_empty() {
+                tracing::warn!(table, shard, down = %down.join("; "), "a node of the shard does not answer; its replica catches up when it is back");
             }
         }
         Ok(())

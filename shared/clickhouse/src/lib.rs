@@ -15,6 +15,7 @@ pub mod clear;
 mod clear_cluster;
 pub mod cluster;
 mod fold;
+pub mod nodes;
 pub mod partition;
 pub mod rowbinary;
 mod settle;
@@ -24,6 +25,7 @@ pub mod types;
 
 use bytes::Bytes;
 pub use catalog::partition_window;
+pub use nodes::Nodes;
 use clickhouse::Client;
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};

@@ -169,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             rate
         }
         ColdKind::Sqlite => sqlite_rate,
+        ColdKind::Replicas { .. } => anyhow::bail!("the benchmark runs on one cold server"),
     };
 
     // Binary ingest into a fresh pair (the first one's floor now refuses
