@@ -133,7 +133,13 @@ pub async fn start(
     ));
     let cluster =
         cluster::Cluster::join_if_configured(&cfg, &gate, &watermarks, &cold_cache).await?;
+    let cloud_id = match &cluster {
+        Some(c) => c.cloud_id().await?,
+        None => journal.cloud_id().context("journal: cloud id")?,
+    };
+    tracing::info!(cloud_id, "archiving as");
     let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {
+        cloud_id,
         tables: cfg.tables.clone(),
         hot: hot.clone(),
         journal,

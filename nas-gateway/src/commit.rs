@@ -14,6 +14,7 @@ use crate::cold::{ColdError, ColdStore, LedgerEntry};
 use crate::failpoint;
 use crate::staging::{next_segment, StagedBatch, StagingError};
 use hotcold_core::codec::{decode_segment, DecodeLimits};
+use hotcold_core::manifest::Manifest;
 use hotcold_core::ContentHash;
 use tokio::sync::mpsc;
 
@@ -34,6 +35,41 @@ pub enum CommitError {
         window: hotcold_core::schema::Window,
         existing: String,
     },
+    /// The cold store takes batches from one cloud only (see `check_owner`).
+    #[error("batch {batch}: this gateway's cold store belongs to cloud {owner}, and this batch comes from cloud {cloud}; two clouds archiving into one cold store would commit the same windows under the same batch ids. Give the second cloud its own gateway (or its own cold database), or, if this cloud replaces the old one, see 'Moving a cloud' in the README; nothing stored")]
+    OtherCloud {
+        batch: String,
+        owner: String,
+        cloud: String,
+    },
+}
+
+/// The first cloud whose batch reaches a cold store owns it; a batch from
+/// any other is refused before anything of it is stored. A batch without
+/// a cloud id (a cloud older than the check) is let through as before.
+pub async fn check_owner<S: ColdStore>(store: &S, m: &Manifest) -> Result<(), CommitError> {
+    if m.cloud.is_empty() {
+        return Ok(());
+    }
+    let owner = match store.owner().await? {
+        Some(o) => o,
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            store.claim_owner(&m.cloud, now).await?;
+            // Read again: of two clouds claiming at once, one wins here.
+            store.owner().await?.unwrap_or_else(|| m.cloud.clone())
+        }
+    };
+    if owner == m.cloud {
+        return Ok(());
+    }
+    Err(CommitError::OtherCloud {
+        batch: m.batch_id.clone(),
+        owner,
+        cloud: m.cloud.clone(),
+    })
 }
 
 pub async fn commit<S: ColdStore>(
@@ -42,6 +78,7 @@ pub async fn commit<S: ColdStore>(
     limits: DecodeLimits,
 ) -> Result<ContentHash, CommitError> {
     let m = &staged.manifest;
+    check_owner(store, m).await?;
     store.ensure_table(&m.schema).await?;
     if store.ledger_get(&m.batch_id).await?.is_some() {
         tracing::info!(batch = %m.batch_id, "already committed; reading back");

@@ -264,3 +264,24 @@ async fn rows_outside_the_batch_window_are_refused_and_none_kept() {
         "no row of it kept anywhere"
     );
 }
+
+#[tokio::test]
+async fn the_first_cloud_owns_the_store_and_another_is_refused() {
+    let nas = nas();
+    // Two claims at the same instant: both clouds read the same owner.
+    nas.cold.claim_owner("c-bbbb", 5).await.unwrap();
+    nas.cold.claim_owner("c-aaaa", 5).await.unwrap();
+    assert_eq!(nas.cold.owner().await.unwrap().as_deref(), Some("c-aaaa"));
+    let mine = Batch::new("trades-a-1", day(1), 50, 1).sent_by("c-aaaa");
+    assert_eq!(nas.commit(&mine).await.unwrap().rows, 50);
+    let theirs = Batch::new("trades-b-1", day(2), 50, 2).sent_by("c-bbbb");
+    let e = nas.commit(&theirs).await.unwrap_err();
+    assert!(
+        matches!(&e, CommitError::OtherCloud { owner, cloud, .. } if owner == "c-aaaa" && cloud == "c-bbbb"),
+        "{e}"
+    );
+    assert_eq!(nas.count(day(2)).await, 0, "nothing of it stored");
+    // A batch without an id (a cloud older than the check) goes in as before.
+    let old = Batch::new("trades-c-1", day(3), 50, 3);
+    assert_eq!(nas.commit(&old).await.unwrap().rows, 50);
+}

@@ -114,6 +114,11 @@ impl Batch {
         self
     }
 
+    pub fn sent_by(mut self, cloud: &str) -> Self {
+        self.manifest.cloud = cloud.to_string();
+        self
+    }
+
     pub fn rows(&self) -> u64 {
         self.manifest.content.rows
     }

@@ -26,6 +26,18 @@ pub(crate) async fn offer<S: ColdStore>(
         )));
     };
     let refuse = |e: &dyn std::fmt::Display| RequestError::Refused(e.to_string());
+    // Another cloud's batch is refused before a chunk of it is sent; a
+    // store that cannot be read now leaves the check to the commit.
+    match crate::commit::check_owner(&gw.store, &m).await {
+        Err(e @ crate::commit::CommitError::OtherCloud { .. }) => {
+            tracing::error!(batch = %m.batch_id, error = %e, "batch from another cloud refused");
+            return Err(refuse(&e));
+        }
+        Err(e) => {
+            tracing::warn!(batch = %m.batch_id, error = %e, "cannot read the cold store's owner; checked again at commit")
+        }
+        Ok(()) => {}
+    }
 
     // An unreadable ledger (cold store down) must not stop the transfer:
     // the chunks are staged and the commit step answers `Stored`.

@@ -68,7 +68,11 @@ impl<S: ColdStore> Gateway<S> {
                     reason: e.to_string(),
                 }))
             }
-            Err(e @ (CommitError::Decode { .. } | CommitError::Conflict { .. })) => {
+            Err(
+                e @ (CommitError::Decode { .. }
+                | CommitError::Conflict { .. }
+                | CommitError::OtherCloud { .. }),
+            ) => {
                 tracing::error!(batch = %m.batch_id, error = %e, "batch can never be committed; dropped from staging");
                 let _ = self.staging.remove(&m.batch_id);
                 Err(refuse(&e))

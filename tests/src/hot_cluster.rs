@@ -34,7 +34,9 @@ impl TestCluster {
             return skip("HOTCOLD_CLUSTER_DIR and HOTCOLD_CLUSTER_BASE_PORT are not set");
         };
         if urls.len() != 4 && urls.len() != 6 {
-            return skip("HOTCOLD_CLUSTER_URLS does not list the 4 nodes (or 6, with the cold pair)");
+            return skip(
+                "HOTCOLD_CLUSTER_URLS does not list the 4 nodes (or 6, with the cold pair)",
+            );
         }
         let mut urls = urls;
         let cold = urls.split_off(4);

@@ -10,7 +10,10 @@ use std::path::Path;
 #[derive(Clone)]
 pub enum ColdKind {
     Sqlite,
-    ClickHouse { url: String, database: String },
+    ClickHouse {
+        url: String,
+        database: String,
+    },
     /// A replicated cold store: one shard of replicas, `urls[0]` first.
     Replicas {
         urls: Vec<String>,

@@ -55,7 +55,10 @@ fn pair_stack(
 /// archives the days the shorter retention lets go.
 fn retain(stack: &mut Stack, from: &str, to: &str) {
     let cfg = std::fs::read_to_string(&stack.cloud.config).expect("cfg");
-    let (old, new) = (format!("hot-retention: {from}"), format!("hot-retention: {to}"));
+    let (old, new) = (
+        format!("hot-retention: {from}"),
+        format!("hot-retention: {to}"),
+    );
     assert!(cfg.contains(&old), "{cfg}");
     std::fs::write(&stack.cloud.config, cfg.replace(&old, &new)).expect("cfg");
     stack.cloud.kill("TERM");
@@ -175,7 +178,10 @@ async fn the_gateway_commits_while_a_cold_replica_is_down() {
     tc.kill_node(5);
     retain(&mut stack, "11d", "9d");
     archived(&stack, stack.cloud.archive().await, &b);
-    assert!(turned_away(&stack), "the gateway never turned from the killed replica");
+    assert!(
+        turned_away(&stack),
+        "the gateway never turned from the killed replica"
+    );
     let (s, h) = stack.cloud.get("/health").await;
     assert_eq!(s, 200, "{h}");
     let h: Value = reqwest::get(format!("{}/health", stack.gateway.http))
@@ -205,7 +211,10 @@ async fn the_gateway_commits_while_a_cold_replica_is_down() {
     );
     let ab = a.len() + b.len();
     assert_eq!(
-        replica_hash(&urls[1], &db, "trades").await.expect("node 6").rows,
+        replica_hash(&urls[1], &db, "trades")
+            .await
+            .expect("node 6")
+            .rows,
         ab as u64
     );
 
@@ -284,7 +293,10 @@ async fn a_cold_replica_killed_during_archive_runs_loses_and_doubles_nothing() {
     tc.start_all();
     let first = run.await.expect("archive task");
     eprintln!("the run the kill hit: {first:?}");
-    assert!(turned_away(&stack), "the gateway never turned from the killed replica");
+    assert!(
+        turned_away(&stack),
+        "the gateway never turned from the killed replica"
+    );
     archive_until_done(&stack).await;
     wait_equal(&urls, &db, "trades").await;
     check_exactly_once(&stack, &urls, &db, "trades", &rows).await;

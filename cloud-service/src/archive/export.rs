@@ -53,13 +53,23 @@ impl Archiver {
         self.journal(move |j| j.check_lease(&t2, Some(end), None))
             .await?;
         let replaces = self.journal(move |j| j.failed_for(&t, fw)).await?;
+        let sent_as = Origin {
+            replaces,
+            cloud: self.cloud_id.clone(),
+        };
         let manifest =
-            blocking(move || export(hot.as_ref(), &spool, &s, w, &id, replaces, &settings)).await?;
+            blocking(move || export(hot.as_ref(), &spool, &s, w, &id, sent_as, &settings)).await?;
         let (i, h, len) = (b.rec.batch_id.clone(), manifest.content, manifest.total_len);
         self.journal(move |j| j.mark_exported(&i, &h, len)).await?;
         crate::failpoint::hit("after-export");
         Ok(manifest)
     }
+}
+
+/// Who the batch is from and which failed batches it may replace.
+struct Origin {
+    replaces: Vec<String>,
+    cloud: String,
 }
 
 /// Blocking: run it in `spawn_blocking`. Memory holds one segment.
@@ -69,7 +79,7 @@ fn export(
     schema: &TableSchema,
     window: Window,
     batch_id: &str,
-    replaces: Vec<String>,
+    origin: Origin,
     s: &ExportSettings,
 ) -> Result<Manifest, ArchiveError> {
     hot.settle(schema, window)?;
@@ -95,7 +105,8 @@ fn export(
         .into_inner()
         .map_err(|e| ArchiveError::Spool(e.into_error()))?;
     let mut manifest = builder.finish(batch_id.to_string(), schema.clone(), window, content);
-    manifest.replaces = replaces;
+    manifest.replaces = origin.replaces;
+    manifest.cloud = origin.cloud;
     spool.seal(file, &manifest)?;
     Ok(manifest)
 }

@@ -112,6 +112,16 @@ pub(crate) struct ArchiverParts {
     pub alerter: Option<Arc<Alerter>>,
     /// Cached cold answers over a window are dropped when it is confirmed.
     pub cold_cache: Option<Arc<ColdCache>>,
+    /// This cloud's identity, sent in every manifest (`new_cloud_id`).
+    pub cloud_id: String,
+}
+
+/// A fresh cloud identity: `c-` and 16 random hex digits. Made once per
+/// cloud (kept in the journal, or in ZooKeeper for a cluster) and sent in
+/// every manifest, so a gateway can tell a second cloud from the first and
+/// refuse it: two clouds archive the same windows under the same batch ids.
+pub(crate) fn new_cloud_id() -> String {
+    format!("c-{:016x}", rand::random::<u64>())
 }
 
 pub struct Archiver {
@@ -125,6 +135,7 @@ pub struct Archiver {
     pub(crate) settings: ArchiveSettings,
     alerter: Option<Arc<Alerter>>,
     cold_cache: Option<Arc<ColdCache>>,
+    pub(crate) cloud_id: String,
     running: tokio::sync::Mutex<()>,
     /// The last run's report and when it ended; the next scheduled start.
     last: Mutex<RunTimes>,
@@ -184,6 +195,7 @@ impl Archiver {
             settings: p.settings,
             alerter: p.alerter,
             cold_cache: p.cold_cache,
+            cloud_id: p.cloud_id,
             running: tokio::sync::Mutex::new(()),
             last: Mutex::new((None, None)),
             counters: Counters::default(),

@@ -45,6 +45,7 @@ pub(super) fn fixture_with(
     cfg.link.cert = certs.join("cloud-service.pem");
     cfg.link.key = certs.join("cloud-service.key");
     let archiver = Archiver::new(ArchiverParts {
+        cloud_id: super::new_cloud_id(),
         tables: vec![schema.clone()],
         hot: Arc::new(hot),
         journal: Journal::open(&dir.path().join("journal.db")).unwrap(),

@@ -176,6 +176,16 @@ impl Cluster {
         zk::path(&self.cfg.root, rel)
     }
 
+    /// The identity every replica of this cluster archives under.
+    pub async fn cloud_id(&self) -> anyhow::Result<String> {
+        let c = self
+            .client()
+            .ok_or_else(|| anyhow::anyhow!("no ZooKeeper session for the cloud id"))?;
+        zk::cloud_id(&c, &self.cfg.root)
+            .await
+            .map_err(anyhow::Error::msg)
+    }
+
     /// Ingest and queries may be answered: the floors and watermarks in
     /// force are known.
     pub fn synced(&self) -> bool {

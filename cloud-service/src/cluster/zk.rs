@@ -21,6 +21,7 @@ pub(crate) const PRODUCT: &str = "hotcold-cluster";
 /// product's data.
 const OURS: &[&str] = &[
     "meta",
+    "cloud-id",
     "replicas",
     "leader",
     "epoch",
@@ -69,6 +70,20 @@ pub(crate) async fn ensure(c: &Client, path: &str, data: &[u8]) -> Result<(), Zk
         Ok(_) | Err(ZkError::NodeExists) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The cloud's identity (see `archive::cloud_id`), shared by every replica:
+/// made once by whichever replica comes first, read by the rest.
+pub(crate) async fn cloud_id(c: &Client, root: &str) -> Result<String, String> {
+    let at = path(root, "cloud-id");
+    let fresh = crate::archive::new_cloud_id();
+    let err = |e: ZkError| format!("cluster.root {root}: cloud id: {e}");
+    ensure(c, &at, fresh.as_bytes()).await.map_err(err)?;
+    let (data, _) = c.get_data(&at).await.map_err(err)?;
+    let id = String::from_utf8_lossy(&data).into_owned();
+    hotcold_core::manifest::check_cloud_id(&id)
+        .map_err(|e| format!("cluster.root {root}: /cloud-id: {e}"))?;
+    Ok(id)
 }
 
 /// Checks that the root is empty or ours for these tables, then creates

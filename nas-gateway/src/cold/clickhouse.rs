@@ -29,10 +29,11 @@ use tokio::sync::mpsc;
 const LEDGER: &str = "_hotcold_ledger";
 const SCHEMAS: &str = "_hotcold_schemas";
 const EXPIRED: &str = "_hotcold_expired";
+const OWNER: &str = "_hotcold_owner";
 
 /// The ledger's own tables: name, columns, ReplacingMergeTree's version
 /// column (if any), sort key.
-const OWN_TABLES: [(&str, &str, &str, &str); 3] = [
+const OWN_TABLES: [(&str, &str, &str, &str); 4] = [
     (
         LEDGER,
         "batch_id String, table_name String, t0 Int64, t1 Int64, rows UInt64, sum String, committed_at DateTime DEFAULT now()",
@@ -51,6 +52,7 @@ const OWN_TABLES: [(&str, &str, &str, &str); 3] = [
         "",
         "batch_id",
     ),
+    (OWNER, "cloud String, claimed_ms Int64", "", "cloud"),
 ];
 
 #[derive(Clone)]
@@ -126,14 +128,8 @@ impl ClickHouseCold {
     }
 
     async fn statement(&self, sql: &str) -> Result<(), ColdError> {
-        self.run(|t| async move {
-            t.client
-                .query(sql)
-                .execute()
-                .await
-                .map_err(ChError::from)
-        })
-        .await
+        self.run(|t| async move { t.client.query(sql).execute().await.map_err(ChError::from) })
+            .await
     }
 
     fn db(&self) -> String {
@@ -289,7 +285,11 @@ impl ColdStore for ClickHouseCold {
 
     /// Settled first on a replicated store (see the module): the commit's
     /// read-back, recheck and scrub act on it.
-    async fn content_hash(&self, schema: &TableSchema, w: Window) -> Result<ContentHash, ColdError> {
+    async fn content_hash(
+        &self,
+        schema: &TableSchema,
+        w: Window,
+    ) -> Result<ContentHash, ColdError> {
         self.run(|t| async move { settle(&t, schema, w).await })
             .await?;
         super::hash_by_query(self, schema, w).await
@@ -380,7 +380,10 @@ impl ColdStore for ClickHouseCold {
 
     async fn expired_batches(&self) -> Result<std::collections::HashSet<String>, ColdError> {
         let t = self
-            .text(&format!("SELECT DISTINCT batch_id FROM {}.{EXPIRED}", self.db()))
+            .text(&format!(
+                "SELECT DISTINCT batch_id FROM {}.{EXPIRED}",
+                self.db()
+            ))
             .await?;
         Ok(t.lines().map(str::to_string).collect())
     }
@@ -393,6 +396,26 @@ impl ColdStore for ClickHouseCold {
     ) -> Result<(), ColdError> {
         self.run(|t| async move { t.drop_partition(table, partition).await })
             .await
+    }
+
+    async fn owner(&self) -> Result<Option<String>, ColdError> {
+        let t = self
+            .text(&format!(
+                "SELECT cloud FROM {}.{OWNER} FINAL ORDER BY claimed_ms, cloud LIMIT 1",
+                self.db()
+            ))
+            .await?;
+        Ok(t.lines().next().map(hotcold_clickhouse::sql::unescape_tsv))
+    }
+
+    async fn claim_owner(&self, cloud: &str, at_ms: i64) -> Result<(), ColdError> {
+        hotcold_core::manifest::check_cloud_id(cloud)
+            .map_err(|e| ColdError::Decode(e.to_string()))?;
+        self.statement(&format!(
+            "INSERT INTO {}.{OWNER} (cloud, claimed_ms) VALUES ('{cloud}', {at_ms})",
+            self.db()
+        ))
+        .await
     }
 
     async fn replicas(&self) -> Vec<(String, Option<String>)> {

@@ -143,6 +143,18 @@ pub trait ColdStore: Send + Sync + 'static {
         schema: &TableSchema,
     ) -> impl Future<Output = Result<bool, ColdError>> + Send;
 
+    /// The cloud the store takes batches from: the first that claimed it
+    /// (earliest claim, then the smaller id), or `None` before any did.
+    fn owner(&self) -> impl Future<Output = Result<Option<String>, ColdError>> + Send;
+
+    /// Records a cloud's claim on the store; the owner stays whoever
+    /// claimed first (`owner` decides, so two racing claims agree).
+    fn claim_owner(
+        &self,
+        cloud: &str,
+        at_ms: i64,
+    ) -> impl Future<Output = Result<(), ColdError>> + Send;
+
     /// Each replica of a replicated store and, if it does not answer, why;
     /// empty for a store of one server or file.
     fn replicas(&self) -> impl Future<Output = Vec<(String, Option<String>)>> + Send {

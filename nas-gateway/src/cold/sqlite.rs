@@ -32,7 +32,9 @@ impl SqliteCold {
                 table_name TEXT PRIMARY KEY, schema TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS _hotcold_expired (
                 batch_id TEXT PRIMARY KEY, table_name TEXT NOT NULL,
-                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, expired_at INTEGER NOT NULL);",
+                t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, expired_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS _hotcold_owner (
+                cloud TEXT PRIMARY KEY, claimed_ms INTEGER NOT NULL);",
         )
         .map_err(hotcold_sqlite::SqliteError::from)?;
         Ok(Self {
@@ -298,6 +300,32 @@ impl ColdStore for SqliteCold {
                 .collect::<Result<_, _>>()
                 .map_err(sql)?;
             Ok(ids)
+        })
+        .await
+    }
+
+    async fn owner(&self) -> Result<Option<String>, ColdError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT cloud FROM _hotcold_owner ORDER BY claimed_ms, cloud LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)
+        })
+        .await
+    }
+
+    async fn claim_owner(&self, cloud: &str, at_ms: i64) -> Result<(), ColdError> {
+        let cloud = cloud.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO _hotcold_owner (cloud, claimed_ms) VALUES (?1, ?2)",
+                rusqlite::params![cloud, at_ms],
+            )
+            .map(|_| ())
+            .map_err(sql)
         })
         .await
     }

@@ -25,11 +25,11 @@ pub mod types;
 
 use bytes::Bytes;
 pub use catalog::partition_window;
-pub use nodes::Nodes;
 use clickhouse::Client;
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
+pub use nodes::Nodes;
 use std::time::Duration;
 use tokio::sync::mpsc;
 pub use types::Flavor;

@@ -32,6 +32,26 @@ pub struct Manifest {
     /// other batch is never cleared for this one.
     #[serde(default)]
     pub replaces: Vec<String>,
+    /// The identity of the cloud that sent the batch (`check_cloud_id`):
+    /// a gateway's cold store takes batches from one cloud only, since two
+    /// would archive the same windows under the same batch ids. Empty from
+    /// a cloud older than the field.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cloud: String,
+}
+
+/// Checks a cloud identity: 1-64 characters of A-Z a-z 0-9 _ -, since it
+/// is written into the gateway's ledger and error messages.
+pub fn check_cloud_id(id: &str) -> Result<(), ManifestError> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ManifestError::BadCloudId(id.chars().take(80).collect()))
+    }
 }
 
 /// The most earlier batches one manifest may name in `replaces`.
@@ -44,6 +64,8 @@ pub enum ManifestError {
     BadBatchId(String),
     #[error("{0} replaced batches named, at most {MAX_REPLACES}")]
     TooManyReplaced(usize),
+    #[error("cloud id {0:?} must be 1-64 characters of A-Z a-z 0-9 _ -")]
+    BadCloudId(String),
     #[error("chunk size {0} outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}")]
     BadChunkSize(u32),
     #[error("{chunks} chunk hashes listed, {expected} expected for {total_len} bytes")]
@@ -106,6 +128,9 @@ impl Manifest {
             return Err(ManifestError::TooManyReplaced(self.replaces.len()));
         }
         self.replaces.iter().try_for_each(|id| check_batch_id(id))?;
+        if !self.cloud.is_empty() {
+            check_cloud_id(&self.cloud)?;
+        }
         self.chunks.iter().try_for_each(|h| check_hash(h))
     }
 
@@ -187,6 +212,7 @@ impl ManifestBuilder {
             chunk_size: self.chunk_size,
             chunks: self.chunks,
             replaces: Vec::new(),
+            cloud: String::new(),
         }
     }
 }
@@ -238,5 +264,28 @@ mod tests {
             m.validate(),
             Err(ManifestError::ChunkCount { .. })
         ));
+    }
+
+    #[test]
+    fn cloud_ids_are_checked_and_optional_on_the_wire() {
+        let mut m = ManifestBuilder::new(MIN_CHUNK_SIZE).finish(
+            "x".into(),
+            schema(),
+            Window::new(0, 1),
+            ContentHash::default(),
+        );
+        assert!(m.validate().is_ok(), "no cloud id: an older cloud");
+        let old = serde_json::to_string(&m).expect("json");
+        assert!(!old.contains("cloud"), "left out when empty: {old}");
+        m.cloud = "c-0123456789abcdef".into();
+        assert!(m.validate().is_ok());
+        let back: Manifest =
+            serde_json::from_str(&serde_json::to_string(&m).expect("json")).expect("back");
+        assert_eq!(back.cloud, m.cloud);
+        for bad in ["", "a b", "../x", "é", &"x".repeat(65)] {
+            assert!(check_cloud_id(bad).is_err(), "{bad:?}");
+        }
+        m.cloud = "a'b".into();
+        assert!(matches!(m.validate(), Err(ManifestError::BadCloudId(_))));
     }
 }

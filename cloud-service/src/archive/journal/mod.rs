@@ -82,6 +82,20 @@ impl Journal {
         Ok(Self { conn, mirror: None })
     }
 
+    /// This cloud's identity, made at the first start and kept with the
+    /// journal (see `archive::new_cloud_id`).
+    pub(crate) fn cloud_id(&self) -> Result<String, JournalError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('cloud_id', ?1)",
+            [super::new_cloud_id()],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'cloud_id'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     fn query(
         &self,
         where_sql: &str,
@@ -278,6 +292,21 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cloud_id_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let first = Journal::open(&path).unwrap().cloud_id().unwrap();
+        hotcold_core::manifest::check_cloud_id(&first).unwrap();
+        assert_eq!(Journal::open(&path).unwrap().cloud_id().unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        let second = Journal::open(&other.path().join("journal.db"))
+            .unwrap()
+            .cloud_id()
+            .unwrap();
+        assert_ne!(first, second, "another cloud, another id");
+    }
 
     #[test]
     fn states_and_watermarks_survive_reopen() {

@@ -25,7 +25,8 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), JournalError> {
             sent_bytes INTEGER NOT NULL DEFAULT 0, error TEXT,
             updated_ms INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS watermarks (table_name TEXT PRIMARY KEY, watermark INTEGER NOT NULL);
-         CREATE TABLE IF NOT EXISTS floors (table_name TEXT PRIMARY KEY, floor INTEGER NOT NULL);",
+         CREATE TABLE IF NOT EXISTS floors (table_name TEXT PRIMARY KEY, floor INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
     // Journals from before durable commits: their committed batches are
     // taken as not durable, which only holds their purge for the grace.
