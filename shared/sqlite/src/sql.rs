@@ -70,8 +70,8 @@ pub(crate) fn ordered_rows_sql(schema: &TableSchema, cols: &[String], filters: &
 }
 
 /// Statistics SQLite adds itself (sums of floats, see `fold::folds`): one
-/// plain GROUP BY over the window, and how its columns are read back (64-bit
-/// sums come in halves, see `sums.rs`).
+/// plain GROUP BY over the window, and how its columns are read back
+/// (integer sums come in 16-bit pieces, see `sums.rs`).
 pub(crate) fn aggregate_sql(
     schema: &TableSchema,
     a: &AggPlan,
