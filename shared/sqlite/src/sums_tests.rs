@@ -206,13 +206,19 @@ fn no_piece_of_a_sum_can_overflow_whatever_the_rows_in_a_group() {
     for (ty, extremes) in [
         ("int8", vec![i128::from(i8::MIN), i128::from(i8::MAX)]),
         ("int16", vec![i128::from(i16::MIN), i128::from(i16::MAX)]),
-        ("int32", vec![i128::from(i32::MIN), -1, i128::from(i32::MAX)]),
+        (
+            "int32",
+            vec![i128::from(i32::MIN), -1, i128::from(i32::MAX)],
+        ),
         ("uint32", vec![0, i128::from(u32::MAX)]),
         (
             "int64",
             vec![i128::from(i64::MIN), -65537, -1, 0, i128::from(i64::MAX)],
         ),
-        ("decimal(8)", vec![i128::from(i64::MIN), i128::from(i64::MAX)]),
+        (
+            "decimal(8)",
+            vec![i128::from(i64::MIN), i128::from(i64::MAX)],
+        ),
         (
             "uint64",
             vec![0, i128::from(i64::MAX), 1 << 63, i128::from(u64::MAX)],
@@ -221,10 +227,7 @@ fn no_piece_of_a_sum_can_overflow_whatever_the_rows_in_a_group() {
         let s = TableSchema::new(
             "p",
             "ts",
-            &[
-                ("ts", LogicalType::TimestampMs),
-                ("v", ty.parse().unwrap()),
-            ],
+            &[("ts", LogicalType::TimestampMs), ("v", ty.parse().unwrap())],
         );
         let (exprs, read) = part_sql(&s, &Part::Sum("v".into()), 0);
         let sql = format!("SELECT {} FROM (SELECT ?1 AS \"v\")", exprs.join(", "));
