@@ -84,7 +84,16 @@ fn http_cases() -> Vec<Http> {
         ),
         ingest(row("buyer_maker", "\"yes\""), 400, "buyer_maker"),
         ingest(row("symbol", "17"), 400, "symbol"),
-        ingest(row("symbol", "{\"a\":1}"), 400, "nested object"),
+        ingest(
+            row("symbol", "{\"a\":1}"),
+            400,
+            "column \"symbol\" (lc_string): a nested object",
+        ),
+        ingest(
+            row("price", "[1, 2]"),
+            400,
+            "column \"price\" (decimal(8)): an array",
+        ),
         ingest(
             row("ts", &now.to_string()).replace("\"x\"", "\"x\",\"exchange\":\"z\""),
             400,
