@@ -5,8 +5,11 @@
 //! connection and never finishes its request headers holds a socket and a
 //! task for ever (900 such connections were all still open after 40 s).
 //! Here each connection must deliver its TLS handshake and each request's
-//! headers within `http-header-timeout`, or it is closed.
+//! headers within `http-header-timeout`, or it is closed. A request head
+//! hyper refuses itself (too long, malformed) gets a JSON answer naming the
+//! limit, like every other error (`http_refusals`).
 
+use crate::http_refusals::{Counted, OpenResponses, Refusals, MAX_HEAD};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,6 +36,9 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        // Above hyper's fixed 65,534-byte bound on the request target, so a
+        // long target is refused as that (414), not as a long head (431).
+        .max_header_size(MAX_HEAD)
         .keep_alive(true);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
@@ -49,7 +55,11 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let open = OpenResponses::default();
+        let service = Counted {
+            inner: TowerToHyperService::new(app.clone()),
+            open: open.clone(),
+        };
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
@@ -64,7 +74,8 @@ pub async fn serve(
             }
             let result = match acceptor {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let conn = builder
+                        .serve_connection(TokioIo::new(Refusals::new(stream, open)), service);
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
@@ -80,7 +91,8 @@ pub async fn serve(
                                 return;
                             }
                         };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let conn =
+                        builder.serve_connection(TokioIo::new(Refusals::new(tls, open)), service);
                     watcher.watch(conn).await
                 }
             };

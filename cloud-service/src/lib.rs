@@ -13,6 +13,7 @@ pub mod config;
 pub mod failpoint;
 pub mod gate;
 pub mod hot;
+mod http_refusals;
 pub mod http_server;
 pub mod link;
 pub mod router;

@@ -84,7 +84,16 @@ fn http_cases() -> Vec<Http> {
         ),
         ingest(row("buyer_maker", "\"yes\""), 400, "buyer_maker"),
         ingest(row("symbol", "17"), 400, "symbol"),
-        ingest(row("symbol", "{\"a\":1}"), 400, "nested object"),
+        ingest(
+            row("symbol", "{\"a\":1}"),
+            400,
+            "column \"symbol\" (lc_string): a nested object",
+        ),
+        ingest(
+            row("price", "[1, 2]"),
+            400,
+            "column \"price\" (decimal(8)): an array",
+        ),
         ingest(
             row("ts", &now.to_string()).replace("\"x\"", "\"x\",\"exchange\":\"z\""),
             400,
@@ -196,6 +205,16 @@ fn http_cases() -> Vec<Http> {
             names: "DELETE",
         },
         get("/v1/nope".into(), 404, "no such endpoint"),
+        // A head hyper refuses before routing (http_hardening.rs has the
+        // target over 64 KiB, which no client library will send).
+        Http {
+            headers: vec![("x-big", "b".repeat(130 << 10).leak())],
+            ..get(
+                "/health".into(),
+                431,
+                "request line and headers are over 128 KiB",
+            )
+        },
     ];
     // Rehydrate with a reversed range.
     v.push(Http {

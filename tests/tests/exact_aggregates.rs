@@ -268,3 +268,90 @@ async fn clickhouse_hot_and_cold() {
 async fn sqlite_hot_and_cold() {
     every_aggregate_is_exact_or_named(Stack::start(StackOptions::default())).await;
 }
+
+/// Groups by a `uint64` key come out in the key's own order from every
+/// store: keys on both sides of 2^63, each in a cold day and a hot day, and
+/// a float summed so that SQLite groups in SQL rather than in the fold. A
+/// `limit` keeps the first groups of that order (SQLite's GROUP BY once
+/// ordered the bit-cast keys, above 2^63 first, and kept the wrong ones).
+async fn uint64_groups_come_out_in_unsigned_order(stack: Stack) {
+    let (cold_day, hot_day) = (
+        Window::day_of(now_ms() - 3 * DAY_MS),
+        Window::day_of(now_ms() - DAY_MS),
+    );
+    let keys: [u64; 6] = [u64::MAX, 1 << 63, 7, u64::MAX - 3, 0, (1 << 63) - 1];
+    let mut json = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        for day in [cold_day, hot_day] {
+            json.push(serde_json::json!({"ts": day.start + 1000 * i as i64, "id": k, "qty": 0.5}));
+        }
+    }
+    let (s, v) = stack.cloud.ingest("fills", ndjson(&json)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, r) = stack.cloud.archive_when_idle().await;
+    if s != 200 || r["failed"] != 0 || r["pending"] != 0 {
+        stack.dump_logs();
+        panic!("archive: {r:#}");
+    }
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    let range = format!("from={}&to={}", cold_day.start, hot_day.end);
+    for (extra, want) in [
+        ("", sorted.clone()),
+        ("&order=desc", sorted.iter().rev().copied().collect()),
+        ("&limit=2", sorted[..2].to_vec()),
+        ("&order=desc&limit=2", vec![u64::MAX, u64::MAX - 3]),
+    ] {
+        let q = format!("{range}&group_by=id&agg=count,sum:qty{extra}");
+        let (s, _, body) = stack.cloud.ask("aggregate", "fills", &q).await;
+        assert_eq!(s, 200, "{q}: {body}");
+        let rows = hotcold_tests::data::parse_ndjson(&body);
+        let got: Vec<u64> = rows.iter().filter_map(|r| r["id"].as_u64()).collect();
+        assert_eq!(got, want, "{q}: {body}");
+        for r in &rows {
+            assert_eq!(
+                (&r["count"], &r["sum_qty"]),
+                (&2.into(), &1.0.into()),
+                "{q}: {r}"
+            );
+        }
+    }
+}
+
+fn fills_yaml() -> String {
+    use hotcold_core::schema::{LogicalType, TableSchema};
+    let t = TableSchema::new(
+        "fills",
+        "ts",
+        &[
+            ("ts", LogicalType::TimestampMs),
+            ("id", LogicalType::UInt64),
+            ("qty", LogicalType::Float64),
+        ],
+    );
+    serde_yaml::to_string(&vec![t]).expect("yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uint64_groups_in_order_sqlite() {
+    uint64_groups_come_out_in_unsigned_order(Stack::start(StackOptions {
+        tables_yaml: Some(fills_yaml()),
+        ..Default::default()
+    }))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uint64_groups_in_order_clickhouse() {
+    let Some(url) = clickhouse::url() else { return };
+    uint64_groups_come_out_in_unsigned_order(Stack::start(StackOptions {
+        cold: ColdKind::ClickHouse {
+            url: url.clone(),
+            database: clickhouse::unique_db("u64groupscold"),
+        },
+        hot_clickhouse: Some((url, clickhouse::unique_db("u64groupshot"))),
+        tables_yaml: Some(fills_yaml()),
+        ..Default::default()
+    }))
+    .await;
+}

@@ -238,3 +238,104 @@ async fn concurrent_queries_are_bounded() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request head hyper refuses by itself (a target over its 65,534
+/// bytes, a head over 128 KiB or over 100 fields, a malformed header) gets
+/// a JSON answer naming the limit, as every other error does, not hyper's
+/// empty body: on a fresh connection and on one kept alive after a served
+/// request. The service goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_hyper_refuses_gets_a_json_answer_naming_the_limit() {
+    use hotcold_tests::rawhttp::read_to_close;
+    let stack = Stack::start(StackOptions::default());
+    let a = addr(&stack.cloud.url);
+    let long_target = format!("/v1/query/trades?from=1&to=2&symbol={}", "A".repeat(70_000));
+    let big_header = format!("X-Big: {}\r\n", "b".repeat(130 << 10));
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases = [
+        (
+            format!("GET {long_target} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            414,
+            "the request target (path and query) is over 65534 bytes",
+        ),
+        (
+            format!("GET /health HTTP/1.1\r\nHost: x\r\n{big_header}\r\n"),
+            431,
+            "over 128 KiB",
+        ),
+        (
+            format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+            431,
+            "over 100 header fields",
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n".to_string(),
+            400,
+            "not HTTP/1.1",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for kept_alive in [false, true] {
+        for (request, status, names) in &cases {
+            let mut c = tokio::net::TcpStream::connect(&a).await.expect("connect");
+            if kept_alive {
+                c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .expect("first request");
+                read_one_response(&mut c).await;
+            }
+            c.write_all(request.as_bytes()).await.expect("request");
+            let (got, closed) = read_to_close(&mut c, Duration::from_secs(5)).await;
+            let text = String::from_utf8_lossy(&got);
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+            let error = json
+                .as_ref()
+                .and_then(|j| j["error"].as_str())
+                .unwrap_or_default();
+            if !head.starts_with(&format!("HTTP/1.1 {status} "))
+                || !head.contains("content-type: application/json")
+                || json.as_ref().map(|j| j["status"].clone()) != Some((*status).into())
+                || !error.contains(names)
+                || !closed
+            {
+                wrong.push(format!(
+                    "kept_alive={kept_alive}, want {status} naming {names:?}, got (closed={closed}) {:.400}",
+                    text
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(stack.cloud.get("/health").await.0, 200);
+}
+
+/// Reads one response with a `content-length` body off `c`.
+async fn read_one_response(c: &mut tokio::net::TcpStream) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_string)
+                })
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if body.len() >= len {
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                return;
+            }
+        }
+    }
+}

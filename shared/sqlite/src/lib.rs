@@ -24,6 +24,8 @@ mod window;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod group_tests;
 
 pub use ddl::create_table;
 pub use insert::insert;

@@ -5,7 +5,7 @@
 
 use crate::sums::{parts_sql, Read};
 use hotcold_core::query::{AggPlan, Plan};
-use hotcold_core::schema::TableSchema;
+use hotcold_core::schema::{LogicalType, TableSchema};
 use hotcold_core::Value;
 
 pub(crate) fn cols(schema: &TableSchema) -> String {
@@ -70,8 +70,8 @@ pub(crate) fn ordered_rows_sql(schema: &TableSchema, cols: &[String], filters: &
 }
 
 /// Statistics SQLite adds itself (sums of floats, see `fold::folds`): one
-/// plain GROUP BY over the window, and how its columns are read back (64-bit
-/// sums come in halves, see `sums.rs`).
+/// plain GROUP BY over the window, and how its columns are read back
+/// (integer sums come in 16-bit pieces, see `sums.rs`).
 pub(crate) fn aggregate_sql(
     schema: &TableSchema,
     a: &AggPlan,
@@ -80,11 +80,21 @@ pub(crate) fn aggregate_sql(
 ) -> (String, Vec<Read>) {
     let ts = format!("\"{}\"", schema.time_column);
     let mut keys = Vec::new();
+    // The ORDER BY terms: a uint64 key above i64::MAX is held bit-cast,
+    // below zero, so its order is the sign's (non-negative first), then the
+    // value's (within one sign the bit-cast order is the unsigned one).
+    let mut order = Vec::new();
     if let Some(iv) = a.interval_ms {
         keys.push((bucket_sql(&ts, iv), "_k".to_string()));
+        order.push(format!("_k {dir}"));
     }
     for (i, g) in a.group_by.iter().enumerate() {
-        keys.push((format!("\"{}\"", g.name), format!("_g{i}")));
+        let name = format!("_g{i}");
+        if g.ty == LogicalType::UInt64 {
+            order.push(format!("(\"{}\" < 0) {dir}", g.name));
+        }
+        order.push(format!("{name} {dir}"));
+        keys.push((format!("\"{}\"", g.name), name));
     }
     let (parts, reads) = parts_sql(schema, a, keys.len());
     let cols: Vec<String> = keys
@@ -98,7 +108,6 @@ pub(crate) fn aggregate_sql(
         " HAVING count(*) > 0".to_string()
     } else {
         let names: Vec<&str> = keys.iter().map(|(_, n)| n.as_str()).collect();
-        let order: Vec<String> = names.iter().map(|n| format!("{n} {dir}")).collect();
         format!(
             " GROUP BY {} ORDER BY {}",
             names.join(", "),

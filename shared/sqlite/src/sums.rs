@@ -7,12 +7,17 @@
 //! one, and its `sum` fails the whole statement ("integer overflow", a 500)
 //! as soon as a running total leaves 64 bits. So:
 //!
-//! - a sum of a 64-bit column is taken in two halves, `x = hi * 2^32 + lo`
-//!   with both halves below 2^32 in size, whose sums cannot overflow for
-//!   fewer than 2^31 rows in one group; the reader joins them as an i128
-//!   and narrows it to the answer's type, or refuses the answer by naming
-//!   the column (`SumOverflow`, a 400). Narrower integers are summed whole:
-//!   they would need 2^31 rows to overflow.
+//! - a sum of an integer wider than 16 bits is taken in 16-bit pieces,
+//!   `x = p3 * 2^48 + p2 * 2^32 + p1 * 2^16 + p0` (two pieces for 32-bit
+//!   types), every piece below 2^16 in size, and the reader joins the
+//!   pieces' sums as an i128 and narrows it to the answer's type, or
+//!   refuses the answer by naming the column (`SumOverflow`, a 400). Why
+//!   16 bits: a piece's sum cannot overflow for any group a SQLite file can
+//!   hold. A file has at most 2^48 bytes (4294967294 pages of 64 KiB) and a
+//!   row costs more than 2 (its cell pointer alone is 2), so a group has
+//!   fewer than 2^47 rows and a piece's sum stays below 2^47 * 2^16 = 2^63.
+//!   Halves (32-bit pieces) overflowed past 2^31 rows in one group.
+//!   8- and 16-bit integers are summed whole, being one piece already.
 //! - the max of a `uint64` is the greatest of the negative (bit-cast) cells
 //!   if there is one, else the greatest cell; the min the least of the
 //!   non-negative cells if there is one, else the least. Within one sign
@@ -28,23 +33,31 @@ use hotcold_core::schema::{LogicalType, TableSchema};
 pub(crate) enum Read {
     /// One select column, as the output kind says.
     Plain(usize),
-    /// A sum in halves: select columns `hi` and `hi + 1`.
-    Halves {
-        hi: usize,
+    /// A sum in `n` 16-bit pieces: select columns `at..at + n`, the least
+    /// significant first.
+    Pieces {
+        at: usize,
+        n: u32,
         column: String,
         ty: LogicalType,
     },
 }
 
+/// The bits of one piece of a split sum.
+const PIECE_BITS: u32 = 16;
+
 fn ty_of(schema: &TableSchema, c: &str) -> Option<LogicalType> {
     schema.column(c).map(|(_, d)| d.ty)
 }
 
-fn wide(ty: Option<LogicalType>) -> bool {
-    matches!(
-        ty,
-        Some(LogicalType::Int64 | LogicalType::UInt64 | LogicalType::Decimal { .. })
-    )
+/// How many 16-bit pieces a sum of `ty` is taken in: 1 is whole.
+fn pieces(ty: Option<LogicalType>) -> u32 {
+    use LogicalType::*;
+    match ty {
+        Some(Int32 | UInt32) => 2,
+        Some(Int64 | UInt64 | Decimal { .. }) => 4,
+        _ => 1,
+    }
 }
 
 /// The select expressions of one part, after `at` select columns.
@@ -52,26 +65,32 @@ pub(crate) fn part_sql(schema: &TableSchema, p: &Part, at: usize) -> (Vec<String
     let one = |e: String| (vec![e], Read::Plain(at));
     let unsigned = |c: &str| ty_of(schema, c) == Some(LogicalType::UInt64);
     match p {
-        Part::Sum(c) if wide(ty_of(schema, c)) => {
+        Part::Sum(c) if pieces(ty_of(schema, c)) > 1 => {
+            let n = pieces(ty_of(schema, c));
             let x = format!("\"{c}\"");
-            let (hi, lo) = if unsigned(c) {
-                (
-                    format!("sum(({x} >> 32) & 4294967295)"),
-                    format!("sum({x} & 4294967295)"),
-                )
-            } else {
-                (
-                    format!("sum({x} / 4294967296)"),
-                    format!("sum({x} % 4294967296)"),
-                )
-            };
+            let exprs = (0..n)
+                .map(|j| {
+                    let shifted = match j * PIECE_BITS {
+                        0 => x.clone(),
+                        bits => format!("({x} >> {bits})"),
+                    };
+                    // The top piece of a signed value keeps its sign (SQLite's
+                    // >> shifts arithmetically); a bit-cast uint64's is masked.
+                    if j + 1 < n || unsigned(c) {
+                        format!("sum({shifted} & 65535)")
+                    } else {
+                        format!("sum({shifted})")
+                    }
+                })
+                .collect();
             let ty = ty_of(schema, c).unwrap_or(LogicalType::Int64);
-            let read = Read::Halves {
-                hi: at,
+            let read = Read::Pieces {
+                at,
+                n,
                 column: c.clone(),
                 ty,
             };
-            (vec![hi, lo], read)
+            (exprs, read)
         }
         Part::Sum(c) => one(format!("sum(\"{c}\")")),
         // Open and close always take the fold (`fold.rs`); they are here
@@ -113,14 +132,16 @@ pub(crate) fn read_row(
 ) -> Result<(), SqliteError> {
     for (c, r) in batch.columns.iter_mut().zip(reads) {
         match (r, c) {
-            (Read::Halves { hi, column, ty }, c) => {
-                let h: i64 = row.get(*hi)?;
-                let l: i64 = row.get(*hi + 1)?;
-                let exact = i128::from(h) * (1i128 << 32) + i128::from(l);
+            (Read::Pieces { at, n, column, ty }, c) => {
+                let mut exact = 0i128;
+                for j in 0..*n {
+                    let piece: i64 = row.get(*at + j as usize)?;
+                    exact += i128::from(piece) * (1i128 << (j * PIECE_BITS));
+                }
                 match c {
                     Column::U64(v) => v.push(narrow_u64(exact, column, *ty)?),
                     Column::I64(v) => v.push(narrow_i64(exact, column, *ty)?),
-                    // The plan gives 64-bit sums integer kinds.
+                    // The plan gives integer sums integer kinds.
                     _ => {}
                 }
             }

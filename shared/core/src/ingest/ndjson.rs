@@ -133,15 +133,19 @@ impl<'s> Rows<'s> {
                 c.skip_ws();
                 let key = c.string().map_err(not_object)?;
                 c.expect(b':', "':'").map_err(not_object)?;
-                let tok = c.value().map_err(not_object)?;
                 let Some(col) = self.column_of(&key, position) else {
                     return Err(self.unknown(&key));
                 };
+                let def = &self.schema.columns[col];
+                // A value that is no scalar (a nested object, an array) or
+                // no JSON is named by its key, not only by where it starts.
+                let tok = c
+                    .value()
+                    .map_err(|e| format!("column {:?} ({}): {e}", def.name, def.ty))?;
                 if self.seen[col] == row {
                     return Err(format!("not a JSON object: key {key:?} is given twice"));
                 }
                 self.seen[col] = row;
-                let def = &self.schema.columns[col];
                 if let Token::Str(s) = &tok {
                     self.check_len(&def.name, s.len())?;
                 }

@@ -47,7 +47,19 @@ fn errors_name_line_and_column() {
         ),
         ("{\"ts\":1,\"price\":1,}", "line 1: not a JSON object"),
         ("{\"ts\":1,\"price\":1} x", "trailing characters"),
-        ("{\"ts\":1,\"price\":{\"a\":1}}", "nested object"),
+        (
+            "{\"ts\":1,\"price\":{\"a\":1}}",
+            "line 1: column \"price\" (decimal(8)): a nested object is not a column value",
+        ),
+        (
+            "{\"price\":1,\"ts\":[1,2]}",
+            "line 1: column \"ts\" (timestamp_ms): an array is not a column value",
+        ),
+        (
+            "{\"ts\":1,\"price\":1}\n{\"ts\":2,\"price\":tru}",
+            "line 2: column \"price\" (decimal(8)): invalid literal",
+        ),
+        ("{\"ts\":1,\"qty\":{\"a\":1}}", "unknown column \"qty\""),
         (
             "{\"ts\":1.5,\"price\":1}",
             "expected integer milliseconds, got 1.5",
