@@ -43,7 +43,11 @@ pub fn preflight(cfg: &CloudConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if cfg.cold.is_none() {
         let files = cfg.tls_files();
-        hotcold_link::tls::client_crypto(&files).map_err(|e| {
+        let crypto = match cfg.link.direction {
+            config::Direction::CloudDials => hotcold_link::tls::client_crypto(&files).map(|_| ()),
+            config::Direction::NasDials => hotcold_link::tls::server_crypto(&files).map(|_| ()),
+        };
+        crypto.map_err(|e| {
             anyhow::anyhow!(
                 "link: the certificates in link.ca, link.cert, link.key (and peer-cert) cannot be used: {e} (cloud-service certs init makes them)"
             )

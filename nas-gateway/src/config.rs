@@ -10,6 +10,13 @@ use std::path::{Path, PathBuf};
 pub struct NasConfig {
     /// UDP address of the QUIC link (inside the WireGuard tunnel in production).
     pub listen: SocketAddr,
+    /// The cloud's QUIC address: the gateway dials out to it and keeps the
+    /// connection up (the cloud's `link.direction: nas-dials`), so nothing
+    /// needs to be reachable at home; `listen` is then unused.
+    pub dial: Option<SocketAddr>,
+    /// How often a dialled connection sends a keep-alive: well under the
+    /// NAT's UDP timeout (often 30 s) so the home router keeps the mapping.
+    pub keep_alive: Span,
     /// Staging area and the SQLite cold store live here.
     pub data_dir: PathBuf,
     pub tls: TlsConfig,
@@ -66,6 +73,8 @@ impl Default for NasConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 7443).into(),
+            dial: None,
+            keep_alive: Span(std::time::Duration::from_secs(5)),
             data_dir: "data/nas".into(),
             tls: TlsConfig::default(),
             cold: ColdConfig::Sqlite { path: None },
@@ -116,6 +125,12 @@ impl NasConfig {
                 "max-frame: {} cannot hold a chunk; it must be at least {} and more than the cloud's link.chunk-size (default 1MiB)",
                 self.max_frame,
                 ByteSize(MIN_MAX_FRAME)
+            ));
+        }
+        if self.keep_alive.0.is_zero() || self.keep_alive.0 >= std::time::Duration::from_secs(25) {
+            return Err(format!(
+                "keep-alive: {} must be more than 0 and under 25s (home routers drop an idle UDP mapping after 30s or so)",
+                self.keep_alive
             ));
         }
         if self.staging_budget.0 == 0 {

@@ -6,6 +6,7 @@ pub mod cold;
 pub mod commit;
 pub mod committer;
 pub mod config;
+mod dial;
 pub mod failpoint;
 #[cfg(test)]
 mod fixture;
@@ -54,7 +55,11 @@ pub async fn open_cold(cfg: &NasConfig) -> anyhow::Result<AnyCold> {
 /// `check-config` runs this and `start` runs it first.
 pub fn preflight(cfg: &NasConfig) -> anyhow::Result<()> {
     cfg.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
-    hotcold_link::tls::server_crypto(&cfg.tls_files()).map_err(|e| {
+    let crypto = match cfg.dial {
+        Some(_) => hotcold_link::tls::client_crypto(&cfg.tls_files()).map(|_| ()),
+        None => hotcold_link::tls::server_crypto(&cfg.tls_files()).map(|_| ()),
+    };
+    crypto.map_err(|e| {
         anyhow::anyhow!(
             "tls: the certificates in tls.ca, tls.cert, tls.key (and peer-cert) cannot be used: {e} (cloud-service certs init makes them)"
         )
@@ -95,11 +100,14 @@ async fn start_with<S: ColdStore>(
         cfg.staging_budget.0,
         cfg.staging_expiry.0,
     )?;
-    let endpoint = hotcold_link::server_endpoint(
-        cfg.listen,
-        &cfg.tls_files(),
-        &hotcold_link::LinkTuning::default(),
-    )?;
+    let tuning = hotcold_link::LinkTuning {
+        keep_alive: cfg.keep_alive.0,
+        ..Default::default()
+    };
+    let endpoint = match cfg.dial {
+        Some(_) => hotcold_link::client_endpoint(&cfg.tls_files(), &tuning)?,
+        None => hotcold_link::server_endpoint(cfg.listen, &cfg.tls_files(), &tuning)?,
+    };
     let addr = endpoint.local_addr()?;
     let gw = Arc::new(gateway::Gateway::new(
         store,
@@ -128,8 +136,12 @@ async fn start_with<S: ColdStore>(
         }
         None => (None, None),
     };
+    let dial = cfg.dial;
     let task = tokio::spawn(async move {
-        server::serve(endpoint, gw, shutdown).await;
+        match dial {
+            Some(cloud) => dial::dial(endpoint, cloud, gw, shutdown).await,
+            None => server::serve(endpoint, gw, shutdown).await,
+        }
         committer.abort();
         retention.abort();
         if let Some(h) = http {

@@ -41,7 +41,9 @@ pub async fn serve<S: ColdStore>(
     endpoint.close(0u32.into(), b"shutdown");
 }
 
-async fn connection<S: ColdStore>(conn: quinn::Connection, gw: Arc<Gateway<S>>) {
+/// Serves the cloud's requests on one connection until it closes (either
+/// end may have opened it).
+pub(crate) async fn connection<S: ColdStore>(conn: quinn::Connection, gw: Arc<Gateway<S>>) {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {

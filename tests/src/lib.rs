@@ -12,6 +12,7 @@ pub mod disk;
 pub mod hot_cluster;
 pub mod hot_cluster_checks;
 pub mod ingest_bench;
+pub mod nas_dials;
 pub mod netns;
 pub mod procs;
 pub mod proxy;

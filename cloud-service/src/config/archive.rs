@@ -10,8 +10,16 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LinkConfig {
-    /// The gateway's QUIC address (its WireGuard address in production).
+    /// Who opens the connection: the cloud (default: the NAS must be
+    /// reachable, through WireGuard or a forwarded port) or the NAS (no VPN,
+    /// no port open at home: the cloud listens on `listen`).
+    pub direction: Direction,
+    /// The gateway's QUIC address (its WireGuard address in production);
+    /// only with `direction: cloud-dials`.
     pub gateway: SocketAddr,
+    /// The UDP address the cloud listens on for its gateway; only with
+    /// `direction: nas-dials`.
+    pub listen: Option<SocketAddr>,
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -46,9 +54,20 @@ pub struct LinkConfig {
     pub wire_overhead: f64,
 }
 
+/// `link.direction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    #[default]
+    CloudDials,
+    NasDials,
+}
+
 impl Default for LinkConfig {
     fn default() -> Self {
         Self {
+            direction: Direction::CloudDials,
+            listen: None,
             gateway: ([127, 0, 0, 1], 7443).into(),
             ca: "data/certs/ca.pem".into(),
             cert: "data/certs/cloud-service.pem".into(),

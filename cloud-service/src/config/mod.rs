@@ -12,7 +12,7 @@ mod archive;
 mod cluster;
 
 pub use api::{AdminConfig, IngestConfig, QueryConfig, ResolvedTokens};
-pub use archive::{AlertsConfig, ArchiveConfig, LinkConfig, ScheduleConfig};
+pub use archive::{AlertsConfig, ArchiveConfig, Direction, LinkConfig, ScheduleConfig};
 pub use cluster::ClusterConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +213,17 @@ impl CloudConfig {
             if v.0.is_zero() {
                 return Err(format!("{key}: must be more than 0"));
             }
+        }
+        match (self.link.direction, self.link.listen) {
+            (archive::Direction::NasDials, None) => {
+                return Err("link.listen: direction nas-dials needs the UDP address the cloud listens on for its gateway (e.g. 0.0.0.0:7443)".into())
+            }
+            (archive::Direction::CloudDials, Some(l)) => {
+                return Err(format!(
+                    "link.listen ({l}) is for direction nas-dials; with cloud-dials the cloud dials link.gateway"
+                ))
+            }
+            _ => {}
         }
         if self.link.keep_alive >= self.link.idle_timeout {
             return Err(format!(

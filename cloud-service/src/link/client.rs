@@ -2,6 +2,11 @@
 //! reopened after it drops (with capped exponential backoff and jitter), one
 //! stream per request. What goes over a stream is in `deliver.rs` (a batch)
 //! and `requests.rs` (rechecks, ledger questions, cold queries).
+//!
+//! With `link.direction: nas-dials` the gateway opens the connections
+//! instead (`accept.rs`): the cloud listens, and a request waits up to
+//! `connect-timeout` for the NAS to be connected. Everything above the
+//! connection is the same.
 
 use super::backoff::Backoff;
 use super::meter::Meter;
@@ -30,6 +35,8 @@ pub struct LinkClient {
     pub(super) down: std::sync::Mutex<Option<(i64, String)>>,
     /// Streams cold queries may hold (see `QUERY_STREAMS`).
     pub(super) query_streams: tokio::sync::Semaphore,
+    /// `nas-dials`: woken when the NAS connects.
+    pub(super) arrived: tokio::sync::Notify,
 }
 
 impl LinkClient {
@@ -40,9 +47,16 @@ impl LinkClient {
             keep_alive: cfg.keep_alive.0,
             idle_timeout: cfg.idle_timeout.0,
         };
-        let endpoint = hotcold_link::client_endpoint(tls, &tuning)?;
+        let listen = match (cfg.direction, cfg.listen) {
+            (crate::config::Direction::NasDials, Some(addr)) => Some(addr),
+            _ => None,
+        };
+        let endpoint = match listen {
+            Some(addr) => hotcold_link::server_endpoint(addr, tls, &tuning)?,
+            None => hotcold_link::client_endpoint(tls, &tuning)?,
+        };
         let burst = cfg.chunk_size.0 as u32 + 64;
-        Ok(Arc::new(Self {
+        let me = Arc::new(Self {
             endpoint,
             pacer: Pacer::new(cfg.bwlimit.clone(), burst, cfg.wire_overhead),
             backoff: std::sync::Mutex::new(Backoff::new(
@@ -55,7 +69,57 @@ impl LinkClient {
             query_conn: Mutex::new(None),
             down: std::sync::Mutex::new(None),
             query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
-        }))
+            arrived: tokio::sync::Notify::new(),
+        });
+        if listen.is_some() {
+            me.mark_down(&me.waiting_reason());
+            tokio::spawn(super::accept::accept_loop(me.clone()));
+        }
+        Ok(me)
+    }
+
+    /// Where the link's peer is: the gateway's address, or with
+    /// `nas-dials` the address the cloud listens on.
+    pub(super) fn peer_addr(&self) -> std::net::SocketAddr {
+        self.cfg.listen.unwrap_or(self.cfg.gateway)
+    }
+
+    pub(super) fn nas_dials(&self) -> bool {
+        self.cfg.direction == crate::config::Direction::NasDials
+    }
+
+    pub(super) fn waiting_reason(&self) -> String {
+        format!(
+            "waiting for the NAS to connect (link.direction: nas-dials; listening on UDP {})",
+            self.peer_addr()
+        )
+    }
+
+    /// `nas-dials`: the connection in `slot` once the NAS has opened it,
+    /// waiting up to `connect-timeout`.
+    async fn wait_for_nas(
+        &self,
+        slot: &Mutex<Option<quinn::Connection>>,
+    ) -> Result<quinn::Connection, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.cfg.connect_timeout.0;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(c) = slot.lock().await.as_ref() {
+                if c.close_reason().is_none() {
+                    return Ok(c.clone());
+                }
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let reason = self.waiting_reason();
+                self.mark_down(&reason);
+                return Err(ClientError::Unreachable {
+                    addr: self.peer_addr(),
+                    reason,
+                });
+            }
+        }
     }
 
     /// QUIC's own counters for the current connection (packets lost and
@@ -97,6 +161,9 @@ impl LinkClient {
         &self,
         slot: &Mutex<Option<quinn::Connection>>,
     ) -> Result<quinn::Connection, ClientError> {
+        if self.nas_dials() {
+            return self.wait_for_nas(slot).await;
+        }
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
             if c.close_reason().is_none() {
@@ -162,7 +229,7 @@ impl LinkClient {
     }
 
     /// Records that the gateway could not be reached (keeps the first time).
-    fn mark_down(&self, reason: &str) {
+    pub(super) fn mark_down(&self, reason: &str) {
         let now = crate::clock::now_ms();
         let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
         let since = down.as_ref().map_or(now, |(t, _)| *t);
@@ -179,7 +246,7 @@ impl LinkClient {
     ) -> Result<FramedStream, ClientError> {
         let conn = self.connection(slot).await?;
         let (send, recv) = conn.open_bi().await.map_err(|e| ClientError::Unreachable {
-            addr: self.cfg.gateway,
+            addr: self.peer_addr(),
             reason: e.to_string(),
         })?;
         Ok(FramedStream::new(send, recv, self.cfg.max_frame.0 as usize))

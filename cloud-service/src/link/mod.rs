@@ -1,6 +1,7 @@
 //! The cloud's end of the link: the client, its pacer (bandwidth limit),
 //! reconnect backoff and transfer-rate meter.
 
+mod accept;
 pub mod backoff;
 pub mod client;
 mod deliver;

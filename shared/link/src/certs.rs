@@ -16,15 +16,17 @@ pub struct CertBundle {
     pub client_key: String,
 }
 
-fn leaf(
-    name: &str,
-    usage: ExtendedKeyUsagePurpose,
-    issuer: &Issuer<'_, KeyPair>,
-) -> Result<(String, String), rcgen::Error> {
+/// A leaf for `name`, good for either end of a TLS handshake: the QUIC
+/// connection's initiator is its TLS client, and with `link.direction:
+/// nas-dials` the gateway initiates, so each certificate must serve both.
+fn leaf(name: &str, issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), rcgen::Error> {
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::new(vec![name.to_string()])?;
     p.distinguished_name.push(DnType::CommonName, name);
-    p.extended_key_usages = vec![usage];
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let cert = p.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -50,16 +52,8 @@ pub fn generate_many(org: &str, n: usize) -> Result<Vec<CertBundle>, rcgen::Erro
     let issuer = Issuer::new(ca, ca_key);
     (0..n.max(1))
         .map(|_| {
-            let (server_cert, server_key) = leaf(
-                crate::SERVER_NAME,
-                ExtendedKeyUsagePurpose::ServerAuth,
-                &issuer,
-            )?;
-            let (client_cert, client_key) = leaf(
-                "cloud-service",
-                ExtendedKeyUsagePurpose::ClientAuth,
-                &issuer,
-            )?;
+            let (server_cert, server_key) = leaf(crate::SERVER_NAME, &issuer)?;
+            let (client_cert, client_key) = leaf(crate::CLOUD_NAME, &issuer)?;
             Ok(CertBundle {
                 ca_cert: ca_cert.pem(),
                 ca_key: ca_key_pem.clone(),

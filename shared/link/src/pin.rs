@@ -35,7 +35,7 @@ impl ClientCertVerifier for PinnedClient {
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
         if end_entity.as_ref() != self.pin.as_ref() {
-            tracing::warn!("refused a client: its certificate is not the pinned cloud-service one");
+            tracing::warn!("refused a peer dialling in: its certificate chains to the CA but is not the pinned one");
             return Err(not_pinned("client"));
         }
         Ok(ok)
@@ -88,9 +88,9 @@ impl ServerCertVerifier for PinnedServer {
         )?;
         if end_entity.as_ref() != self.pin.as_ref() {
             tracing::warn!(
-                "refused the gateway: its certificate is not the pinned nas-gateway one"
+                "refused the peer dialled: its certificate chains to the CA but is not the pinned one"
             );
-            return Err(not_pinned("gateway"));
+            return Err(not_pinned("server"));
         }
         Ok(ok)
     }

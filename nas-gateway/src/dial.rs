@@ -1,0 +1,82 @@
+//! `dial: ADDR`: the gateway opens the link (the cloud's `link.direction:
+//! nas-dials`), so a NAS behind a NAT or a router nobody can configure needs
+//! no VPN and no forwarded port. Two connections, one per role
+//! (`hotcold_link::Role`), each dialled again with capped backoff when it
+//! drops; QUIC keep-alives (`keep-alive`) hold the NAT's mapping open. On
+//! each connection the gateway serves the cloud's requests exactly as when
+//! the cloud dials (`server::connection`).
+
+use crate::cold::ColdStore;
+use crate::gateway::Gateway;
+use hotcold_link::Role;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long one attempt waits for the cloud's answer.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Keeps both connections to the cloud up until `shutdown` resolves.
+pub(crate) async fn dial<S: ColdStore>(
+    endpoint: quinn::Endpoint,
+    cloud: SocketAddr,
+    gw: Arc<Gateway<S>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let loops: Vec<_> = Role::ALL
+        .into_iter()
+        .map(|role| tokio::spawn(keep_dialling(endpoint.clone(), cloud, role, gw.clone())))
+        .collect();
+    shutdown.await;
+    loops.iter().for_each(|l| l.abort());
+    endpoint.close(0u32.into(), b"shutdown");
+}
+
+async fn keep_dialling<S: ColdStore>(
+    endpoint: quinn::Endpoint,
+    cloud: SocketAddr,
+    role: Role,
+    gw: Arc<Gateway<S>>,
+) {
+    let mut wait = BACKOFF_MIN;
+    loop {
+        match connect(&endpoint, cloud, role).await {
+            Ok(conn) => {
+                wait = BACKOFF_MIN;
+                tracing::info!(%cloud, %role, "connected to the cloud");
+                crate::server::connection(conn, gw.clone()).await;
+                tracing::warn!(%cloud, %role, "the connection to the cloud closed; dialling again");
+            }
+            Err(e) => {
+                tracing::warn!(%cloud, %role, error = %e, retry_in_s = wait.as_secs_f64(), "cannot reach the cloud")
+            }
+        }
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        tokio::time::sleep(wait.mul_f64(jitter)).await;
+        wait = (wait * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One attempt: the handshake (the cloud's certificate must be the pinned
+/// one), then the role, on a stream of its own.
+async fn connect(
+    endpoint: &quinn::Endpoint,
+    cloud: SocketAddr,
+    role: Role,
+) -> Result<quinn::Connection, String> {
+    let connecting = endpoint
+        .connect(cloud, hotcold_link::CLOUD_NAME)
+        .map_err(|e| e.to_string())?;
+    let conn = tokio::time::timeout(CONNECT_WITHIN, connecting)
+        .await
+        .map_err(|_| format!("no answer within {}s", CONNECT_WITHIN.as_secs()))?
+        .map_err(|e| e.to_string())?;
+    let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
+    s.write_all(&[role.byte()])
+        .await
+        .map_err(|e| e.to_string())?;
+    s.finish().map_err(|e| e.to_string())?;
+    Ok(conn)
+}
