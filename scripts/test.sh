@@ -66,10 +66,11 @@ export HOTCOLD_REQUIRE_CHDB=1
 # line) need root and Debian's wireguard-go and wireguard-tools. As root they
 # are installed if missing and must pass; otherwise they skip, loudly.
 if [ "$(id -u)" = 0 ]; then
-  if ! command -v wireguard-go >/dev/null 2>&1 || ! command -v wg >/dev/null 2>&1; then
-    echo "installing wireguard-go and wireguard-tools from Debian's packages" >&2
+  # nftables: the home router's NAT of the nas-dials test (scripts/natns.sh).
+  if ! command -v wireguard-go >/dev/null 2>&1 || ! command -v wg >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
+    echo "installing wireguard-go, wireguard-tools and nftables from Debian's packages" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wireguard-go wireguard-tools iproute2 >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wireguard-go wireguard-tools iproute2 nftables >&2
   fi
   export HOTCOLD_REQUIRE_NETNS=1
 fi

@@ -13,6 +13,7 @@ pub mod hot_cluster;
 pub mod hot_cluster_checks;
 pub mod ingest_bench;
 pub mod nas_dials;
+pub mod natns;
 pub mod netns;
 pub mod procs;
 pub mod proxy;
