@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 pub struct NasConfig {
     /// UDP address of the QUIC link (inside the WireGuard tunnel in production).
     pub listen: SocketAddr,
-    /// The cloud's QUIC address: the gateway dials out to it and keeps the
-    /// connection up (the cloud's `link.direction: nas-dials`), so nothing
-    /// needs to be reachable at home; `listen` is then unused.
-    pub dial: Option<SocketAddr>,
+    /// The cloud's QUIC address, `host:port` (a name is looked up at each
+    /// attempt, so a changed address is followed): the gateway dials out to
+    /// it and keeps the connection up (the cloud's `link.direction:
+    /// nas-dials`), so nothing needs to be reachable at home; `listen` is
+    /// then unused.
+    pub dial: Option<String>,
     /// How often a dialled connection sends a keep-alive: well under the
     /// NAT's UDP timeout (often 30 s) so the home router keeps the mapping.
     pub keep_alive: Span,
@@ -126,6 +128,14 @@ impl NasConfig {
                 self.max_frame,
                 ByteSize(MIN_MAX_FRAME)
             ));
+        }
+        if let Some(d) = &self.dial {
+            let port = d.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p));
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none_or(|p| p == 0) {
+                return Err(format!(
+                    "dial: {d:?} is not host:port (the cloud's address and its link.listen port, e.g. vm.example.net:7443)"
+                ));
+            }
         }
         if self.keep_alive.0.is_zero() || self.keep_alive.0 >= std::time::Duration::from_secs(25) {
             return Err(format!(

@@ -9,7 +9,6 @@
 use crate::cold::ColdStore;
 use crate::gateway::Gateway;
 use hotcold_link::Role;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,13 +20,20 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 /// Keeps both connections to the cloud up until `shutdown` resolves.
 pub(crate) async fn dial<S: ColdStore>(
     endpoint: quinn::Endpoint,
-    cloud: SocketAddr,
+    cloud: String,
     gw: Arc<Gateway<S>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let loops: Vec<_> = Role::ALL
         .into_iter()
-        .map(|role| tokio::spawn(keep_dialling(endpoint.clone(), cloud, role, gw.clone())))
+        .map(|role| {
+            tokio::spawn(keep_dialling(
+                endpoint.clone(),
+                cloud.clone(),
+                role,
+                gw.clone(),
+            ))
+        })
         .collect();
     shutdown.await;
     loops.iter().for_each(|l| l.abort());
@@ -36,13 +42,13 @@ pub(crate) async fn dial<S: ColdStore>(
 
 async fn keep_dialling<S: ColdStore>(
     endpoint: quinn::Endpoint,
-    cloud: SocketAddr,
+    cloud: String,
     role: Role,
     gw: Arc<Gateway<S>>,
 ) {
     let mut wait = BACKOFF_MIN;
     loop {
-        match connect(&endpoint, cloud, role).await {
+        match connect(&endpoint, &cloud, role).await {
             Ok(conn) => {
                 wait = BACKOFF_MIN;
                 tracing::info!(%cloud, %role, "connected to the cloud");
@@ -63,11 +69,16 @@ async fn keep_dialling<S: ColdStore>(
 /// one), then the role, on a stream of its own.
 async fn connect(
     endpoint: &quinn::Endpoint,
-    cloud: SocketAddr,
+    cloud: &str,
     role: Role,
 ) -> Result<quinn::Connection, String> {
+    let addr = tokio::net::lookup_host(cloud)
+        .await
+        .map_err(|e| format!("cannot look up {cloud}: {e}"))?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| format!("{cloud} has no IPv4 address"))?;
     let connecting = endpoint
-        .connect(cloud, hotcold_link::CLOUD_NAME)
+        .connect(addr, hotcold_link::CLOUD_NAME)
         .map_err(|e| e.to_string())?;
     let conn = tokio::time::timeout(CONNECT_WITHIN, connecting)
         .await

@@ -136,7 +136,7 @@ async fn start_with<S: ColdStore>(
         }
         None => (None, None),
     };
-    let dial = cfg.dial;
+    let dial = cfg.dial.clone();
     let task = tokio::spawn(async move {
         match dial {
             Some(cloud) => dial::dial(endpoint, cloud, gw, shutdown).await,

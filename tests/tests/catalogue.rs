@@ -309,6 +309,23 @@ fn config_cases(certs: &std::path::Path) -> Vec<(&'static str, String, &'static 
         ("nas-gateway", "tls:\n  ca: /nope/ca.pem\n".into(), "/nope/ca.pem"),
         ("nas-gateway", "cold-retention: 3 years\n".into(), "cold-retention"),
         ("nas-gateway", "staging-budget: 0B\n".into(), "staging-budget"),
+        ("nas-gateway", "dial: vm.example.net\n".into(), "not host:port"),
+        ("nas-gateway", "keep-alive: 60s\n".into(), "keep-alive"),
+        (
+            "cloud-service",
+            format!("{}  direction: nas-dials\n{tables}", link),
+            "link.listen: direction nas-dials needs",
+        ),
+        (
+            "cloud-service",
+            format!("{}  listen: 0.0.0.0:7443\n{tables}", link),
+            "is for direction nas-dials",
+        ),
+        (
+            "cloud-service",
+            format!("{}  direction: both-dial\n{tables}", link),
+            "both-dial",
+        ),
     ]
 }
 
