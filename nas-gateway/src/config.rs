@@ -130,8 +130,13 @@ impl NasConfig {
             ));
         }
         if let Some(d) = &self.dial {
-            let port = d.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p));
-            if port.and_then(|p| p.parse::<u16>().ok()).is_none_or(|p| p == 0) {
+            let port = d
+                .rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then_some(p));
+            if port
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_none_or(|p| p == 0)
+            {
                 return Err(format!(
                     "dial: {d:?} is not host:port (the cloud's address and its link.listen port, e.g. vm.example.net:7443)"
                 ));

@@ -31,6 +31,19 @@ async fn the_nas_dials_and_everything_above_the_connection_is_unchanged() {
         "{h:#}"
     );
     assert!(link["detail"]["unreachable_since"].is_string(), "{h:#}");
+    let status = pair.cloud.status().await;
+    assert_eq!(status["link"]["direction"], "nas-dials", "{status:#}");
+    assert!(
+        status["link"]["unreachable"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("waiting for the NAS to connect"),
+        "{status:#}"
+    );
+    assert!(
+        status["link"]["unreachable"]["since"].is_string(),
+        "{status:#}"
+    );
     // An archive now keeps everything hot: the NAS is not there.
     let day = Window::day_of(now_ms() - 5 * DAY_MS);
     let rows = trades(day.start, day.end + DAY_MS, 8_000, 1);

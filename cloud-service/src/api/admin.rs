@@ -108,8 +108,16 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
             let eta = basis
                 .filter(|r| *r > 0.0)
                 .map(|r| (backlog.1 as f64 / r).ceil() as u64);
+            let down = link.down_since().map(|(since, reason)| {
+                serde_json::json!({
+                    "since": hotcold_core::time::format_timestamp_ms(since),
+                    "reason": reason,
+                })
+            });
             let status = serde_json::json!({
                 "connected": link.connected().await,
+                "direction": link.direction(),
+                "unreachable": down,
                 "bytes_sent": link.meter.total(),
                 "rate_bytes_per_s": rate,
                 "bwlimit": link.pacer.limit().to_string(),

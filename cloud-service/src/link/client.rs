@@ -84,6 +84,15 @@ impl LinkClient {
         self.cfg.listen.unwrap_or(self.cfg.gateway)
     }
 
+    /// `cloud-dials` or `nas-dials`, for status pages.
+    pub fn direction(&self) -> &'static str {
+        if self.nas_dials() {
+            "nas-dials"
+        } else {
+            "cloud-dials"
+        }
+    }
+
     pub(super) fn nas_dials(&self) -> bool {
         self.cfg.direction == crate::config::Direction::NasDials
     }
