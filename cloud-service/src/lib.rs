@@ -138,9 +138,10 @@ pub async fn start(
     ));
     let cluster =
         cluster::Cluster::join_if_configured(&cfg, &gate, &watermarks, &cold_cache).await?;
+    let mine = journal.cloud_id().context("journal: cloud id")?;
     let cloud_id = match &cluster {
-        Some(c) => c.cloud_id().await?,
-        None => journal.cloud_id().context("journal: cloud id")?,
+        Some(c) => c.cloud_id(&mine).await?,
+        None => mine,
     };
     tracing::info!(cloud_id, "archiving as");
     let archiver = Arc::new(archive::Archiver::new(archive::ArchiverParts {

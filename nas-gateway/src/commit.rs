@@ -51,6 +51,10 @@ pub async fn check_owner<S: ColdStore>(store: &S, m: &Manifest) -> Result<(), Co
     if m.cloud.is_empty() {
         return Ok(());
     }
+    // One gateway per store: claims of this process take turns, so two
+    // clouds' first batches cannot both read "no owner yet".
+    static CLAIMS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = CLAIMS.lock().await;
     let owner = match store.owner().await? {
         Some(o) => o,
         None => {

@@ -46,7 +46,11 @@ pub async fn committer<S: ColdStore>(gw: Arc<Gateway<S>>, interval: std::time::D
                 // Undecodable for good (over a limit, or corrupt past its
                 // hashes): retrying cannot help. Dropped from staging; the
                 // cloud keeps the rows hot and is told when it offers again.
-                Err(e @ (CommitError::Decode { .. } | CommitError::Conflict { .. })) => {
+                Err(
+                    e @ (CommitError::Decode { .. }
+                    | CommitError::Conflict { .. }
+                    | CommitError::OtherCloud { .. }),
+                ) => {
                     tracing::error!(batch = %m.batch_id, error = %e, "staged batch can never be committed; dropped from staging");
                     let _ = gw.staging.remove(&m.batch_id);
                 }

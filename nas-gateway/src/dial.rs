@@ -8,12 +8,17 @@
 
 use crate::cold::ColdStore;
 use crate::gateway::Gateway;
+use hotcold_link::backoff::Backoff;
 use hotcold_link::Role;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection must stay up this long before the backoff starts over:
+/// one the cloud closes at once (another gateway took its place, a role
+/// refused) must not be dialled again twice a second.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How long one attempt waits for the cloud's answer.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
@@ -46,22 +51,26 @@ async fn keep_dialling<S: ColdStore>(
     role: Role,
     gw: Arc<Gateway<S>>,
 ) {
-    let mut wait = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         match connect(&endpoint, &cloud, role).await {
             Ok(conn) => {
-                wait = BACKOFF_MIN;
                 tracing::info!(%cloud, %role, "connected to the cloud");
-                crate::server::connection(conn, gw.clone()).await;
-                tracing::warn!(%cloud, %role, "the connection to the cloud closed; dialling again");
+                let up = Instant::now();
+                crate::server::connection(conn.clone(), gw.clone()).await;
+                let why = conn
+                    .close_reason()
+                    .map_or_else(|| "unknown".to_string(), |r| r.to_string());
+                tracing::warn!(%cloud, %role, reason = %why, "the connection to the cloud closed; dialling again");
+                if up.elapsed() >= STABLE_AFTER {
+                    backoff.succeeded();
+                }
             }
-            Err(e) => {
-                tracing::warn!(%cloud, %role, error = %e, retry_in_s = wait.as_secs_f64(), "cannot reach the cloud")
-            }
+            Err(e) => tracing::warn!(%cloud, %role, error = %e, "cannot reach the cloud"),
         }
         let jitter = 0.8 + rand::random::<f64>() * 0.4;
-        tokio::time::sleep(wait.mul_f64(jitter)).await;
-        wait = (wait * 2).min(BACKOFF_MAX);
+        let wait = backoff.failed(Instant::now(), jitter);
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -39,6 +39,17 @@ pub(crate) async fn offer<S: ColdStore>(
         Ok(()) => {}
     }
 
+    // Staging holds one batch per id: another cloud's offer must not
+    // replace the staged chunks of the owner's batch of the same id.
+    if let Some(staged) = gw.staging.staged(&m.batch_id) {
+        if !staged.cloud.is_empty() && !m.cloud.is_empty() && staged.cloud != m.cloud {
+            return Err(refuse(&format!(
+                "batch {} is staged from cloud {}; this offer comes from cloud {}: refused, the staged batch is kept",
+                m.batch_id, staged.cloud, m.cloud
+            )));
+        }
+    }
+
     // An unreadable ledger (cold store down) must not stop the transfer:
     // the chunks are staged and the commit step answers `Stored`.
     let already = match gw.store.ledger_get(&m.batch_id).await {

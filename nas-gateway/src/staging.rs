@@ -199,6 +199,14 @@ impl Staging {
         })
     }
 
+    /// The manifest staged under `batch_id`, if any.
+    pub fn staged(&self, batch_id: &str) -> Option<Manifest> {
+        let path = self.root.join(batch_id).join("manifest.json");
+        fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
     /// Manifests of every staged batch (complete or not).
     pub fn manifests(&self) -> Result<Vec<Manifest>, StagingError> {
         let mut out = Vec::new();

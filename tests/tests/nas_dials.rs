@@ -2,8 +2,9 @@
 //! the cloud waits and says so; once the gateway dials, archive and cold
 //! queries work as when the cloud dials; a gateway killed and started again
 //! dials back and the archive resumes; a gateway with another certificate
-//! from the same CA, or from another CA, is refused and logged. The NAT
-//! case is `nas_dials_nat.rs`.
+//! from the same CA is refused by the pin and logged (a certificate of
+//! another CA fails the chain check before the pin). The NAT case is
+//! `nas_dials_nat.rs`.
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{hash_json, now_ms, trades, trades_schema};

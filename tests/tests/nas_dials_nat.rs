@@ -42,6 +42,10 @@ fn cloud_cfg(net: &NatHome, dir: &Path, retention: &str) -> std::path::PathBuf {
     let opts = StackOptions {
         chunk_size: "64KiB".into(),
         bwlimit: "512KiB".into(),
+        // Longer than the gateway's restart: its new connection (a new
+        // source port through the NAT) arrives while the cloud still holds
+        // the old one, and must replace it.
+        idle_timeout: "10s".into(),
         hot_retention: retention.into(),
         extra_yaml: format!(
             "admin:\n  token-file: {}\n  protect-data: true\n",
@@ -136,6 +140,21 @@ async fn phase(home: &mut Home, retention: &str, fault: Fault, rows: usize) -> (
             home.gateway.kill("KILL");
             tokio::time::sleep(Duration::from_secs(2)).await;
             home.restart_gateway();
+            let log = home
+                .dir
+                .path()
+                .join(format!("cloud-{}.log", home.starts - 1));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("the NAS dialled again; its older connection is closed")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the new connection did not replace the old one"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
         Fault::KillCloud => {}
     }

@@ -176,12 +176,13 @@ impl Cluster {
         zk::path(&self.cfg.root, rel)
     }
 
-    /// The identity every replica of this cluster archives under.
-    pub async fn cloud_id(&self) -> anyhow::Result<String> {
+    /// The identity every replica of this cluster archives under; `mine`
+    /// (this replica's journal's) if it is the first to say.
+    pub async fn cloud_id(&self, mine: &str) -> anyhow::Result<String> {
         let c = self
             .client()
             .ok_or_else(|| anyhow::anyhow!("no ZooKeeper session for the cloud id"))?;
-        zk::cloud_id(&c, &self.cfg.root)
+        zk::cloud_id(&c, &self.cfg.root, mine)
             .await
             .map_err(anyhow::Error::msg)
     }

@@ -21,7 +21,6 @@ pub(crate) const PRODUCT: &str = "hotcold-cluster";
 /// product's data.
 const OURS: &[&str] = &[
     "meta",
-    "cloud-id",
     "replicas",
     "leader",
     "epoch",
@@ -72,11 +71,14 @@ pub(crate) async fn ensure(c: &Client, path: &str, data: &[u8]) -> Result<(), Zk
     }
 }
 
-/// The cloud's identity (see `archive::cloud_id`), shared by every replica:
-/// made once by whichever replica comes first, read by the rest.
-pub(crate) async fn cloud_id(c: &Client, root: &str) -> Result<String, String> {
-    let at = path(root, "cloud-id");
-    let fresh = crate::archive::new_cloud_id();
+/// The cloud's identity (see `archive::new_cloud_id`), shared by every
+/// replica: set once by whichever replica comes first, to its own journal's
+/// (so a pair that grows into a cluster keeps the identity its gateway
+/// knows), read by the rest. Under `/meta`, whose children a replica of an
+/// older version does not check, so a rolling upgrade can mix versions.
+pub(crate) async fn cloud_id(c: &Client, root: &str, mine: &str) -> Result<String, String> {
+    let at = path(root, "meta/cloud-id");
+    let fresh = mine.to_string();
     let err = |e: ZkError| format!("cluster.root {root}: cloud id: {e}");
     ensure(c, &at, fresh.as_bytes()).await.map_err(err)?;
     let (data, _) = c.get_data(&at).await.map_err(err)?;

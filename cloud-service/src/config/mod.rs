@@ -218,6 +218,9 @@ impl CloudConfig {
             (archive::Direction::NasDials, None) => {
                 return Err("link.listen: direction nas-dials needs the UDP address the cloud listens on for its gateway (e.g. 0.0.0.0:7443)".into())
             }
+            (archive::Direction::NasDials, Some(_)) if self.cluster.is_some() => {
+                return Err("link.direction: nas-dials does not work with cluster: every replica would listen, but the NAS dials one address; use cloud-dials (the leader dials the gateway)".into())
+            }
             (archive::Direction::CloudDials, Some(l)) => {
                 return Err(format!(
                     "link.listen ({l}) is for direction nas-dials; with cloud-dials the cloud dials link.gateway"

@@ -13,9 +13,26 @@ use std::time::Duration;
 
 /// How long a new connection may take to name its role.
 const ROLE_WITHIN: Duration = Duration::from_secs(10);
+/// Handshakes at once: the port is open to the internet, and only one
+/// gateway (two connections) belongs on it.
+const HANDSHAKES: usize = 8;
 
 pub(super) async fn accept_loop(link: Arc<LinkClient>) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
     while let Some(incoming) = link.endpoint.accept().await {
+        // A sender that has not shown it owns its address is asked to
+        // (QUIC retry) before any handshake work: spoofed floods stop here.
+        if !incoming.remote_address_validated() {
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "QUIC retry not sent");
+            }
+            continue;
+        }
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(remote = %incoming.remote_address(), "refused a connection dialling in: {HANDSHAKES} handshakes already under way");
+            incoming.refuse();
+            continue;
+        };
         let link = link.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
@@ -43,7 +60,9 @@ pub(super) async fn accept_loop(link: Arc<LinkClient>) {
                 Role::Archive => &link.conn,
                 Role::Queries => &link.query_conn,
             };
+            drop(permit);
             let id = conn.stable_id();
+            link.note_arrival(id);
             let watched = conn.clone();
             if let Some(old) = slot.lock().await.replace(conn) {
                 if old.close_reason().is_none() {

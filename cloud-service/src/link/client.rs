@@ -8,11 +8,11 @@
 //! `connect-timeout` for the NAS to be connected. Everything above the
 //! connection is the same.
 
-use super::backoff::Backoff;
 use super::meter::Meter;
 use super::pacer::Pacer;
 use super::ClientError;
 use crate::config::LinkConfig;
+use hotcold_link::backoff::Backoff;
 use hotcold_link::framed::FramedStream;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +37,8 @@ pub struct LinkClient {
     pub(super) query_streams: tokio::sync::Semaphore,
     /// `nas-dials`: woken when the NAS connects.
     pub(super) arrived: tokio::sync::Notify,
+    /// `nas-dials`: when each recent connection (by `stable_id`) arrived.
+    accepted: std::sync::Mutex<std::collections::HashMap<usize, Instant>>,
 }
 
 impl LinkClient {
@@ -70,6 +72,7 @@ impl LinkClient {
             down: std::sync::Mutex::new(None),
             query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
             arrived: tokio::sync::Notify::new(),
+            accepted: Default::default(),
         });
         if listen.is_some() {
             me.mark_down(&me.waiting_reason());
@@ -226,15 +229,50 @@ impl LinkClient {
         }
     }
 
-    /// Drops a connection that failed mid-request, so the next request
-    /// reconnects instead of waiting for the idle timeout.
-    pub(super) async fn forget(&self, reason: &str) {
-        self.mark_down(reason);
+    /// Drops the connections after a request that `started` then failed
+    /// on one, so the next request reconnects instead of waiting for the
+    /// idle timeout. With `nas-dials` a connection the NAS opened after the
+    /// request started is kept: it replaced the one that failed (the NAS
+    /// dialled again), and closing it would only make the NAS dial again.
+    pub(super) async fn forget(&self, reason: &str, started: Instant) {
+        let mut dropped = false;
         for slot in [&self.conn, &self.query_conn] {
-            if let Some(c) = slot.lock().await.take() {
+            let mut g = slot.lock().await;
+            let fresh = g.as_ref().is_some_and(|c| {
+                c.close_reason().is_none() && self.arrived_after(c.stable_id(), started)
+            });
+            if fresh {
+                continue;
+            }
+            if let Some(c) = g.take() {
                 c.close(0u32.into(), b"request failed");
+                dropped = true;
             }
         }
+        if dropped || !self.nas_dials() {
+            self.mark_down(reason);
+        }
+    }
+
+    /// `nas-dials`: did the connection `id` arrive after `t`?
+    fn arrived_after(&self, id: usize, t: Instant) -> bool {
+        self.accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .is_some_and(|at| *at > t)
+    }
+
+    /// `nas-dials`: records when connection `id` arrived (the last few).
+    pub(super) fn note_arrival(&self, id: usize) {
+        let mut m = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 16 {
+            let oldest = m.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                m.remove(&k);
+            }
+        }
+        m.insert(id, Instant::now());
     }
 
     /// Records that the gateway could not be reached (keeps the first time).
@@ -269,12 +307,13 @@ impl LinkClient {
         request: impl std::future::Future<Output = Result<T, ClientError>>,
     ) -> Result<T, ClientError> {
         let t = self.cfg.request_timeout.0;
+        let started = Instant::now();
         let r = match tokio::time::timeout(t, request).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Timeout(t)),
         };
         if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
-            self.forget(&e.to_string()).await;
+            self.forget(&e.to_string(), started).await;
         }
         r
     }

@@ -2,7 +2,6 @@
 //! reconnect backoff and transfer-rate meter.
 
 mod accept;
-pub mod backoff;
 pub mod client;
 mod deliver;
 mod error;

@@ -84,9 +84,10 @@ impl LinkClient {
                 hotcold_link::endpoint::QUERY_STREAMS
             )));
         };
+        let started = std::time::Instant::now();
         let r = self.query_inner(q, output, out).await;
         if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
-            self.forget(&e.to_string()).await;
+            self.forget(&e.to_string(), started).await;
         }
         r
     }

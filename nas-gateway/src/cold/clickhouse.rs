@@ -31,29 +31,38 @@ const SCHEMAS: &str = "_hotcold_schemas";
 const EXPIRED: &str = "_hotcold_expired";
 const OWNER: &str = "_hotcold_owner";
 
-/// The ledger's own tables: name, columns, ReplacingMergeTree's version
-/// column (if any), sort key.
-const OWN_TABLES: [(&str, &str, &str, &str); 4] = [
+/// The ledger's own tables: name, columns, engine (`ReplacingMergeTree`
+/// with its version column, or `MergeTree`), sort key. The owner table
+/// keeps every claim (plain MergeTree): the owner is the earliest, which a
+/// replacing engine could merge away.
+const OWN_TABLES: [(&str, &str, Engine, &str); 4] = [
     (
         LEDGER,
         "batch_id String, table_name String, t0 Int64, t1 Int64, rows UInt64, sum String, committed_at DateTime DEFAULT now()",
-        "",
+        Engine::Replacing(""),
         "batch_id",
     ),
     (
         SCHEMAS,
         "table_name String, schema String, recorded_at DateTime DEFAULT now()",
-        "recorded_at",
+        Engine::Replacing("recorded_at"),
         "table_name",
     ),
     (
         EXPIRED,
         "batch_id String, table_name String, t0 Int64, t1 Int64, expired_at DateTime DEFAULT now()",
-        "",
+        Engine::Replacing(""),
         "batch_id",
     ),
-    (OWNER, "cloud String, claimed_ms Int64", "", "cloud"),
+    (OWNER, "cloud String, claimed_ms Int64", Engine::Plain, "cloud"),
 ];
+
+#[derive(Clone, Copy)]
+enum Engine {
+    /// `ReplacingMergeTree` with this version column (or none).
+    Replacing(&'static str),
+    Plain,
+}
 
 #[derive(Clone)]
 pub struct ClickHouseCold {
@@ -87,7 +96,14 @@ impl ClickHouseCold {
     /// Connects to every configured replica, creates the database and the
     /// ledger's tables (`ON CLUSTER` on a replicated store).
     pub async fn connect(c: &hotcold_clickhouse::Connection) -> Result<Self, ColdError> {
-        let nodes = Nodes::connect(c, crate::config::DEFAULT_COLD_DATABASE).await?;
+        // Replicated tables drop a block they saw among their last 100
+        // (block ids survive a DELETE or a partition drop), so a batch
+        // inserted again after its window was cleared would silently not
+        // be: the read-back would then fail it for good. The ledger and the
+        // clear before a re-insert are what make a commit idempotent here.
+        let nodes = Nodes::connect(c, crate::config::DEFAULT_COLD_DATABASE)
+            .await?
+            .with_setting("insert_deduplicate", "0");
         let tables = nodes.current().clone();
         if let Some(cl) = &tables.cluster {
             let shards = cl.shards().len();
@@ -99,8 +115,8 @@ impl ClickHouseCold {
                 .into());
             }
         }
-        for (name, columns, version, order) in OWN_TABLES {
-            create_own_table(&tables, name, columns, version, order).await?;
+        for (name, columns, engine, order) in OWN_TABLES {
+            create_own_table(&tables, name, columns, engine, order).await?;
         }
         Ok(Self {
             nodes,
@@ -152,13 +168,17 @@ async fn create_own_table(
     t: &ChTables,
     name: &str,
     columns: &str,
-    version: &str,
+    engine: Engine,
     order: &str,
 ) -> Result<(), ColdError> {
     let db = &t.db;
+    let (kind, version) = match engine {
+        Engine::Replacing(v) => ("ReplacingMergeTree", v),
+        Engine::Plain => ("MergeTree", ""),
+    };
     let ddl = match &t.cluster {
         None => format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{name} ({columns}) ENGINE = ReplacingMergeTree({version}) ORDER BY {order}"
+            "CREATE TABLE IF NOT EXISTS {db}.{name} ({columns}) ENGINE = {kind}({version}) ORDER BY {order}"
         ),
         Some(c) => {
             let version = if version.is_empty() {
@@ -168,7 +188,7 @@ async fn create_own_table(
             };
             format!(
                 "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {} ({columns}) \
-                 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{db}/{name}', '{{replica}}'{version}) ORDER BY {order}",
+                 ENGINE = Replicated{kind}('/clickhouse/tables/{{shard}}/{db}/{name}', '{{replica}}'{version}) ORDER BY {order}",
                 c.name
             )
         }
@@ -401,11 +421,14 @@ impl ColdStore for ClickHouseCold {
     async fn owner(&self) -> Result<Option<String>, ColdError> {
         let t = self
             .text(&format!(
-                "SELECT cloud FROM {}.{OWNER} FINAL ORDER BY claimed_ms, cloud LIMIT 1",
+                "SELECT cloud, min(claimed_ms) AS first FROM {}.{OWNER} GROUP BY cloud ORDER BY first, cloud LIMIT 1",
                 self.db()
             ))
             .await?;
-        Ok(t.lines().next().map(hotcold_clickhouse::sql::unescape_tsv))
+        Ok(t.lines()
+            .next()
+            .and_then(|l| l.split('\t').next())
+            .map(hotcold_clickhouse::sql::unescape_tsv))
     }
 
     async fn claim_owner(&self, cloud: &str, at_ms: i64) -> Result<(), ColdError> {
@@ -422,7 +445,7 @@ impl ColdStore for ClickHouseCold {
         if self.tables().cluster.is_none() {
             return Vec::new();
         }
-        self.nodes.probe().await
+        self.nodes.probe(std::time::Duration::from_secs(2)).await
     }
 
     async fn execute(&self, sql: &str) -> Result<(), ColdError> {

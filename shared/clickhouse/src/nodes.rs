@@ -51,6 +51,22 @@ impl Nodes {
         })
     }
 
+    /// Every node's client with `name = value` on each statement.
+    pub fn with_setting(self, name: &str, value: &str) -> Self {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|t| ChTables {
+                client: t.client.clone().with_setting(name, value),
+                ..t.clone()
+            })
+            .collect();
+        Self {
+            nodes: Arc::new(nodes),
+            ..self
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -102,15 +118,23 @@ impl Nodes {
         Err(last.unwrap_or_else(|| ChError::Other("no ClickHouse node configured".into())))
     }
 
-    /// Asks every node for `SELECT 1`: each node's URL and, if it does not
-    /// answer, why (for health pages).
-    pub async fn probe(&self) -> Vec<(String, Option<String>)> {
-        let mut out = Vec::new();
-        for (url, t) in self.urls.iter().zip(self.nodes.iter()) {
-            let r = t.text("SELECT 1").await;
-            out.push((url.clone(), r.err().map(|e| e.to_string())));
-        }
-        out
+    /// Asks every node for `SELECT 1`, all at once and each for at most
+    /// `within`: each node's URL and, if it does not answer, why (for health
+    /// pages, which a node that hangs must not hold up).
+    pub async fn probe(&self, within: std::time::Duration) -> Vec<(String, Option<String>)> {
+        let asks = self
+            .urls
+            .iter()
+            .zip(self.nodes.iter())
+            .map(|(url, t)| async move {
+                let why = match tokio::time::timeout(within, t.text("SELECT 1")).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some(format!("no answer within {} ms", within.as_millis())),
+                };
+                (url.clone(), why)
+            });
+        futures::future::join_all(asks).await
     }
 
     /// Finds a node that answers and makes it the one in use, for a call

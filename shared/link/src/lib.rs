@@ -3,6 +3,7 @@
 //! stream that reads and writes [`hotcold_core::frame::Frame`]s with a bound
 //! on every length read from the network.
 
+pub mod backoff;
 pub mod certs;
 pub mod endpoint;
 pub mod framed;

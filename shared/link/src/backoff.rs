@@ -1,9 +1,10 @@
-//! Reconnect backoff: capped exponential with jitter, so a cloud whose NAS is
-//! down neither hammers the home line nor waits longer than the cap.
+//! Reconnect backoff: capped exponential with jitter, so the side that dials
+//! (the cloud, or the NAS with `nas-dials`) neither hammers the home line
+//! while the other is down nor waits longer than the cap.
 
 use std::time::{Duration, Instant};
 
-pub(crate) struct Backoff {
+pub struct Backoff {
     base: Duration,
     cap: Duration,
     failures: u32,
@@ -21,7 +22,7 @@ impl Backoff {
     }
 
     /// How long until the next attempt is allowed, if it is not yet.
-    pub(crate) fn wait_left(&self, now: Instant) -> Option<Duration> {
+    pub fn wait_left(&self, now: Instant) -> Option<Duration> {
         self.next_try
             .and_then(|t| t.checked_duration_since(now))
             .filter(|d| !d.is_zero())
@@ -36,7 +37,7 @@ impl Backoff {
         delay
     }
 
-    pub(crate) fn succeeded(&mut self) {
+    pub fn succeeded(&mut self) {
         self.failures = 0;
         self.next_try = None;
     }
