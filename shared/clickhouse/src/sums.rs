@@ -13,9 +13,9 @@
 //! 400). Why not the sum as text: a `toString` per group cost stats ~20 %
 //! (bench_query, cold stats p50 31 -> 38 ms); the compares and the byte
 //! cost 1-2 ms at most, within this machine's noise.
-//! Narrower integers are summed as before: they would need 2^31 rows in one
-//! group to wrap. Folded bars (`fold.rs`) do not come here: the fold counts
-//! its carries.
+//! Narrower integers are summed the same way: ClickHouse sums them into 64
+//! bits, which 2^32 extreme rows in one group would wrap, silently. Folded
+//! bars (`fold.rs`) do not come here: the fold counts its carries.
 
 use crate::Result;
 use hotcold_core::batch::{Column, RowBatch};
@@ -24,9 +24,10 @@ use hotcold_core::schema::{ColumnDef, LogicalType, TableSchema};
 
 /// Whether a sum of `ty` is taken exactly (with a flag) here.
 pub(crate) fn exact(ty: Option<LogicalType>) -> bool {
+    use LogicalType::*;
     matches!(
         ty,
-        Some(LogicalType::Int64 | LogicalType::UInt64 | LogicalType::Decimal { .. })
+        Some(Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Decimal { .. })
     )
 }
 
@@ -52,7 +53,7 @@ pub(crate) fn sum_sql(c: &str, ty: LogicalType) -> (String, String) {
             i128::from(i64::MAX),
             format!("toDecimal64({{}}, {scale})"),
         ),
-        LogicalType::UInt64 => (
+        LogicalType::UInt8 | LogicalType::UInt16 | LogicalType::UInt32 | LogicalType::UInt64 => (
             format!("sum(toDecimal128({c}, 0))"),
             0,
             0,
