@@ -93,6 +93,7 @@ async fn connect(
         .await
         .map_err(|_| format!("no answer within {}s", CONNECT_WITHIN.as_secs()))?
         .map_err(|e| e.to_string())?;
+    hotcold_link::version::check(&conn, "cloud")?;
     let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
     s.write_all(&[role.byte()])
         .await

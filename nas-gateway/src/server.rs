@@ -26,10 +26,13 @@ pub async fn serve<S: ColdStore>(
                 tokio::spawn(async move {
                     let remote = incoming.remote_address();
                     match incoming.await {
-                        Ok(conn) => {
-                            tracing::info!(%remote, "link connected");
-                            connection(conn, gw).await;
-                        }
+                        Ok(conn) => match hotcold_link::version::check(&conn, "cloud") {
+                            Ok(()) => {
+                                tracing::info!(%remote, "link connected");
+                                connection(conn, gw).await;
+                            }
+                            Err(why) => tracing::warn!(%remote, why, "link refused"),
+                        },
                         // A client without a certificate from our CA ends here.
                         Err(e) => tracing::warn!(%remote, error = %e, "link handshake refused"),
                     }

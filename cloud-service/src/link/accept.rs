@@ -43,6 +43,10 @@ pub(super) async fn accept_loop(link: Arc<LinkClient>) {
                     return;
                 }
             };
+            if let Err(why) = hotcold_link::version::check(&conn, "gateway") {
+                tracing::warn!(%remote, why, "refused a connection dialling in");
+                return;
+            }
             let role = match tokio::time::timeout(ROLE_WITHIN, read_role(&conn)).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(why)) => {

@@ -200,10 +200,12 @@ impl LinkClient {
                 .endpoint
                 .connect(addr, hotcold_link::SERVER_NAME)
                 .map_err(|e| e.to_string())?;
-            match tokio::time::timeout(self.cfg.connect_timeout.0, connecting).await {
-                Err(_) => Err(format!("no answer within {}", self.cfg.connect_timeout)),
-                Ok(r) => r.map_err(|e| e.to_string()),
-            }
+            let conn = match tokio::time::timeout(self.cfg.connect_timeout.0, connecting).await {
+                Err(_) => return Err(format!("no answer within {}", self.cfg.connect_timeout)),
+                Ok(r) => r.map_err(|e| e.to_string())?,
+            };
+            hotcold_link::version::check(&conn, "gateway")?;
+            Ok(conn)
         };
         match attempt.await {
             Ok(conn) => {

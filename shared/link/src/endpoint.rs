@@ -1,6 +1,6 @@
 //! QUIC endpoints with transport settings for a long, thin home line.
 
-use crate::tls::{client_crypto, server_crypto, TlsError, TlsFiles};
+use crate::tls::{TlsError, TlsFiles};
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,7 +55,19 @@ pub fn server_endpoint(
     files: &TlsFiles,
     tuning: &LinkTuning,
 ) -> Result<quinn::Endpoint, EndpointError> {
-    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(server_crypto(files)?));
+    server_endpoint_speaking(addr, files, tuning, &crate::version::offered())
+}
+
+/// `server_endpoint` offering these protocol versions (tests speak older).
+pub fn server_endpoint_speaking(
+    addr: SocketAddr,
+    files: &TlsFiles,
+    tuning: &LinkTuning,
+    protocols: &[&str],
+) -> Result<quinn::Endpoint, EndpointError> {
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crate::tls::server_crypto_speaking(
+        files, protocols,
+    )?));
     cfg.transport_config(Arc::new(tuning.transport()));
     quinn::Endpoint::server(cfg, addr).map_err(|e| EndpointError::Bind { addr, source: e })
 }
@@ -64,7 +76,18 @@ pub fn client_endpoint(
     files: &TlsFiles,
     tuning: &LinkTuning,
 ) -> Result<quinn::Endpoint, EndpointError> {
-    let mut cfg = quinn::ClientConfig::new(Arc::new(client_crypto(files)?));
+    client_endpoint_speaking(files, tuning, &crate::version::offered())
+}
+
+/// `client_endpoint` offering these protocol versions (tests speak older).
+pub fn client_endpoint_speaking(
+    files: &TlsFiles,
+    tuning: &LinkTuning,
+    protocols: &[&str],
+) -> Result<quinn::Endpoint, EndpointError> {
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crate::tls::client_crypto_speaking(
+        files, protocols,
+    )?));
     cfg.transport_config(Arc::new(tuning.transport()));
     let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
     let mut ep = quinn::Endpoint::client(bind).map_err(|e| EndpointError::Bind {

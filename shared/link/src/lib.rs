@@ -11,6 +11,7 @@ mod pin;
 pub mod process;
 pub mod role;
 pub mod tls;
+pub mod version;
 
 pub use endpoint::{client_endpoint, server_endpoint, LinkTuning};
 pub use framed::FramedStream;

@@ -96,6 +96,14 @@ fn pinned(files: &TlsFiles) -> Result<Option<CertificateDer<'static>>, TlsError>
 pub fn server_crypto(
     files: &TlsFiles,
 ) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
+    server_crypto_speaking(files, &crate::version::offered())
+}
+
+/// `server_crypto` offering these ALPN protocols (tests speak older ones).
+pub fn server_crypto_speaking(
+    files: &TlsFiles,
+    protocols: &[&str],
+) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
     let webpki = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots(&files.ca)?),
         provider(),
@@ -110,7 +118,7 @@ pub fn server_crypto(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(&files.cert)?, key(&files.key)?)?;
-    cfg.alpn_protocols = vec![b"hotcold/1".to_vec()];
+    cfg.alpn_protocols = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
     quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
@@ -118,6 +126,14 @@ pub fn server_crypto(
 /// The cloud's side: presents its certificate, trusts only the CA.
 pub fn client_crypto(
     files: &TlsFiles,
+) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
+    client_crypto_speaking(files, &crate::version::offered())
+}
+
+/// `client_crypto` offering these ALPN protocols (tests speak older ones).
+pub fn client_crypto_speaking(
+    files: &TlsFiles,
+    protocols: &[&str],
 ) -> Result<quinn::crypto::rustls::QuicClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
@@ -135,7 +151,7 @@ pub fn client_crypto(
         None => builder.with_root_certificates(roots),
     };
     let mut cfg = builder.with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)?;
-    cfg.alpn_protocols = vec![b"hotcold/1".to_vec()];
+    cfg.alpn_protocols = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
     quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Quic(e.to_string()))
 }
