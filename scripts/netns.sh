@@ -5,7 +5,9 @@
 #                                              wg 10.78.P.1  ═══ WireGuard (wireguard-go) ═══  wg 10.78.P.2
 #
 # The cloud reaches the NAS only through the tunnel (10.78.P.2); the test
-# process reaches the cloud's HTTP on 10.79.P.2. Root only.
+# process reaches the cloud's HTTP on 10.79.P.2. The tunnel is rendered from
+# deploy/wireguard/ by its render.sh, the configs operators deploy: the NAS
+# dials the cloud's line address. Root only.
 #
 # Usage:
 #   scripts/netns.sh up [RATE]     # RATE for tc tbf, e.g. 20mbit (default); "off" for none
@@ -83,22 +85,23 @@ up() {
 	ip link set "$P-op" up
 	ip -n "$CLOUD" link set "$P-opc" up
 
-	# WireGuard: keys made here, kept in the state directory (mode 700).
-	wg genkey >"$STATE/c.key"
-	wg genkey >"$STATE/n.key"
-	wg pubkey <"$STATE/c.key" >"$STATE/c.pub"
-	wg pubkey <"$STATE/n.key" >"$STATE/n.pub"
+	# WireGuard from the very templates operators deploy
+	# (deploy/wireguard/render.sh): the NAS dials the cloud's line address
+	# and keeps the tunnel open (PersistentKeepalive), as at home. wg-quick's
+	# own fields (Address) are applied here, the rest with `wg setconf`.
+	CLOUD_PUBLIC_HOST="10.77.$N.1" CLOUD_TUNNEL_IP="10.78.$N.1" NAS_TUNNEL_IP="10.78.$N.2" \
+		"$(dirname "$0")/../deploy/wireguard/render.sh" "$STATE/wg" >/dev/null
 	ip netns exec "$CLOUD" wireguard-go "$WG_C" >/dev/null 2>&1
 	ip netns exec "$NAS" wireguard-go "$WG_N" >/dev/null 2>&1
-	ip netns exec "$NAS" wg set "$WG_N" private-key "$STATE/n.key" listen-port 51820 \
-		peer "$(cat "$STATE/c.pub")" allowed-ips "10.78.$N.1/32"
-	ip netns exec "$CLOUD" wg set "$WG_C" private-key "$STATE/c.key" listen-port 51821 \
-		peer "$(cat "$STATE/n.pub")" endpoint "10.77.$N.2:51820" allowed-ips "10.78.$N.2/32" \
-		persistent-keepalive 5
-	ip -n "$CLOUD" addr add "10.78.$N.1/24" dev "$WG_C"
-	ip -n "$NAS" addr add "10.78.$N.2/24" dev "$WG_N"
-	ip -n "$CLOUD" link set "$WG_C" up
-	ip -n "$NAS" link set "$WG_N" up
+	for side in cloud nas; do
+		if [ "$side" = cloud ]; then ns=$CLOUD dev=$WG_C; else ns=$NAS dev=$WG_N; fi
+		conf="$STATE/wg/$side-wg0.conf"
+		wg-quick strip "$conf" >"$STATE/wg/$side.setconf"
+		ip netns exec "$ns" wg setconf "$dev" "$STATE/wg/$side.setconf"
+		addr=$(sed -n 's/^Address *= *//p' "$conf")
+		ip -n "$ns" addr add "$addr" dev "$dev"
+		ip -n "$ns" link set "$dev" up
+	done
 
 	# The tunnel carries traffic before anyone relies on it.
 	# (A completed handshake: persistent-keepalive starts one at once.)

@@ -1,6 +1,9 @@
 //! Two hosts through WireGuard on a shaped line (scripts/netns.sh): the
 //! cloud in one network namespace, the gateway and its ClickHouse in the
-//! other, QUIC through a wireguard-go tunnel over a 20 Mbit/s tbf line.
+//! other, QUIC through a wireguard-go tunnel over a 20 Mbit/s tbf line. The
+//! tunnel is what `deploy/wireguard/render.sh` renders from the templates
+//! operators deploy (the NAS dials, PersistentKeepalive), applied with
+//! `wg setconf`.
 //! Archives one day with the limiter off and one with it at 1 MiB/s; every
 //! row arrives (the cloud's answer over the tunnel hashes like the ingested
 //! rows, and `nas-gateway scrub` in the NAS namespace is clean).
