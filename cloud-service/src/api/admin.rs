@@ -117,6 +117,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
             let status = serde_json::json!({
                 "connected": link.connected().await,
                 "direction": link.direction(),
+                "chunk_size_now": link.last_chunk_size(),
                 "unreachable": down,
                 "bytes_sent": link.meter.total(),
                 "rate_bytes_per_s": rate,

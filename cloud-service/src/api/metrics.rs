@@ -145,6 +145,13 @@ pub async fn render(st: &AppState) -> String {
                 0.0
             }),
         );
+        metric(
+            &mut out,
+            "hotcold_link_chunk_bytes",
+            "gauge",
+            "The chunk size the last export was given (adaptive within link.chunk-min..=link.chunk-size).",
+            &one(f64::from(link.last_chunk_size())),
+        );
         if let Some(rtt) = link.rtt().await {
             metric(
                 &mut out,

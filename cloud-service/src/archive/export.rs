@@ -44,7 +44,8 @@ impl Archiver {
             b.rec.window,
             b.rec.batch_id.clone(),
         );
-        let settings = self.settings.export;
+        let mut settings = self.settings.export;
+        settings.chunk_size = self.link.chunk_size(settings.chunk_size).await;
         // A window planned again after a failure may replace that failed
         // batch's cold copy, and only that.
         let (t, fw) = (b.rec.table.clone(), b.rec.window);

@@ -22,6 +22,8 @@ pub struct BatchOutcome {
     pub rows: u64,
     pub bytes: u64,
     pub bytes_sent: u64,
+    /// The chunk size of the batch's export (0 when it was not sent).
+    pub chunk_size: u32,
     pub state: BatchState,
     pub error: Option<String>,
 }
@@ -36,6 +38,7 @@ impl BatchOutcome {
             rows: rec.hot.map_or(0, |h| h.rows),
             bytes: rec.bytes,
             bytes_sent: 0,
+            chunk_size: 0,
             state: rec.state,
             error: None,
         }

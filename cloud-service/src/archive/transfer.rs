@@ -33,6 +33,12 @@ pub trait ColdLink: Send + Sync {
         schema: &'a TableSchema,
         window: Window,
     ) -> BoxFuture<'a, Result<ContentHash, ClientError>>;
+
+    /// The chunk size for the next export; `configured` unless the link
+    /// adapts it to the line.
+    fn chunk_size(&self, configured: u32) -> BoxFuture<'_, u32> {
+        Box::pin(async move { configured })
+    }
 }
 
 impl ColdLink for LinkClient {
@@ -52,6 +58,10 @@ impl ColdLink for LinkClient {
         window: Window,
     ) -> BoxFuture<'a, Result<ContentHash, ClientError>> {
         Box::pin(LinkClient::recheck(self, batch_id, schema, window))
+    }
+
+    fn chunk_size(&self, _configured: u32) -> BoxFuture<'_, u32> {
+        Box::pin(self.next_chunk_size())
     }
 }
 
@@ -74,6 +84,7 @@ impl Archiver {
             self.export_to_spool(b).await?;
             return Ok(Step::Next);
         };
+        b.outcome.chunk_size = manifest.chunk_size;
         crate::failpoint::pause("transfer").await;
         let mut sent = 0u64;
         // Link client: the delivery (offer, chunks, commit answer).

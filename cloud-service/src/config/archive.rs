@@ -26,7 +26,12 @@ pub struct LinkConfig {
     /// The one gateway certificate accepted (`nas-gateway.pem` from
     /// `certs init`). Default: beside `ca`.
     pub peer_cert: Option<PathBuf>,
+    /// The largest chunk (and the only one without `adaptive-chunks`).
     pub chunk_size: ByteSize,
+    /// Chunk size per batch from the line's goodput, round trip and loss,
+    /// between `chunk-min` and `chunk-size` (see `transfer::adapt`).
+    pub adaptive_chunks: bool,
+    pub chunk_min: ByteSize,
     pub connect_timeout: Span,
     /// How long one request (a batch transfer and commit) may take.
     pub request_timeout: Span,
@@ -74,6 +79,8 @@ impl Default for LinkConfig {
             key: "data/certs/cloud-service.key".into(),
             peer_cert: None,
             chunk_size: ByteSize(1 << 20),
+            adaptive_chunks: true,
+            chunk_min: ByteSize(64 << 10),
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
             max_frame: ByteSize(32 << 20),

@@ -39,6 +39,19 @@ pub struct LinkClient {
     pub(super) arrived: tokio::sync::Notify,
     /// `nas-dials`: when each recent connection (by `stable_id`) arrived.
     accepted: std::sync::Mutex<std::collections::HashMap<usize, Instant>>,
+    /// The last goodput measured (bytes/s) and the QUIC loss counters at the
+    /// last sample, for `line_sample`.
+    line: std::sync::Mutex<LineState>,
+}
+
+#[derive(Default)]
+struct LineState {
+    goodput: f64,
+    /// (lost, sent) packets of the connection at the last sample, and its id.
+    packets: Option<(usize, u64, u64)>,
+    loss: f64,
+    /// The chunk size the last export was given.
+    chunk: u32,
 }
 
 impl LinkClient {
@@ -73,6 +86,7 @@ impl LinkClient {
             query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
             arrived: tokio::sync::Notify::new(),
             accepted: Default::default(),
+            line: Default::default(),
         });
         if listen.is_some() {
             me.mark_down(&me.waiting_reason());
@@ -142,6 +156,67 @@ impl LinkClient {
             let s = c.stats();
             (s.path.lost_packets, s.path.sent_packets, s.udp_tx.bytes)
         })
+    }
+
+    /// What the line did lately: goodput over the last seconds (or the last
+    /// one measured, when idle since), the round trip, and the packet loss
+    /// since the previous sample (kept when too few packets went by).
+    pub async fn line_sample(&self) -> hotcold_core::transfer::adapt::LineSample {
+        let (rtt, stats) = {
+            let g = self.conn.lock().await;
+            match g.as_ref().filter(|c| c.close_reason().is_none()) {
+                Some(c) => {
+                    let s = c.stats();
+                    (
+                        Some(c.rtt()),
+                        Some((c.stable_id(), s.path.lost_packets, s.path.sent_packets)),
+                    )
+                }
+                None => (None, None),
+            }
+        };
+        // Less than this is too short a burst to tell the line's pace
+        // (it went into QUIC's send window at memory speed).
+        const ENOUGH: u64 = 256 << 10;
+        let (bytes, rate) = self.meter.recent();
+        let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
+        if bytes >= ENOUGH {
+            l.goodput = rate;
+        }
+        if let Some((id, lost, sent)) = stats {
+            match l.packets {
+                Some((was, lost0, sent0)) if was == id && sent >= sent0 + 100 => {
+                    l.loss = lost.saturating_sub(lost0) as f64 / (sent - sent0) as f64;
+                    l.packets = Some((id, lost, sent));
+                }
+                Some((was, ..)) if was == id => {}
+                _ => l.packets = Some((id, lost, sent)),
+            }
+        }
+        hotcold_core::transfer::adapt::LineSample {
+            goodput: l.goodput,
+            rtt_ms: rtt.map_or(0.0, |r| r.as_secs_f64() * 1000.0),
+            loss: l.loss,
+        }
+    }
+
+    /// The chunk size for the next export: adaptive within
+    /// `chunk-min..=chunk-size`, or the configured one.
+    pub async fn next_chunk_size(&self) -> u32 {
+        let max = self.cfg.chunk_size.0 as u32;
+        let size = if self.cfg.adaptive_chunks {
+            let min = (self.cfg.chunk_min.0 as u32).min(max);
+            hotcold_core::transfer::adapt::chunk_for(&self.line_sample().await, min, max)
+        } else {
+            max
+        };
+        self.line.lock().unwrap_or_else(|p| p.into_inner()).chunk = size;
+        size
+    }
+
+    /// The chunk size the last export was given (0 before any).
+    pub fn last_chunk_size(&self) -> u32 {
+        self.line.lock().unwrap_or_else(|p| p.into_inner()).chunk
     }
 
     /// QUIC's smoothed round-trip time on the open connection.

@@ -47,6 +47,34 @@ impl Meter {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).total
     }
 
+    /// Bytes per second while sending, over the last ten seconds: the bytes
+    /// over the span from the first send to the last (at least 50 ms), so
+    /// neither the idle time before a transfer nor a short one's brevity
+    /// dilutes it. A paced line measures its limit; an unpaced one its
+    /// flow-control pace once the QUIC window is full. (bytes, rate); 0
+    /// when idle.
+    pub fn recent(&self) -> (u64, f64) {
+        let now = Instant::now();
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inside = g
+            .recent
+            .iter()
+            .filter(|(t, _)| now.duration_since(*t) <= SPAN)
+            .peekable();
+        let Some(&&(first, _)) = inside.peek() else {
+            return (0, 0.0);
+        };
+        let (mut bytes, mut last) = (0u64, first);
+        for (t, b) in inside {
+            bytes += b;
+            last = *t;
+        }
+        (
+            bytes,
+            bytes as f64 / last.duration_since(first).as_secs_f64().max(0.05),
+        )
+    }
+
     /// Bytes per second over the last ten seconds.
     pub fn rate(&self) -> f64 {
         let now = Instant::now();

@@ -21,6 +21,7 @@
 //! Resuming is not a separate path: after a cut both sides start over, and
 //! the gateway's `Need` lists only what its staging still lacks.
 
+pub mod adapt;
 mod receiver;
 mod sender;
 #[cfg(test)]
