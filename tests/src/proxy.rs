@@ -1,9 +1,10 @@
 //! A UDP relay between the cloud and the gateway, on loopback: counts the
 //! bytes that really cross "the line" per second, and can cut the line
-//! (drop every datagram) on demand.
+//! (drop every datagram) or make it lossy (drop each datagram, either way,
+//! with a probability) on demand.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::UdpSocket;
@@ -15,7 +16,14 @@ pub struct UdpProxy {
     pub upstream: Arc<Mutex<Vec<u64>>>,
     pub started: Instant,
     pub cut: Arc<AtomicBool>,
+    /// Drop probability of each datagram, as f64 bits.
+    loss: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+fn dropped(loss: &AtomicU64) -> bool {
+    let p = f64::from_bits(loss.load(Ordering::Relaxed));
+    p > 0.0 && rand::random::<f64>() < p
 }
 
 impl UdpProxy {
@@ -26,14 +34,16 @@ impl UdpProxy {
         let addr = front.local_addr()?;
         let upstream = Arc::new(Mutex::new(Vec::new()));
         let cut = Arc::new(AtomicBool::new(false));
+        let loss = Arc::new(AtomicU64::new(0f64.to_bits()));
         let started = Instant::now();
         let client: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
-        let (f2, b2, up, c2, cl2) = (
+        let (f2, b2, up, c2, cl2, l2) = (
             front.clone(),
             back.clone(),
             upstream.clone(),
             cut.clone(),
             client.clone(),
+            loss.clone(),
         );
         let forward = async move {
             let mut buf = vec![0u8; 65_536];
@@ -44,7 +54,7 @@ impl UdpProxy {
                     continue;
                 };
                 *cl2.lock().unwrap_or_else(|p| p.into_inner()) = Some(from);
-                if c2.load(Ordering::Relaxed) {
+                if c2.load(Ordering::Relaxed) || dropped(&l2) {
                     continue;
                 }
                 let sec = started.elapsed().as_secs() as usize;
@@ -58,14 +68,14 @@ impl UdpProxy {
                 let _ = b2.send(&buf[..n]).await;
             }
         };
-        let (f3, b3, c3) = (front.clone(), back.clone(), cut.clone());
+        let (f3, b3, c3, l3) = (front.clone(), back.clone(), cut.clone(), loss.clone());
         let backward = async move {
             let mut buf = vec![0u8; 65_536];
             loop {
                 let Ok(n) = b3.recv(&mut buf).await else {
                     continue;
                 };
-                if c3.load(Ordering::Relaxed) {
+                if c3.load(Ordering::Relaxed) || dropped(&l3) {
                     continue;
                 }
                 let to = *client.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,6 +92,7 @@ impl UdpProxy {
             upstream,
             started,
             cut,
+            loss,
             task,
         })
     }
@@ -96,6 +107,12 @@ impl UdpProxy {
 
     pub fn set_cut(&self, cut: bool) {
         self.cut.store(cut, Ordering::Relaxed);
+    }
+
+    /// Drops each datagram, either way, with probability `p` (0 for none).
+    pub fn set_loss(&self, p: f64) {
+        self.loss
+            .store(p.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 }
 

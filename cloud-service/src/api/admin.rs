@@ -118,6 +118,11 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
                 "connected": link.connected().await,
                 "direction": link.direction(),
                 "chunk_size_now": link.last_chunk_size(),
+                "loss": link.recent_loss(),
+                "deferred": link.deferred().map(|(since, reason)| serde_json::json!({
+                    "since": hotcold_core::time::format_timestamp_ms(since),
+                    "reason": reason,
+                })),
                 "unreachable": down,
                 "bytes_sent": link.meter.total(),
                 "rate_bytes_per_s": rate,

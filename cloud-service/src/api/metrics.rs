@@ -152,6 +152,20 @@ pub async fn render(st: &AppState) -> String {
             "The chunk size the last export was given (adaptive within link.chunk-min..=link.chunk-size).",
             &one(f64::from(link.last_chunk_size())),
         );
+        metric(
+            &mut out,
+            "hotcold_link_loss_ratio",
+            "gauge",
+            "Share of packets QUIC lost over the last seconds of sending.",
+            &one(link.recent_loss()),
+        );
+        metric(
+            &mut out,
+            "hotcold_link_deferred",
+            "gauge",
+            "1 while archive runs defer because the line loses more than link.defer-loss.",
+            &one(if link.deferred().is_some() { 1.0 } else { 0.0 }),
+        );
         if let Some(rtt) = link.rtt().await {
             metric(
                 &mut out,

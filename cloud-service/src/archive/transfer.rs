@@ -39,6 +39,11 @@ pub trait ColdLink: Send + Sync {
     fn chunk_size(&self, configured: u32) -> BoxFuture<'_, u32> {
         Box::pin(async move { configured })
     }
+
+    /// Why sending should wait now (a line losing too many packets).
+    fn defer_reason(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 impl ColdLink for LinkClient {
@@ -63,6 +68,10 @@ impl ColdLink for LinkClient {
     fn chunk_size(&self, _configured: u32) -> BoxFuture<'_, u32> {
         Box::pin(self.next_chunk_size())
     }
+
+    fn defer_reason(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(LinkClient::defer_reason(self))
+    }
 }
 
 impl Archiver {
@@ -75,6 +84,10 @@ impl Archiver {
         run: &mut RunState,
     ) -> Result<Step, ArchiveError> {
         if let Some(why) = run.offline.clone() {
+            return Ok(run.wait(b, why));
+        }
+        if let Some(why) = self.link.defer_reason().await {
+            run.offline = Some(why.clone());
             return Ok(run.wait(b, why));
         }
         let (sp, i) = (self.spool.clone(), b.rec.batch_id.clone());

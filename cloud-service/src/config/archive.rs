@@ -32,6 +32,10 @@ pub struct LinkConfig {
     /// between `chunk-min` and `chunk-size` (see `transfer::adapt`).
     pub adaptive_chunks: bool,
     pub chunk_min: ByteSize,
+    /// Share of packets lost (over the last seconds of sending) above
+    /// which archive runs stop sending and retry later instead of grinding
+    /// through a failing line; 1 never defers.
+    pub defer_loss: f64,
     pub connect_timeout: Span,
     /// How long one request (a batch transfer and commit) may take.
     pub request_timeout: Span,
@@ -81,6 +85,7 @@ impl Default for LinkConfig {
             chunk_size: ByteSize(1 << 20),
             adaptive_chunks: true,
             chunk_min: ByteSize(64 << 10),
+            defer_loss: 0.2,
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
             max_frame: ByteSize(32 << 20),

@@ -214,6 +214,12 @@ impl CloudConfig {
                 return Err(format!("{key}: must be more than 0"));
             }
         }
+        let d = self.link.defer_loss;
+        if !(d > 0.0 && d <= 1.0) {
+            return Err(format!(
+                "link.defer-loss: {d} is not a share of packets above 0 and at most 1 (0.2 is 20%; 1 never defers)"
+            ));
+        }
         match (self.link.direction, self.link.listen) {
             (archive::Direction::NasDials, None) => {
                 return Err("link.listen: direction nas-dials needs the UDP address the cloud listens on for its gateway (e.g. 0.0.0.0:7443)".into())
