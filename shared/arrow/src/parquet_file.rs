@@ -65,3 +65,60 @@ impl ParquetFile {
         out.append(self.writer.inner_mut());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{arrow_schema, BatchConverter};
+    use hotcold_core::schema::{LogicalType, TableSchema};
+    use hotcold_core::{RowBatch, Value};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// A file written in pieces reads back with its types (the Arrow schema
+    /// in the footer), its rows and the footer's key-value metadata.
+    #[test]
+    fn a_file_written_in_pieces_reads_back_with_types_and_metadata() {
+        let s = TableSchema::new(
+            "t",
+            "ts",
+            &[
+                ("ts", LogicalType::TimestampMs),
+                ("px", LogicalType::Decimal { scale: 8 }),
+                ("sym", LogicalType::LcString),
+            ],
+        );
+        let schema = Arc::new(arrow_schema(&s, &[0, 1, 2], HashMap::new()));
+        let mut conv = BatchConverter::new(s.clone(), vec![0, 1, 2], schema.clone());
+        let mut out = Vec::new();
+        let mut f = ParquetFile::new(schema.clone(), &mut out).unwrap();
+        for k in 0..3i64 {
+            let mut b = RowBatch::new(&s);
+            b.push_row(vec![
+                Value::I64(k),
+                Value::I64(i64::MIN + k),
+                Value::Str(format!("s{k}")),
+            ])
+            .unwrap();
+            f.write(&conv.convert(&b).unwrap(), &mut out).unwrap();
+        }
+        f.finish(
+            [("hotcold.truncated".to_string(), "true".to_string())],
+            &mut out,
+        )
+        .unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(out)).unwrap();
+        let kv = r.metadata().file_metadata().key_value_metadata().unwrap();
+        assert!(kv
+            .iter()
+            .any(|e| e.key == "hotcold.truncated" && e.value.as_deref() == Some("true")));
+        assert_eq!(
+            r.schema().fields(),
+            schema.fields(),
+            "the Arrow types come back"
+        );
+        let rows: usize = r.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 3);
+    }
+}

@@ -6,6 +6,9 @@
 //! what the server can send, not what a reader can parse.
 //!
 //! `target/release/bench_arrow [--rows 5000000]` (part of scripts/bench.sh).
+//! With `BENCH_PERF_PAUSE=1` it writes each fresh cloud-service's pid to
+//! `/tmp/bench-arrow-FORMAT.pid` and waits 3 s before the query, so that
+//! `perf record -p` can attach (how BENCHMARKS.md's profile was taken).
 
 use anyhow::ensure;
 use hotcold_core::schema::DAY_MS;
@@ -32,10 +35,7 @@ async fn main() -> anyhow::Result<()> {
         let (s, b) = stack.cloud.ingest("trades", ndjson(&rows)).await;
         ensure!(s == 200, "ingest: {b}");
     }
-    println!(
-        "ingested {n} trades in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
+    println!("ingested {n} trades in {:.1}s", t.elapsed().as_secs_f64());
     let http = reqwest::Client::new();
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let mut results = Vec::new();
@@ -49,6 +49,11 @@ async fn main() -> anyhow::Result<()> {
         stack.cloud.kill("TERM");
         stack.cloud = Cloud::start(config, log.with_extension(format!("{format}.log")), data);
         let base = stack.cloud.child.as_ref().and_then(peak_rss).unwrap_or(0);
+        if std::env::var("BENCH_PERF_PAUSE").is_ok() {
+            let pid = stack.cloud.child.as_ref().map(|c| c.id()).unwrap_or(0);
+            std::fs::write(format!("/tmp/bench-arrow-{format}.pid"), pid.to_string())?;
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
         let url = format!(
             "{}/v1/query/trades?from={from}&to={}&format={format}",
             stack.cloud.url,
