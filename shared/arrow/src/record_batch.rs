@@ -22,11 +22,15 @@ use std::sync::Arc;
 /// and 38 leaves the reader room to sum them without leaving the type.
 pub const DECIMAL_PRECISION: u8 = 38;
 
-/// A dictionary kept across batches grows to at most this many values;
-/// past it the next batch starts a new one (a replacement in the IPC
-/// stream), so a "low-cardinality" column that is not cannot grow without
-/// bound.
+/// A dictionary kept across batches that has reached this many values
+/// starts again at the next batch (a replacement in the IPC stream), so a
+/// "low-cardinality" column that is not cannot grow one without bound (it
+/// holds at most this plus one batch).
 pub const MAX_DICTIONARY: usize = 1 << 16;
+
+/// Up to this many values a dictionary is searched in order: a few
+/// symbols compare faster than a string hashes.
+const LINEAR_DICTIONARY: usize = 16;
 
 /// Why rows could not be written as Arrow or Parquet.
 #[derive(Debug, thiserror::Error)]
@@ -155,17 +159,23 @@ impl Dictionary {
         let Column::Str(v) = col else {
             return Err(EncodeError::Kind(name.to_string()));
         };
-        let new_values = v.iter().filter(|s| !self.keys.contains_key(*s)).count();
-        if self.values.len() + new_values > MAX_DICTIONARY {
+        if self.values.len() >= MAX_DICTIONARY {
             self.keys.clear();
             self.values.clear();
         }
         let mut keys = Vec::with_capacity(v.len());
         for s in v {
-            let key = match self.keys.get(s.as_str()) {
-                Some(&k) => k,
+            let known = if self.values.len() <= LINEAR_DICTIONARY {
+                // Within LINEAR_DICTIONARY: fits an i32.
+                self.values.iter().position(|x| x == s).map(|k| k as i32)
+            } else {
+                self.keys.get(s.as_str()).copied()
+            };
+            let key = match known {
+                Some(k) => k,
                 None => {
-                    // At most MAX_DICTIONARY + one batch of values: within i32.
+                    // At most MAX_DICTIONARY + one batch of values; a
+                    // batch past i32 is refused, not wrapped.
                     let k = i32::try_from(self.values.len())
                         .map_err(|_| EncodeError::Kind(name.to_string()))?;
                     self.keys.insert(s.clone(), k);
@@ -364,9 +374,13 @@ mod tests {
         let c = c.column(0).as_dictionary::<Int32Type>();
         assert_eq!(
             c.values().len(),
-            MAX_DICTIONARY,
-            "a full dictionary starts again"
+            MAX_DICTIONARY + 3,
+            "it grows by a batch at most"
         );
+        let d = conv.convert(&batch(vec!["z".into(), "s1".into()])).unwrap();
+        let d = d.column(0).as_dictionary::<Int32Type>();
+        assert_eq!(d.values().len(), 2, "a full dictionary starts again");
+        assert_eq!(d.keys().values().to_vec(), vec![0, 1]);
     }
 
     #[test]
