@@ -8,7 +8,7 @@
 #
 # Usage: scripts/bench.sh [--rows N] [--write]
 #   env: LINK_SECS (30), LINK_LIMITS (1MiB,10MiB), MEMORY_ROWS (5000000),
-#        QUERY_RUNS (300)
+#        ARROW_ROWS (5000000), QUERY_RUNS (300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +50,10 @@ report=target/bench-report.md
   echo "### Peak memory archiving one big window (target/release/bench_memory)"
   echo
   target/release/bench_memory --rows "${MEMORY_ROWS:-5000000}"
+  echo
+  echo "### One large answer: Arrow and Parquet against NDJSON (target/release/bench_arrow)"
+  echo
+  target/release/bench_arrow --rows "${ARROW_ROWS:-5000000}"
   echo
   echo "### Query latency (target/release/bench_query)"
   echo

@@ -62,6 +62,15 @@ if ! python3 -c "import chdb" >/dev/null 2>&1; then
 fi
 export HOTCOLD_REQUIRE_CHDB=1
 
+# The independent readers of the Arrow and Parquet answers
+# (tests/python/check_columnar.py, run by tests/tests/columnar_answers.rs);
+# required here, so a missing one fails the test instead of skipping it.
+if ! python3 -c "import pyarrow, polars, duckdb" >/dev/null 2>&1; then
+  echo "installing pyarrow, polars and duckdb from PyPI (the Arrow and Parquet readers)" >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q pyarrow polars duckdb >&2
+fi
+export HOTCOLD_REQUIRE_PYTHON=1
+
 # The two-host tests (network namespaces, a wireguard-go tunnel, a tc-shaped
 # line) need root and Debian's wireguard-go and wireguard-tools. As root they
 # are installed if missing and must pass; otherwise they skip, loudly.

@@ -344,6 +344,29 @@ impl Cloud {
         (s, h, r.text().await.unwrap_or_default())
     }
 
+    /// GET `/v1/{endpoint}/{table}?{params}` with the body as bytes (the
+    /// Arrow and Parquet answers).
+    pub async fn ask_bytes(
+        &self,
+        endpoint: &str,
+        table: &str,
+        params: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}/v1/{endpoint}/{table}?{params}", self.url))
+            .send()
+            .await
+            .expect("query request");
+        let s = r.status().as_u16();
+        let h = r.headers().clone();
+        (
+            s,
+            h,
+            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        )
+    }
+
     pub async fn status(&self) -> serde_json::Value {
         let (s, body) = self.get("/v1/admin/status").await;
         assert_eq!(s, 200, "{body}");

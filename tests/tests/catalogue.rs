@@ -82,6 +82,27 @@ fn http_cases() -> Vec<Http> {
             400,
             "ingest.future-horizon",
         ),
+        // Times the column cannot keep, each refused naming it and why.
+        ingest(
+            row("ts", "\"2026-11-20 10:00:00.123456\""),
+            400,
+            "column \"ts\" (timestamp_ms): expected a time the column can keep (6 fractional digits",
+        ),
+        ingest(
+            row("ts", "\"2026-11-20T10:00:00 America/New_York\""),
+            400,
+            "column \"ts\" (timestamp_ms): expected a time the column can keep (unknown time zone \"America/New_York\"",
+        ),
+        ingest(
+            row("ts", "\"2026-11-20T10:00:00+25:00\""),
+            400,
+            "column \"ts\" (timestamp_ms): expected a time the column can keep (malformed UTC offset \"+25:00\"",
+        ),
+        ingest(
+            row("ts", "\"20 Nov 2026\""),
+            400,
+            "column \"ts\" (timestamp_ms): expected epoch milliseconds, 2026-11-20 10:00:00.123 (UTC) or RFC 3339",
+        ),
         ingest(row("buyer_maker", "\"yes\""), 400, "buyer_maker"),
         ingest(row("symbol", "17"), 400, "symbol"),
         ingest(
@@ -133,6 +154,8 @@ fn http_cases() -> Vec<Http> {
         get(q("&limit=0"), 400, "limit"),
         get(q("&limit=abc"), 400, "limit"),
         get(q("&order=sideways"), 400, "order"),
+        get(q("&format=feather"), 400, "ndjson, json, csv, arrow or parquet"),
+        get(bars("&interval=1m&format=parquet&group_by=nope"), 400, "nope"),
         get(q("&format=xml"), 400, "format"),
         get(q("&columns=nope"), 400, "nope"),
         get(q("&columns=ts,ts"), 400, "ts"),

@@ -72,7 +72,7 @@ async fn columns_and_csv_across_hot_and_cold() {
         ("columns=ts,nope", "unknown column \"nope\""),
         ("columns=ts,price,ts", "two columns named \"ts\""),
         ("columns=", "columns= is empty"),
-        ("format=xml", "ndjson, json or csv"),
+        ("format=xml", "ndjson, json, csv, arrow or parquet"),
     ] {
         let (s, _, body) = c.query("trades", &format!("{range}&{q}")).await;
         assert_eq!(s, 400, "{q}: {body}");

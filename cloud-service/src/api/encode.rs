@@ -1,6 +1,8 @@
-//! Rows to bytes, incrementally: NDJSON, a JSON document, or CSV (RFC 4180).
+//! Rows to bytes, incrementally: NDJSON, a JSON document, CSV (RFC 4180),
+//! or the columnar formats of `columnar.rs` (Arrow IPC stream, Parquet).
 //! Each batch is encoded as it arrives, so an answer is never held whole.
 
+use super::columnar::Columnar;
 use crate::router::{Head, Tail};
 use hotcold_core::schema::{LogicalType, TableSchema};
 use hotcold_core::time::format_date;
@@ -12,14 +14,23 @@ pub enum Format {
     Ndjson,
     Json,
     Csv,
+    /// The Arrow IPC stream format.
+    Arrow,
+    /// A Parquet file, zstd.
+    Parquet,
 }
 
 impl Format {
+    /// The names `format=` takes, for the error that lists them.
+    pub const NAMES: &'static str = "ndjson, json, csv, arrow or parquet";
+
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "ndjson" => Some(Format::Ndjson),
             "json" => Some(Format::Json),
             "csv" => Some(Format::Csv),
+            "arrow" => Some(Format::Arrow),
+            "parquet" => Some(Format::Parquet),
             _ => None,
         }
     }
@@ -29,6 +40,8 @@ impl Format {
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Ndjson => "application/x-ndjson",
+            Format::Arrow => "application/vnd.apache.arrow.stream",
+            Format::Parquet => "application/vnd.apache.parquet",
         }
     }
 }
@@ -41,7 +54,13 @@ pub(crate) struct Encoder {
     /// `"name":` of each output column, escaped once.
     keys: Vec<Vec<u8>>,
     wrote_row: bool,
+    /// The Arrow and Parquet writer; `None` for the text formats.
+    columnar: Option<Columnar>,
 }
+
+/// Why an answer could not be encoded: the columnar writers refusing rows
+/// (a store handing back a value outside its type). Text never fails.
+pub(crate) type EncodeError = hotcold_arrow::EncodeError;
 
 impl Encoder {
     pub fn new(format: Format, schema: TableSchema, cols: Vec<usize>) -> Self {
@@ -53,16 +72,31 @@ impl Encoder {
                 k
             })
             .collect();
+        let columnar = match format {
+            Format::Arrow => Some(Columnar::arrow(schema.clone(), cols.clone())),
+            Format::Parquet => Some(Columnar::parquet(schema.clone(), cols.clone())),
+            _ => None,
+        };
         Self {
             format,
             schema,
             cols,
             keys,
             wrote_row: false,
+            columnar,
         }
     }
 
-    pub(crate) fn begin(&self, out: &mut Vec<u8>) {
+    /// Whether bytes went out that commit the answer to being streamed
+    /// (an Arrow schema written without the answer's end).
+    pub(crate) fn streaming(&self) -> bool {
+        self.columnar.as_ref().is_some_and(Columnar::streaming)
+    }
+
+    pub(crate) fn begin(&mut self, head: &Head, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if let Some(c) = &mut self.columnar {
+            return c.begin(head, out);
+        }
         match self.format {
             Format::Csv => {
                 let names: Vec<&str> = self
@@ -74,11 +108,15 @@ impl Encoder {
                 out.push(b'\n');
             }
             Format::Json => out.extend_from_slice(b"{\"rows\":["),
-            Format::Ndjson => {}
+            Format::Ndjson | Format::Arrow | Format::Parquet => {}
         }
+        Ok(())
     }
 
-    pub fn batch(&mut self, b: &RowBatch, out: &mut Vec<u8>) {
+    pub fn batch(&mut self, b: &RowBatch, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if let Some(c) = &mut self.columnar {
+            return c.batch(b, out);
+        }
         // Cells are written straight from the columns: no Value, no
         // serde_json::Value and no String per cell (17k bars are 150k
         // cells, and building each one cost more than the fold).
@@ -102,7 +140,7 @@ impl Encoder {
                     }
                     out.push(b'\n');
                 }
-                Format::Json | Format::Ndjson => {
+                Format::Json | Format::Ndjson | Format::Arrow | Format::Parquet => {
                     if self.format == Format::Json && self.wrote_row {
                         out.push(b',');
                     }
@@ -124,11 +162,16 @@ impl Encoder {
             }
             self.wrote_row = true;
         }
+        Ok(())
     }
 
-    /// JSON closes the document with what is known at the end; the other
-    /// formats carry that in headers (small answers) or not at all.
-    pub fn end(&self, head: &Head, tail: &Tail, out: &mut Vec<u8>) {
+    /// JSON closes the document with what is known at the end, Arrow and
+    /// Parquet their metadata (see `columnar.rs`); the other formats carry
+    /// that in headers (small answers) or not at all.
+    pub fn end(&mut self, head: &Head, tail: &Tail, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if let Some(c) = &mut self.columnar {
+            return c.end(tail, out);
+        }
         // A partial answer (asked for with allow_partial=true) says what it
         // lacks in the body too, in each format's own way: a last NDJSON
         // line of its own shape, a CSV comment line (pandas: comment='#').
@@ -152,7 +195,7 @@ impl Encoder {
                         format!("# missing: {} ({reason})\n", ranges.join(",")).as_bytes(),
                     );
                 }
-                Format::Json => {}
+                Format::Json | Format::Arrow | Format::Parquet => {}
             }
         }
         if self.format == Format::Json {
@@ -169,6 +212,7 @@ impl Encoder {
             let text = meta.to_string();
             out.extend_from_slice(&text.as_bytes()[1..]);
         }
+        Ok(())
     }
 }
 
@@ -311,14 +355,14 @@ mod tests {
         .unwrap();
         let mut e = Encoder::new(Format::Json, s.clone(), vec![1, 0]);
         let mut out = Vec::new();
-        e.begin(&mut out);
+        e.begin(&Head::default(), &mut out).unwrap();
         for k in 0..3 {
             let mut b = RowBatch::new(&s);
             b.push_row(vec![Value::I64(k), Value::Str(format!("\"{k}\""))])
                 .unwrap();
-            e.batch(&b, &mut out);
+            e.batch(&b, &mut out).unwrap();
         }
-        e.end(&Head::default(), &Tail::default(), &mut out);
+        e.end(&Head::default(), &Tail::default(), &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["rows"].as_array().unwrap().len(), 3);
         assert_eq!(v["rows"][2]["s"], "\"2\"");

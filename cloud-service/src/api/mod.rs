@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 mod body;
+mod columnar;
 pub mod counters;
 pub mod encode;
 pub mod error;

@@ -221,7 +221,7 @@ pub fn parse(
     };
     let format = p.get("format").map_or("ndjson", String::as_str);
     let format = Format::parse(format).ok_or_else(|| {
-        ApiError::bad_request(format!("format={format:?}: use ndjson, json or csv"))
+        ApiError::bad_request(format!("format={format:?}: use {}", Format::NAMES))
     })?;
     let descending = match p.get("order").map(String::as_str) {
         None | Some("asc") => false,

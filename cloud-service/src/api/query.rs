@@ -5,7 +5,7 @@
 //! - `GET /v1/aggregate/{table}`: count/sum/min/max/avg per group.
 //!
 //! Common parameters: `from`, `to` (ms or RFC 3339 UTC), `limit`, `order=asc|desc`,
-//! `format=ndjson|json|csv`, `columns=a,b`, `allow_partial=true`. Any
+//! `format=ndjson|json|csv|arrow|parquet`, `columns=a,b`, `allow_partial=true`. Any
 //! other parameter named after a column is an equality filter; a comma list
 //! asks for several values at once (`symbol=BTCUSDT,ETHUSDT`). `eq.COL=`
 //! filters a column whose name is also a parameter name.

@@ -24,18 +24,18 @@ pub(super) async fn respond(
     let Answer { head, mut items } = ans;
     let ctype = enc.format.content_type();
     let mut buf = Vec::new();
-    enc.begin(&mut buf);
+    enc.begin(&head, &mut buf).map_err(ApiError::internal)?;
     let mut tail = None;
-    while buf.len() <= WHOLE_BYTES {
+    while buf.len() <= WHOLE_BYTES && !enc.streaming() {
         match items.recv().await {
-            Some(Item::Rows(b)) => enc.batch(&b, &mut buf),
+            Some(Item::Rows(b)) => enc.batch(&b, &mut buf).map_err(ApiError::internal)?,
             // The NAS's part is a gateway's failure; the hot store's is ours.
             Some(Item::Failed { cold: true, error }) => return Err(ApiError::upstream(error)),
             Some(Item::Failed { cold: false, error }) => {
                 return Err(ApiError::internal(error));
             }
             Some(Item::Done(t)) => {
-                enc.end(&head, &t, &mut buf);
+                enc.end(&head, &t, &mut buf).map_err(ApiError::internal)?;
                 tail = Some(t);
                 break;
             }
@@ -57,14 +57,22 @@ pub(super) async fn respond(
                     }
                     let mut out = Vec::new();
                     match items.recv().await {
-                        Some(Item::Rows(b)) => {
-                            enc.batch(&b, &mut out);
-                            Some((Ok(bytes::Bytes::from(out)), (items, enc, head, false)))
-                        }
-                        Some(Item::Done(t)) => {
-                            enc.end(&head, &t, &mut out);
-                            Some((Ok(bytes::Bytes::from(out)), (items, enc, head, true)))
-                        }
+                        Some(Item::Rows(b)) => match enc.batch(&b, &mut out) {
+                            Ok(()) => {
+                                Some((Ok(bytes::Bytes::from(out)), (items, enc, head, false)))
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "streamed answer aborted");
+                                Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
+                            }
+                        },
+                        Some(Item::Done(t)) => match enc.end(&head, &t, &mut out) {
+                            Ok(()) => Some((Ok(bytes::Bytes::from(out)), (items, enc, head, true))),
+                            Err(error) => {
+                                tracing::error!(%error, "streamed answer aborted");
+                                Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
+                            }
+                        },
                         // Aborting the body tells the client the answer is cut.
                         Some(Item::Failed { error, .. }) => {
                             tracing::error!(%error, "streamed answer aborted");

@@ -87,6 +87,138 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
     Some(days * 86_400_000 + ((h * 60 + mi) * 60 + se) * 1000 + ms)
 }
 
+/// Why an ingested text is not a time its column can keep. The caller
+/// names the column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Neither a date, a date and time, nor a number.
+    #[error("not a time (epoch milliseconds, 2026-11-20 10:00:00.123, or RFC 3339 such as 2026-11-20T18:00:00.123+08:00)")]
+    Malformed,
+    /// More fractional digits than milliseconds, not all zeros: keeping the
+    /// rest would change the value, so it is refused rather than rounded.
+    #[error("{0} fractional digits: the column keeps milliseconds, and digits past the third must be zeros")]
+    TooPrecise(usize),
+    /// A zone name: there is no time zone database here, only offsets.
+    #[error("unknown time zone {0:?}: give Z, UTC or an offset such as +08:00")]
+    UnknownZone(String),
+    /// Offset text that is not `+HH:MM`, `+HHMM` or `+HH` in range.
+    #[error("malformed UTC offset {0:?}: use Z, +HH:MM or -HH:MM")]
+    BadOffset(String),
+    /// A date column given a time that is not the start of a UTC day.
+    #[error("a date's time part must be midnight UTC (00:00:00), not {0}")]
+    NotMidnight(String),
+}
+
+impl TimeError {
+    /// What was expected instead, for an error of the form "expected ...,
+    /// got ...".
+    pub fn expected(&self) -> String {
+        match self {
+            TimeError::Malformed => "epoch milliseconds, 2026-11-20 10:00:00.123 (UTC) or RFC 3339 such as 2026-11-20T18:00:00.123+08:00".into(),
+            other => format!("a time the column can keep ({other})"),
+        }
+    }
+}
+
+/// Parses an ingested instant into epoch milliseconds, in the forms
+/// collectors send: epoch milliseconds as text, `YYYY-MM-DD` (midnight),
+/// ClickHouse's text `YYYY-MM-DD HH:MM:SS[.fff]` (no zone: UTC, as
+/// ClickHouse writes a UTC `DateTime64`), RFC 3339 with `Z` or any offset
+/// (`T` or a space between date and time, either case). Digits past the
+/// millisecond must be zeros.
+pub fn parse_instant_ms(s: &str) -> Result<i64, TimeError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if s.len() == 10 {
+        return parse_date(s)
+            .map(|d| d * 86_400_000)
+            .ok_or(TimeError::Malformed);
+    }
+    let (date, rest) = s.split_at_checked(10).ok_or(TimeError::Malformed)?;
+    let days = parse_date(date).ok_or(TimeError::Malformed)?;
+    let rest = rest
+        .strip_prefix(['T', 't', ' '])
+        .ok_or(TimeError::Malformed)?;
+    let (hms, mut rest) = rest.split_at_checked(8).ok_or(TimeError::Malformed)?;
+    let b = hms.as_bytes();
+    if b[2] != b':' || b[5] != b':' {
+        return Err(TimeError::Malformed);
+    }
+    let (h, mi, se) = (
+        digits(&hms[0..2]).ok_or(TimeError::Malformed)?,
+        digits(&hms[3..5]).ok_or(TimeError::Malformed)?,
+        digits(&hms[6..8]).ok_or(TimeError::Malformed)?,
+    );
+    if h > 23 || mi > 59 || se > 59 {
+        return Err(TimeError::Malformed);
+    }
+    let mut ms = 0;
+    if let Some(f) = rest.strip_prefix('.') {
+        let n = f.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return Err(TimeError::Malformed);
+        }
+        let (frac, after) = f.split_at(n);
+        if frac.bytes().skip(3).any(|d| d != b'0') {
+            return Err(TimeError::TooPrecise(n));
+        }
+        let kept = &frac[..n.min(3)];
+        ms = digits(kept).ok_or(TimeError::Malformed)? * 10_i64.pow(3 - kept.len() as u32);
+        rest = after;
+    }
+    let offset_ms = offset_ms(rest)?;
+    Ok(days * 86_400_000 + ((h * 60 + mi) * 60 + se) * 1000 + ms - offset_ms)
+}
+
+/// The offset east of UTC that `zone` (what follows the time) names.
+fn offset_ms(zone: &str) -> Result<i64, TimeError> {
+    match zone {
+        "" | "Z" | "z" | "UTC" | " UTC" => return Ok(0),
+        _ => {}
+    }
+    let Some(sign) = zone.strip_prefix(['+', '-']).map(|_| zone.as_bytes()[0]) else {
+        let name = zone.trim();
+        return Err(if name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            TimeError::UnknownZone(name.to_string())
+        } else {
+            TimeError::BadOffset(zone.to_string())
+        });
+    };
+    let bad = || TimeError::BadOffset(zone.to_string());
+    let body = &zone[1..];
+    let (h, m) = match body.len() {
+        2 => (body, "00"),
+        4 => body.split_at_checked(2).ok_or_else(bad)?,
+        5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = (digits(h).ok_or_else(bad)?, digits(m).ok_or_else(bad)?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    let ms = (h * 60 + m) * 60_000;
+    Ok(if sign == b'-' { -ms } else { ms })
+}
+
+/// Parses an ingested date into a day number: `YYYY-MM-DD`, or any form
+/// [`parse_instant_ms`] takes whose instant is a UTC midnight (a date
+/// column written from a midnight `DateTime`); another time is refused,
+/// since keeping only its date would change the value.
+pub fn parse_day(s: &str) -> Result<i64, TimeError> {
+    if let Some(d) = parse_date(s) {
+        return Ok(d);
+    }
+    if s.len() <= 10 {
+        return Err(TimeError::Malformed);
+    }
+    let ms = parse_instant_ms(s)?;
+    if ms.rem_euclid(86_400_000) != 0 {
+        return Err(TimeError::NotMidnight(format_timestamp_ms(ms)));
+    }
+    Ok(ms.div_euclid(86_400_000))
+}
+
 /// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.fffZ`.
 pub fn format_timestamp_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
@@ -125,7 +257,145 @@ mod tests {
         assert_eq!(format_date(0), "1970-01-01");
     }
 
+    #[test]
+    fn instants_as_collectors_send_them() {
+        let t = 1_795_168_800_123; // 2026-11-20T10:00:00.123Z
+        for s in [
+            "2026-11-20 10:00:00.123",
+            "2026-11-20T10:00:00.123Z",
+            "2026-11-20t10:00:00.123z",
+            "2026-11-20T18:00:00.123+08:00",
+            "2026-11-20T18:00:00.123+0800",
+            "2026-11-20T05:30:00.123-04:30",
+            "2026-11-20T10:00:00.123+00:00",
+            "2026-11-20T10:00:00.123-00:00",
+            "2026-11-20 10:00:00.123 UTC",
+            "2026-11-20T10:00:00.123000Z",
+            "2026-11-20 10:00:00.123000000",
+            "1795168800123",
+        ] {
+            assert_eq!(parse_instant_ms(s), Ok(t), "{s}");
+        }
+        assert_eq!(parse_instant_ms("2026-11-20 10:00:00"), Ok(t - 123));
+        assert_eq!(parse_instant_ms("2026-11-20T10:00:00.1Z"), Ok(t - 23));
+        assert_eq!(parse_instant_ms("2026-11-21T02:00:00+16"), Ok(t - 123));
+        assert_eq!(parse_instant_ms("2026-11-20"), Ok(t - 36_000_123));
+    }
+
+    #[test]
+    fn instants_the_column_cannot_keep_say_why() {
+        use TimeError as E;
+        assert_eq!(
+            parse_instant_ms("2026-11-20 10:00:00.1234"),
+            Err(E::TooPrecise(4))
+        );
+        assert_eq!(
+            parse_instant_ms("2026-11-20T10:00:00.123000001Z"),
+            Err(E::TooPrecise(9))
+        );
+        assert_eq!(
+            parse_instant_ms("2026-11-20T10:00:00 Europe/Paris"),
+            Err(E::UnknownZone("Europe/Paris".into()))
+        );
+        assert_eq!(
+            parse_instant_ms("2026-11-20T10:00:00EST"),
+            Err(E::UnknownZone("EST".into()))
+        );
+        for bad in [
+            "+8:00",
+            "+08:0",
+            "+24:00",
+            "+08:60",
+            "+08:00:00",
+            "*08",
+            "+é0",
+            "+0é00",
+        ] {
+            assert_eq!(
+                parse_instant_ms(&format!("2026-11-20T10:00:00{bad}")),
+                Err(E::BadOffset(bad.into())),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "",
+            "2026-11-20T",
+            "2026-11-20T10:00",
+            "2026-11-20T10:00:60Z",
+            "2026-11-20T10:00:00.Z",
+            "2026-13-01 00:00:00",
+            "2026-11-20X10:00:00",
+            "2026-11-20T1é:00:00",
+            "now",
+        ] {
+            assert_eq!(parse_instant_ms(bad), Err(E::Malformed), "{bad:?}");
+        }
+        let e = E::TooPrecise(6).to_string();
+        assert!(e.contains("milliseconds") && e.contains("zeros"), "{e}");
+    }
+
+    #[test]
+    fn dates_take_a_midnight_and_refuse_another_time() {
+        let d = 20_412; // 2025-11-20
+        for s in [
+            "2025-11-20",
+            "2025-11-20 00:00:00",
+            "2025-11-20T00:00:00.000Z",
+            "2025-11-20T08:00:00+08:00",
+        ] {
+            assert_eq!(parse_day(s), Ok(d), "{s}");
+        }
+        assert_eq!(
+            parse_day("2025-11-20 10:00:00"),
+            Err(TimeError::NotMidnight("2025-11-20T10:00:00.000Z".into()))
+        );
+        assert_eq!(
+            parse_day("2025-11-20T00:00:00+08:00"),
+            Err(TimeError::NotMidnight("2025-11-19T16:00:00.000Z".into()))
+        );
+        assert_eq!(
+            parse_day("2025-11-20 00:00:00.0001"),
+            Err(TimeError::TooPrecise(4))
+        );
+        assert_eq!(parse_day("20412"), Err(TimeError::Malformed));
+    }
+
     proptest! {
+        /// Every written form of one instant reads back as that instant:
+        /// ClickHouse's text, RFC 3339 at any offset, zero-padded nanoseconds.
+        #[test]
+        fn every_form_of_an_instant_reads_the_same(
+            ms in 100_000_000_000i64..253_402_214_400_000,
+            offset_min in -(23 * 60 + 59)..=(23 * 60 + 59i64),
+            zeros in 0usize..7,
+        ) {
+            let utc = format_timestamp_ms(ms);
+            prop_assert_eq!(parse_instant_ms(&utc), Ok(ms));
+            let ch = format!("{} {}", &utc[..10], &utc[11..23]);
+            prop_assert_eq!(parse_instant_ms(&ch), Ok(ms));
+            prop_assert_eq!(parse_instant_ms(&format!("{ch}{}", "0".repeat(zeros))), Ok(ms));
+            let local = format_timestamp_ms(ms + offset_min * 60_000);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let (h, m) = (offset_min.abs() / 60, offset_min.abs() % 60);
+            let rfc = format!("{}{sign}{h:02}:{m:02}", &local[..23]);
+            prop_assert_eq!(parse_instant_ms(&rfc), Ok(ms), "{}", rfc);
+        }
+
+        /// A nonzero digit past the millisecond is always refused, never
+        /// rounded or cut.
+        #[test]
+        fn sub_millisecond_digits_are_refused(ms in 100_000_000_000i64..253_402_214_400_000, extra in 1u32..999_999) {
+            let utc = format_timestamp_ms(ms);
+            let s = format!("{}{extra:06}Z", &utc[..23]);
+            prop_assert!(matches!(parse_instant_ms(&s), Err(TimeError::TooPrecise(9))), "{}", s);
+        }
+
+        #[test]
+        fn instant_parsing_never_panics(s in "[0-9T:.+ Z-]{0,40}|.{0,40}") {
+            let _ = parse_instant_ms(&s);
+            let _ = parse_day(&s);
+        }
+
         #[test]
         fn timestamps_round_trip(ms in 0i64..253_402_300_799_999) {
             prop_assert_eq!(parse_timestamp_ms(&format_timestamp_ms(ms)), Some(ms));

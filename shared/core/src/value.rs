@@ -170,15 +170,18 @@ impl Value {
                     .as_i64()
                     .map(Value::I64)
                     .ok_or_else(|| err("integer milliseconds", v)),
-                J::String(s) => time::parse_timestamp_ms(s)
-                    .or_else(|| s.parse().ok())
+                J::String(s) => time::parse_instant_ms(s)
                     .map(Value::I64)
-                    .ok_or_else(|| err("milliseconds or YYYY-MM-DDTHH:MM:SS[.fff]Z", v)),
+                    .map_err(|e| ValueError::new(e.expected(), v.to_string())),
                 _ => Err(err("a timestamp", v)),
             },
             LogicalType::Date => {
                 let d = match v {
-                    J::String(s) => time::parse_date(s),
+                    J::String(s) => match time::parse_day(s) {
+                        Ok(d) => Some(d),
+                        Err(time::TimeError::Malformed) => None,
+                        Err(e) => return Err(ValueError::new(e.expected(), v.to_string())),
+                    },
                     J::Number(n) => n.as_i64(),
                     _ => None,
                 };

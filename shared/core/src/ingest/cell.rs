@@ -46,6 +46,12 @@ pub fn decimal_from_number(text: &str, scale: u8) -> Option<i64> {
     parse_decimal(&format!("{}{shifted}", if neg { "-" } else { "" }), scale)
 }
 
+/// A time that is not one the column can keep, saying why (the forms
+/// taken, the digits past the millisecond, the zone or offset).
+fn time_err(e: &time::TimeError, got: &Token<'_>) -> ValueError {
+    ValueError::new(e.expected(), got.to_json())
+}
+
 fn integer(text: &str) -> Option<i64> {
     text.parse().ok()
 }
@@ -57,16 +63,18 @@ pub fn push(col: &mut Column, ty: LogicalType, tok: &Token<'_>) -> Result<(), Va
         (Column::I64(c), L::TimestampMs) => {
             let v = match tok {
                 Token::Num(n) => integer(n).ok_or_else(|| err("integer milliseconds", tok))?,
-                Token::Str(s) => time::parse_timestamp_ms(s)
-                    .or_else(|| s.parse().ok())
-                    .ok_or_else(|| err("milliseconds or YYYY-MM-DDTHH:MM:SS[.fff]Z", tok))?,
+                Token::Str(s) => time::parse_instant_ms(s).map_err(|e| time_err(&e, tok))?,
                 _ => return Err(err("a timestamp", tok)),
             };
             c.push(v);
         }
         (Column::I64(c), L::Date) => {
             let d = match tok {
-                Token::Str(s) => time::parse_date(s),
+                Token::Str(s) => match time::parse_day(s) {
+                    Ok(d) => Some(d),
+                    Err(time::TimeError::Malformed) => None,
+                    Err(e) => return Err(time_err(&e, tok)),
+                },
                 Token::Num(n) => integer(n),
                 _ => None,
             };

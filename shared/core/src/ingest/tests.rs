@@ -4,7 +4,7 @@
 use super::*;
 use crate::batch::RowBatch;
 use crate::codec::tests::{all_types_schema, row_strategy};
-use crate::schema::TableSchema;
+use crate::schema::{LogicalType, TableSchema};
 use crate::value::Value;
 use proptest::prelude::*;
 
@@ -77,6 +77,57 @@ fn errors_name_line_and_column() {
     }
     let e = parse_ndjson(&s, &[b'{', 0xff], &IngestLimits::default()).unwrap_err();
     assert!(e.contains("UTF-8"), "{e}");
+}
+
+/// Times as collectors send them: ClickHouse's text (UTC), RFC 3339 at
+/// any offset, epoch ms; a date as a date or a UTC midnight. What the
+/// column cannot keep is refused naming the line and column, and why.
+#[test]
+fn times_are_read_as_collectors_send_them() {
+    let s = TableSchema::new(
+        "t",
+        "ts",
+        &[("ts", LogicalType::TimestampMs), ("day", LogicalType::Date)],
+    );
+    let body = [
+        r#"{"ts":"2026-11-20 10:00:00.123","day":"2026-11-20"}"#,
+        r#"{"ts":"2026-11-20T18:00:00.123+08:00","day":"2026-11-20 00:00:00"}"#,
+        r#"{"ts":"2026-11-20T10:00:00.123000Z","day":"2026-11-20T00:00:00Z"}"#,
+        r#"{"ts":1795168800123,"day":20777}"#,
+    ]
+    .join("\n");
+    let b = parse(&s, &body).unwrap();
+    assert_eq!(b.i64_column(0).unwrap(), &[1_795_168_800_123; 4]);
+    assert_eq!(b.i64_column(1).unwrap(), &[20_777; 4]);
+    for (line, want) in [
+        (
+            r#"{"ts":"2026-11-20 10:00:00.123456","day":"2026-11-20"}"#,
+            "line 1: column \"ts\" (timestamp_ms): expected a time the column can keep (6 fractional digits: the column keeps milliseconds",
+        ),
+        (
+            r#"{"ts":"2026-11-20T10:00:00 Asia/Tokyo","day":"2026-11-20"}"#,
+            "column \"ts\" (timestamp_ms): expected a time the column can keep (unknown time zone \"Asia/Tokyo\"",
+        ),
+        (
+            r#"{"ts":"2026-11-20T10:00:00+8","day":"2026-11-20"}"#,
+            "column \"ts\" (timestamp_ms): expected a time the column can keep (malformed UTC offset \"+8\"",
+        ),
+        (
+            r#"{"ts":"20/11/2026","day":"2026-11-20"}"#,
+            "column \"ts\" (timestamp_ms): expected epoch milliseconds, 2026-11-20 10:00:00.123 (UTC) or RFC 3339",
+        ),
+        (
+            r#"{"ts":1795168800123,"day":"2026-11-20 10:00:00"}"#,
+            "column \"day\" (date): expected a time the column can keep (a date's time part must be midnight UTC",
+        ),
+        (
+            r#"{"ts":1795168800123,"day":"20.11.2026"}"#,
+            "column \"day\" (date): expected a date YYYY-MM-DD",
+        ),
+    ] {
+        let e = parse(&s, line).unwrap_err();
+        assert!(e.contains(want), "{line}: {e}");
+    }
 }
 
 #[test]
