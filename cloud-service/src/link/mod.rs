@@ -5,6 +5,7 @@ mod accept;
 pub mod client;
 mod deliver;
 mod error;
+mod line;
 pub mod meter;
 pub mod pacer;
 mod requests;
