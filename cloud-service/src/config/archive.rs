@@ -34,7 +34,9 @@ pub struct LinkConfig {
     pub chunk_min: ByteSize,
     /// Share of packets lost (over the last seconds of sending) above
     /// which archive runs stop sending and retry later instead of grinding
-    /// through a failing line; 1 never defers.
+    /// through a failing line; 1 (the default) never defers. Off by
+    /// default: QUIC counts congestion drops as loss too, and an unpaced
+    /// burst into a busy receiver measured 25 % on loopback.
     pub defer_loss: f64,
     pub connect_timeout: Span,
     /// How long one request (a batch transfer and commit) may take.
@@ -85,7 +87,7 @@ impl Default for LinkConfig {
             chunk_size: ByteSize(1 << 20),
             adaptive_chunks: true,
             chunk_min: ByteSize(64 << 10),
-            defer_loss: 0.2,
+            defer_loss: 1.0,
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
             max_frame: ByteSize(32 << 20),
