@@ -65,10 +65,16 @@ export HOTCOLD_REQUIRE_CHDB=1
 # The independent readers of the Arrow and Parquet answers
 # (tests/python/check_columnar.py, run by tests/tests/columnar_answers.rs);
 # required here, so a missing one fails the test instead of skipping it.
-if ! python3 -c "import pyarrow, polars, duckdb" >/dev/null 2>&1; then
-  echo "installing pyarrow, polars and duckdb from PyPI (the Arrow and Parquet readers)" >&2
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q pyarrow polars duckdb >&2
+# The Python client's tests (clients/python/tests, run by
+# tests/tests/python_client.rs against a live pair) need pandas and pytest too.
+if ! python3 -c "import pyarrow, polars, duckdb, pandas, pytest" >/dev/null 2>&1; then
+  echo "installing pyarrow, polars, duckdb, pandas and pytest from PyPI (the Arrow and Parquet readers, the Python client's tests)" >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q pyarrow polars duckdb pandas pytest >&2
 fi
+# The client installs as users install it (the tests import the checkout's
+# source, so this proves the package builds, not which copy is tested).
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-deps ./clients/python >&2 \
+  || { echo "pip install ./clients/python failed" >&2; exit 1; }
 export HOTCOLD_REQUIRE_PYTHON=1
 
 # The two-host tests (network namespaces, a wireguard-go tunnel, a tc-shaped

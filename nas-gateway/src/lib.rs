@@ -7,6 +7,7 @@ pub mod commit;
 pub mod committer;
 pub mod config;
 mod dial;
+pub mod export;
 pub mod failpoint;
 #[cfg(test)]
 mod fixture;

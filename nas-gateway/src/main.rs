@@ -39,6 +39,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the committed days of a table as Parquet files,
+    /// OUT/TABLE/date=YYYY-MM-DD/part.parquet, each checked against the
+    /// ledger's count and content hash before it takes its place (read them
+    /// with duckdb: SELECT * FROM 'OUT/trades/*/*.parquet'). Exits 1 naming
+    /// any day that does not match; no file of that day is written.
+    Export {
+        #[arg(short, long, default_value = "config/nas.yaml")]
+        config: PathBuf,
+        /// The table to export.
+        #[arg(long)]
+        table: String,
+        /// First day (YYYY-MM-DD or a UTC instant; its whole day is
+        /// included). Default: the oldest committed day.
+        #[arg(long)]
+        from: Option<String>,
+        /// End, exclusive (YYYY-MM-DD or a UTC instant). Default: no end.
+        #[arg(long)]
+        to: Option<String>,
+        /// The directory the tree is written under (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/nas.yaml")]
@@ -147,6 +172,14 @@ async fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Export {
+            config,
+            table,
+            from,
+            to,
+            out,
+            json,
+        } => export(config, table, from, to, out, json).await,
         Command::CheckConfig { config } => {
             let cfg = NasConfig::load(&config)?;
             nas_gateway::preflight(&cfg)
@@ -155,4 +188,77 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A `--from`/`--to` value: a date or a UTC instant, in epoch ms.
+fn instant(flag: &str, v: Option<&str>, default: i64) -> anyhow::Result<i64> {
+    match v {
+        None => Ok(default),
+        Some(v) => hotcold_core::time::parse_timestamp_ms(v).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--{flag} {v:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff]Z (UTC)"
+            )
+        }),
+    }
+}
+
+async fn export(
+    config: PathBuf,
+    table: String,
+    from: Option<String>,
+    to: Option<String>,
+    out: PathBuf,
+    json: bool,
+) -> anyhow::Result<()> {
+    use hotcold_core::schema::Window;
+    let cfg = NasConfig::load(&config)?;
+    // A window counts if it lies inside the range; --from names a day, so
+    // its whole day starts there.
+    let start = Window::day_of(instant("from", from.as_deref(), 0)?).start;
+    let end = instant("to", to.as_deref(), i64::MAX)?;
+    if start >= end {
+        anyhow::bail!("--from must be before --to");
+    }
+    let range = Window::new(start, end);
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "export {bar:30} {pos}/{len} days, {msg} rows, {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |done: u64, total: u64, rows: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(rows.to_string());
+    };
+    use nas_gateway::export::export;
+    let report = match nas_gateway::open_cold(&cfg).await? {
+        nas_gateway::AnyCold::Sqlite(s) => export(&s, &table, range, &out, progress).await?,
+        nas_gateway::AnyCold::ClickHouse(c) => {
+            export(c.as_ref(), &table, range, &out, progress).await?
+        }
+    };
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "export {table}: {} days, {} files, {} rows, {} bytes under {}; {} empty days (no file), {} expired by cold retention, {} refused",
+            report.days,
+            report.files,
+            report.rows,
+            report.bytes,
+            out.join(&table).display(),
+            report.empty,
+            report.expired,
+            report.refused.len()
+        );
+        for r in &report.refused {
+            println!("  REFUSED {} (batch {}): {}", r.day, r.batch_id, r.reason);
+        }
+    }
+    if !report.is_clean() {
+        std::process::exit(1);
+    }
+    Ok(())
 }

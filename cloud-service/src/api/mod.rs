@@ -15,6 +15,7 @@ pub mod query;
 pub mod rehydrate;
 mod respond;
 mod state;
+pub mod tables;
 
 pub use state::AppState;
 
@@ -57,6 +58,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/bars/{table}", get(query::bars))
         .route("/v1/aggregate/{table}", get(query::aggregate))
+        .route("/v1/tables", get(tables::list))
+        .route("/v1/tables/{table}", get(tables::one))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::cluster::http::require_synced,

@@ -9,7 +9,7 @@ use crate::config::QueryConfig;
 use crate::router::Request;
 use hotcold_core::query::{Aggregate, Filter, Func, QuerySpec};
 use hotcold_core::schema::{LogicalType, TableSchema, Window};
-use hotcold_core::time::parse_timestamp_ms;
+use hotcold_core::time::parse_instant_ms;
 use hotcold_core::units::Span;
 use std::collections::HashMap;
 
@@ -77,17 +77,25 @@ pub fn merge_pairs(
 pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64, ApiError> {
     let v = p.get(name).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "missing parameter {name:?} (milliseconds or YYYY-MM-DDTHH:MM:SSZ)"
+            "missing parameter {name:?} (milliseconds, YYYY-MM-DD, or a time such as 2026-11-20T18:00:00.123+08:00)"
         ))
     })?;
-    v.parse::<i64>()
-        .ok()
-        .or_else(|| parse_timestamp_ms(v))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "parameter {name}={v:?} is not milliseconds nor YYYY-MM-DD[THH:MM:SS[.fff]Z]"
-            ))
+    parse_instant_ms(v)
+        .or_else(|e| match plus_decoded_as_space(v) {
+            Some(fixed) => parse_instant_ms(&fixed),
+            None => Err(e),
         })
+        .map_err(|e| ApiError::bad_request(format!("parameter {name}={v:?}: {e}")))
+}
+
+/// A query string decodes `+` as a space, so `from=...T18:00:00+08:00`
+/// typed into a browser or curl unescaped arrives as `...18:00:00 08:00`:
+/// read a space before a two-digit offset after the time as the plus.
+fn plus_decoded_as_space(v: &str) -> Option<String> {
+    let at = v.rfind(' ')?;
+    let (head, tail) = (v.get(..at)?, v.get(at + 1..)?);
+    (at > 10 && head.contains(':') && tail.bytes().take(2).all(|b| b.is_ascii_digit()))
+        .then(|| format!("{head}+{tail}"))
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -366,6 +374,34 @@ mod tests {
         parse(&QueryConfig::default(), schema, kind, &p)
             .map(drop)
             .map_err(|e| e.message)
+    }
+
+    /// `from`/`to` take what `ingest` takes: epoch ms, a date, ClickHouse
+    /// text, RFC 3339 with any offset (also with its `+` decoded as a
+    /// space); a zone name or excess precision is a 400 naming the key.
+    #[test]
+    fn time_parameters_take_offsets_and_name_bad_ones() {
+        let t = |v: &str| {
+            let p = HashMap::from([("from".to_string(), v.to_string())]);
+            time_param(&p, "from").map_err(|e| e.message)
+        };
+        let utc = 1_763_632_800_123; // 2025-11-20T10:00:00.123Z
+        assert_eq!(t("1763632800123"), Ok(utc));
+        assert_eq!(t("2025-11-20T10:00:00.123Z"), Ok(utc));
+        assert_eq!(t("2025-11-20 10:00:00.123"), Ok(utc));
+        assert_eq!(t("2025-11-20T18:00:00.123+08:00"), Ok(utc));
+        assert_eq!(
+            t("2025-11-20T18:00:00.123 08:00"),
+            Ok(utc),
+            "a + decoded as a space"
+        );
+        assert_eq!(t("2025-11-20T05:00:00.123-05:00"), Ok(utc));
+        assert_eq!(t("2025-11-20"), Ok(utc - 36_000_123));
+        let e = t("2025-11-20T10:00:00 Europe/Paris").expect_err("zone name");
+        assert!(e.contains("from=") && e.contains("Europe/Paris"), "{e}");
+        let e = t("2025-11-20T10:00:00.1234Z").expect_err("precision");
+        assert!(e.contains("from=") && e.contains("fractional"), "{e}");
+        assert!(t("soon").expect_err("garbage").contains("from=\"soon\""));
     }
 
     #[test]

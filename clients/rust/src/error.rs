@@ -1,0 +1,82 @@
+//! What the client returns when a call fails.
+
+/// A missing cold range, in epoch ms: `[start, end)`.
+pub type Range = (i64, i64);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server refused the request; `message` is its own text.
+    #[error("HTTP {status}: {message}")]
+    Server {
+        status: u16,
+        message: String,
+        body: serde_json::Value,
+    },
+    /// Part of the cold history could not be read (the NAS is offline),
+    /// so the server answered nothing; ask with `require_complete(false)`
+    /// for the rest.
+    #[error("HTTP 503: {message}")]
+    MissingRanges {
+        message: String,
+        missing: Vec<Range>,
+        reason: Option<String>,
+    },
+    /// The server could not be reached, or the connection broke.
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    /// An answer broke off or could not be read (a streamed answer whose
+    /// part failed after the first byte ends without its end marker).
+    #[error("the answer could not be read whole: {0}")]
+    Incomplete(String),
+    /// Rows that cannot be sent (they do not serialize as JSON objects).
+    #[error("row {row}: {why}")]
+    Row { row: usize, why: String },
+}
+
+impl Error {
+    /// The HTTP status of a refusal, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Server { status, .. } => Some(*status),
+            Error::MissingRanges { .. } => Some(503),
+            _ => None,
+        }
+    }
+}
+
+/// Missing ranges as the server writes them: a JSON list of
+/// `{"start", "end"}`, or the metadata text `START-END,START-END`.
+pub(crate) fn parse_missing(v: &serde_json::Value) -> Vec<Range> {
+    match v {
+        serde_json::Value::Array(list) => list
+            .iter()
+            .filter_map(|r| Some((r.get("start")?.as_i64()?, r.get("end")?.as_i64()?)))
+            .collect(),
+        serde_json::Value::String(s) => parse_missing_text(s),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn parse_missing_text(s: &str) -> Vec<Range> {
+    s.split(',')
+        .filter_map(|part| {
+            // A start may be negative: the separator is the first dash after it.
+            let cut = part.get(1..)?.find('-')? + 1;
+            Some((part[..cut].parse().ok()?, part[cut + 1..].parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_ranges_in_both_forms() {
+        assert_eq!(parse_missing_text("-5-10,20-30"), vec![(-5, 10), (20, 30)]);
+        assert_eq!(parse_missing_text(""), Vec::<Range>::new());
+        assert_eq!(parse_missing_text("garbage,1-2"), vec![(1, 2)]);
+        let v = serde_json::json!([{"start": 1, "end": 2}, {"start": "x"}]);
+        assert_eq!(parse_missing(&v), vec![(1, 2)]);
+    }
+}

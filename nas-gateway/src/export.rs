@@ -1,0 +1,251 @@
+//! Export: the cold store's committed days of a table as a tree of Parquet
+//! files, `DIR/TABLE/date=YYYY-MM-DD/part.parquet` (the Hive layout that
+//! DuckDB, polars and pyarrow read with one glob), so a researcher reads
+//! years of history straight from the NAS without the cloud.
+//!
+//! Each day is checked while it is written: the rows streamed into the file
+//! are hashed on the way, and the file takes its place only if that count
+//! and content hash equal the ledger's, which the cloud checked against the
+//! hot rows before it purged them. A file is written under a temporary name
+//! outside the tree, synced, and renamed into place, so a reader never sees
+//! half a day, and a day that fails leaves no file (an older, verified file
+//! of that day stays as it was).
+
+use crate::cold::{ColdError, ColdStore, LedgerEntry};
+use hotcold_arrow::{arrow_schema, BatchConverter, EncodeError, ParquetFile};
+use hotcold_core::query::Plan;
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::time::format_timestamp_ms;
+use hotcold_core::{ContentHash, RowBatch};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Keys of the verification in each file's footer: a reader (or a later
+/// check) can tell which committed batch a file holds.
+pub mod meta {
+    pub const TABLE: &str = "hotcold.table";
+    pub const WINDOW: &str = "hotcold.window";
+    pub const BATCH: &str = "hotcold.batch_id";
+    pub const ROWS: &str = "hotcold.rows";
+    pub const CONTENT_HASH: &str = "hotcold.content_hash";
+}
+
+/// Where temporary files are written: inside `DIR` (same file system, so
+/// the rename is atomic) but outside every table's tree.
+pub const TMP_DIR: &str = ".hotcold-export-tmp";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Cold(#[from] ColdError),
+    #[error("table {0}: no schema recorded in the cold store (nothing committed, or committed by an older gateway)")]
+    NoSchema(String),
+    #[error("table {0}: no committed day lies in the range")]
+    Nothing(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parquet: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("export task failed: {0}")]
+    Task(String),
+}
+
+/// A day that was not written, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    pub day: String,
+    pub batch_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ExportReport {
+    pub days: u64,
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Days committed with no rows: no file (a reader's glob finds none).
+    pub empty: u64,
+    /// Days dropped by cold retention: nothing left to export.
+    pub expired: u64,
+    pub refused: Vec<Refused>,
+}
+
+impl ExportReport {
+    pub fn is_clean(&self) -> bool {
+        self.refused.is_empty()
+    }
+}
+
+/// The file a day of `table` goes to.
+pub fn day_path(out: &Path, table: &str, window: Window) -> PathBuf {
+    let day = format_timestamp_ms(window.start);
+    let date = day.get(..10).unwrap_or(&day);
+    out.join(table)
+        .join(format!("date={date}"))
+        .join("part.parquet")
+}
+
+/// Exports every committed day of `table` inside `range`, each checked
+/// against the ledger. `progress(done, total, rows)` after each day.
+pub async fn export<S: ColdStore>(
+    store: &S,
+    table: &str,
+    range: Window,
+    out: &Path,
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<ExportReport, ExportError> {
+    let schema = store
+        .schema_of(table)
+        .await?
+        .ok_or_else(|| ExportError::NoSchema(table.to_string()))?;
+    // The latest commit of each window: a batch re-sent after a failure
+    // replaced the earlier one.
+    let mut latest: BTreeMap<i64, LedgerEntry> = BTreeMap::new();
+    for e in store.ledger_list().await? {
+        if e.table == table && range.covers(&e.window) {
+            latest.insert(e.window.start, e);
+        }
+    }
+    if latest.is_empty() {
+        return Err(ExportError::Nothing(table.to_string()));
+    }
+    let expired = store.expired_batches().await?;
+    let tmp = out.join(TMP_DIR);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let mut report = ExportReport::default();
+    let total = latest.len() as u64;
+    for (i, e) in latest.into_values().enumerate() {
+        report.days += 1;
+        if expired.contains(&e.batch_id) {
+            report.expired += 1;
+        } else if e.content.rows == 0 {
+            report.empty += 1;
+        } else {
+            let part = tmp.join(format!("{table}.{}.parquet", e.window.start));
+            match export_day(store, &schema, &e, &part).await {
+                Ok(bytes) => {
+                    let dest = day_path(out, table, e.window);
+                    place(&part, &dest)?;
+                    report.files += 1;
+                    report.rows += e.content.rows;
+                    report.bytes += bytes;
+                }
+                Err(reason) => {
+                    let _ = std::fs::remove_file(&part);
+                    report.refused.push(Refused {
+                        day: format_timestamp_ms(e.window.start),
+                        batch_id: e.batch_id.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        progress(i as u64 + 1, total, report.rows);
+    }
+    let _ = std::fs::remove_dir(&tmp);
+    Ok(report)
+}
+
+/// Writes one committed window to `part`; its size, or why the day is
+/// refused (the cold rows do not match the ledger, or cannot be read).
+async fn export_day<S: ColdStore>(
+    store: &S,
+    schema: &TableSchema,
+    entry: &LedgerEntry,
+    part: &Path,
+) -> Result<u64, String> {
+    let (tx, rx) = mpsc::channel(4);
+    let writer = {
+        let (schema, entry, part) = (schema.clone(), entry.clone(), part.to_path_buf());
+        tokio::task::spawn_blocking(move || write_file(&schema, &entry, &part, rx))
+    };
+    let plan = Plan::rows(schema);
+    let read = store.query(schema, &plan, entry.window, u64::MAX, tx).await;
+    let written = writer.await.map_err(|e| e.to_string())?;
+    read.map_err(|e| format!("cannot read the day from the cold store: {e}"))?;
+    let (bytes, found) = written.map_err(|e| e.to_string())?;
+    if found != entry.content {
+        return Err(if found.rows == entry.content.rows {
+            format!(
+                "{} rows as committed, but their content differs from the ledger's hash (run nas-gateway scrub)",
+                found.rows
+            )
+        } else {
+            format!(
+                "{} rows in the cold store, {} were committed (run nas-gateway scrub)",
+                found.rows, entry.content.rows
+            )
+        });
+    }
+    Ok(bytes)
+}
+
+/// The blocking half: hashes each batch, converts it and writes the file,
+/// then syncs it. Returns the file's size and the hash of what it holds.
+fn write_file(
+    schema: &TableSchema,
+    entry: &LedgerEntry,
+    part: &Path,
+    mut rx: mpsc::Receiver<RowBatch>,
+) -> Result<(u64, ContentHash), ExportError> {
+    let cols: Vec<usize> = (0..schema.columns.len()).collect();
+    let arrow = Arc::new(arrow_schema(schema, &cols, HashMap::new()));
+    let mut conv = BatchConverter::new(schema.clone(), cols, arrow.clone());
+    let mut file = std::fs::File::create(part).map_err(io(part))?;
+    let mut buf = Vec::new();
+    let mut pq = ParquetFile::new(arrow, &mut buf)?;
+    let mut hash = ContentHash::default();
+    let mut bytes = 0u64;
+    let mut flush = |buf: &mut Vec<u8>| -> Result<(), ExportError> {
+        file.write_all(buf).map_err(io(part))?;
+        bytes += buf.len() as u64;
+        buf.clear();
+        Ok(())
+    };
+    while let Some(b) = rx.blocking_recv() {
+        hash.add_batch(&b);
+        pq.write(&conv.convert(&b)?, &mut buf)?;
+        flush(&mut buf)?;
+    }
+    let footer = [
+        (meta::TABLE, schema.name.clone()),
+        (
+            meta::WINDOW,
+            format!("{}-{}", entry.window.start, entry.window.end),
+        ),
+        (meta::BATCH, entry.batch_id.clone()),
+        (meta::ROWS, hash.rows.to_string()),
+        (meta::CONTENT_HASH, hash.to_string()),
+    ];
+    pq.finish(footer.map(|(k, v)| (k.to_string(), v)), &mut buf)?;
+    flush(&mut buf)?;
+    file.sync_all().map_err(io(part))?;
+    Ok((bytes, hash))
+}
+
+/// Moves a finished file into the tree, replacing an older export of the
+/// day, and syncs the directory so the rename survives a power cut.
+fn place(part: &Path, dest: &Path) -> Result<(), ExportError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::rename(part, dest).map_err(io(dest))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,226 @@
+//! The Rust client (`clients/rust`) against a real pair: a collector's
+//! ingest in batches (a retry with the same key stored once), queries as
+//! Arrow batches and as JSON rows across hot and cold, bars and
+//! aggregates compared with the rows sent, the server's refusals as typed
+//! errors, and, with the gateway killed, the missing-range error and the
+//! partial answer that names what it lacks.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, TimestampMillisecondType, UInt64Type};
+use hotcold_client::{Client, Error, Options};
+use hotcold_core::schema::{Window, DAY_MS};
+use hotcold_tests::data::{now_ms, trades};
+use hotcold_tests::stack::StackOptions;
+use hotcold_tests::Stack;
+use std::collections::BTreeMap;
+
+/// A decimal's text at scale 8, as the integer decimal128 holds.
+fn scaled(text: &str) -> i128 {
+    let (neg, t) = text.strip_prefix('-').map_or((false, text), |t| (true, t));
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let v: i128 = format!("{int}{frac:0<8}").parse().expect("decimal");
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_against_a_real_pair() {
+    let mut stack = Stack::start(StackOptions::default());
+    let client = Client::new(&stack.cloud.url).batch_rows(1_000);
+    let start = Window::day_of(now_ms() - 5 * DAY_MS).start;
+    let end = Window::day_of(now_ms()).start;
+    let rows = trades(start, end, 6_000, 77);
+
+    // Ingest in six batches; the same key again stores nothing twice.
+    assert_eq!(
+        client
+            .ingest_with_key("trades", &rows, "collector-1")
+            .await
+            .expect("ingest"),
+        6_000
+    );
+    assert_eq!(
+        client
+            .ingest_with_key("trades", &rows, "collector-1")
+            .await
+            .expect("retry"),
+        6_000
+    );
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    assert!(r["rows_archived"].as_u64().unwrap_or(0) > 0, "{r}");
+
+    // Arrow rows: every row once, decimals exact, across the watermark.
+    let a = client
+        .query("trades", start, end, &Options::new())
+        .await
+        .expect("query");
+    assert_eq!(a.num_rows(), rows.len(), "stored once despite the retry");
+    assert!(
+        a.signals.hot_rows.unwrap_or(0) > 0 && a.signals.cold_rows.unwrap_or(0) > 0,
+        "{:?}",
+        a.signals
+    );
+    let mut got = Vec::new();
+    for b in &a.batches {
+        let ts = b
+            .column_by_name("ts")
+            .expect("ts")
+            .as_primitive::<TimestampMillisecondType>();
+        let id = b
+            .column_by_name("trade_id")
+            .expect("id")
+            .as_primitive::<UInt64Type>();
+        let px = b
+            .column_by_name("price")
+            .expect("price")
+            .as_primitive::<Decimal128Type>();
+        for i in 0..b.num_rows() {
+            got.push((ts.value(i), id.value(i), px.value(i)));
+        }
+    }
+    got.sort_unstable();
+    let mut want: Vec<(i64, u64, i128)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ts"].as_i64().expect("ts"),
+                r["trade_id"].as_u64().expect("id"),
+                scaled(r["price"].as_str().expect("price")),
+            )
+        })
+        .collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+
+    // JSON rows with a filter, newest first, limited.
+    let json = client
+        .query_rows(
+            "trades",
+            start,
+            end,
+            &Options::new()
+                .filter("symbol", ["BTC-USDT"])
+                .descending()
+                .limit(10),
+        )
+        .await
+        .expect("rows");
+    let mut btc: Vec<i64> = rows
+        .iter()
+        .filter(|r| r["symbol"] == "BTC-USDT")
+        .filter_map(|r| r["ts"].as_i64())
+        .collect();
+    btc.sort_unstable_by(|a, b| b.cmp(a));
+    let got: Vec<i64> = json.iter().filter_map(|r| r["ts"].as_i64()).collect();
+    assert_eq!(got, btc[..10]);
+
+    // Daily bars and grouped counts, against the rows sent.
+    let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut per_symbol: BTreeMap<String, (u64, i128)> = BTreeMap::new();
+    for r in &rows {
+        *per_day
+            .entry(Window::day_of(r["ts"].as_i64().expect("ts")).start)
+            .or_default() += 1;
+        let e = per_symbol
+            .entry(r["symbol"].as_str().expect("sym").to_string())
+            .or_default();
+        e.0 += 1;
+        e.1 += scaled(r["amount"].as_str().expect("amount"));
+    }
+    let bars = client
+        .bars("trades", start, end, "1d", &Options::new().group_by(&[]))
+        .await
+        .expect("bars");
+    let mut got = BTreeMap::new();
+    for b in &bars.batches {
+        let ts = b
+            .column_by_name("ts")
+            .expect("ts")
+            .as_primitive::<TimestampMillisecondType>();
+        let n = b
+            .column_by_name("count")
+            .expect("count")
+            .as_primitive::<UInt64Type>();
+        for i in 0..b.num_rows() {
+            got.insert(ts.value(i), n.value(i));
+        }
+    }
+    assert_eq!(got, per_day);
+    let agg = client
+        .aggregate(
+            "trades",
+            start,
+            end,
+            &["count", "sum:amount"],
+            &Options::new().group_by(&["symbol"]),
+        )
+        .await
+        .expect("aggregate");
+    let mut got = BTreeMap::new();
+    for b in &agg.batches {
+        let sym = arrow_array::cast::as_dictionary_array::<arrow_array::types::Int32Type>(
+            b.column_by_name("symbol").expect("symbol"),
+        );
+        let names = sym.values().as_string::<i32>();
+        let n = b
+            .column_by_name("count")
+            .expect("count")
+            .as_primitive::<UInt64Type>();
+        let sum = b
+            .column_by_name("sum_amount")
+            .expect("sum")
+            .as_primitive::<Decimal128Type>();
+        for i in 0..b.num_rows() {
+            let k = sym.keys().value(i) as usize;
+            got.insert(names.value(k).to_string(), (n.value(i), sum.value(i)));
+        }
+    }
+    assert_eq!(got, per_symbol);
+
+    // Refusals carry the server's text.
+    let e = client
+        .query("nosuch", start, end, &Options::new())
+        .await
+        .expect_err("unknown table");
+    assert_eq!(e.status(), Some(404));
+    assert!(e.to_string().contains("trades"), "{e}");
+    let bad = vec![serde_json::json!({"ts": "2026-11-20T10:00:00+Europe/Paris"})];
+    let e = client.ingest("trades", &bad).await.expect_err("bad row");
+    assert_eq!(e.status(), Some(400), "{e}");
+    let e = client
+        .ingest("trades", &[1, 2])
+        .await
+        .expect_err("not objects");
+    assert!(matches!(e, Error::Row { row: 0, .. }), "{e}");
+
+    // The NAS goes away: an error naming the missing range, or on request
+    // the hot part with the range named.
+    stack.gateway.kill("KILL");
+    let o = Options::new().filter("exchange", ["okx"]);
+    match client.query("trades", start, end, &o).await {
+        Err(Error::MissingRanges {
+            missing, message, ..
+        }) => {
+            assert!(
+                !missing.is_empty() && message.contains("allow_partial"),
+                "{message}"
+            );
+        }
+        other => panic!("expected MissingRanges, got {other:?}"),
+    }
+    let part = client
+        .query("trades", start, end, &o.require_complete(false))
+        .await
+        .expect("partial");
+    assert!(!part.signals.missing.is_empty(), "{:?}", part.signals);
+    let wm = part.signals.watermark.expect("watermark");
+    let hot = rows
+        .iter()
+        .filter(|r| r["exchange"] == "okx" && r["ts"].as_i64().is_some_and(|t| t >= wm))
+        .count();
+    assert_eq!(part.num_rows(), hot, "the hot rows, whole");
+}
