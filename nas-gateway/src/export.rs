@@ -38,24 +38,29 @@ pub mod meta {
 /// the rename is atomic) but outside every table's tree.
 pub const TMP_DIR: &str = ".hotcold-export-tmp";
 
+/// Why the export as a whole stopped (a day that does not match the ledger
+/// is not one: it is refused in the report and the export goes on).
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The cold store could not list the ledger or the table's schema.
     #[error(transparent)]
     Cold(#[from] ColdError),
     #[error("table {0}: no schema recorded in the cold store (nothing committed, or committed by an older gateway)")]
     NoSchema(String),
     #[error("table {0}: no committed day lies in the range")]
     Nothing(String),
+    /// The export's own disk (full, read-only, gone): every later day
+    /// would fail the same way, so the export stops.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A stored value the Parquet types cannot hold (the store holds
+    /// something ingest would have refused).
     #[error("parquet: {0}")]
     Encode(#[from] EncodeError),
-    #[error("export task failed: {0}")]
-    Task(String),
 }
 
 /// A day that was not written, and why.
@@ -130,8 +135,19 @@ pub async fn export<S: ColdStore>(
         } else if e.content.rows == 0 {
             report.empty += 1;
         } else {
-            let part = tmp.join(format!("{table}.{}.parquet", e.window.start));
+            // Unique, and not `*.parquet`: a recursive glob over DIR never
+            // reads a file being written, and two exports never share one.
+            let part = tmp.join(format!(
+                "{table}.{}.{}.{:016x}.tmp",
+                e.window.start,
+                std::process::id(),
+                rand::random::<u64>()
+            ));
             match export_day(store, &schema, &e, &part).await {
+                Err(DayError::Local(err)) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(err);
+                }
                 Ok(bytes) => {
                     let dest = day_path(out, table, e.window);
                     place(&part, &dest)?;
@@ -139,7 +155,7 @@ pub async fn export<S: ColdStore>(
                     report.rows += e.content.rows;
                     report.bytes += bytes;
                 }
-                Err(reason) => {
+                Err(DayError::Refused(reason)) => {
                     let _ = std::fs::remove_file(&part);
                     report.refused.push(Refused {
                         day: format_timestamp_ms(e.window.start),
@@ -155,14 +171,22 @@ pub async fn export<S: ColdStore>(
     Ok(report)
 }
 
-/// Writes one committed window to `part`; its size, or why the day is
-/// refused (the cold rows do not match the ledger, or cannot be read).
+/// Why a day was not written.
+enum DayError {
+    /// The cold rows do not match the ledger, or cannot be read: this day
+    /// is refused, the others go on.
+    Refused(String),
+    /// Writing here failed: the export stops.
+    Local(ExportError),
+}
+
+/// Writes one committed window to `part`; its size.
 async fn export_day<S: ColdStore>(
     store: &S,
     schema: &TableSchema,
     entry: &LedgerEntry,
     part: &Path,
-) -> Result<u64, String> {
+) -> Result<u64, DayError> {
     let (tx, rx) = mpsc::channel(4);
     let writer = {
         let (schema, entry, part) = (schema.clone(), entry.clone(), part.to_path_buf());
@@ -170,11 +194,18 @@ async fn export_day<S: ColdStore>(
     };
     let plan = Plan::rows(schema);
     let read = store.query(schema, &plan, entry.window, u64::MAX, tx).await;
-    let written = writer.await.map_err(|e| e.to_string())?;
-    read.map_err(|e| format!("cannot read the day from the cold store: {e}"))?;
-    let (bytes, found) = written.map_err(|e| e.to_string())?;
+    // The writer first: when it fails it drops its end of the channel, and
+    // the read then fails too, which must not be blamed on the cold store.
+    let (bytes, found) = writer
+        .await
+        .map_err(|e| DayError::Refused(format!("the writer stopped: {e}")))?
+        .map_err(|e| match e {
+            ExportError::Encode(e) => DayError::Refused(e.to_string()),
+            other => DayError::Local(other),
+        })?;
+    read.map_err(|e| DayError::Refused(format!("cannot read the day from the cold store: {e}")))?;
     if found != entry.content {
-        return Err(if found.rows == entry.content.rows {
+        return Err(DayError::Refused(if found.rows == entry.content.rows {
             format!(
                 "{} rows as committed, but their content differs from the ledger's hash (run nas-gateway scrub)",
                 found.rows
@@ -184,9 +215,29 @@ async fn export_day<S: ColdStore>(
                 "{} rows in the cold store, {} were committed (run nas-gateway scrub)",
                 found.rows, entry.content.rows
             )
-        });
+        }));
+    }
+    // What a reader will see: the file's own row count, from its footer.
+    let in_file = parquet_rows(part).map_err(DayError::Local)?;
+    if in_file != entry.content.rows {
+        return Err(DayError::Refused(format!(
+            "the written file holds {in_file} rows, {} were committed",
+            entry.content.rows
+        )));
     }
     Ok(bytes)
+}
+
+/// The row count a Parquet file's footer gives.
+fn parquet_rows(path: &Path) -> Result<u64, ExportError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(file).map_err(|e| ExportError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+    use parquet::file::reader::FileReader;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
 }
 
 /// The blocking half: hashes each batch, converts it and writes the file,
@@ -200,7 +251,7 @@ fn write_file(
     let cols: Vec<usize> = (0..schema.columns.len()).collect();
     let arrow = Arc::new(arrow_schema(schema, &cols, HashMap::new()));
     let mut conv = BatchConverter::new(schema.clone(), cols, arrow.clone());
-    let mut file = std::fs::File::create(part).map_err(io(part))?;
+    let mut file = std::fs::File::create_new(part).map_err(io(part))?;
     let mut buf = Vec::new();
     let mut pq = ParquetFile::new(arrow, &mut buf)?;
     let mut hash = ContentHash::default();
@@ -233,10 +284,18 @@ fn write_file(
 }
 
 /// Moves a finished file into the tree, replacing an older export of the
-/// day, and syncs the directory so the rename survives a power cut.
+/// day, and syncs the directory so the rename survives a power cut (and,
+/// when the day's directory is new, its parent, so the directory does).
 fn place(part: &Path, dest: &Path) -> Result<(), ExportError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(io(parent))?;
+        }
+    }
     std::fs::rename(part, dest).map_err(io(dest))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

@@ -50,11 +50,11 @@ enum Command {
         /// The table to export.
         #[arg(long)]
         table: String,
-        /// First day (YYYY-MM-DD or a UTC instant; its whole day is
-        /// included). Default: the oldest committed day.
+        /// First day (YYYY-MM-DD, or a time: epoch ms, RFC 3339 with any
+        /// offset; its whole UTC day is included). Default: the oldest.
         #[arg(long)]
         from: Option<String>,
-        /// End, exclusive (YYYY-MM-DD or a UTC instant). Default: no end.
+        /// End, exclusive (the same forms). Default: no end.
         #[arg(long)]
         to: Option<String>,
         /// The directory the tree is written under (made if missing).
@@ -194,11 +194,8 @@ async fn run() -> anyhow::Result<()> {
 fn instant(flag: &str, v: Option<&str>, default: i64) -> anyhow::Result<i64> {
     match v {
         None => Ok(default),
-        Some(v) => hotcold_core::time::parse_timestamp_ms(v).ok_or_else(|| {
-            anyhow::anyhow!(
-                "--{flag} {v:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff]Z (UTC)"
-            )
-        }),
+        Some(v) => hotcold_core::time::parse_instant_ms(v)
+            .map_err(|e| anyhow::anyhow!("--{flag} {v:?}: {e}")),
     }
 }
 

@@ -7,7 +7,8 @@ Usage: check_export.py DIR TABLE
 
 Output: {"days": {"YYYY-MM-DD": {"rows", "price", "amount", "min_ts",
 "max_ts", "ids"}}, "types": {column: pyarrow type}, "footers": {day:
-{key: value}}}. Decimal sums are exact text (DuckDB sums DECIMAL(38, s)
+{key: value}}, "rows": [[ts, exchange, symbol, trade_id, price, amount,
+buyer_maker], ...]}. Decimal sums are exact text (DuckDB sums DECIMAL(38, s)
 exactly), times epoch ms.
 """
 import json
@@ -29,6 +30,11 @@ days = {
     d: {"rows": n, "price": p, "amount": a, "min_ts": lo, "max_ts": hi, "ids": ids}
     for d, n, p, a, lo, hi, ids in rows
 }
+# Every cell, for a cell-by-cell comparison with what was ingested.
+cells = duckdb.sql(
+    f"""SELECT epoch_ms(ts), exchange, symbol, trade_id, price::VARCHAR, amount::VARCHAR, buyer_maker
+        FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY ts, trade_id"""
+).fetchall()
 types, footers = {}, {}
 for f in sorted((root / table).glob("date=*/part.parquet")):
     meta = pq.read_metadata(f)
@@ -36,4 +42,4 @@ for f in sorted((root / table).glob("date=*/part.parquet")):
     footers[f.parent.name[len("date="):]] = kv
     for field in pq.read_schema(f):
         types[field.name] = str(field.type)
-print(json.dumps({"days": days, "types": types, "footers": footers}))
+print(json.dumps({"days": days, "types": types, "footers": footers, "rows": cells}))

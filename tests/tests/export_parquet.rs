@@ -93,6 +93,47 @@ fn scaled(text: &str) -> i128 {
     }
 }
 
+/// One row's cells, decimals as scaled integers.
+type Cells = (i64, String, String, u64, i128, i128, bool);
+
+fn ingested_cells(rows: &[Value]) -> Vec<Cells> {
+    let mut v: Vec<Cells> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ts"].as_i64().expect("ts"),
+                r["exchange"].as_str().expect("exchange").to_string(),
+                r["symbol"].as_str().expect("symbol").to_string(),
+                r["trade_id"].as_u64().expect("trade_id"),
+                scaled(r["price"].as_str().expect("price")),
+                scaled(r["amount"].as_str().expect("amount")),
+                r["buyer_maker"].as_bool().expect("buyer_maker"),
+            )
+        })
+        .collect();
+    v.sort_by_key(|a| (a.0, a.3));
+    v
+}
+
+fn cells(tree: &Value) -> Vec<Cells> {
+    tree["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_i64().expect("ts"),
+                r[1].as_str().expect("exchange").to_string(),
+                r[2].as_str().expect("symbol").to_string(),
+                r[3].as_u64().expect("trade_id"),
+                scaled(r[4].as_str().expect("price")),
+                scaled(r[5].as_str().expect("amount")),
+                r[6].as_bool().expect("buyer_maker"),
+            )
+        })
+        .collect()
+}
+
 /// What each day must hold, from the rows the test ingested.
 #[derive(Debug, Default, PartialEq)]
 struct Day {
@@ -172,6 +213,11 @@ async fn month_exports_exactly(cold: ColdKind) {
         want,
         "the tree holds exactly the ingested rows"
     );
+    assert_eq!(
+        cells(&tree),
+        ingested_cells(&rows),
+        "every cell as ingested"
+    );
     let types = &tree["types"];
     assert_eq!(types["ts"], "timestamp[ms, tz=UTC]", "{types}");
     assert_eq!(types["price"], "decimal128(38, 8)", "{types}");
@@ -224,7 +270,15 @@ async fn month_exports_exactly(cold: ColdKind) {
         "{stderr}"
     );
 
-    // Day 10 loses its rows behind the gateway's back.
+    // Day 12 keeps its count but one cell changes; day 10 loses rows. Both
+    // behind the gateway's back.
+    let flipped = Window::new(start + 12 * DAY_MS, start + 13 * DAY_MS);
+    let flipped_day = format_timestamp_ms(flipped.start)[..10].to_string();
+    let victim_ts = rows
+        .iter()
+        .filter_map(|r| r["ts"].as_i64())
+        .find(|t| flipped.contains(*t))
+        .expect("a row on day 12");
     let victim = Window::new(start + 10 * DAY_MS, start + 11 * DAY_MS);
     let victim_day = format_timestamp_ms(victim.start)[..10].to_string();
     match &cold {
@@ -235,6 +289,14 @@ async fn month_exports_exactly(cold: ColdKind) {
                 victim.end - DAY_MS / 2
             );
             clickhouse::sql(url, &sql).await.expect("delete");
+            clickhouse::sql(
+                url,
+                &format!(
+                    "ALTER TABLE {database}.trades UPDATE buyer_maker = 1 - buyer_maker WHERE ts = {victim_ts}"
+                ),
+            )
+            .await
+            .expect("update");
             // A mutation: wait until it is applied.
             for _ in 0..200 {
                 let n = clickhouse::sql(
@@ -246,7 +308,15 @@ async fn month_exports_exactly(cold: ColdKind) {
                 )
                 .await
                 .expect("count");
-                if n.trim() != want[&victim_day].rows.to_string() {
+                let mutations = clickhouse::sql(
+                    url,
+                    &format!(
+                        "SELECT count() FROM system.mutations WHERE database = '{database}' AND is_done = 0"
+                    ),
+                )
+                .await
+                .expect("mutations");
+                if n.trim() != want[&victim_day].rows.to_string() && mutations.trim() == "0" {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -260,6 +330,11 @@ async fn month_exports_exactly(cold: ColdKind) {
                 [victim.start, victim.end - DAY_MS / 2],
             )
             .expect("delete");
+            conn.execute(
+                "UPDATE trades SET buyer_maker = 1 - buyer_maker WHERE ts = ?1",
+                [victim_ts],
+            )
+            .expect("update");
         }
         ColdKind::Replicas { .. } => unreachable!(),
     }
@@ -271,7 +346,11 @@ async fn month_exports_exactly(cold: ColdKind) {
         stdout.contains("REFUSED") && stdout.contains(&victim_day),
         "the refusal names the day: {stdout}"
     );
-    assert!(stdout.contains("29 files"), "{stdout}");
+    assert!(
+        stdout.contains(&flipped_day) && stdout.contains("content differs"),
+        "a changed cell with the count intact is refused too: {stdout}"
+    );
+    assert!(stdout.contains("28 files"), "{stdout}");
     assert_eq!(
         found(&read_tree(out.path())),
         want,
@@ -284,11 +363,12 @@ async fn month_exports_exactly(cold: ColdKind) {
     let got = found(&read_tree(fresh.path()));
     let mut rest = want;
     rest.remove(&victim_day);
-    assert_eq!(got, rest, "no file for the refused day, all others whole");
-    assert!(!fresh
-        .path()
-        .join(format!("trades/date={victim_day}"))
-        .exists());
+    rest.remove(&flipped_day);
+    assert_eq!(got, rest, "no file for the refused days, all others whole");
+    for day in [&victim_day, &flipped_day] {
+        assert!(!fresh.path().join(format!("trades/date={day}")).exists());
+    }
+    assert!(!fresh.path().join(".hotcold-export-tmp").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

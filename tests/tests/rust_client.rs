@@ -97,7 +97,7 @@ async fn rust_client_against_a_real_pair() {
     assert_eq!(got, want);
 
     // JSON rows with a filter, newest first, limited.
-    let json = client
+    let (json, sig) = client
         .query_rows(
             "trades",
             start,
@@ -117,6 +117,7 @@ async fn rust_client_against_a_real_pair() {
     btc.sort_unstable_by(|a, b| b.cmp(a));
     let got: Vec<i64> = json.iter().filter_map(|r| r["ts"].as_i64()).collect();
     assert_eq!(got, btc[..10]);
+    assert!(sig.missing.is_empty() && sig.watermark.is_some(), "{sig:?}");
 
     // Daily bars and grouped counts, against the rows sent.
     let mut per_day: BTreeMap<i64, u64> = BTreeMap::new();
@@ -223,4 +224,38 @@ async fn rust_client_against_a_real_pair() {
         .filter(|r| r["exchange"] == "okx" && r["ts"].as_i64().is_some_and(|t| t >= wm))
         .count();
     assert_eq!(part.num_rows(), hot, "the hot rows, whole");
+    let o = Options::new()
+        .filter("exchange", ["bybit"])
+        .require_complete(false);
+    let (json, sig) = client
+        .query_rows("trades", start, end, &o)
+        .await
+        .expect("partial rows");
+    assert!(
+        !sig.missing.is_empty(),
+        "the NDJSON answer names what it lacks: {sig:?}"
+    );
+    assert!(
+        json.iter()
+            .all(|r| r["ts"].as_i64().is_some_and(|t| t >= wm)),
+        "only hot rows"
+    );
+    // A collector's multi-batch ingest that fails part way says how far it got.
+    let mut mixed: Vec<serde_json::Value> = trades(now_ms() - 60_000, now_ms() - 1_000, 2_500, 9);
+    mixed[2_100]["price"] = serde_json::json!("not a price");
+    match client
+        .ingest_with_key("trades", &mixed, "collector-2")
+        .await
+    {
+        Err(Error::Ingest {
+            batches_done,
+            rows_stored,
+            source,
+            ..
+        }) => {
+            assert_eq!((batches_done, rows_stored), (2, 2_000));
+            assert_eq!(source.status(), Some(400), "{source}");
+        }
+        other => panic!("expected Error::Ingest, got {other:?}"),
+    }
 }

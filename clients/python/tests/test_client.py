@@ -1,6 +1,7 @@
 """The client against a live pair (see conftest.py): every answer compared
 with the rows the harness ingested, across hot and cold."""
 import collections
+import time
 import datetime as dt
 import decimal
 import uuid
@@ -146,38 +147,64 @@ def _read_back(client, frame):
     lo = frame["ts"].min().value // 1_000_000
     hi = frame["ts"].max().value // 1_000_000 + 1
     t = client.query("ev", lo, hi, output="arrow")
-    return sorted(zip(*(t.column(c).to_pylist() for c in ("ts", "s", "px", "u64", "d", "b", "i8", "f"))))
+    return sorted(zip(*(t.column(c).to_pylist() for c in COLS)))
+
+
+COLS = ("ts", "s", "lc", "px", "u64", "i32", "d", "b", "i8", "f")
+
+
+def _rows_of(frame):
+    """The frame's rows in `COLS` order, as the Arrow answer gives them."""
+    return sorted(zip(
+        [t.to_pydatetime() for t in frame["ts"]], frame["s"], [str(x) for x in frame["lc"]],
+        frame["px"], frame["u64"], frame["i32"], frame["d"], frame["b"], frame["i8"], frame["f"],
+    ))
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "rowbinary"])
 def test_ingest_round_trips_every_type(client, fmt):
     frame = _recent_frame(1_000, seed=1, hours_ago=1 if fmt == "ndjson" else 2)
     assert client.ingest("ev", frame, format=fmt, batch_rows=300) == len(frame)
-    got = _read_back(client, frame)
-    want = sorted(zip(
-        [t.to_pydatetime() for t in frame["ts"]], frame["s"], frame["px"], frame["u64"],
-        frame["d"], frame["b"], frame["i8"], frame["f"],
-    ))
-    assert got == want
+    assert _read_back(client, frame) == _rows_of(frame)
 
 
 def test_ingest_from_polars_and_pyarrow(client):
     frame = _recent_frame(50, seed=3, hours_ago=3)
     as_pl = pl.from_pandas(frame.assign(lc=frame["lc"].astype(str)))
     assert client.ingest("ev", as_pl, format="rowbinary") == 50
-    assert len(_read_back(client, frame)) == 50
+    assert _read_back(client, frame) == _rows_of(frame)
     frame = _recent_frame(50, seed=3, hours_ago=4)
     assert client.ingest("ev", pa.Table.from_pandas(frame, preserve_index=False)) == 50
-    assert len(_read_back(client, frame)) == 50
+    assert _read_back(client, frame) == _rows_of(frame)
 
 
 def test_ingest_retry_with_the_same_key_is_stored_once(client):
     frame = _recent_frame(40, seed=4, hours_ago=5)
     key = uuid.uuid4().hex
     assert client.ingest("ev", frame, idempotency_key=key, batch_rows=15) == 40
-    # The same batches again (a retry after a lost answer): replayed.
+    # The same batches again, seconds later (a resume after a failure):
+    # replayed, byte for byte the same bodies (gzip carries no time).
+    time.sleep(1.1)
     assert client.ingest("ev", frame, idempotency_key=key, batch_rows=15) == 40
-    assert len(_read_back(client, frame)) == 40
+    assert _read_back(client, frame) == _rows_of(frame)
+
+
+def test_a_collector_with_only_the_ingest_token_can_ingest(client):
+    collector = hotcold.Client(client.url, token=client.ingest_token)
+    frame = _recent_frame(20, seed=7, hours_ago=9)
+    assert collector.ingest("ev", frame) == 20
+    assert _read_back(client, frame) == _rows_of(frame)
+
+
+def test_a_failed_batch_says_how_far_ingest_got(client):
+    frame = _recent_frame(30, seed=8, hours_ago=10)
+    bad = frame.astype({"ts": object})
+    bad.loc[25, "ts"] = "2026-11-20T10:00:00+Europe/Paris"
+    with pytest.raises(hotcold.ServerError) as e:
+        client.ingest("ev", bad.assign(ts=[str(t) if not isinstance(t, str) else t for t in bad["ts"]]),
+                      batch_rows=10)
+    assert e.value.status == 400
+    assert e.value.batches_done == 2 and e.value.rows_stored == 20, vars(e.value)
 
 
 def test_bad_frames_are_refused_before_sending(client):

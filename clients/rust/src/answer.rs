@@ -13,8 +13,10 @@ pub struct Signals {
     /// Cold ranges the answer lacks (only with `require_complete(false)`).
     pub missing: Vec<Range>,
     pub missing_reason: Option<String>,
-    /// The server's row limit cut the answer.
-    pub truncated: bool,
+    /// The server's row limit cut the answer: `Some(true)` or
+    /// `Some(false)`, or `None` when it cannot be known (a streamed answer
+    /// went out before its end; ask for `limit` + 1 rows to tell).
+    pub truncated: Option<bool>,
     pub hot_rows: Option<u64>,
     pub cold_rows: Option<u64>,
     /// Sent before its end was known (no truncation flag then).
@@ -55,6 +57,13 @@ impl Answer {
     }
 }
 
+impl Signals {
+    /// What the headers say (the text formats' answers carry no schema).
+    pub(crate) fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        signals(&arrow_schema::Metadata::default(), headers)
+    }
+}
+
 fn signals(meta: &arrow_schema::Metadata, headers: &reqwest::header::HeaderMap) -> Signals {
     let get = |key: &str, header: &str| -> Option<String> {
         meta.get(&format!("hotcold.{key}")).cloned().or_else(|| {
@@ -74,7 +83,12 @@ fn signals(meta: &arrow_schema::Metadata, headers: &reqwest::header::HeaderMap) 
             .map(|v| parse_missing_text(&v))
             .unwrap_or_default(),
         missing_reason: meta.get("hotcold.missing_reason").cloned(),
-        truncated: get("truncated", "truncated").as_deref() == Some("true"),
+        truncated: match get("truncated", "truncated").as_deref() {
+            Some(v) => Some(v == "true"),
+            None if meta.get("hotcold.streamed").map(String::as_str) == Some("true") => None,
+            None if headers.contains_key("x-hotcold-streamed") => None,
+            None => Some(false),
+        },
         hot_rows: meta_num("hot_rows"),
         cold_rows: meta_num("cold_rows"),
         streamed: meta.get("hotcold.streamed").map(String::as_str) == Some("true"),

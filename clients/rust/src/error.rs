@@ -28,6 +28,20 @@ pub enum Error {
     /// part failed after the first byte ends without its end marker).
     #[error("the answer could not be read whole: {0}")]
     Incomplete(String),
+    /// An answer longer than [`crate::Client::max_answer_bytes`].
+    #[error("the answer is over {limit} bytes (Client::max_answer_bytes): ask for a narrower range, or page with limit")]
+    TooLarge { limit: u64 },
+    /// A batch of an ingest failed after `batches_done` batches
+    /// (`rows_stored` rows) were stored: call `ingest_with_key` again with
+    /// `key`, the same rows and batch size, to resume (stored batches are
+    /// replayed, not stored twice).
+    #[error("{source} (after {batches_done} batches, {rows_stored} rows stored; resume with ingest_with_key and key {key})")]
+    Ingest {
+        key: String,
+        batches_done: usize,
+        rows_stored: u64,
+        source: Box<Error>,
+    },
     /// Rows that cannot be sent (they do not serialize as JSON objects).
     #[error("row {row}: {why}")]
     Row { row: usize, why: String },
@@ -39,6 +53,7 @@ impl Error {
         match self {
             Error::Server { status, .. } => Some(*status),
             Error::MissingRanges { .. } => Some(503),
+            Error::Ingest { source, .. } => source.status(),
             _ => None,
         }
     }

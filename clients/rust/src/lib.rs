@@ -6,7 +6,9 @@
 //! ```no_run
 //! # async fn f() -> Result<(), hotcold_client::Error> {
 //! use hotcold_client::{Client, Options};
-//! let c = Client::new("http://127.0.0.1:8080").token("read-token");
+//! let c = Client::new("http://127.0.0.1:8080")
+//!     .token("read-token")
+//!     .ingest_token("ingest-token");
 //! let rows = serde_json::json!([{"ts": 1, "symbol": "BTC-USDT", "price": "42000.1"}]);
 //! c.ingest("trades", rows.as_array().unwrap()).await?;
 //! let answer = c
@@ -32,6 +34,14 @@ use std::time::Duration;
 
 /// Rows per ingest request unless [`Client::batch_rows`] says otherwise.
 pub const BATCH_ROWS: usize = 50_000;
+/// The largest answer read into memory unless [`Client::max_answer_bytes`]
+/// says otherwise: an answer is decoded whole, so this bounds the memory a
+/// query can take (narrow the range, or page with `limit`, for more).
+pub const MAX_ANSWER_BYTES: u64 = 1 << 30;
+/// An error body is a short JSON object; more is not read.
+const MAX_ERROR_BYTES: usize = 64 << 10;
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Client {
@@ -41,18 +51,28 @@ pub struct Client {
     ingest_token: Option<String>,
     batch_rows: usize,
     retries: u32,
+    max_answer: u64,
 }
 
 impl Client {
     /// A client of the service at `url` (`http://host:8080`).
     pub fn new(url: &str) -> Self {
+        // A hung server must not hang the collector: connecting and each
+        // read have a deadline (a streamed answer's reads are seconds apart
+        // at most).
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(300))
+            .build()
+            .unwrap_or_default();
         Self {
-            http: reqwest::Client::new(),
+            http,
             base: url.trim_end_matches('/').to_string(),
             token: None,
             ingest_token: None,
             batch_rows: BATCH_ROWS,
             retries: 3,
+            max_answer: MAX_ANSWER_BYTES,
         }
     }
 
@@ -71,6 +91,12 @@ impl Client {
 
     pub fn batch_rows(mut self, rows: usize) -> Self {
         self.batch_rows = rows.max(1);
+        self
+    }
+
+    /// The largest answer read (bytes); a longer one is [`Error::TooLarge`].
+    pub fn max_answer_bytes(mut self, bytes: u64) -> Self {
+        self.max_answer = bytes;
         self
     }
 
@@ -128,28 +154,36 @@ impl Client {
     }
 
     /// The same rows as JSON objects (decimals as exact strings, times as
-    /// epoch ms): for callers that do not want Arrow.
+    /// epoch ms), for callers that do not want Arrow, with the answer's
+    /// signals (a partial answer's missing ranges from its last line).
     pub async fn query_rows(
         &self,
         table: &str,
         from_ms: i64,
         to_ms: i64,
         o: &Options,
-    ) -> Result<Vec<serde_json::Value>, Error> {
+    ) -> Result<(Vec<serde_json::Value>, Signals), Error> {
         let mut q = range(from_ms, to_ms);
         q.extend(o.pairs());
         q.push(("format".into(), "ndjson".into()));
-        let body = self.body(&format!("/v1/query/{table}"), &q).await?.0;
+        let (body, headers) = self.body(&format!("/v1/query/{table}"), &q).await?;
+        let mut signals = Signals::from_headers(&headers);
         let mut rows = Vec::new();
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value =
                 serde_json::from_slice(line).map_err(|e| Error::Incomplete(e.to_string()))?;
-            // A partial answer's last line names what is missing.
-            if v.get("_missing").is_none() {
-                rows.push(v);
+            match v.get("_missing") {
+                Some(m) => {
+                    signals.missing = error::parse_missing(m);
+                    signals.missing_reason = v
+                        .get("_missing_reason")
+                        .and_then(|r| r.as_str())
+                        .map(str::to_string);
+                }
+                None => rows.push(v),
             }
         }
-        Ok(rows)
+        Ok((rows, signals))
     }
 
     /// Sends `rows` (each serializing to a JSON object of the table's
@@ -163,7 +197,8 @@ impl Client {
     }
 
     /// [`Client::ingest`] with the caller's key: calling again with the
-    /// same key and rows stores nothing twice.
+    /// same key and rows stores nothing twice. A failed batch is
+    /// [`Error::Ingest`], saying how far the call got.
     pub async fn ingest_with_key<T: serde::Serialize>(
         &self,
         table: &str,
@@ -172,21 +207,41 @@ impl Client {
     ) -> Result<u64, Error> {
         let mut total = 0;
         for (i, part) in rows.chunks(self.batch_rows).enumerate() {
-            let body = ndjson(part, i * self.batch_rows)?;
-            let req = self
-                .http
-                .post(format!("{}/v1/ingest/{table}", self.base))
-                .header("Idempotency-Key", format!("{key}:{i}"))
-                .header("Content-Encoding", "gzip")
-                .body(body);
-            let r = self.send(req, true).await?;
-            let v: serde_json::Value = r.json().await?;
-            total += v
-                .get("rows")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0);
+            match self.ingest_batch(table, part, key, i).await {
+                Ok(n) => total += n,
+                Err(e @ Error::Row { .. }) if i == 0 => return Err(e),
+                Err(e) => {
+                    return Err(Error::Ingest {
+                        key: key.to_string(),
+                        batches_done: i,
+                        rows_stored: total,
+                        source: Box::new(e),
+                    })
+                }
+            }
         }
         Ok(total)
+    }
+
+    async fn ingest_batch<T: serde::Serialize>(
+        &self,
+        table: &str,
+        part: &[T],
+        key: &str,
+        i: usize,
+    ) -> Result<u64, Error> {
+        let body = ndjson(part, i * self.batch_rows)?;
+        let req = self
+            .http
+            .post(format!("{}/v1/ingest/{table}", self.base))
+            .header("Idempotency-Key", format!("{key}:{i}"))
+            .header("Content-Encoding", "gzip")
+            .body(body);
+        let r = self.send(req, true).await?;
+        let v: serde_json::Value = r.json().await?;
+        Ok(v.get("rows")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0))
     }
 
     async fn arrow(
@@ -209,13 +264,22 @@ impl Client {
         path: &str,
         q: &[(String, String)],
     ) -> Result<(Bytes, reqwest::header::HeaderMap), Error> {
-        let r = self.send(self.get(path, q), false).await?;
+        let mut r = self.send(self.get(path, q), false).await?;
         let headers = r.headers().clone();
-        let body = r
-            .bytes()
+        let mut body = Vec::new();
+        while let Some(chunk) = r
+            .chunk()
             .await
-            .map_err(|e| Error::Incomplete(e.to_string()))?;
-        Ok((body, headers))
+            .map_err(|e| Error::Incomplete(e.to_string()))?
+        {
+            if (body.len() + chunk.len()) as u64 > self.max_answer {
+                return Err(Error::TooLarge {
+                    limit: self.max_answer,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((Bytes::from(body), headers))
     }
 
     fn get(&self, path: &str, q: &[(String, String)]) -> reqwest::RequestBuilder {
@@ -241,7 +305,13 @@ impl Client {
         let mut attempt = 0;
         loop {
             let Some(this) = req.try_clone() else {
-                return Ok(req.send().await?);
+                // A streaming body cannot be sent twice: one try.
+                let r = req.send().await?;
+                return if r.status().is_success() {
+                    Ok(r)
+                } else {
+                    Err(refusal(r).await)
+                };
             };
             match this.send().await {
                 Ok(r) if r.status().is_success() => return Ok(r),
@@ -250,20 +320,25 @@ impl Client {
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                        // An HTTP-date, or garbage, counts as a second.
+                        .map(|v| v.parse::<u64>().unwrap_or(1));
                     let err = refusal(r).await;
                     match (err, retry_after) {
                         (e @ Error::Server { status: 503, .. }, Some(s))
                             if attempt < self.retries =>
                         {
                             drop(e);
-                            tokio::time::sleep(Duration::from_secs(s.min(30))).await;
+                            tokio::time::sleep(Duration::from_secs(s).min(MAX_BACKOFF)).await;
                         }
                         (e, _) => return Err(e),
                     }
                 }
-                Err(e) if attempt < self.retries && (e.is_connect() || e.is_request()) => {
-                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                Err(e)
+                    if attempt < self.retries
+                        && (e.is_connect() || e.is_request() || e.is_timeout()) =>
+                {
+                    let wait = Duration::from_millis(500).saturating_mul(1 << attempt.min(8));
+                    tokio::time::sleep(wait.min(MAX_BACKOFF)).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -310,9 +385,17 @@ fn ndjson<T: serde::Serialize>(rows: &[T], first: usize) -> Result<Vec<u8>, Erro
     })
 }
 
-async fn refusal(r: reqwest::Response) -> Error {
+async fn refusal(mut r: reqwest::Response) -> Error {
     let status = r.status();
-    let text = r.text().await.unwrap_or_default();
+    let mut raw = Vec::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        raw.extend_from_slice(&chunk);
+        if raw.len() >= MAX_ERROR_BYTES {
+            raw.truncate(MAX_ERROR_BYTES);
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     let message = body
         .get("error")

@@ -82,8 +82,9 @@ impl Options {
     /// `false`: answer what can be read when cold ranges are missing
     /// (named in [`crate::Signals::missing`]) instead of failing with
     /// [`crate::Error::MissingRanges`].
-    pub fn require_complete(self, whole: bool) -> Self {
+    pub fn require_complete(mut self, whole: bool) -> Self {
         if whole {
+            self.pairs.retain(|(k, _)| k != "allow_partial");
             self
         } else {
             self.set("allow_partial", "true".into())

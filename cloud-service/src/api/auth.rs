@@ -122,6 +122,32 @@ pub(crate) async fn require(
     }
 }
 
+/// The middleware of routes two roles may use (the table list: collectors
+/// check their rows against it, analysts their queries).
+pub(crate) async fn require_either(
+    axum::extract::State((st, a, b)): axum::extract::State<(Arc<AppState>, Role, Role)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let got = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if st.tokens.allows(a, got) || st.tokens.allows(b, got) {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            format!(
+                "missing or wrong bearer token (Authorization: Bearer <token>; this endpoint takes the {} or the {} token, or the admin token)",
+                format!("{a:?}").to_lowercase(),
+                format!("{b:?}").to_lowercase(),
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

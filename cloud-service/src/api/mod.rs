@@ -58,8 +58,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query/{table}", get(query::query))
         .route("/v1/bars/{table}", get(query::bars))
         .route("/v1/aggregate/{table}", get(query::aggregate))
-        .route("/v1/tables", get(tables::list))
-        .route("/v1/tables/{table}", get(tables::one))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::cluster::http::require_synced,
@@ -73,6 +71,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             (state.clone(), auth::Role::Read),
             auth::require,
         ));
+    let tables = Router::new()
+        .route("/v1/tables", get(tables::list))
+        .route("/v1/tables/{table}", get(tables::one))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), auth::Role::Read, auth::Role::Ingest),
+            auth::require_either,
+        ));
     Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/openapi.yaml", get(openapi_yaml))
@@ -81,6 +86,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(admin)
         .merge(ingest)
         .merge(read)
+        .merge(tables)
         .fallback(|| async { ApiError::not_found("no such endpoint: see README for the API") })
         // axum's own 405 has an empty body; every error here is JSON.
         .method_not_allowed_fallback(

@@ -82,7 +82,9 @@ pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64,
     })?;
     parse_instant_ms(v)
         .or_else(|e| match plus_decoded_as_space(v) {
-            Some(fixed) => parse_instant_ms(&fixed),
+            // The first error if the repair does not help: it names what
+            // the caller typed, not a `+` they never did.
+            Some(fixed) => parse_instant_ms(&fixed).map_err(|_| e),
             None => Err(e),
         })
         .map_err(|e| ApiError::bad_request(format!("parameter {name}={v:?}: {e}")))
@@ -94,8 +96,8 @@ pub(super) fn time_param(p: &HashMap<String, String>, name: &str) -> Result<i64,
 fn plus_decoded_as_space(v: &str) -> Option<String> {
     let at = v.rfind(' ')?;
     let (head, tail) = (v.get(..at)?, v.get(at + 1..)?);
-    (at > 10 && head.contains(':') && tail.bytes().take(2).all(|b| b.is_ascii_digit()))
-        .then(|| format!("{head}+{tail}"))
+    let two_digits = tail.len() >= 2 && tail.bytes().take(2).all(|b| b.is_ascii_digit());
+    (at > 10 && head.contains(':') && two_digits).then(|| format!("{head}+{tail}"))
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -402,6 +404,13 @@ mod tests {
         let e = t("2025-11-20T10:00:00.1234Z").expect_err("precision");
         assert!(e.contains("from=") && e.contains("fractional"), "{e}");
         assert!(t("soon").expect_err("garbage").contains("from=\"soon\""));
+        let e = t("2025-11-20T10:00:00 ").expect_err("a trailing space");
+        assert!(!e.contains("\"+\""), "names what was typed: {e}");
+        assert!(t("2025-11-20T10:00:00 0").is_err());
+        assert!(
+            t("2025-11-20T10:00:00 99:00").is_err(),
+            "an offset out of range"
+        );
     }
 
     #[test]

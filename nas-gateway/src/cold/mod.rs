@@ -5,6 +5,7 @@
 //! makes a commit idempotent: a batch in the ledger is never inserted again.
 
 pub mod clickhouse;
+mod clickhouse_ledger;
 pub mod sqlite;
 
 use hotcold_core::query::Plan;

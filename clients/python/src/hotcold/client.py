@@ -2,6 +2,7 @@
 asked for, and ingest in checked batches."""
 from __future__ import annotations
 
+import decimal
 import gzip
 import http.client
 import json
@@ -73,11 +74,12 @@ class Client:
         with self._request("GET", "/v1/tables", token=self.token) as r:
             return json.load(r)["tables"]
 
-    def table(self, name: str) -> dict:
-        """One table's columns in schema order (cached)."""
+    def table(self, name: str, *, _token: Optional[str] = None) -> dict:
+        """One table's columns in schema order (cached). The read or the
+        ingest token opens it."""
         if name not in self._schemas:
             path = "/v1/tables/" + urllib.parse.quote(name, safe="")
-            with self._request("GET", path, token=self.token) as r:
+            with self._request("GET", path, token=_token or self.token) as r:
                 self._schemas[name] = json.load(r)
         return self._schemas[name]
 
@@ -203,12 +205,15 @@ class Client:
         server took. The frame is checked against the table's columns
         first (`FrameError`, nothing sent). Each batch carries an
         Idempotency-Key (`idempotency_key:N`, a random key by default), so
-        a batch retried after a lost answer is stored once."""
+        a batch retried after a lost answer is stored once. When a batch
+        fails, the error raised has `ingest_key`, `batches_done` and
+        `rows_stored`: call again with `idempotency_key=e.ingest_key` (same
+        frame, same `batch_rows`) to resume without storing anything twice."""
         if format not in _ingest.BODIES:
             raise ValueError(f"format must be 'ndjson' or 'rowbinary', not {format!r}")
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
-        schema = self.table(table)
+        schema = self.table(table, _token=self.ingest_token)
         data = _ingest.as_table(frame)
         _ingest.check_columns(data, schema)
         bodies = _ingest.BODIES[format](data, schema, batch_rows)
@@ -216,14 +221,28 @@ class Client:
         path = "/v1/ingest/" + urllib.parse.quote(table, safe="")
         total = 0
         for i, body in enumerate(bodies):
-            headers = {"Idempotency-Key": f"{key}:{i}"}
-            if compress:
-                body = gzip.compress(body, compresslevel=1)
-                headers["Content-Encoding"] = "gzip"
-            with self._request("POST", path, params=[("format", format)], body=body,
-                               headers=headers, token=self.ingest_token) as r:
-                total += int(json.load(r).get("rows", 0))
+            try:
+                total += self._ingest_one(path, format, body, f"{key}:{i}", compress)
+            except HotcoldError as e:
+                # Where the call stopped, so it can be resumed: the same key,
+                # frame and batch size replay the stored batches.
+                e.ingest_key, e.batches_done, e.rows_stored = key, i, total
+                if hasattr(e, "add_note"):
+                    e.add_note(f"after {i} batch(es), {total} rows stored; call ingest again with "
+                               f"idempotency_key={key!r} and the same batch_rows to resume")
+                raise
         return total
+
+    def _ingest_one(self, path: str, format: str, body: bytes, key: str, compress: bool) -> int:
+        headers = {"Idempotency-Key": key}
+        if compress:
+            # mtime=0: the same rows give the same bytes, so a retry with
+            # the same key is a replay, not "another request" (422).
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        with self._request("POST", path, params=[("format", format)], body=body,
+                           headers=headers, token=self.ingest_token) as r:
+            return int(json.load(r).get("rows", 0))
 
     # -- internals ------------------------------------------------------
 
@@ -315,19 +334,21 @@ class Client:
                 return urllib.request.urlopen(req, timeout=self.timeout)
             except urllib.error.HTTPError as e:
                 err = _server_error(e)
-                wait = e.headers.get("Retry-After") if e.headers else None
+                wait = _retry_after(e.headers.get("Retry-After") if e.headers else None)
                 busy = e.code == 503 and wait is not None and not isinstance(err, MissingRangesError)
                 if busy and attempt < self.retries:
-                    time.sleep(min(float(wait or 1), 30.0))
+                    time.sleep(wait)
                     continue
                 raise err from None
-            except urllib.error.URLError as e:
-                # Nothing was answered: safe to send again for reads, and for
-                # ingest too (the Idempotency-Key stores a batch once).
+            except (OSError, http.client.HTTPException) as e:
+                # No answer (refused, reset, timed out, closed before the
+                # status line): safe to send again for reads, and for ingest
+                # too (the Idempotency-Key stores a batch once).
                 if attempt < self.retries:
-                    time.sleep(0.5 * 2**attempt)
+                    time.sleep(min(0.5 * 2**attempt, 30.0))
                     continue
-                raise HotcoldError(f"{method} {self.url}{path}: {e.reason}") from e
+                reason = getattr(e, "reason", None) or e
+                raise HotcoldError(f"{method} {self.url}{path}: {reason}") from e
         raise HotcoldError(f"{method} {self.url}{path}: no answer")  # pragma: no cover
 
 
@@ -360,15 +381,30 @@ def _signals(meta: Optional[Dict[bytes, bytes]], headers: Any) -> Dict[str, Any]
         "watermark": num(get("watermark", "watermark")),
         "missing": parse_missing(get("missing", "missing") or ""),
         "missing_reason": m.get("hotcold.missing_reason"),
-        "truncated": (get("truncated", "truncated") or "false") == "true",
+        # A streamed answer's schema went out before its end was known:
+        # whether the server's row limit cut it is unknown (None), not no.
+        "truncated": None
+        if m.get("hotcold.streamed") == "true" and get("truncated", "truncated") is None
+        else (get("truncated", "truncated") or "false") == "true",
         "hot_rows": num(m.get("hotcold.hot_rows")),
         "cold_rows": num(m.get("hotcold.cold_rows")),
         "streamed": m.get("hotcold.streamed") == "true",
     }
 
 
+def _retry_after(v: Optional[str]) -> Optional[float]:
+    """Seconds to wait; an HTTP-date or garbage counts as one second."""
+    if v is None:
+        return None
+    try:
+        return min(max(float(v), 0.0), 30.0)
+    except ValueError:
+        return 1.0
+
+
 def _server_error(e: urllib.error.HTTPError) -> ServerError:
-    raw = e.read() if e.fp is not None else b""
+    # Bounded: an error is a short JSON object.
+    raw = e.read(64 << 10) if e.fp is not None else b""
     try:
         body = json.loads(raw)
         message = body.get("error") or raw.decode(errors="replace")
@@ -382,4 +418,6 @@ def _server_error(e: urllib.error.HTTPError) -> ServerError:
 def _text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, decimal.Decimal):
+        return format(v, "f")
     return str(v)

@@ -75,7 +75,10 @@ def _ms_values(col: pa.ChunkedArray, name: str) -> List[Any]:
             return [v * 1000 for v in raw.to_pylist()]
         per_ms = _UNIT_MS[t.unit]
         if per_ms > 1:
-            rem = pc.sum(pc.not_equal(pc.remainder(raw, per_ms), 0)).as_py() or 0
+            # raw - (raw // per_ms) * per_ms, in kernels every pyarrow has
+            # (the remainder kernel is recent).
+            whole = pc.multiply(pc.divide(raw, per_ms), per_ms)
+            rem = pc.sum(pc.not_equal(pc.subtract(raw, whole), 0)).as_py() or 0
             if rem:
                 raise FrameError(
                     f"column {name}: {rem} value(s) are finer than a millisecond "
@@ -209,10 +212,15 @@ def _encoder(name: str, ty: str) -> Callable[[Any], bytes]:
         scale = int(ty[len("decimal("):-1])
 
         def enc_dec(v: Any) -> bytes:
+            # Exact arithmetic: the default 28-digit context would round a
+            # long value instead of refusing it.
             try:
-                d = decimal.Decimal(v).scaleb(scale)
-            except decimal.InvalidOperation:
-                raise bad(v, "is not a decimal") from None
+                with decimal.localcontext() as ctx:
+                    ctx.prec = 200
+                    ctx.traps[decimal.Inexact] = True
+                    d = decimal.Decimal(v).scaleb(scale)
+            except (decimal.InvalidOperation, decimal.Inexact):
+                raise bad(v, "is not a decimal, or has too many digits") from None
             if d != d.to_integral_value():
                 raise bad(v, f"has more digits than the scale {scale}")
             n = int(d)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 from typing import Union
 
 Instant = Union[int, str, dt.datetime, dt.date]
@@ -16,9 +17,11 @@ def to_ms(v: Instant, name: str = "time") -> int:
     datetimes. Finer than a millisecond is refused."""
     if isinstance(v, bool):
         raise TypeError(f"{name}: a bool is not a time")
-    if isinstance(v, int):
-        return v
-    if hasattr(v, "to_pydatetime") and not isinstance(v, dt.datetime):
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if getattr(v, "nanosecond", 0):
+        raise ValueError(f"{name}: {v} is finer than a millisecond")
+    if hasattr(v, "to_pydatetime"):
         v = v.to_pydatetime()
     if isinstance(v, str):
         text = v.strip()
