@@ -1,8 +1,9 @@
 //! The deploy files parse and say what they must: compose services with
 //! volumes, health checks and restart policies; WireGuard templates that
 //! render for both ends; systemd units; a Grafana dashboard whose every
-//! metric is one the programs export. (No Docker engine here: images are
-//! not built by the tests.)
+//! metric is one the programs export. The images are built and the compose
+//! files brought up for real by `scripts/podman-deploy.sh` (podman), which
+//! `scripts/test.sh` runs after the cargo tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,24 @@ fn deploy() -> PathBuf {
 
 fn compose(path: &str) -> serde_yaml::Value {
     let text = std::fs::read_to_string(deploy().join(path)).expect("compose file");
-    serde_yaml::from_str(&text).expect("compose YAML")
+    serde_yaml::from_str(&with_defaults(&text)).expect("compose YAML")
+}
+
+/// The text as compose reads it with none of its variables set: every
+/// `${NAME:-default}` replaced by its default.
+fn with_defaults(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let var = &rest[i + 2..];
+        let end = var.find('}').expect("a closing brace");
+        let (_, default) = var[..end].split_once(":-").expect("every variable has a default");
+        out.push_str(default);
+        rest = &var[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn check_service(doc: &serde_yaml::Value, name: &str) -> serde_yaml::Value {
@@ -68,11 +86,32 @@ fn compose_files_have_services_volumes_ports_and_health_checks() {
         vols.iter().all(|v| v.starts_with("/volume1/")),
         "Synology paths: {vols:?}"
     );
-    check_service(&nas, "clickhouse");
+    let ch = check_service(&nas, "clickhouse");
+    assert_eq!(
+        ch["image"], "clickhouse/clickhouse-server:24.3",
+        "the official image unless CLICKHOUSE_IMAGE names another"
+    );
     assert_eq!(
         gw["depends_on"]["clickhouse"]["condition"],
         "service_healthy"
     );
+}
+
+#[test]
+fn one_host_overlays_keep_everything_on_loopback() {
+    for side in ["cloud", "nas"] {
+        let text = std::fs::read_to_string(deploy().join(format!("one-host/{side}.yml")))
+            .expect("overlay");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&with_defaults(&text)).expect("YAML");
+        let services = doc["services"].as_mapping().expect("services");
+        assert!(!services.is_empty());
+        assert!(text.contains("network_mode: host") && text.contains("ports: !reset []"));
+        assert!(!text.contains("0.0.0.0"), "{side}: loopback only");
+        for (name, s) in services {
+            let test = format!("{:?}", s["healthcheck"]["test"]);
+            assert!(test.contains("http://127.0.0.1:"), "{name:?}: {test}");
+        }
+    }
 }
 
 #[test]
@@ -146,6 +185,18 @@ fn systemd_units_and_dockerfile_run_the_binaries() {
             && docker.contains("AS nas-gateway")
             && docker.contains("HEALTHCHECK")
     );
+    // Operators build from source on the public images unless told otherwise.
+    for default in [
+        "ARG BUILD_IMAGE=rust:1-bookworm",
+        "ARG RUNTIME_IMAGE=debian:bookworm-slim",
+        "ARG BINARIES=source",
+    ] {
+        assert!(docker.contains(default), "{default}");
+    }
+    assert!(docker.contains("curl"), "the HEALTHCHECK's curl");
+    let ch = std::fs::read_to_string(deploy().join("docker/clickhouse/Dockerfile"))
+        .expect("ClickHouse Dockerfile");
+    assert!(ch.contains("clickhouse-server") && ch.contains("wget") && ch.contains("HEALTHCHECK"));
 }
 
 #[test]
