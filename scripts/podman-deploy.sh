@@ -10,8 +10,8 @@
 #   scripts/podman-deploy.sh           the whole run (as root)
 #   scripts/podman-deploy.sh --clean   remove the images it builds and caches
 #
-# Everything listens on 127.0.0.1 on the host network (deploy/one-host/ lays
-# that over the compose files); nothing is fetched but Debian's packages
+# Everything listens on 127.0.0.1 on the host network (an overlay laid over
+# each compose file); nothing is fetched but Debian's packages
 # (apt-get, debootstrap, apt-get inside the image builds) and PyPI's
 # podman-compose. Not root, or podman cannot run here: prints
 # "SKIPPED: <reason>" and exits 0, except with CI=true, where that fails.
@@ -158,15 +158,21 @@ for port in "$CLOUD_HTTP_PORT" "$NAS_HTTP_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKH
 done
 if ss -Huln "sport = :$quic_port" | grep -q .; then fail "UDP port $quic_port is taken"; fi
 
-# build IMAGE ARGS...: podman build, then removes the image the tag named
-# before, if this build replaced it (no dangling image per run).
+# build IMAGE ARGS...: podman build (docker format: OCI images drop the
+# HEALTHCHECK), then removes the image the tag named before, if this build
+# replaced it, and the untagged stage images the build left: no image piles
+# up per run. (Dangling images that were there before are left alone.)
+dangling_before=" $(podman images -q --filter dangling=true | tr '\n' ' ') "
 build() {
-  local tag=$1 old new
+  local tag=$1 old new i
   shift
   old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   podman build -q --format docker --network host -t "$tag" "$@" >/dev/null
   new=$(podman image inspect --format '{{.Id}}' "$tag")
   if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
+  for i in $(podman images -q --filter dangling=true); do
+    case $dangling_before in *" $i "*) ;; *) podman rmi "$i" >/dev/null 2>&1 || true ;; esac
+  done
 }
 log "building $CLICKHOUSE_IMAGE (Debian's clickhouse-server; cached after the first run)"
 build "$CLICKHOUSE_IMAGE" --build-arg BASE_IMAGE="$base_image" "$repo/deploy/docker/clickhouse"
@@ -240,8 +246,47 @@ chown -R "$image_uid:$image_uid" "$work"/cloud/{certs,data,secrets}
 chown -R "$PUID:$PGID" "$work"/nas/{certs,staging}
 for side in cloud nas; do
   cp "$repo/deploy/$side/docker-compose.yml" "$work/$side/docker-compose.yml"
-  cp "$repo/deploy/one-host/$side.yml" "$work/$side/one-host.yml"
 done
+# Both sides on one host: laid over each compose file (-f docker-compose.yml
+# -f one-host.yml), these put every container on the host network, bound to
+# 127.0.0.1 on the ports above, so the cloud reaches the gateway's QUIC port
+# on loopback (the WireGuard address in production), nothing listens beyond
+# loopback and no container network is made. The values are written in:
+# podman-compose does not fill in variables under !override.
+cat >"$work/cloud/one-host.yml" <<EOF
+services:
+  cloud-service:
+    network_mode: host
+    ports: !reset []
+    environment:
+      HOTCOLD__HTTP_LISTEN: "127.0.0.1:$CLOUD_HTTP_PORT"
+    healthcheck:
+      test: !override ["CMD", "curl", "-fsS", "http://127.0.0.1:$CLOUD_HTTP_PORT/health"]
+      interval: 2s
+EOF
+cat >"$work/nas/one-host.yml" <<EOF
+services:
+  nas-gateway:
+    healthcheck:
+      test: !override ["CMD", "curl", "-fsS", "http://127.0.0.1:$NAS_HTTP_PORT/health"]
+      interval: 2s
+  clickhouse:
+    network_mode: host
+    ports: !reset []
+    environment:
+      CLICKHOUSE_HTTP_PORT: "$CLICKHOUSE_HTTP_PORT"
+      CLICKHOUSE_TCP_PORT: "$CLICKHOUSE_TCP_PORT"
+      CLICKHOUSE_LISTEN_HOST: 127.0.0.1
+    # Within this host's hard limits (a mapping merges key by key, so these
+    # replace the compose file's nofile; with any ulimit given, podman sets
+    # nproc above the host's limit unless it is given too).
+    ulimits:
+      nofile: { soft: 20000, hard: 20000 }
+      nproc: { soft: 32768, hard: 32768 }
+    healthcheck:
+      test: !override ["CMD", "wget", "-qO-", "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"]
+      interval: 2s
+EOF
 export HOTCOLD_ROOT=$work/nas
 
 podman run --rm --network none -v "$work/cloud/config:/config:ro" -v "$work/cloud/certs:/certs:ro" \

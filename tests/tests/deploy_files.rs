@@ -98,23 +98,6 @@ fn compose_files_have_services_volumes_ports_and_health_checks() {
 }
 
 #[test]
-fn one_host_overlays_keep_everything_on_loopback() {
-    for side in ["cloud", "nas"] {
-        let text = std::fs::read_to_string(deploy().join(format!("one-host/{side}.yml")))
-            .expect("overlay");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&with_defaults(&text)).expect("YAML");
-        let services = doc["services"].as_mapping().expect("services");
-        assert!(!services.is_empty());
-        assert!(text.contains("network_mode: host") && text.contains("ports: !reset []"));
-        assert!(!text.contains("0.0.0.0"), "{side}: loopback only");
-        for (name, s) in services {
-            let test = format!("{:?}", s["healthcheck"]["test"]);
-            assert!(test.contains("http://127.0.0.1:"), "{name:?}: {test}");
-        }
-    }
-}
-
-#[test]
 fn wireguard_templates_render_for_both_ends() {
     let out = tempfile::tempdir().expect("tempdir");
     let r = Command::new("bash")
