@@ -55,8 +55,10 @@ skip() {
 podman_compose() { python3 -m podman_compose "$@"; }
 
 if [ "${1:-}" = --clean ]; then
-  podman rmi -f "$cloud_image" "$nas_image" "$CLICKHOUSE_IMAGE" "$base_image" 2>/dev/null || true
-  podman image prune -f >/dev/null 2>&1 || true
+  for name in hotcold/cloud-service hotcold/nas-gateway localhost/hotcold-clickhouse; do
+    for i in $(podman images -q --filter "reference=$name"); do podman rmi -f "$i" >/dev/null 2>&1 || true; done
+  done
+  podman rmi -f "$base_image" >/dev/null 2>&1 || true
   exit 0
 fi
 
@@ -158,31 +160,49 @@ for port in "$CLOUD_HTTP_PORT" "$NAS_HTTP_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKH
 done
 if ss -Huln "sport = :$quic_port" | grep -q .; then fail "UDP port $quic_port is taken"; fi
 
-# build IMAGE ARGS...: podman build (docker format: OCI images drop the
-# HEALTHCHECK), then removes the image the tag named before, if this build
-# replaced it, and the untagged stage images the build left: no image piles
-# up per run. (Dangling images that were there before are left alone.)
+# build TAG KEY ARGS...: podman build (docker format: OCI images drop the
+# HEALTHCHECK), unless the image under TAG was built from the same KEY (a
+# hash of its inputs, kept as a second tag, TAG's name:build-HASH; podman
+# 4.3 drops --label on a --target stage that is not the last): a warm run
+# builds nothing. Then removes the image TAG named before, if this build
+# replaced it, and the untagged stage images the build left, so that
+# nothing piles up from run to run (dangling images that were there before
+# are left alone).
 dangling_before=" $(podman images -q --filter dangling=true | tr '\n' ' ') "
 build() {
-  local tag=$1 old new i
-  shift
+  local tag=$1 keytag old new i t
+  keytag=${1%:*}:build-$(echo "$2" | sha256sum | cut -c1-32)
+  shift 2
   old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-  podman build -q --format docker --network host -t "$tag" "$@" >/dev/null
+  if [ -n "$old" ] && [ "$(podman image inspect --format '{{.Id}}' "$keytag" 2>/dev/null || true)" = "$old" ]; then
+    log "$tag is up to date"
+    return
+  fi
+  log "building $tag"
+  podman build -q --format docker --network host -t "$tag" -t "$keytag" "$@" >/dev/null
   new=$(podman image inspect --format '{{.Id}}' "$tag")
-  if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
+  if [ -n "$old" ] && [ "$old" != "$new" ]; then
+    for t in $(podman image inspect --format '{{range .RepoTags}}{{.}} {{end}}' "$old" 2>/dev/null); do
+      podman untag "$old" "$t" >/dev/null 2>&1 || true
+    done
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
   for i in $(podman images -q --filter dangling=true); do
     case $dangling_before in *" $i "*) ;; *) podman rmi "$i" >/dev/null 2>&1 || true ;; esac
   done
 }
-log "building $CLICKHOUSE_IMAGE (Debian's clickhouse-server; cached after the first run)"
-build "$CLICKHOUSE_IMAGE" --build-arg BASE_IMAGE="$base_image" "$repo/deploy/docker/clickhouse"
+base_id=$(podman image inspect --format '{{.Id}}' "$base_image")
+build "$CLICKHOUSE_IMAGE" "$(cat "$repo"/deploy/docker/clickhouse/* | sha256sum | cut -c1-32)-$base_id" \
+  --build-arg BASE_IMAGE="$base_image" "$repo/deploy/docker/clickhouse"
 # The prebuilt binaries' context: the two files alone, at the paths the
-# Dockerfile's binaries-prebuilt stage copies.
+# Dockerfile's binaries-prebuilt stage copies (hard links where possible).
 mkdir -p "$work/context/target/release"
-cp "$bin/cloud-service" "$bin/nas-gateway" "$work/context/target/release/"
+for b in cloud-service nas-gateway; do
+  ln -f "$bin/$b" "$work/context/target/release/$b" 2>/dev/null || cp "$bin/$b" "$work/context/target/release/$b"
+done
 for target in cloud-service nas-gateway; do
-  log "building hotcold/$target from $bin"
-  build "hotcold/$target:latest" -f "$repo/deploy/docker/Dockerfile" --target "$target" \
+  key=$(cat "$repo/deploy/docker/Dockerfile" "$bin/$target" | sha256sum | cut -c1-32)-$base_id
+  build "hotcold/$target:latest" "$key" -f "$repo/deploy/docker/Dockerfile" --target "$target" \
     --build-arg BINARIES=prebuilt --build-arg RUNTIME_IMAGE="$base_image" \
     --build-arg BUILD_IMAGE="$base_image" "$work/context"
 done
