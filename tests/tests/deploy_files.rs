@@ -26,7 +26,9 @@ fn with_defaults(text: &str) -> String {
         out.push_str(&rest[..i]);
         let var = &rest[i + 2..];
         let end = var.find('}').expect("a closing brace");
-        let (_, default) = var[..end].split_once(":-").expect("every variable has a default");
+        let (_, default) = var[..end]
+            .split_once(":-")
+            .expect("every variable has a default");
         out.push_str(default);
         rest = &var[end + 1..];
     }
