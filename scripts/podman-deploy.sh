@@ -94,10 +94,13 @@ fi
 podman info >/dev/null 2>&1 || skip "podman info fails: $(podman info 2>&1 | tail -n1)"
 
 # --- 2. a base image without a registry (cached in podman's storage) -------
+# The host's own Debian mirror: the first URI of a deb822 source or of a
+# one-line `deb` entry, the security archive left aside.
 mirror() {
   local m
-  m=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -v security | grep -oE 'https?://[^ ]+/debian/?' | head -n1 || true)
+  m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | awk '$1 == "URIs:" || $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; break } }' \
+    | grep -v -- '-security' | head -n1 || true)
   echo "${m:-http://deb.debian.org/debian}"
 }
 if ! podman image exists "$base_image"; then
@@ -154,6 +157,12 @@ teardown() {
   log "torn down ($([ "$rc" = 0 ] && echo passed || echo "failed, exit $rc"))"
 }
 trap teardown EXIT
+trap 'exit 130' INT TERM
+
+# Containers an interrupted run left (kill -9, PODMAN_DEPLOY_KEEP=1) go first.
+for p in "$cloud_project" "$nas_project"; do
+  for c in $(containers_of "$p"); do podman rm -f -t 5 "$c" >/dev/null 2>&1 || true; done
+done
 
 for port in "$CLOUD_HTTP_PORT" "$NAS_HTTP_PORT" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_TCP_PORT"; do
   if ss -Htln "sport = :$port" | grep -q .; then fail "TCP port $port is taken (see the settings at the top of $0)"; fi
