@@ -75,9 +75,14 @@ fn compose_files_have_services_volumes_ports_and_health_checks() {
         gw["network_mode"], "host",
         "the gateway listens on the WireGuard address"
     );
-    assert!(gw["user"]
+    let raw: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(deploy().join("nas/docker-compose.yml")).expect("compose file"),
+    )
+    .expect("compose YAML");
+    assert!(raw["services"]["nas-gateway"]["user"]
         .as_str()
         .is_some_and(|u| u.contains("PUID") && u.contains("PGID")));
+    assert_eq!(gw["user"], "1026:100", "Synology's first user by default");
     let vols: Vec<&str> = gw["volumes"]
         .as_sequence()
         .into_iter()
