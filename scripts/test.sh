@@ -5,7 +5,8 @@
 # no test passes only because the server is in UTC) and a 2 x 2 cluster
 # with ZooKeeper (scripts/cluster.sh, servers in Asia/Kolkata and
 # America/New_York), installs chDB from PyPI, builds the binaries the
-# end-to-end tests run as processes, runs every test, and stops the servers.
+# end-to-end tests run as processes, runs every test, and stops the servers;
+# then brings the compose files up with podman (scripts/podman-deploy.sh).
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +99,15 @@ cp target/debug/cloud-service target/debug/nas-gateway target/operator/
 export HOTCOLD_OPERATOR_BIN_DIR=$PWD/target/operator
 cargo build --workspace --bins
 cargo test --workspace "$@"
+
+# The deploy files run for real (scripts/podman-deploy.sh): the images built
+# with podman from the operator binaries above (a debug build: no second,
+# release build of the two programs), both compose files up on loopback,
+# an archive across them. Without root it says SKIPPED; in CI that fails.
+# PODMAN_DEPLOY=0 leaves it out.
+if [ $# -eq 0 ] && [ "${PODMAN_DEPLOY:-1}" != 0 ]; then
+  PODMAN_DEPLOY_BIN_DIR=$HOTCOLD_OPERATOR_BIN_DIR scripts/podman-deploy.sh
+fi
 
 # A short fuzz smoke of every decoder and parser (fuzz/, nightly); the long
 # run is scripts/fuzz.sh SECONDS. Without nightly it says SKIPPED, except in

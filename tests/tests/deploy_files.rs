@@ -1,8 +1,9 @@
 //! The deploy files parse and say what they must: compose services with
 //! volumes, health checks and restart policies; WireGuard templates that
 //! render for both ends; systemd units; a Grafana dashboard whose every
-//! metric is one the programs export. (No Docker engine here: images are
-//! not built by the tests.)
+//! metric is one the programs export. The images are built and the compose
+//! files brought up for real by `scripts/podman-deploy.sh` (podman), which
+//! `scripts/test.sh` runs after the cargo tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,26 @@ fn deploy() -> PathBuf {
 
 fn compose(path: &str) -> serde_yaml::Value {
     let text = std::fs::read_to_string(deploy().join(path)).expect("compose file");
-    serde_yaml::from_str(&text).expect("compose YAML")
+    serde_yaml::from_str(&with_defaults(&text)).expect("compose YAML")
+}
+
+/// The text as compose reads it with none of its variables set: every
+/// `${NAME:-default}` replaced by its default.
+fn with_defaults(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let var = &rest[i + 2..];
+        let end = var.find('}').expect("a closing brace");
+        let (_, default) = var[..end]
+            .split_once(":-")
+            .expect("every variable has a default");
+        out.push_str(default);
+        rest = &var[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn check_service(doc: &serde_yaml::Value, name: &str) -> serde_yaml::Value {
@@ -55,9 +75,14 @@ fn compose_files_have_services_volumes_ports_and_health_checks() {
         gw["network_mode"], "host",
         "the gateway listens on the WireGuard address"
     );
-    assert!(gw["user"]
+    let raw: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(deploy().join("nas/docker-compose.yml")).expect("compose file"),
+    )
+    .expect("compose YAML");
+    assert!(raw["services"]["nas-gateway"]["user"]
         .as_str()
         .is_some_and(|u| u.contains("PUID") && u.contains("PGID")));
+    assert_eq!(gw["user"], "1026:100", "Synology's first user by default");
     let vols: Vec<&str> = gw["volumes"]
         .as_sequence()
         .into_iter()
@@ -68,7 +93,11 @@ fn compose_files_have_services_volumes_ports_and_health_checks() {
         vols.iter().all(|v| v.starts_with("/volume1/")),
         "Synology paths: {vols:?}"
     );
-    check_service(&nas, "clickhouse");
+    let ch = check_service(&nas, "clickhouse");
+    assert_eq!(
+        ch["image"], "clickhouse/clickhouse-server:24.3",
+        "the official image unless CLICKHOUSE_IMAGE names another"
+    );
     assert_eq!(
         gw["depends_on"]["clickhouse"]["condition"],
         "service_healthy"
@@ -146,6 +175,18 @@ fn systemd_units_and_dockerfile_run_the_binaries() {
             && docker.contains("AS nas-gateway")
             && docker.contains("HEALTHCHECK")
     );
+    // Operators build from source on the public images unless told otherwise.
+    for default in [
+        "ARG BUILD_IMAGE=rust:1-bookworm",
+        "ARG RUNTIME_IMAGE=debian:bookworm-slim",
+        "ARG BINARIES=source",
+    ] {
+        assert!(docker.contains(default), "{default}");
+    }
+    assert!(docker.contains("curl"), "the HEALTHCHECK's curl");
+    let ch = std::fs::read_to_string(deploy().join("docker/clickhouse/Dockerfile"))
+        .expect("ClickHouse Dockerfile");
+    assert!(ch.contains("clickhouse-server") && ch.contains("wget") && ch.contains("HEALTHCHECK"));
 }
 
 #[test]
