@@ -9,6 +9,9 @@
 #
 #   scripts/podman-deploy.sh           the whole run (as root)
 #   scripts/podman-deploy.sh --clean   remove the images it builds and caches
+#   scripts/podman-deploy.sh --prepare only install podman and make the base
+#                                      image (what needs no binaries: test.sh
+#                                      runs it beside the build)
 #
 # Everything listens on 127.0.0.1 on the host network (an overlay laid over
 # each compose file); nothing is fetched but Debian's packages
@@ -113,6 +116,10 @@ if ! podman image exists "$base_image"; then
 fi
 podman run --rm --network host "$base_image" true >/dev/null 2>&1 \
   || skip "a container does not start: $(podman run --rm --network host "$base_image" true 2>&1 | tail -n1)"
+if [ "${1:-}" = --prepare ]; then
+  log "prepared: podman and the base image $base_image are ready"
+  exit 0
+fi
 
 # --- 3. the images ---------------------------------------------------------
 if [ -n "${PODMAN_DEPLOY_BIN_DIR:-}" ]; then

@@ -93,6 +93,15 @@ fi
 # The binaries as an operator builds them (the two programs alone, so
 # without the harness's test-hooks feature), kept aside for
 # tests/tests/operator_build.rs; then the harness's own build.
+# The podman deploy step's slow part (podman from Debian's packages, a
+# debootstrap base image: minutes, mostly download and unpacking) needs no
+# binaries, so it runs beside the builds and tests; the step waits for it.
+prep_pid=
+if [ $# -eq 0 ] && [ "${PODMAN_DEPLOY:-1}" != 0 ]; then
+  mkdir -p target
+  scripts/podman-deploy.sh --prepare >target/podman-prepare.log 2>&1 &
+  prep_pid=$!
+fi
 cargo build -p cloud-service -p nas-gateway --bins
 mkdir -p target/operator
 cp target/debug/cloud-service target/debug/nas-gateway target/operator/
@@ -106,6 +115,12 @@ cargo test --workspace "$@"
 # an archive across them. Without root it says SKIPPED; in CI that fails.
 # PODMAN_DEPLOY=0 leaves it out.
 if [ $# -eq 0 ] && [ "${PODMAN_DEPLOY:-1}" != 0 ]; then
+  if ! wait "$prep_pid"; then
+    cat target/podman-prepare.log >&2
+    echo "podman-deploy --prepare failed (log above)" >&2
+    exit 1
+  fi
+  cat target/podman-prepare.log >&2
   PODMAN_DEPLOY_BIN_DIR=$HOTCOLD_OPERATOR_BIN_DIR scripts/podman-deploy.sh
 fi
 
