@@ -97,17 +97,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if any.
+fn bearer(req: &axum::extract::Request) -> Option<&str> {
+    req.headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 /// The middleware of one role's routes.
 pub(crate) async fn require(
     axum::extract::State((st, role)): axum::extract::State<(Arc<AppState>, Role)>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
-    let got = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let got = bearer(&req);
     if st.tokens.allows(role, got) {
         Ok(next.run(req).await)
     } else {
@@ -129,11 +133,7 @@ pub(crate) async fn require_either(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
-    let got = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let got = bearer(&req);
     if st.tokens.allows(a, got) || st.tokens.allows(b, got) {
         Ok(next.run(req).await)
     } else {
