@@ -83,10 +83,12 @@ export HOTCOLD_REQUIRE_PYTHON=1
 # are installed if missing and must pass; otherwise they skip, loudly.
 if [ "$(id -u)" = 0 ]; then
   # nftables: the home router's NAT of the nas-dials test (scripts/natns.sh).
+  # No recommends: wireguard-tools recommends a kernel image, and building
+  # its initramfs cost a fresh machine a minute for a module never loaded.
   if ! command -v wireguard-go >/dev/null 2>&1 || ! command -v wg >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
     echo "installing wireguard-go, wireguard-tools and nftables from Debian's packages" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wireguard-go wireguard-tools iproute2 nftables >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wireguard-go wireguard-tools iproute2 nftables >&2
   fi
   export HOTCOLD_REQUIRE_NETNS=1
 fi

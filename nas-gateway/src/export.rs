@@ -9,7 +9,8 @@
 //! hot rows before it purged them. A file is written under a temporary name
 //! outside the tree, synced, and renamed into place, so a reader never sees
 //! half a day, and a day that fails leaves no file (an older, verified file
-//! of that day stays as it was).
+//! of that day stays as it was). An export killed mid-file leaves only its
+//! temporary file, which the next export into the same tree removes.
 
 use crate::cold::{ColdError, ColdStore, LedgerEntry};
 use hotcold_arrow::{arrow_schema, BatchConverter, EncodeError, ParquetFile};
@@ -81,6 +82,8 @@ pub struct ExportReport {
     pub empty: u64,
     /// Days dropped by cold retention: nothing left to export.
     pub expired: u64,
+    /// Temporary files of earlier exports that died mid-file, removed.
+    pub stale_removed: u64,
     pub refused: Vec<Refused>,
 }
 
@@ -126,7 +129,10 @@ pub async fn export<S: ColdStore>(
     let expired = store.expired_batches().await?;
     let tmp = out.join(TMP_DIR);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let mut report = ExportReport::default();
+    let mut report = ExportReport {
+        stale_removed: clear_stale(&tmp)?,
+        ..Default::default()
+    };
     let total = latest.len() as u64;
     for (i, e) in latest.into_values().enumerate() {
         report.days += 1;
@@ -169,6 +175,39 @@ pub async fn export<S: ColdStore>(
     }
     let _ = std::fs::remove_dir(&tmp);
     Ok(report)
+}
+
+/// Removes the temporary files of exports whose process is gone (killed
+/// or crashed mid-file: `{table}.{window}.{pid}.{random}.tmp`). A live
+/// export's files stay, so two exports into one tree do not hurt each
+/// other. Without `/proc` nothing can be told, and nothing is removed.
+fn clear_stale(tmp: &Path) -> Result<u64, ExportError> {
+    if !Path::new("/proc/self").exists() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in std::fs::read_dir(tmp).map_err(io(tmp))? {
+        let path = entry.map_err(io(tmp))?.path();
+        let Some(pid) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(writer_pid)
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The process id in a temporary file's name, if it is one of ours.
+fn writer_pid(name: &str) -> Option<u32> {
+    let mut parts = name.strip_suffix(".tmp")?.rsplitn(3, '.');
+    let _random = parts.next()?;
+    parts.next()?.parse().ok()
 }
 
 /// Why a day was not written.
@@ -266,6 +305,8 @@ fn write_file(
         hash.add_batch(&b);
         pq.write(&conv.convert(&b)?, &mut buf)?;
         flush(&mut buf)?;
+        // Fault tests: die with part of a file on disk.
+        crate::failpoint::abort_at("export-mid-file");
     }
     let footer = [
         (meta::TABLE, schema.name.clone()),
@@ -306,5 +347,22 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writer_pid;
+
+    #[test]
+    fn temporary_names_give_their_writer() {
+        assert_eq!(
+            writer_pid("trades.1700000000000.4242.00ff00ff00ff00ff.tmp"),
+            Some(4242)
+        );
+        assert_eq!(writer_pid("trades.-86400000.7.1.tmp"), Some(7));
+        assert_eq!(writer_pid("part.parquet"), None);
+        assert_eq!(writer_pid("x.tmp"), None);
+        assert_eq!(writer_pid("a.b.notapid.c.tmp"), None);
     }
 }

@@ -2,7 +2,8 @@
 //! of a commit. Set `NAS_GATEWAY_FAILPOINTS` to `name=action;;name=action` (`;;` because SQL holds `;`) where
 //! action is `abort` (die like SIGKILL, no cleanup) or `sql:<statement>`
 //! (run a statement on the cold store, e.g. to alter a committed row).
-//! Names: `before-insert`, `after-insert`, `after-ledger`.
+//! Names: `before-insert`, `after-insert`, `after-ledger`, and in blocking
+//! code (`abort_at`, `abort` only) `export-mid-file`.
 //!
 //! Compiled in only with the `test-hooks` feature, which the test harness
 //! enables (a statement hook is arbitrary SQL on the cold store): in the
@@ -28,6 +29,18 @@ fn points() -> &'static HashMap<String, String> {
             .map(|(k, v)| (k.trim().to_string(), v.to_string()))
             .collect()
     })
+}
+
+/// A failpoint in blocking code: dies there when set to `abort`.
+#[cfg(not(feature = "test-hooks"))]
+pub fn abort_at(_name: &str) {}
+
+#[cfg(feature = "test-hooks")]
+pub fn abort_at(name: &str) {
+    if points().get(name).is_some_and(|a| a == "abort") {
+        tracing::warn!(failpoint = name, "failpoint hit");
+        std::process::abort();
+    }
 }
 
 #[cfg(not(feature = "test-hooks"))]

@@ -253,6 +253,12 @@ async fn export(
         for r in &report.refused {
             println!("  REFUSED {} (batch {}): {}", r.day, r.batch_id, r.reason);
         }
+        if report.stale_removed > 0 {
+            println!(
+                "  removed {} temporary files left by an export that died mid-file",
+                report.stale_removed
+            );
+        }
     }
     if !report.is_clean() {
         std::process::exit(1);

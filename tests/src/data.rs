@@ -268,6 +268,21 @@ pub fn batch_of(schema: &TableSchema, rows: &[serde_json::Value]) -> RowBatch {
     b
 }
 
+/// A decimal's text (`-12.5`, `3`) at scale 8, as the integer a
+/// decimal128 of the trades' price and amount holds.
+pub fn scaled(text: &str) -> i128 {
+    let (neg, t) = text.strip_prefix('-').map_or((false, text), |t| (true, t));
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let v: i128 = format!("{int}{frac:0<8}")
+        .parse()
+        .unwrap_or_else(|_| panic!("decimal {text}"));
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -17,6 +17,7 @@ pub mod natns;
 pub mod netns;
 pub mod procs;
 pub mod proxy;
+pub mod python;
 pub mod rawhttp;
 pub mod rawlink;
 pub mod stack;

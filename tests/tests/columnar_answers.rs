@@ -18,20 +18,6 @@ fn checker() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_columnar.py")
 }
 
-/// Whether the readers are importable; without them the test is skipped
-/// only where Python is not required.
-fn readers_present() -> bool {
-    let ok = Command::new("python3")
-        .args([checker().to_str().unwrap_or(""), "--probe"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("HOTCOLD_REQUIRE_PYTHON").as_deref() == Ok("1") {
-        panic!("HOTCOLD_REQUIRE_PYTHON=1 but python3 with pyarrow, polars and duckdb is missing (scripts/test.sh installs them)");
-    }
-    ok
-}
-
 /// A table of every logical type.
 fn every_type() -> TableSchema {
     let yaml = "name: ev\ntime-column: ts\ncolumns:\n\
@@ -114,7 +100,7 @@ fn types_of(s: &TableSchema) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrow_and_parquet_read_by_pyarrow_polars_and_duckdb_equal_ndjson() {
-    if !readers_present() {
+    if !hotcold_tests::python::modules_present(&["pyarrow", "polars", "duckdb"]) {
         println!("SKIPPED: python3 with pyarrow, polars and duckdb is not installed (pip install pyarrow polars duckdb)");
         return;
     }

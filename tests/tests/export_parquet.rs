@@ -10,7 +10,7 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_core::time::format_timestamp_ms;
-use hotcold_tests::data::{now_ms, trades};
+use hotcold_tests::data::{now_ms, scaled, trades};
 use hotcold_tests::procs::bin;
 use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::{clickhouse, Stack};
@@ -24,24 +24,6 @@ const PER_DAY: usize = 700;
 
 fn checker() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python/check_export.py")
-}
-
-fn readers_present() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import duckdb, pyarrow"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("HOTCOLD_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "HOTCOLD_REQUIRE_PYTHON=1 but python3 with pyarrow and duckdb is missing"
-        );
-        eprintln!(
-            "SKIPPED: python3 with pyarrow and duckdb is missing (scripts/test.sh installs them)"
-        );
-    }
-    ok
 }
 
 /// Runs `nas-gateway export ... --json`: exit code, stdout, stderr.
@@ -75,22 +57,6 @@ fn read_tree(out: &Path) -> Value {
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).expect("checker json")
-}
-
-/// A decimal's text (`-12.5`, `3`) as an integer at scale 8.
-fn scaled(text: &str) -> i128 {
-    let (neg, t) = match text.strip_prefix('-') {
-        Some(t) => (true, t),
-        None => (false, text),
-    };
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let digits = format!("{int}{frac:0<8}");
-    let v: i128 = digits.parse().unwrap_or_else(|_| panic!("decimal {text}"));
-    if neg {
-        -v
-    } else {
-        v
-    }
 }
 
 /// One row's cells, decimals as scaled integers.
@@ -182,7 +148,7 @@ fn found(tree: &Value) -> BTreeMap<String, Day> {
 }
 
 async fn month_exports_exactly(cold: ColdKind) {
-    if !readers_present() {
+    if !hotcold_tests::python::modules_present(&["duckdb", "pyarrow"]) {
         return;
     }
     let stack = Stack::start(StackOptions {
@@ -235,6 +201,40 @@ async fn month_exports_exactly(cold: ColdKind) {
             .is_some_and(|h| h.starts_with(&format!("{}:", first.rows))),
         "the footer carries the ledger's hash: {footer}"
     );
+
+    // Killed mid-file (a failpoint aborts once a day's first rows are on
+    // disk): the tree keeps its verified files, only the dead export's
+    // temporary file is left, outside every glob, and the next export
+    // into the tree removes it.
+    let o = Command::new(bin("nas-gateway"))
+        .args(["export", "--table", "trades", "-c"])
+        .arg(&stack.gateway.config)
+        .arg("--out")
+        .arg(out.path())
+        .env("NAS_GATEWAY_FAILPOINTS", "export-mid-file=abort")
+        .output()
+        .expect("nas-gateway export");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(6), "died by SIGABRT: {o:?}");
+    let left: Vec<_> = std::fs::read_dir(out.path().join(".hotcold-export-tmp"))
+        .expect("tmp dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        std::fs::metadata(&left[0]).expect("tmp").len() > 0,
+        "part of a file was written"
+    );
+    assert_eq!(
+        found(&read_tree(out.path())),
+        want,
+        "the verified tree is whole"
+    );
+    let (code, stdout, stderr) = export(&stack, out.path(), &["--table", "trades", "--json"]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let again: Value = serde_json::from_str(&stdout).expect("report json");
+    assert_eq!(again["stale_removed"], 1, "{again:#}");
+    assert!(!out.path().join(".hotcold-export-tmp").exists());
 
     // A range: only the days inside it.
     let part = tempfile::tempdir().expect("part dir");

@@ -25,22 +25,6 @@ fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python")
 }
 
-fn python_present() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import pyarrow, pandas, polars, pytest"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("HOTCOLD_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "HOTCOLD_REQUIRE_PYTHON=1 but python3 with pyarrow, pandas, polars and pytest is missing"
-        );
-        eprintln!("SKIPPED: python3 with pyarrow, pandas, polars and pytest is missing (scripts/test.sh installs them)");
-    }
-    ok
-}
-
 /// A table of every column type, for the ingest round trips.
 fn every_type_yaml() -> serde_yaml::Value {
     serde_yaml::from_str(
@@ -89,7 +73,7 @@ fn pytest(marker: &str, env: &[(&str, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_against_a_real_pair() {
-    if !python_present() {
+    if !hotcold_tests::python::modules_present(&["pyarrow", "pandas", "polars", "pytest"]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

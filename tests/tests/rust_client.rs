@@ -9,22 +9,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, TimestampMillisecondType, UInt64Type};
 use hotcold_client::{Client, Error, Options};
 use hotcold_core::schema::{Window, DAY_MS};
-use hotcold_tests::data::{now_ms, trades};
+use hotcold_tests::data::{now_ms, scaled, trades};
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::collections::BTreeMap;
-
-/// A decimal's text at scale 8, as the integer decimal128 holds.
-fn scaled(text: &str) -> i128 {
-    let (neg, t) = text.strip_prefix('-').map_or((false, text), |t| (true, t));
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let v: i128 = format!("{int}{frac:0<8}").parse().expect("decimal");
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_against_a_real_pair() {
