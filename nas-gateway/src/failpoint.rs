@@ -3,7 +3,7 @@
 //! action is `abort` (die like SIGKILL, no cleanup) or `sql:<statement>`
 //! (run a statement on the cold store, e.g. to alter a committed row).
 //! Names: `before-insert`, `after-insert`, `after-ledger`, and in blocking
-//! code (`abort_at`, `abort` only) `export-mid-file`.
+//! code (`abort_at`, `abort` only) `export-before-place`.
 //!
 //! Compiled in only with the `test-hooks` feature, which the test harness
 //! enables (a statement hook is arbitrary SQL on the cold store): in the

@@ -202,16 +202,16 @@ async fn month_exports_exactly(cold: ColdKind) {
         "the footer carries the ledger's hash: {footer}"
     );
 
-    // Killed mid-file (a failpoint aborts once a day's first rows are on
-    // disk): the tree keeps its verified files, only the dead export's
-    // temporary file is left, outside every glob, and the next export
-    // into the tree removes it.
+    // Killed mid-day (a failpoint aborts once a day is written, before it
+    // is synced, checked and renamed into place): the tree keeps its
+    // verified files, only the dead export's temporary file is left,
+    // outside every glob, and the next export into the tree removes it.
     let o = Command::new(bin("nas-gateway"))
         .args(["export", "--table", "trades", "-c"])
         .arg(&stack.gateway.config)
         .arg("--out")
         .arg(out.path())
-        .env("NAS_GATEWAY_FAILPOINTS", "export-mid-file=abort")
+        .env("NAS_GATEWAY_FAILPOINTS", "export-before-place=abort")
         .output()
         .expect("nas-gateway export");
     use std::os::unix::process::ExitStatusExt;
@@ -223,7 +223,7 @@ async fn month_exports_exactly(cold: ColdKind) {
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(
         std::fs::metadata(&left[0]).expect("tmp").len() > 0,
-        "part of a file was written"
+        "the day was written"
     );
     assert_eq!(
         found(&read_tree(out.path())),
