@@ -131,7 +131,7 @@ fi
 # CI, where that is a failure.
 if [ $# -eq 0 ]; then
   if rustup toolchain list 2>/dev/null | grep -q nightly; then
-    scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+    FUZZ_PROFILE=${FUZZ_PROFILE:-dev} scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
   elif [ "${CI:-}" = true ]; then
     echo "CI: the nightly toolchain is missing, so the fuzz smoke cannot run" >&2
     exit 1
