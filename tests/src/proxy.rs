@@ -81,7 +81,14 @@ fn dropped(loss: &AtomicU64) -> bool {
 impl UdpProxy {
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-        let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        // A target off loopback (a tunnel address) needs a socket that may
+        // leave this host.
+        let back_bind = if target.ip().is_loopback() {
+            "127.0.0.1:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let back = Arc::new(UdpSocket::bind(back_bind).await?);
         back.connect(target).await?;
         let addr = front.local_addr()?;
         let upstream = Arc::new(Mutex::new(Vec::new()));
