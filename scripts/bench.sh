@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The full benchmark, one command: release build, a private ClickHouse, then
 # every bench binary (bench_codec: sizes and speeds of the segment codec
-# against zstd of CSV); as root also the shaped WireGuard tunnel and the
-# resume-after-cut measurement. Prints one report (markdown tables) and
-# keeps it in target/bench-report.md; --write appends it to BENCHMARKS.md
-# under today's date.
+# against zstd of CSV); as root also the shaped WireGuard tunnel, the
+# resume-after-cut measurement and bench_line (adaptive against fixed
+# chunks through WireGuard with a lossy relay that cuts the line). Prints
+# one report (markdown tables) and keeps it in target/bench-report.md;
+# --write appends it to BENCHMARKS.md under today's date.
 #
 # Usage: scripts/bench.sh [--rows N] [--write]
 #   env: LINK_SECS (30), LINK_LIMITS (1MiB,10MiB), MEMORY_ROWS (5000000),
@@ -65,6 +66,10 @@ report=target/bench-report.md
     HOTCOLD_REQUIRE_NETNS=1 cargo test --release -q -p hotcold-tests \
       --test wireguard --test resume_after_kill -- --nocapture 2>&1 |
       grep -E "^(limiter|batch )" | sed 's/^/- /'
+    echo
+    echo "### Adaptive against fixed chunks through WireGuard with a lossy, cut relay (target/release/bench_line)"
+    echo
+    target/release/bench_line
   fi
 } | tee "$report"
 

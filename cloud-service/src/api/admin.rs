@@ -119,6 +119,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
                 "direction": link.direction(),
                 "chunk_size_now": link.last_chunk_size(),
                 "loss": link.recent_loss(),
+                "rtt_spread_ms": link.rtt_spread().map(|d| d.as_secs_f64() * 1000.0),
                 "deferred": link.deferred().map(|(since, reason)| serde_json::json!({
                     "since": hotcold_core::time::format_timestamp_ms(since),
                     "reason": reason,

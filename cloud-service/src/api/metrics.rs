@@ -163,9 +163,18 @@ pub async fn render(st: &AppState) -> String {
             &mut out,
             "hotcold_link_deferred",
             "gauge",
-            "1 while archive runs defer because the line loses more than link.defer-loss.",
+            "1 while archive runs defer because the line loses more than link.defer-loss or its round trip swings more than link.defer-rtt-spread.",
             &one(if link.deferred().is_some() { 1.0 } else { 0.0 }),
         );
+        if let Some(sd) = link.rtt_spread() {
+            metric(
+                &mut out,
+                "hotcold_link_rtt_spread_seconds",
+                "gauge",
+                "Standard deviation of the round trip over the last seconds of sending.",
+                &one(sd.as_secs_f64()),
+            );
+        }
         if let Some(rtt) = link.rtt().await {
             metric(
                 &mut out,

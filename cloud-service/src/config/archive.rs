@@ -38,6 +38,11 @@ pub struct LinkConfig {
     /// default: QUIC counts congestion drops as loss too, and an unpaced
     /// burst into a busy receiver measured 25 % on loopback.
     pub defer_loss: f64,
+    /// How much the round trip may swing (its standard deviation over the
+    /// last seconds of sending, e.g. `150ms`) before archive runs defer:
+    /// there QUIC takes late packets for lost ones and resends them. Off
+    /// (absent) by default, like `defer-loss`.
+    pub defer_rtt_spread: Option<Span>,
     pub connect_timeout: Span,
     /// How long one request (a batch transfer and commit) may take.
     pub request_timeout: Span,
@@ -88,6 +93,7 @@ impl Default for LinkConfig {
             adaptive_chunks: true,
             chunk_min: ByteSize(64 << 10),
             defer_loss: 1.0,
+            defer_rtt_spread: None,
             connect_timeout: Span(Duration::from_secs(10)),
             request_timeout: Span(Duration::from_secs(3600)),
             max_frame: ByteSize(32 << 20),

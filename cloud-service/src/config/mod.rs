@@ -220,6 +220,11 @@ impl CloudConfig {
                 "link.defer-loss: {d} is not a share of packets above 0 and at most 1 (0.2 is 20%; 1 never defers)"
             ));
         }
+        if self.link.defer_rtt_spread.is_some_and(|s| s.0.is_zero()) {
+            return Err(
+                "link.defer-rtt-spread: must be more than 0 (e.g. 150ms; leave it out to never defer on a swinging round trip)".into(),
+            );
+        }
         match (self.link.direction, self.link.listen) {
             (archive::Direction::NasDials, None) => {
                 return Err("link.listen: direction nas-dials needs the UDP address the cloud listens on for its gateway (e.g. 0.0.0.0:7443)".into())
@@ -333,6 +338,31 @@ mod tests {
             e.contains("hot-retenion"),
             "a typo in a key is an error: {e}"
         );
+    }
+
+    /// `link.defer-rtt-spread` takes a span above zero; zero is refused
+    /// with the key named (absent is how it is off).
+    #[test]
+    fn a_zero_rtt_spread_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let shipped = std::fs::read_to_string(root.join("cloud.yaml")).unwrap();
+        let path = dir.path().join("c.yaml");
+        let with =
+            |v: &str| shipped.replacen("link:\n", &format!("link:\n  defer-rtt-spread: {v}\n"), 1);
+        std::fs::write(&path, with("150ms")).unwrap();
+        let cfg = CloudConfig::load(&path).unwrap();
+        assert_eq!(
+            cfg.link.defer_rtt_spread.map(|s| s.0),
+            Some(std::time::Duration::from_millis(150))
+        );
+        assert_eq!(
+            CloudConfig::default().link.defer_rtt_spread.map(|s| s.0),
+            None
+        );
+        std::fs::write(&path, with("0s")).unwrap();
+        let e = CloudConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("link.defer-rtt-spread"), "{e}");
     }
 
     #[test]

@@ -116,6 +116,7 @@ impl LinkClient {
             self.pacer.wait(slice.len()).await;
             s.write_raw(slice).await?;
             self.meter.add(slice.len() as u64);
+            self.sample_rtt().await;
         }
         Ok(())
     }

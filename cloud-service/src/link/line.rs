@@ -1,15 +1,18 @@
 //! What the line did lately, as the link client measures it, and what the
 //! archive does with it: the chunk size of the next export
 //! (`hotcold_core::transfer::adapt`) and whether to defer sending on a line
-//! that loses too many packets (`link.defer-loss`).
+//! that loses too many packets (`link.defer-loss`) or whose round trip
+//! swings too much (`link.defer-rtt-spread`).
 
 use super::LinkClient;
-use std::time::Instant;
+use hotcold_core::transfer::rtt_spread::RttSpread;
+use std::time::{Duration, Instant};
 
-/// How long a loss measurement speaks for the line.
-const LOSS_FRESH: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a loss or round-trip measurement speaks for the line.
+const LOSS_FRESH: Duration = Duration::from_secs(15);
+/// Round trips are sampled at most this often while chunks go out.
+const RTT_EVERY: Duration = Duration::from_millis(100);
 
-#[derive(Default)]
 pub(super) struct LineState {
     goodput: f64,
     /// (lost, sent) packets of the connection at the last sample, and its id.
@@ -22,6 +25,47 @@ pub(super) struct LineState {
     deferred: Option<(i64, String)>,
     /// The chunk size the last export was given.
     chunk: u32,
+    /// QUIC's smoothed round trip, sampled as chunks go out and when the
+    /// archive asks, on the clock of `origin`; and the connection it is of.
+    rtt: RttSpread,
+    rtt_conn: Option<usize>,
+    rtt_at: Option<Instant>,
+    origin: Instant,
+}
+
+impl Default for LineState {
+    fn default() -> Self {
+        Self {
+            goodput: 0.0,
+            packets: None,
+            loss: 0.0,
+            loss_at: None,
+            deferred: None,
+            chunk: 0,
+            rtt: RttSpread::new(LOSS_FRESH.as_millis() as u64),
+            rtt_conn: None,
+            rtt_at: None,
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl LineState {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Records one round trip of connection `id` (a new connection
+    /// starts the samples over).
+    fn note_rtt(&mut self, id: usize, rtt: Duration) {
+        if self.rtt_conn != Some(id) {
+            self.rtt.clear();
+            self.rtt_conn = Some(id);
+        }
+        let now = self.now_ms();
+        self.rtt.add(now, rtt.as_secs_f64() * 1000.0);
+        self.rtt_at = Some(Instant::now());
+    }
 }
 
 impl LinkClient {
@@ -49,6 +93,9 @@ impl LinkClient {
         let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
         if bytes >= ENOUGH {
             l.goodput = rate;
+        }
+        if let (Some(r), Some((id, ..))) = (rtt, stats) {
+            l.note_rtt(id, r);
         }
         if let Some((id, lost, sent)) = stats {
             match l.packets {
@@ -79,24 +126,41 @@ impl LinkClient {
     /// `link.defer-loss` of its packets lately. Sending on would mostly
     /// resend; the batch waits in the spool and a later run (or the resync
     /// every `retry-interval`) tries again once the loss has passed.
+    ///
+    /// Likewise a round trip that swings by more than
+    /// `link.defer-rtt-spread` (standard deviation over the last seconds):
+    /// QUIC takes late packets for lost ones there, resends what arrived
+    /// and shrinks its window.
     pub async fn defer_reason(&self) -> Option<String> {
         let sample = self.line_sample().await;
         let limit = self.cfg.defer_loss;
+        let spread = self.rtt_spread();
         let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
-        if sample.loss <= limit || limit >= 1.0 {
+        let swing = match (spread, self.cfg.defer_rtt_spread) {
+            (Some(sd), Some(max)) if sd > max.0 => Some((sd, max)),
+            _ => None,
+        };
+        let why = if sample.loss > limit && limit < 1.0 {
+            format!(
+                "the line lost {:.0}% of its packets lately (link.defer-loss {:.0}%): archiving deferred, tried again in a later run",
+                sample.loss * 100.0,
+                limit * 100.0
+            )
+        } else if let Some((sd, max)) = swing {
+            format!(
+                "the line's round trip swung by {:.0} ms lately (standard deviation; link.defer-rtt-spread {max}): archiving deferred, tried again in a later run",
+                sd.as_secs_f64() * 1000.0,
+            )
+        } else {
             if l.deferred.take().is_some() {
                 tracing::info!(
                     loss = sample.loss,
-                    "the line's loss has passed; archiving goes on"
+                    rtt_spread_ms = spread.map(|d| d.as_secs_f64() * 1000.0),
+                    "the line has settled; archiving goes on"
                 );
             }
             return None;
-        }
-        let why = format!(
-            "the line lost {:.0}% of its packets lately (link.defer-loss {:.0}%): archiving deferred, tried again in a later run",
-            sample.loss * 100.0,
-            limit * 100.0
-        );
+        };
         let since = l
             .deferred
             .as_ref()
@@ -115,6 +179,41 @@ impl LinkClient {
             .unwrap_or_else(|p| p.into_inner())
             .deferred
             .clone()
+    }
+
+    /// How much the round trip swung lately (the standard deviation of
+    /// the samples of the last seconds); `None` with too few recent ones
+    /// (an idle or deferred link sends nothing to sample).
+    pub fn rtt_spread(&self) -> Option<Duration> {
+        let l = self.line.lock().unwrap_or_else(|p| p.into_inner());
+        if l.rtt_at.is_none_or(|t| t.elapsed() > LOSS_FRESH) {
+            return None;
+        }
+        let (sd, _) = l.rtt.spread(l.now_ms())?;
+        Some(Duration::from_secs_f64(sd / 1000.0))
+    }
+
+    /// Samples the open connection's round trip while chunks go out, at
+    /// most every `RTT_EVERY`.
+    pub(super) async fn sample_rtt(&self) {
+        {
+            let l = self.line.lock().unwrap_or_else(|p| p.into_inner());
+            if l.rtt_at.is_some_and(|t| t.elapsed() < RTT_EVERY) {
+                return;
+            }
+        }
+        let seen = {
+            let g = self.conn.lock().await;
+            g.as_ref()
+                .filter(|c| c.close_reason().is_none())
+                .map(|c| (c.stable_id(), c.rtt()))
+        };
+        if let Some((id, rtt)) = seen {
+            self.line
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .note_rtt(id, rtt);
+        }
     }
 
     /// The loss of the last sample (0 when none is recent).

@@ -23,6 +23,7 @@
 
 pub mod adapt;
 mod receiver;
+pub mod rtt_spread;
 mod sender;
 #[cfg(test)]
 mod sim;
