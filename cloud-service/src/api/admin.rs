@@ -120,6 +120,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
                 "chunk_size_now": link.last_chunk_size(),
                 "loss": link.recent_loss(),
                 "rtt_spread_ms": link.rtt_spread().map(|d| d.as_secs_f64() * 1000.0),
+                "recent_cuts": link.recent_cuts(),
                 "deferred": link.deferred().map(|(since, reason)| serde_json::json!({
                     "since": hotcold_core::time::format_timestamp_ms(since),
                     "reason": reason,

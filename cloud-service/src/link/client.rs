@@ -218,6 +218,9 @@ impl LinkClient {
                     .unwrap_or_else(|p| p.into_inner())
                     .succeeded();
                 *self.down.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                if std::ptr::eq(slot, &self.conn) {
+                    self.note_connected();
+                }
                 *guard = Some(conn.clone());
                 Ok(conn)
             }

