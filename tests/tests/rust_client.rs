@@ -14,6 +14,68 @@ use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::collections::BTreeMap;
 
+/// (ts, trade_id, price) of each row of a trades batch.
+fn ts_id_price(b: &hotcold_client::RecordBatch, out: &mut Vec<(i64, u64, i128)>) {
+    let ts = b
+        .column_by_name("ts")
+        .expect("ts")
+        .as_primitive::<TimestampMillisecondType>();
+    let id = b
+        .column_by_name("trade_id")
+        .expect("id")
+        .as_primitive::<UInt64Type>();
+    let px = b
+        .column_by_name("price")
+        .expect("price")
+        .as_primitive::<Decimal128Type>();
+    for i in 0..b.num_rows() {
+        out.push((ts.value(i), id.value(i), px.value(i)));
+    }
+}
+
+/// An answer of several MiB (streamed by the server, so its schema cannot
+/// say whether it was truncated) read batch by batch with `query_stream`:
+/// every row once, as ingested, in time order, in more than one batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_batch_by_batch() {
+    let stack = Stack::start(StackOptions::default());
+    let client = Client::new(&stack.cloud.url);
+    let start = Window::day_of(now_ms() - 2 * DAY_MS).start;
+    let end = start + DAY_MS;
+    let rows = trades(start, end, 80_000, 5);
+    assert_eq!(
+        client.ingest("trades", &rows).await.expect("ingest"),
+        80_000
+    );
+    let mut s = client
+        .query_stream("trades", start, end, &Options::new())
+        .await
+        .expect("query_stream");
+    assert!(s.signals().streamed, "{:?}", s.signals());
+    assert_eq!(s.signals().truncated, None, "{:?}", s.signals());
+    assert!(s.schema().field_with_name("price").is_ok());
+    let (mut got, mut batches) = (Vec::new(), 0);
+    while let Some(b) = s.next().await {
+        ts_id_price(&b.expect("batch"), &mut got);
+        batches += 1;
+    }
+    assert!(batches > 1, "{batches} batches");
+    assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+    got.sort_unstable();
+    let mut want: Vec<(i64, u64, i128)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ts"].as_i64().expect("ts"),
+                r["trade_id"].as_u64().expect("id"),
+                scaled(r["price"].as_str().expect("price")),
+            )
+        })
+        .collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "every row once, prices exact");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_against_a_real_pair() {
     let mut stack = Stack::start(StackOptions::default());
@@ -54,21 +116,7 @@ async fn rust_client_against_a_real_pair() {
     );
     let mut got = Vec::new();
     for b in &a.batches {
-        let ts = b
-            .column_by_name("ts")
-            .expect("ts")
-            .as_primitive::<TimestampMillisecondType>();
-        let id = b
-            .column_by_name("trade_id")
-            .expect("id")
-            .as_primitive::<UInt64Type>();
-        let px = b
-            .column_by_name("price")
-            .expect("price")
-            .as_primitive::<Decimal128Type>();
-        for i in 0..b.num_rows() {
-            got.push((ts.value(i), id.value(i), px.value(i)));
-        }
+        ts_id_price(b, &mut got);
     }
     got.sort_unstable();
     let mut want: Vec<(i64, u64, i128)> = rows

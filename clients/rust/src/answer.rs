@@ -64,7 +64,10 @@ impl Signals {
     }
 }
 
-fn signals(meta: &arrow_schema::Metadata, headers: &reqwest::header::HeaderMap) -> Signals {
+pub(crate) fn signals(
+    meta: &arrow_schema::Metadata,
+    headers: &reqwest::header::HeaderMap,
+) -> Signals {
     let get = |key: &str, header: &str| -> Option<String> {
         meta.get(&format!("hotcold.{key}")).cloned().or_else(|| {
             headers

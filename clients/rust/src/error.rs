@@ -82,6 +82,45 @@ pub(crate) fn parse_missing_text(s: &str) -> Vec<Range> {
         .collect()
 }
 
+/// The error a refused request's body names (a JSON `error`, and for a
+/// 503 the `missing` cold ranges), read within `MAX_ERROR_BYTES`.
+/// An error body is a short JSON object; more is not read.
+const MAX_ERROR_BYTES: usize = 64 << 10;
+
+pub(crate) async fn refusal(mut r: reqwest::Response) -> Error {
+    let status = r.status();
+    let mut raw = Vec::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        raw.extend_from_slice(&chunk);
+        if raw.len() >= MAX_ERROR_BYTES {
+            raw.truncate(MAX_ERROR_BYTES);
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    let message = body
+        .get("error")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .unwrap_or(text);
+    match body.get("missing") {
+        Some(m) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => Error::MissingRanges {
+            message,
+            missing: parse_missing(m),
+            reason: body
+                .get("missing_reason")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        },
+        _ => Error::Server {
+            status: status.as_u16(),
+            message,
+            body,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,16 +20,19 @@
 
 mod answer;
 mod error;
+mod ndjson;
 mod options;
+mod stream;
 
 pub use answer::{Answer, Signals};
 pub use arrow_array::RecordBatch;
 pub use error::{Error, Range};
 pub use options::Options;
+pub use stream::BatchStream;
 
 use bytes::Bytes;
-use reqwest::StatusCode;
-use std::io::Write;
+use error::refusal;
+use ndjson::ndjson;
 use std::time::Duration;
 
 /// Rows per ingest request unless [`Client::batch_rows`] says otherwise.
@@ -38,8 +41,6 @@ pub const BATCH_ROWS: usize = 50_000;
 /// says otherwise: an answer is decoded whole, so this bounds the memory a
 /// query can take (narrow the range, or page with `limit`, for more).
 pub const MAX_ANSWER_BYTES: u64 = 1 << 30;
-/// An error body is a short JSON object; more is not read.
-const MAX_ERROR_BYTES: usize = 64 << 10;
 /// The longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -122,6 +123,25 @@ impl Client {
         o: &Options,
     ) -> Result<Answer, Error> {
         self.arrow("query", table, from_ms, to_ms, o.pairs()).await
+    }
+
+    /// [`Client::query`] as a stream of batches decoded as they arrive: any
+    /// size of answer in the memory of a batch or two, no
+    /// `max_answer_bytes` bound.
+    pub async fn query_stream(
+        &self,
+        table: &str,
+        from_ms: i64,
+        to_ms: i64,
+        o: &Options,
+    ) -> Result<BatchStream, Error> {
+        let mut q = range(from_ms, to_ms);
+        q.extend(o.pairs());
+        q.push(("format".into(), "arrow".into()));
+        let r = self
+            .send(self.get(&format!("/v1/query/{table}"), &q), false)
+            .await?;
+        BatchStream::start(r).await
     }
 
     /// OHLCV bars of `interval` (`1m`, `1h`, `1d`, ...), UTC-aligned.
@@ -352,69 +372,4 @@ fn range(from_ms: i64, to_ms: i64) -> Vec<(String, String)> {
         ("from".into(), from_ms.to_string()),
         ("to".into(), to_ms.to_string()),
     ]
-}
-
-/// The rows as gzip-compressed NDJSON; `first` numbers them in errors.
-fn ndjson<T: serde::Serialize>(rows: &[T], first: usize) -> Result<Vec<u8>, Error> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    for (i, r) in rows.iter().enumerate() {
-        let v = serde_json::to_value(r).map_err(|e| Error::Row {
-            row: first + i,
-            why: e.to_string(),
-        })?;
-        if !v.is_object() {
-            return Err(Error::Row {
-                row: first + i,
-                why: "not a JSON object of column values".into(),
-            });
-        }
-        let line = serde_json::to_vec(&v).map_err(|e| Error::Row {
-            row: first + i,
-            why: e.to_string(),
-        })?;
-        let io = |e: std::io::Error| Error::Row {
-            row: first + i,
-            why: e.to_string(),
-        };
-        gz.write_all(&line).map_err(io)?;
-        gz.write_all(b"\n").map_err(io)?;
-    }
-    gz.finish().map_err(|e| Error::Row {
-        row: first,
-        why: e.to_string(),
-    })
-}
-
-async fn refusal(mut r: reqwest::Response) -> Error {
-    let status = r.status();
-    let mut raw = Vec::new();
-    while let Ok(Some(chunk)) = r.chunk().await {
-        raw.extend_from_slice(&chunk);
-        if raw.len() >= MAX_ERROR_BYTES {
-            raw.truncate(MAX_ERROR_BYTES);
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    let message = body
-        .get("error")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_string)
-        .unwrap_or(text);
-    match body.get("missing") {
-        Some(m) if status == StatusCode::SERVICE_UNAVAILABLE => Error::MissingRanges {
-            message,
-            missing: error::parse_missing(m),
-            reason: body
-                .get("missing_reason")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-        },
-        _ => Error::Server {
-            status: status.as_u16(),
-            message,
-            body,
-        },
-    }
 }
