@@ -33,6 +33,22 @@ fn ts_id_price(b: &hotcold_client::RecordBatch, out: &mut Vec<(i64, u64, i128)>)
     }
 }
 
+/// (ts, trade_id, price) of each ingested row, sorted.
+fn ingested(rows: &[serde_json::Value]) -> Vec<(i64, u64, i128)> {
+    let mut want: Vec<(i64, u64, i128)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["ts"].as_i64().expect("ts"),
+                r["trade_id"].as_u64().expect("id"),
+                scaled(r["price"].as_str().expect("price")),
+            )
+        })
+        .collect();
+    want.sort_unstable();
+    want
+}
+
 /// An answer of several MiB (streamed by the server, so its schema cannot
 /// say whether it was truncated) read batch by batch with `query_stream`:
 /// every row once, as ingested, in time order, in more than one batch.
@@ -62,17 +78,7 @@ async fn a_streamed_answer_batch_by_batch() {
     assert!(batches > 1, "{batches} batches");
     assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
     got.sort_unstable();
-    let mut want: Vec<(i64, u64, i128)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["ts"].as_i64().expect("ts"),
-                r["trade_id"].as_u64().expect("id"),
-                scaled(r["price"].as_str().expect("price")),
-            )
-        })
-        .collect();
-    want.sort_unstable();
+    let want = ingested(&rows);
     assert_eq!(got, want, "every row once, prices exact");
 }
 
@@ -119,17 +125,7 @@ async fn rust_client_against_a_real_pair() {
         ts_id_price(b, &mut got);
     }
     got.sort_unstable();
-    let mut want: Vec<(i64, u64, i128)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["ts"].as_i64().expect("ts"),
-                r["trade_id"].as_u64().expect("id"),
-                scaled(r["price"].as_str().expect("price")),
-            )
-        })
-        .collect();
-    want.sort_unstable();
+    let want = ingested(&rows);
     assert_eq!(got, want);
 
     // JSON rows with a filter, newest first, limited.
