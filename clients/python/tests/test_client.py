@@ -143,6 +143,23 @@ def _recent_frame(n, seed, hours_ago):
     })
 
 
+def test_iter_batches_streams_a_large_answer(client):
+    """An answer over the server's whole-answer size (1 MiB of arrays) is
+    streamed: its schema goes out before its end, so `truncated` is
+    unknown, and the batches arrive one by one, every row as ingested."""
+    frame = _recent_frame(30_000, seed=11, hours_ago=20)
+    assert client.ingest("ev", frame) == 30_000
+    lo = frame["ts"].min().value // 1_000_000
+    hi = frame["ts"].max().value // 1_000_000 + 1
+    batches = list(client.iter_batches("ev", lo, hi))
+    assert len(batches) > 1
+    sig = client.last_signals
+    assert sig["streamed"] is True and sig["truncated"] is None, sig
+    t = pa.Table.from_batches(batches)
+    assert t.num_rows == 30_000
+    assert sorted(zip(*(t.column(c).to_pylist() for c in COLS))) == _rows_of(frame)
+
+
 def _read_back(client, frame):
     lo = frame["ts"].min().value // 1_000_000
     hi = frame["ts"].max().value // 1_000_000 + 1
