@@ -5,6 +5,10 @@
 //! that answer's alone. The client only counts the bytes: the figure is
 //! what the server can send, not what a reader can parse.
 //!
+//! Then the hot store's own read of the window (its floor), and
+//! `clients/python/bench/frames.py`: the same answer into pyarrow, polars
+//! and pandas, Arrow through the client against NDJSON readers.
+//!
 //! `target/release/bench_arrow [--rows 5000000]` (part of scripts/bench.sh).
 //! With `BENCH_PERF_PAUSE=1` it writes each fresh cloud-service's pid to
 //! `/tmp/bench-arrow-FORMAT.pid` and waits 3 s before the query, so that
@@ -80,6 +84,84 @@ async fn main() -> anyhow::Result<()> {
             bytes as f64 / n as f64,
             mib(peak),
             mib(base),
+            rate / ndjson_rate
+        );
+    }
+    read_floor(
+        &stack.cloud.data_dir.join("hot.db"),
+        from,
+        to + 1,
+        ndjson_rate,
+    )?;
+    println!("\nInto a DataFrame (clients/python/bench/frames.py, same server):\n");
+    let py = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../clients/python/bench/frames.py"
+        ))
+        .args(["--url", &stack.cloud.url, "--table", "trades"])
+        .args(["--from", &from.to_string(), "--to", &(to + 1).to_string()])
+        .args(["--rows", &n.to_string()])
+        .status();
+    match py {
+        Ok(s) if s.success() => {}
+        Ok(s) => anyhow::bail!("frames.py failed: {s}"),
+        Err(e) => println!("SKIPPED: cannot run python3: {e}"),
+    }
+    Ok(())
+}
+
+/// What any format's answer waits on: the hot store's read of the same
+/// window, timed here beside the server (a connection of our own, WAL
+/// lets it read while cloud-service runs). `rows` is what the answers
+/// read (each cell into a RowBatch); `step` is SQLite's own cost of
+/// walking the rows (the statement stepped, no cell read), the floor of
+/// any answer from a row store.
+fn read_floor(db: &std::path::Path, from: i64, to: i64, ndjson_rate: f64) -> anyhow::Result<()> {
+    use hotcold_core::schema::Window;
+    let schema = hotcold_tests::data::trades_schema();
+    let conn = hotcold_sqlite::open(db)?;
+    let t = Instant::now();
+    let mut rows = 0u64;
+    hotcold_sqlite::scan::<hotcold_sqlite::SqliteError>(
+        &conn,
+        &schema,
+        Window::new(from, to),
+        u64::MAX,
+        65_536,
+        |b| {
+            rows += b.len() as u64;
+            Ok(())
+        },
+    )?;
+    let read = t.elapsed().as_secs_f64();
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM trades WHERE ts >= ?1 AND ts < ?2 ORDER BY ts, rowid",
+        cols.join(", ")
+    ))?;
+    let t = Instant::now();
+    let mut it = stmt.query([from, to])?;
+    let mut stepped = 0u64;
+    while it.next()?.is_some() {
+        stepped += 1;
+    }
+    let step = t.elapsed().as_secs_f64();
+    ensure!(rows == stepped, "read {rows} rows but stepped {stepped}");
+    println!("\nThe hot store's read of the same {rows} rows, no answer around it:\n");
+    println!("| read | time | rows/s | rows/s vs the NDJSON answer |");
+    println!("|---|---|---|---|");
+    for (what, secs) in [
+        ("rows into RowBatches", read),
+        ("statement stepped only", step),
+    ] {
+        let rate = rows as f64 / secs;
+        println!(
+            "| {what} | {secs:.2} s | {rate:.0} | {:.2} |",
             rate / ndjson_rate
         );
     }
