@@ -12,6 +12,7 @@
 //! oldest window first, before new windows are planned.
 
 mod confirm;
+mod error;
 mod export;
 #[cfg(test)]
 mod gateway_tests;
@@ -27,6 +28,7 @@ mod spool;
 mod tests;
 mod transfer;
 
+pub use error::ArchiveError;
 pub(crate) use export::ExportSettings;
 pub(crate) use journal::{BatchRecord, Journal, JournalMirror, MirrorWrite};
 pub use journal::{BatchState, JournalError};
@@ -46,29 +48,6 @@ use hotcold_core::schema::TableSchema;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    /// The hot store refused a read, a count or a purge.
-    #[error(transparent)]
-    Hot(#[from] HotError),
-    /// The journal could not record a step, or refused one.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// The spool's disk refused a write, a read or a removal.
-    #[error("spool: {0}")]
-    Spool(#[from] std::io::Error),
-    /// `run` or `drain` while another run holds the archiver.
-    #[error("an archive run is already in progress")]
-    AlreadyRunning,
-    /// Cluster edition: another replica holds the archiver lease (or this
-    /// one just lost it).
-    #[error("this replica does not lead the archive: {0}")]
-    NotLeader(String),
-    /// A blocking task panicked or a mutex was poisoned.
-    #[error("internal: {0}")]
-    Task(String),
-}
 
 /// How the archive behaves, from the configuration.
 #[derive(Debug, Clone, Copy)]

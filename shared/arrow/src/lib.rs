@@ -7,6 +7,7 @@
 //! parquet are large, and only the answer (and, later, export) paths need
 //! them.
 
+mod dictionary;
 pub mod ipc_stream;
 pub mod parquet_file;
 pub mod record_batch;

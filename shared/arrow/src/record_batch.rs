@@ -4,12 +4,12 @@
 //! low-cardinality strings dictionary-encoded, integers at their declared
 //! width and sign.
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::types::Int32Type;
+use crate::dictionary::Dictionary;
+pub use crate::dictionary::MAX_DICTIONARY;
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, DictionaryArray, Float64Array,
-    Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int16Array, Int32Array,
+    Int64Array, Int8Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt16Array,
+    UInt32Array, UInt64Array, UInt8Array,
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use hotcold_core::schema::{LogicalType, TableSchema};
@@ -21,16 +21,6 @@ use std::sync::Arc;
 /// to 19 digits, so 18 (ClickHouse's Decimal64) could not hold every one,
 /// and 38 leaves the reader room to sum them without leaving the type.
 pub const DECIMAL_PRECISION: u8 = 38;
-
-/// A dictionary kept across batches that has reached this many values
-/// starts again at the next batch (a replacement in the IPC stream), so a
-/// "low-cardinality" column that is not cannot grow one without bound (it
-/// holds at most this plus one batch).
-pub const MAX_DICTIONARY: usize = 1 << 16;
-
-/// Up to this many values a dictionary is searched in order: a few
-/// symbols compare faster than a string hashes.
-const LINEAR_DICTIONARY: usize = 16;
 
 /// Why rows could not be written as Arrow or Parquet.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +95,6 @@ pub struct BatchConverter {
     dicts: Vec<Option<Dictionary>>,
 }
 
-#[derive(Default)]
-struct Dictionary {
-    keys: HashMap<String, i32>,
-    values: Vec<String>,
-}
-
 impl BatchConverter {
     pub fn new(schema: TableSchema, cols: Vec<usize>, arrow: SchemaRef) -> Self {
         let dicts = cols
@@ -151,52 +135,6 @@ impl BatchConverter {
             arrays.push(array);
         }
         Ok(RecordBatch::try_new(self.arrow.clone(), arrays)?)
-    }
-}
-
-impl Dictionary {
-    fn encode(&mut self, col: &Column, name: &str) -> Result<ArrayRef, EncodeError> {
-        let Column::Str(v) = col else {
-            return Err(EncodeError::Kind(name.to_string()));
-        };
-        if self.values.len() >= MAX_DICTIONARY {
-            self.keys.clear();
-            self.values.clear();
-        }
-        let mut keys = Vec::with_capacity(v.len());
-        for s in v {
-            let known = if self.values.len() <= LINEAR_DICTIONARY {
-                // Within LINEAR_DICTIONARY: fits an i32.
-                self.values.iter().position(|x| x == s).map(|k| k as i32)
-            } else {
-                self.keys.get(s.as_str()).copied()
-            };
-            let key = match known {
-                Some(k) => k,
-                None => {
-                    // At most MAX_DICTIONARY + one batch of values; a
-                    // batch past i32 is refused, not wrapped.
-                    let k = i32::try_from(self.values.len())
-                        .map_err(|_| EncodeError::Kind(name.to_string()))?;
-                    self.keys.insert(s.clone(), k);
-                    self.values.push(s.clone());
-                    k
-                }
-            };
-            keys.push(key);
-        }
-        let mut values = StringBuilder::with_capacity(
-            self.values.len(),
-            self.values.iter().map(String::len).sum(),
-        );
-        for s in &self.values {
-            values.append_value(s);
-        }
-        let dict = DictionaryArray::<Int32Type>::try_new(
-            Int32Array::from(keys),
-            Arc::new(values.finish()) as ArrayRef,
-        )?;
-        Ok(Arc::new(dict))
     }
 }
 
@@ -252,6 +190,7 @@ where
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
     use arrow_array::Array;
     use hotcold_core::Value;
 

@@ -1,0 +1,75 @@
+//! An `lc_string` column's dictionary, kept across an answer's batches so
+//! a stream sends each symbol once (later batches as deltas), and bounded
+//! so a column that is not low-cardinality cannot grow one without end.
+
+use crate::EncodeError;
+use arrow_array::builder::StringBuilder;
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array};
+use hotcold_core::Column;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A dictionary kept across batches that has reached this many values
+/// starts again at the next batch (a replacement in the IPC stream), so a
+/// "low-cardinality" column that is not cannot grow one without bound (it
+/// holds at most this plus one batch).
+pub const MAX_DICTIONARY: usize = 1 << 16;
+
+/// Up to this many values a dictionary is searched in order: a few
+/// symbols compare faster than a string hashes.
+const LINEAR_DICTIONARY: usize = 16;
+
+#[derive(Default)]
+pub(crate) struct Dictionary {
+    keys: HashMap<String, i32>,
+    values: Vec<String>,
+}
+
+impl Dictionary {
+    /// The column as keys into the dictionary so far (grown by its new
+    /// values), with the whole dictionary as the array's values.
+    pub(crate) fn encode(&mut self, col: &Column, name: &str) -> Result<ArrayRef, EncodeError> {
+        let Column::Str(v) = col else {
+            return Err(EncodeError::Kind(name.to_string()));
+        };
+        if self.values.len() >= MAX_DICTIONARY {
+            self.keys.clear();
+            self.values.clear();
+        }
+        let mut keys = Vec::with_capacity(v.len());
+        for s in v {
+            let known = if self.values.len() <= LINEAR_DICTIONARY {
+                // Within LINEAR_DICTIONARY: fits an i32.
+                self.values.iter().position(|x| x == s).map(|k| k as i32)
+            } else {
+                self.keys.get(s.as_str()).copied()
+            };
+            let key = match known {
+                Some(k) => k,
+                None => {
+                    // At most MAX_DICTIONARY + one batch of values; a
+                    // batch past i32 is refused, not wrapped.
+                    let k = i32::try_from(self.values.len())
+                        .map_err(|_| EncodeError::Kind(name.to_string()))?;
+                    self.keys.insert(s.clone(), k);
+                    self.values.push(s.clone());
+                    k
+                }
+            };
+            keys.push(key);
+        }
+        let mut values = StringBuilder::with_capacity(
+            self.values.len(),
+            self.values.iter().map(String::len).sum(),
+        );
+        for s in &self.values {
+            values.append_value(s);
+        }
+        let dict = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(keys),
+            Arc::new(values.finish()) as ArrayRef,
+        )?;
+        Ok(Arc::new(dict))
+    }
+}
