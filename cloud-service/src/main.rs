@@ -73,6 +73,32 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Where each day (or hour) of a table lives: rows hot and cold, and
+    /// its state (hot, archiving, archived, failed, gap, no_data). Exits 1
+    /// when a bucket is a gap or failed, so a cron job can alert.
+    Coverage {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long)]
+        table: String,
+        /// Start, epoch ms or YYYY-MM-DD[THH:MM:SS[.fff]Z]; default 30 days
+        /// (by hour: 2 days) before `to`.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive); default the end of the current day (hour).
+        #[arg(long)]
+        to: Option<String>,
+        /// Bucket size: day or hour.
+        #[arg(long, default_value = "day")]
+        by: String,
+        /// An empty bucket is flagged as a suspected collector gap when the
+        /// table's median bucket holds at least this many rows (default 100).
+        #[arg(long)]
+        gap_min_rows: Option<u64>,
+        /// Print the JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show watermarks, the backlog (offline queue), the link and recent batches.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -164,6 +190,36 @@ async fn run() -> anyhow::Result<()> {
                 body["ok"] == true,
                 "the gateway's ledger disagrees with the journal"
             );
+            Ok(())
+        }
+        Command::Coverage {
+            url,
+            table,
+            from,
+            to,
+            by,
+            gap_min_rows,
+            json,
+        } => {
+            let url = format!("{}/v1/admin/coverage", url.trim_end_matches('/'));
+            let mut q = vec![("table", table), ("by", by)];
+            q.extend(from.map(|v| ("from", v)));
+            q.extend(to.map(|v| ("to", v)));
+            q.extend(gap_min_rows.map(|v| ("gap_min_rows", v.to_string())));
+            let (status, body) = call(http().get(&url).query(&q), &url).await?;
+            anyhow::ensure!(status.is_success(), "coverage failed with {status}: {body}");
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", cloud_service::api::coverage::text(&body));
+            }
+            let bad = body["buckets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|b| b["state"] == "gap" || b["state"] == "failed")
+                .count();
+            anyhow::ensure!(bad == 0, "{bad} buckets are gaps or failed");
             Ok(())
         }
         Command::Rehydrate {

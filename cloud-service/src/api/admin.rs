@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// Reads the journal on a blocking thread (it is SQLite behind a mutex);
 /// any failure comes back as text for the answer or the health detail.
-async fn read_journal<T: Send + 'static>(
+pub(super) async fn read_journal<T: Send + 'static>(
     st: &AppState,
     f: impl FnOnce(&crate::archive::Journal) -> Result<T, crate::archive::JournalError> + Send + 'static,
 ) -> Result<T, String> {

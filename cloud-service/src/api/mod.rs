@@ -5,6 +5,7 @@ pub mod auth;
 mod body;
 mod columnar;
 pub mod counters;
+pub mod coverage;
 pub mod encode;
 pub mod error;
 pub mod ingest;
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/status", get(admin::status))
         .route("/v1/admin/rehydrate", post(rehydrate::rehydrate))
         .route("/v1/admin/verify", get(admin::verify))
+        .route("/v1/admin/coverage", get(coverage::coverage))
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),

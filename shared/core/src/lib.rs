@@ -10,6 +10,7 @@ pub mod batch;
 pub mod bwlimit;
 pub mod codec;
 pub mod content_hash;
+pub mod coverage;
 pub mod cron;
 pub mod frame;
 pub mod ingest;

@@ -169,6 +169,19 @@ impl Journal {
         )
     }
 
+    /// Every batch of a table whose window overlaps `w`, oldest first (a
+    /// later batch of the same window replaces an earlier failed one).
+    pub(crate) fn overlapping(
+        &self,
+        table: &str,
+        w: Window,
+    ) -> Result<Vec<BatchRecord>, JournalError> {
+        self.query(
+            "WHERE table_name = ?1 AND t1 > ?2 AND t0 < ?3 ORDER BY seq",
+            params![table, w.start, w.end],
+        )
+    }
+
     pub(crate) fn recent(&self, n: u32) -> Result<Vec<BatchRecord>, JournalError> {
         self.query("ORDER BY seq DESC LIMIT ?1", [n])
     }
