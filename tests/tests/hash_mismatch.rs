@@ -68,6 +68,27 @@ async fn tampered_cold_keeps_hot(cold: ColdKind, tamper_sql: String) {
     let (s, status) = stack.cloud.get("/v1/admin/status").await;
     assert_eq!(s, 200);
     assert!(status.contains("\"failed\""), "{status}");
+
+    // And the coverage map: the failed day is failed, its rows hot.
+    let (s, body) = stack
+        .cloud
+        .get(&format!(
+            "/v1/admin/coverage?table=trades&from={start}&to={}",
+            start + DAY_MS
+        ))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("coverage json");
+    let day = &v["buckets"][0];
+    assert_eq!(day["state"], "failed", "{v:#}");
+    assert_eq!(day["batch_id"], batch["batch_id"], "{v:#}");
+    assert_eq!(
+        day["hot_rows"],
+        stack
+            .cloud
+            .hot_count(&schema, Window::new(start, start + DAY_MS)),
+        "{v:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
