@@ -78,6 +78,20 @@ PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-deps ./clients/python
   || { echo "pip install ./clients/python failed" >&2; exit 1; }
 export HOTCOLD_REQUIRE_PYTHON=1
 
+# The status page is tested in a real browser (tests/tests/status_page.rs):
+# headless Chromium from Debian's packages.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing chromium from Debian's packages (the status page's browser test)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >&2
+  else
+    echo "chromium is not installed; run as root (or: sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+export HOTCOLD_REQUIRE_BROWSER=1
+
 # The two-host tests (network namespaces, a wireguard-go tunnel, a tc-shaped
 # line) need root and Debian's wireguard-go and wireguard-tools. As root they
 # are installed if missing and must pass; otherwise they skip, loudly.

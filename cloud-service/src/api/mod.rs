@@ -17,6 +17,7 @@ pub mod rehydrate;
 mod respond;
 mod state;
 pub mod tables;
+mod ui;
 
 pub use state::AppState;
 
@@ -83,6 +84,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/openapi.yaml", get(openapi_yaml))
+        .route("/ui", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/style.css", get(ui::style))
         .route("/health", get(admin::health))
         .route("/metrics", get(admin::metrics))
         .merge(admin)
