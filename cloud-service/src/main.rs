@@ -99,6 +99,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bytes hot, on the NAS and over the link, and with `cost:` prices
+    /// the monthly cost against keeping everything in the cloud.
+    Cost {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print the JSON answer instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show watermarks, the backlog (offline queue), the link and recent batches.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -220,6 +229,17 @@ async fn run() -> anyhow::Result<()> {
                 .filter(|b| b["state"] == "gap" || b["state"] == "failed")
                 .count();
             anyhow::ensure!(bad == 0, "{bad} buckets are gaps or failed");
+            Ok(())
+        }
+        Command::Cost { url, json } => {
+            let url = format!("{}/v1/admin/cost", url.trim_end_matches('/'));
+            let (status, body) = call(http().get(&url), &url).await?;
+            anyhow::ensure!(status.is_success(), "cost failed with {status}: {body}");
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", cloud_service::api::cost::text(&body));
+            }
             Ok(())
         }
         Command::Rehydrate {

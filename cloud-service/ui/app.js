@@ -1,6 +1,7 @@
 // The status page: reads the JSON endpoints a script would (/v1/admin/status,
-// /v1/admin/coverage, /v1/tables, /health) with the admin token, and draws
-// them. No framework, no CDN: the binary serves this file as it is.
+// /v1/admin/coverage, /v1/admin/cost, /v1/tables, /health) with the admin
+// token, and draws them. No framework, no CDN: the binary serves this file
+// as it is.
 "use strict";
 
 // The colour of each coverage state; the browser test checks cells by it.
@@ -145,6 +146,31 @@ function calendar(table, cov, watermark) {
   return box;
 }
 
+// Each figure carries its raw value (data-value) beside the words, so
+// what is drawn can be checked against /v1/admin/cost.
+function cost(c) {
+  const dl = document.getElementById("cost");
+  dl.replaceChildren();
+  const cur = c.currency ? " " + c.currency : "";
+  const money = (x) => (x == null ? "-" : x.toFixed(2) + cur);
+  const row = (k, id, value, words) => {
+    dl.append(el("dt", {}, k), el("dd", { id, "data-value": value }, words));
+  };
+  row("hot, cloud disk", "cost-hot-bytes", c.hot.bytes, `${bytes(c.hot.bytes)}, ${c.hot.rows} rows`);
+  row("NAS, archived", "cost-nas-bytes", c.nas.bytes, `${bytes(c.nas.bytes)}, ${c.nas.rows} rows`);
+  row("link, last 30 days", "cost-link-bytes", c.link.last_30_days_bytes, bytes(c.link.last_30_days_bytes));
+  if (c.monthly) {
+    const m = c.monthly;
+    row("per month", "cost-monthly", m.total,
+      `${money(m.total)} (cloud disk ${money(m.cloud_disk)}, egress ${money(m.egress)}, NAS ${money(m.nas)})`);
+  } else {
+    row("per month", "cost-monthly", "", "no prices configured (cost: in the config)");
+  }
+  const all = c.all_in_cloud;
+  row("all in the cloud", "cost-all-cloud", all.monthly == null ? "" : all.monthly,
+    `${bytes(all.bytes)} on the cloud disk, ${money(all.monthly)} per month`);
+}
+
 function batches(status) {
   const body = document.querySelector("#batches tbody");
   body.replaceChildren();
@@ -161,8 +187,8 @@ async function render() {
   const main = document.getElementById("main");
   const login = document.getElementById("login");
   try {
-    const [status, tables, health] = await Promise.all([
-      api("/v1/admin/status"), api("/v1/tables"), api("/health"),
+    const [status, tables, health, costs] = await Promise.all([
+      api("/v1/admin/status"), api("/v1/tables"), api("/health"), api("/v1/admin/cost"),
     ]);
     const names = tables.tables.map((t) => t.name);
     const covs = await Promise.all(names.map((n) => api("/v1/admin/coverage?table=" + encodeURIComponent(n))));
@@ -172,6 +198,7 @@ async function render() {
     const list = document.getElementById("tables");
     list.replaceChildren(...names.map((n, i) => calendar(n, covs[i], (status.watermarks || {})[n])));
     batches(status);
+    cost(costs);
     login.hidden = true;
     main.hidden = false;
     document.getElementById("error").hidden = true;

@@ -97,7 +97,10 @@ async fn the_status_page_shows_what_the_api_says() {
         d4 + DAY_MS
     );
     let stack = Stack::start(StackOptions {
-        extra_yaml: format!("admin:\n  token-file: {}\n", token_file.display()),
+        extra_yaml: format!(
+            "admin:\n  token-file: {}\ncost:\n  cloud-disk-per-gb-month: 0.10\n  egress-per-gb: 0.09\n  nas-per-month: 15\n  currency: USD\n",
+            token_file.display()
+        ),
         gateway_env: vec![(nas_gateway::failpoint::ENV.to_string(), tamper)],
         ..Default::default()
     });
@@ -239,6 +242,30 @@ async fn the_status_page_shows_what_the_api_says() {
     );
     let backlog = format!("{} batches", status["backlog"]["batches"]);
     assert!(dom.contains(&backlog), "backlog {backlog} not shown");
+    // The cost figures are the cost report's.
+    let cost: serde_json::Value = http
+        .get(format!("{url}/v1/admin/cost"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("cost")
+        .json()
+        .await
+        .expect("cost json");
+    for (id, want) in [
+        ("cost-nas-bytes", &cost["nas"]["bytes"]),
+        ("cost-link-bytes", &cost["link"]["last_30_days_bytes"]),
+    ] {
+        let tag = dom
+            .split("<dd ")
+            .find(|t| t.contains(&format!("id=\"{id}\"")))
+            .unwrap_or_else(|| panic!("no {id}: {dom}"));
+        assert_eq!(
+            attr(&format!(" {tag}"), "data-value"),
+            Some(want.to_string().as_str()),
+            "{id}"
+        );
+    }
 
     // The screenshot, kept for the README and for whoever reads a failure.
     let art = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");

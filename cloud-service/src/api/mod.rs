@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 mod body;
 mod columnar;
+pub mod cost;
 pub mod counters;
 pub mod coverage;
 pub mod encode;
@@ -35,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/rehydrate", post(rehydrate::rehydrate))
         .route("/v1/admin/verify", get(admin::verify))
         .route("/v1/admin/coverage", get(coverage::coverage))
+        .route("/v1/admin/cost", get(cost::cost))
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),

@@ -10,10 +10,12 @@ use std::time::Duration;
 mod api;
 mod archive;
 mod cluster;
+mod cost;
 
 pub use api::{AdminConfig, IngestConfig, QueryConfig, ResolvedTokens};
 pub use archive::{AlertsConfig, ArchiveConfig, Direction, LinkConfig, ScheduleConfig};
 pub use cluster::ClusterConfig;
+pub use cost::CostConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -40,6 +42,8 @@ pub struct CloudConfig {
     pub schedule: ScheduleConfig,
     pub admin: AdminConfig,
     pub alerts: AlertsConfig,
+    /// Prices for the cost report.
+    pub cost: CostConfig,
     pub tables: Vec<TableSchema>,
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
@@ -88,6 +92,7 @@ impl Default for CloudConfig {
             schedule: ScheduleConfig::default(),
             admin: AdminConfig::default(),
             alerts: AlertsConfig::default(),
+            cost: CostConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
             cluster: None,
@@ -126,6 +131,7 @@ impl CloudConfig {
 
     /// Checks what serde cannot: table schemas and value ranges.
     pub fn validate(&self) -> Result<(), String> {
+        self.cost.validate()?;
         if let Some(c) = &self.cluster {
             c.validate()?;
             // Every replica must read and purge the same hot rows.

@@ -184,6 +184,11 @@ impl HotStore for ClickHouseHot {
         self.keys_insert_once(schema, key, next)
     }
 
+    fn disk_bytes(&self, tables: &[&str]) -> Result<Option<u64>, HotError> {
+        self.on_node(|t| async move { t.disk_bytes(tables).await })
+            .map(Some)
+    }
+
     fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError> {
         self.keys_prune(before_ms)
     }

@@ -134,4 +134,10 @@ pub trait HotStore: Send + Sync + 'static {
 
     /// Forgets keys stored before `before_ms` (`ingest.idempotency-ttl`).
     fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError>;
+
+    /// Bytes the hot store takes on disk for these tables (the cost
+    /// report); `None` when the store cannot say.
+    fn disk_bytes(&self, _tables: &[&str]) -> Result<Option<u64>, HotError> {
+        Ok(None)
+    }
 }

@@ -168,4 +168,13 @@ impl HotStore for SqliteHot {
     fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError> {
         super::sqlite_keys::prune(&*self.writer()?, before_ms)
     }
+
+    /// The database file and its WAL: every table's rows, their index and
+    /// the ingest keys, which is what the cloud disk holds for them.
+    fn disk_bytes(&self, _tables: &[&str]) -> Result<Option<u64>, HotError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        Ok(Some(size(&self.path) + size(std::path::Path::new(&wal))))
+    }
 }

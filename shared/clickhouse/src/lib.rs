@@ -207,6 +207,23 @@ impl ChTables {
             .map_err(|_| ChError::Decode(format!("count {t:?}")))
     }
 
+    /// Bytes these tables' active parts take on this server's disks
+    /// (compressed, as ClickHouse stores them). One server: on a cluster,
+    /// each node's share is its own.
+    pub async fn disk_bytes(&self, tables: &[&str]) -> Result<u64> {
+        let names: Vec<String> = tables.iter().map(|t| sql::quote_string(t)).collect();
+        let t = self
+            .text(&format!(
+                "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {} AND table IN ({})",
+                sql::quote_string(&self.db),
+                if names.is_empty() { "''".to_string() } else { names.join(", ") }
+            ))
+            .await?;
+        t.trim()
+            .parse()
+            .map_err(|_| ChError::Decode(format!("disk bytes {t:?}")))
+    }
+
     /// The oldest timestamp at or after `from`, in epoch milliseconds.
     pub async fn min_time(&self, schema: &TableSchema, from: i64) -> Result<Option<i64>> {
         let ts = sql::time_ms(self.flavor, schema);

@@ -182,6 +182,11 @@ impl Journal {
         )
     }
 
+    /// Every batch, oldest first (the cost report sums them).
+    pub(crate) fn every_batch(&self) -> Result<Vec<BatchRecord>, JournalError> {
+        self.query("ORDER BY seq", [])
+    }
+
     pub(crate) fn recent(&self, n: u32) -> Result<Vec<BatchRecord>, JournalError> {
         self.query("ORDER BY seq DESC LIMIT ?1", [n])
     }
