@@ -26,6 +26,8 @@ struct Entry {
     bytes: u64,
     used: u64,
     at: Instant,
+    /// Put there by prefetch, not by a query: its hits are prefetch's.
+    prefetched: bool,
 }
 
 #[derive(Default)]
@@ -34,6 +36,9 @@ pub struct CacheStats {
     pub misses: AtomicU64,
     pub evictions: AtomicU64,
     pub invalidations: AtomicU64,
+    /// Answers prefetch put in, and hits on them.
+    pub prefetched: AtomicU64,
+    pub prefetch_hits: AtomicU64,
 }
 
 pub struct ColdCache {
@@ -65,6 +70,16 @@ impl ColdCache {
         }
     }
 
+    pub(crate) fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Whether `k` is held and fresh, without counting a hit or a miss.
+    pub(crate) fn contains(&self, k: &CacheKey) -> bool {
+        let g = self.lock();
+        g.map.get(k).is_some_and(|e| e.at.elapsed() <= self.ttl)
+    }
+
     /// The largest answer worth keeping.
     pub(crate) fn entry_limit(&self) -> u64 {
         self.budget / 8
@@ -88,6 +103,9 @@ impl ColdCache {
             Some(e) => {
                 e.used = now;
                 self.stats.hits.fetch_add(1, Relaxed);
+                if e.prefetched {
+                    self.stats.prefetch_hits.fetch_add(1, Relaxed);
+                }
                 Some(e.batches.clone())
             }
             None => {
@@ -98,9 +116,21 @@ impl ColdCache {
     }
 
     pub fn put(&self, k: CacheKey, batches: Vec<RowBatch>) {
+        self.insert(k, batches, false);
+    }
+
+    /// `put` by prefetch (counted apart, see [`CacheStats::prefetched`]).
+    pub(crate) fn put_prefetched(&self, k: CacheKey, batches: Vec<RowBatch>) {
+        if self.insert(k, batches, true) {
+            self.stats.prefetched.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Whether the answer was kept (one over the entry limit is not).
+    fn insert(&self, k: CacheKey, batches: Vec<RowBatch>, prefetched: bool) -> bool {
         let bytes = batches_bytes(&batches);
         if bytes > self.entry_limit() {
-            return;
+            return false;
         }
         let mut g = self.lock();
         g.clock += 1;
@@ -112,6 +142,7 @@ impl ColdCache {
                 bytes,
                 used,
                 at: Instant::now(),
+                prefetched,
             },
         ) {
             g.bytes -= old.bytes;
@@ -131,6 +162,7 @@ impl ColdCache {
                 self.stats.evictions.fetch_add(1, Relaxed);
             }
         }
+        true
     }
 
     /// Drops every answer of `table` that overlaps `w`.

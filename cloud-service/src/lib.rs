@@ -182,6 +182,7 @@ pub async fn start(
             cold: cold.clone(),
             watermarks: watermarks.clone(),
             cache: cold_cache,
+            demand: Default::default(),
         },
         hot,
         gate,
@@ -193,6 +194,7 @@ pub async fn start(
         tokens,
         cluster,
     });
+    let prefetch = tokio::spawn(prefetch_loop(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
@@ -209,6 +211,7 @@ pub async fn start(
         schedule.abort();
         keys.abort();
         watch.abort();
+        prefetch.abort();
         cluster_tasks.iter().for_each(|t| t.abort());
         r
     });
@@ -268,6 +271,42 @@ async fn prune_keys_loop(hot: Arc<dyn hot::HotStore>, ttl: std::time::Duration) 
 
 /// Checks the conditions that no single request notices: the NAS away for
 /// too long, hot rows older than their retention plus grace.
+/// Cold prefetch (`router/prefetch.rs`), after each archive run (its
+/// commits invalidated what they covered, and the watermark moved) and
+/// when the bandwidth timetable enters an unlimited period.
+async fn prefetch_loop(state: Arc<api::AppState>) {
+    let top = state.cfg.query.prefetch;
+    if top == 0 {
+        return;
+    }
+    let limited = || state.link.as_ref().map(|l| l.pacer.rate_now().is_some());
+    let mut last_run = state.archiver.last_run().map(|(at, _)| at);
+    let mut was_limited = limited();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let run = state.archiver.last_run().map(|(at, _)| at);
+        let now_limited = limited();
+        let reason = if run != last_run {
+            "after an archive run"
+        } else if was_limited == Some(true) && now_limited == Some(false) {
+            "the bandwidth timetable turned unlimited"
+        } else {
+            continue;
+        };
+        last_run = run;
+        was_limited = now_limited;
+        let r = state.router.prefetch(top).await;
+        tracing::info!(
+            reason,
+            warmed = r.warmed,
+            rows = r.rows,
+            skipped = r.skipped,
+            dropped = r.dropped,
+            "cold prefetch"
+        );
+    }
+}
+
 async fn alert_loop(
     alerter: Arc<alerts::Alerter>,
     archiver: Arc<archive::Archiver>,

@@ -143,6 +143,9 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
         "link": link,
         "recent_batches": recent,
         "cluster": st.cluster.as_ref().map(|c| c.status()),
+        "prefetch": st.router.demand.last.lock().ok().and_then(|l| l.clone()).map(|(at, r)| {
+            serde_json::json!({ "at": hotcold_core::time::format_timestamp_ms(at), "report": r })
+        }),
     })))
 }
 

@@ -300,6 +300,16 @@ pub async fn render(st: &AppState) -> String {
             "Cached cold answers dropped because their range was committed again.",
             &cache.stats.invalidations,
         ),
+        (
+            "hotcold_cold_prefetched_total",
+            "Cold answers prefetch put in the cache.",
+            &cache.stats.prefetched,
+        ),
+        (
+            "hotcold_cold_prefetch_hits_total",
+            "Cache hits on answers prefetch put there.",
+            &cache.stats.prefetch_hits,
+        ),
     ] {
         metric(
             &mut out,
@@ -308,6 +318,43 @@ pub async fn render(st: &AppState) -> String {
             help,
             &one(v.load(Relaxed) as f64),
         );
+    }
+    let (hits, misses) = (
+        cache.stats.hits.load(Relaxed),
+        cache.stats.misses.load(Relaxed),
+    );
+    metric(
+        &mut out,
+        "hotcold_cold_cache_hit_ratio",
+        "gauge",
+        "Cache hits over cold answers asked for, since start (0 before any).",
+        &one(if hits + misses == 0 {
+            0.0
+        } else {
+            hits as f64 / (hits + misses) as f64
+        }),
+    );
+    if let Some(link) = &st.link {
+        for (name, help, v) in [
+            (
+                "hotcold_link_query_bytes_total",
+                "Bytes of cold answers received over the link.",
+                &link.query_bytes,
+            ),
+            (
+                "hotcold_link_prefetch_bytes_total",
+                "Of those, the bytes prefetch asked for (paced by the bandwidth limit).",
+                &link.prefetch_bytes,
+            ),
+        ] {
+            metric(
+                &mut out,
+                name,
+                "counter",
+                help,
+                &one(v.load(Relaxed) as f64),
+            );
+        }
     }
     let (entries, bytes) = cache.size();
     metric(

@@ -71,6 +71,17 @@ pub trait ColdQueries: Send + Sync {
         &'a self,
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>>;
+
+    /// `query` within the link's bandwidth limit (prefetch); the
+    /// standalone edition has no line, so no limit.
+    fn query_paced<'a>(
+        &'a self,
+        q: ColdQuery,
+        output: &'a TableSchema,
+        out: mpsc::Sender<RowBatch>,
+    ) -> BoxFuture<'a, Result<QueryEnd, ClientError>> {
+        self.query(q, output, out)
+    }
 }
 
 impl ColdQueries for LinkClient {
@@ -88,5 +99,14 @@ impl ColdQueries for LinkClient {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
         Box::pin(LinkClient::ledger(self, ids))
+    }
+
+    fn query_paced<'a>(
+        &'a self,
+        q: ColdQuery,
+        output: &'a TableSchema,
+        out: mpsc::Sender<RowBatch>,
+    ) -> BoxFuture<'a, Result<QueryEnd, ClientError>> {
+        Box::pin(LinkClient::query_paced(self, q, output, out))
     }
 }

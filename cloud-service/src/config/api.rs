@@ -64,6 +64,11 @@ pub struct QueryConfig {
     /// The longest one query may take, answer sent included; past it the
     /// query gets 503 or its streamed answer is cut (aborted).
     pub max_time: Span,
+    /// Cold prefetch: after each archive run, and when the bandwidth
+    /// timetable turns unlimited, the cold parts of this many of the most
+    /// asked queries are fetched into the cold cache (within the link's
+    /// limit). 0 turns it off.
+    pub prefetch: usize,
 }
 
 impl Default for QueryConfig {
@@ -78,6 +83,7 @@ impl Default for QueryConfig {
             stall_timeout: Span(Duration::from_secs(30)),
             max_concurrent: 32,
             max_time: Span(Duration::from_secs(600)),
+            prefetch: 16,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct LinkClient {
     pub(super) down: std::sync::Mutex<Option<(i64, String)>>,
     /// Streams cold queries may hold (see `QUERY_STREAMS`).
     pub(super) query_streams: tokio::sync::Semaphore,
+    /// Bytes of cold answers received (their `Rows` frames), and those of
+    /// them that prefetch asked for.
+    pub query_bytes: std::sync::atomic::AtomicU64,
+    pub prefetch_bytes: std::sync::atomic::AtomicU64,
     /// `nas-dials`: woken when the NAS connects.
     pub(super) arrived: tokio::sync::Notify,
     /// `nas-dials`: when each recent connection (by `stable_id`) arrived.
@@ -74,6 +78,8 @@ impl LinkClient {
             query_conn: Mutex::new(None),
             down: std::sync::Mutex::new(None),
             query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
+            query_bytes: Default::default(),
+            prefetch_bytes: Default::default(),
             arrived: tokio::sync::Notify::new(),
             accepted: Default::default(),
             line: Default::default(),

@@ -78,6 +78,30 @@ impl LinkClient {
         output: &TableSchema,
         out: tokio::sync::mpsc::Sender<RowBatch>,
     ) -> Result<QueryEnd, ClientError> {
+        self.query_as(q, output, out, false).await
+    }
+
+    /// A cold query for prefetch: each answer frame waits for the link's
+    /// bandwidth limit before it is read, so the gateway (held back by the
+    /// stream's flow-control window) sends no faster than the limit lets
+    /// the archive send. Prefetch shares the limiter with the archive: the
+    /// operator's limit is for the line, whichever way the bytes go.
+    pub async fn query_paced(
+        &self,
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+    ) -> Result<QueryEnd, ClientError> {
+        self.query_as(q, output, out, true).await
+    }
+
+    async fn query_as(
+        &self,
+        q: ColdQuery,
+        output: &TableSchema,
+        out: tokio::sync::mpsc::Sender<RowBatch>,
+        paced: bool,
+    ) -> Result<QueryEnd, ClientError> {
         let Ok(_stream) = self.query_streams.try_acquire() else {
             return Err(ClientError::Busy(format!(
                 "all {} cold query streams of the link are in use; the rest are kept for the archive",
@@ -85,7 +109,7 @@ impl LinkClient {
             )));
         };
         let started = std::time::Instant::now();
-        let r = self.query_inner(q, output, out).await;
+        let r = self.query_inner(q, output, out, paced).await;
         if let Err(e @ (ClientError::Link(_) | ClientError::Timeout(_))) = &r {
             self.forget(&e.to_string(), started).await;
         }
@@ -97,7 +121,9 @@ impl LinkClient {
         q: ColdQuery,
         output: &TableSchema,
         out: tokio::sync::mpsc::Sender<RowBatch>,
+        paced: bool,
     ) -> Result<QueryEnd, ClientError> {
+        use std::sync::atomic::Ordering::Relaxed;
         let t = self.cfg.request_timeout.0;
         let mut s = match tokio::time::timeout(t, self.stream_on(&self.query_conn)).await {
             Ok(s) => s?,
@@ -115,6 +141,11 @@ impl LinkClient {
             };
             match frame {
                 Frame::Rows(body) => {
+                    self.query_bytes.fetch_add(body.len() as u64, Relaxed);
+                    if paced {
+                        self.prefetch_bytes.fetch_add(body.len() as u64, Relaxed);
+                        self.pacer.wait(body.len()).await;
+                    }
                     let b = decode_segment(output, &body, &limits)
                         .map_err(|e| ClientError::Decode(e.to_string()))?;
                     rows += b.len() as u64;

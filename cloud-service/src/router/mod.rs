@@ -22,7 +22,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+mod prefetch;
 mod rows;
+
+pub use prefetch::{Demand, PrefetchReport};
 
 use rows::{send, stream_rows};
 
@@ -83,6 +86,28 @@ pub struct Answer {
     pub items: mpsc::Receiver<Item>,
 }
 
+/// The cache's key for the cold part `w` of a query (asking `ask` rows).
+fn cache_key(req: &Request, w: Window, ask: u64) -> CacheKey {
+    CacheKey {
+        table: req.schema.name.clone(),
+        window: w,
+        query: serde_json::to_string(&req.spec).unwrap_or_default(),
+        limit: ask,
+    }
+}
+
+/// What the gateway is asked for the cold part `w` of a query.
+fn cold_query(req: &Request, w: Window, ask: u64) -> ColdQuery {
+    ColdQuery {
+        schema: req.schema.clone(),
+        window: w,
+        limit: ask,
+        spec: req.spec.clone(),
+        max_bytes: req.max_cold_bytes,
+        max_groups: req.plan.agg.as_ref().map(|a| a.max_groups),
+    }
+}
+
 /// The part of `w` below `wm` and the part from `wm` on.
 pub fn split(w: Window, wm: Option<i64>) -> (Option<Window>, Option<Window>) {
     let Some(wm) = wm else { return (None, Some(w)) };
@@ -99,6 +124,8 @@ pub struct Router {
     pub cold: Arc<dyn ColdQueries>,
     pub watermarks: Arc<Watermarks>,
     pub cache: Arc<ColdCache>,
+    /// The queries asked, for prefetch.
+    pub demand: Arc<Demand>,
 }
 
 /// One part's batches, and how the part ended.
@@ -129,6 +156,9 @@ impl Router {
         let marks = self.watermarks.read_owned().await;
         let wm = marks.get(&req.schema.name).copied();
         let (cold_w, hot_w) = split(req.window, wm);
+        // Remembered for prefetch: any query may reach cold once the
+        // watermark moves past its start.
+        self.demand.record(&req);
         let mut head = Head {
             watermark: wm,
             ..Default::default()
@@ -215,12 +245,7 @@ impl Router {
     }
 
     fn cold_part(&self, req: &Arc<Request>, w: Window, ask: u64, cached: &mut bool) -> Part {
-        let key = CacheKey {
-            table: req.schema.name.clone(),
-            window: w,
-            query: serde_json::to_string(&req.spec).unwrap_or_default(),
-            limit: ask,
-        };
+        let key = cache_key(req, w, ask);
         let (tx, rx) = mpsc::channel(BUFFERED);
         if let Some(hit) = self.cache.get(&key) {
             *cached = true;
@@ -237,15 +262,7 @@ impl Router {
         let (cold, cache, req) = (self.cold.clone(), self.cache.clone(), req.clone());
         let done = tokio::spawn(async move {
             let (inner_tx, mut inner_rx) = mpsc::channel(BUFFERED);
-            let q = ColdQuery {
-                schema: req.schema.clone(),
-                window: w,
-                limit: ask,
-                spec: req.spec.clone(),
-                max_bytes: req.max_cold_bytes,
-                max_groups: req.plan.agg.as_ref().map(|a| a.max_groups),
-            };
-            let asking = cold.query(q, &req.plan.output, inner_tx);
+            let asking = cold.query(cold_query(&req, w, ask), &req.plan.output, inner_tx);
             // Forward while keeping a copy for the cache, up to its bound.
             let forwarding = async {
                 let mut copy = Some(Vec::new());
