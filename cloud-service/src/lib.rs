@@ -284,17 +284,24 @@ async fn prefetch_loop(state: Arc<api::AppState>) {
     let mut was_limited = limited();
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let run = state.archiver.last_run().map(|(at, _)| at);
+        let (run, moved) = match state.archiver.last_run() {
+            // A run that archived nothing moved no watermark and
+            // invalidated nothing: what was warm still is.
+            Some((at, r)) => (Some(at), r.rows_archived > 0),
+            None => (None, false),
+        };
         let now_limited = limited();
-        let reason = if run != last_run {
+        let after_run = run != last_run && moved;
+        let quiet_began = was_limited == Some(true) && now_limited == Some(false);
+        last_run = run;
+        was_limited = now_limited;
+        let reason = if after_run {
             "after an archive run"
-        } else if was_limited == Some(true) && now_limited == Some(false) {
+        } else if quiet_began {
             "the bandwidth timetable turned unlimited"
         } else {
             continue;
         };
-        last_run = run;
-        was_limited = now_limited;
         let r = state.router.prefetch(top).await;
         tracing::info!(
             reason,
