@@ -80,6 +80,7 @@ function overview(status) {
     const rate = bytes(Math.round(l.rate_bytes_per_s || 0)) + "/s";
     const limit = l.rate_limit_now ? ` of ${bytes(l.rate_limit_now)}/s now (bwlimit ${l.bwlimit})` : " (no limit)";
     row("link rate", rate + limit, "link-rate");
+    row("last hour", chart(l.history || []), "link-history");
     row("sent", bytes(l.bytes_sent));
     if (l.deferred) row("deferred", l.deferred.reason);
   }
@@ -96,6 +97,32 @@ function describe(d) {
     .filter(([, v]) => v !== null && v !== false)
     .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`)
     .join(", ");
+}
+
+// The link's last hour, minute by minute: the rate sent (a line) against
+// the limit in force (dashed), drawn as SVG. data-bytes is what the
+// minutes add up to, for the browser test.
+function chart(history) {
+  const ns = "http://www.w3.org/2000/svg";
+  const w = 360, h = 60;
+  const top = Math.max(1, ...history.map((p) => Math.max(p.rate, p.limit || 0))) * 1.1;
+  const x = (i) => ((i / Math.max(1, history.length - 1)) * w).toFixed(1);
+  const y = (v) => (h - (v / top) * h).toFixed(1);
+  const svg = document.createElementNS(ns, "svg");
+  const total = history.reduce((a, p) => a + p.rate * 60, 0);
+  for (const [k, v] of Object.entries({ width: w, height: h, class: "chart",
+    "data-points": history.length, "data-bytes": Math.round(total) })) svg.setAttribute(k, v);
+  const line = (pts, cls) => {
+    const p = document.createElementNS(ns, "polyline");
+    p.setAttribute("points", pts.join(" "));
+    p.setAttribute("class", cls);
+    svg.append(p);
+  };
+  line(history.map((p, i) => `${x(i)},${y(p.rate)}`), "rate");
+  if (history.some((p) => p.limit)) line(history.map((p, i) => `${x(i)},${y(p.limit || 0)}`), "limit");
+  const peak = Math.max(0, ...history.map((p) => p.rate));
+  const span = el("span", {}, svg, ` peak ${bytes(Math.round(peak))}/s a minute`);
+  return span;
 }
 
 function alerts(health) {

@@ -242,6 +242,24 @@ async fn the_status_page_shows_what_the_api_says() {
     );
     let backlog = format!("{} batches", status["backlog"]["batches"]);
     assert!(dom.contains(&backlog), "backlog {backlog} not shown");
+    // The link's last hour: sixty minutes adding up to what status says.
+    let history = status["link"]["history"].as_array().expect("history");
+    assert_eq!(history.len(), 60);
+    let sent: f64 = history
+        .iter()
+        .map(|p| p["rate"].as_f64().unwrap() * 60.0)
+        .sum();
+    assert!(sent > 0.0, "the archive sent nothing? {status:#}");
+    let svg = dom
+        .split("<svg ")
+        .nth(1)
+        .and_then(|t| t.split('>').next())
+        .unwrap_or_else(|| panic!("no chart: {dom}"));
+    assert_eq!(attr(&format!(" {svg}"), "data-points"), Some("60"));
+    assert_eq!(
+        attr(&format!(" {svg}"), "data-bytes"),
+        Some(format!("{}", sent.round() as u64).as_str())
+    );
     // The cost figures are the cost report's.
     let cost: serde_json::Value = http
         .get(format!("{url}/v1/admin/cost"))

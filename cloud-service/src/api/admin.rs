@@ -114,6 +114,16 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
                     "reason": reason,
                 })
             });
+            // The last hour by minute: the rate sent, and the limit the
+            // timetable set then (a limit changed at run time shows as the
+            // timetable in force now).
+            let limit = link.pacer.limit();
+            let history: Vec<serde_json::Value> = link
+                .meter
+                .history(now_ms())
+                .into_iter()
+                .map(|(at, rate)| serde_json::json!({ "at": at, "rate": rate, "limit": limit.rate_at(at) }))
+                .collect();
             let status = serde_json::json!({
                 "connected": link.connected().await,
                 "direction": link.direction(),
@@ -130,6 +140,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
                 "rate_bytes_per_s": rate,
                 "bwlimit": link.pacer.limit().to_string(),
                 "rate_limit_now": link.pacer.rate_now(),
+                "history": history,
             });
             (eta, status)
         }
