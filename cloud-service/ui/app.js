@@ -13,6 +13,7 @@ const COLOURS = {
   gap: "#8e24aa",
   no_data: "#e0e0e0",
   unknown: "#9e9e9e",
+  expired: "#a1887f",
 };
 const KEY = "hotcold-token";
 

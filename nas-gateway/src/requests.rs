@@ -120,12 +120,14 @@ impl<S: ColdStore> Gateway<S> {
         ids: Vec<String>,
     ) -> Result<Vec<LedgerRecord>, RequestError> {
         let mut out = Vec::with_capacity(ids.len());
+        let expired = self.store.expired_batches().await.map_err(|e| refuse(&e))?;
         for id in ids.into_iter().take(hotcold_core::frame::MAX_LEDGER_QUERY) {
             if hotcold_core::manifest::check_batch_id(&id).is_err() {
                 continue;
             }
             if let Some(e) = self.store.ledger_get(&id).await.map_err(|e| refuse(&e))? {
                 out.push(LedgerRecord {
+                    expired: expired.contains(&e.batch_id),
                     batch_id: e.batch_id,
                     table: e.table,
                     window: e.window,

@@ -178,3 +178,42 @@ async fn coverage_tells_archived_gap_no_data_and_hot_apart() {
     assert_eq!(bucket(&v, d0 + 2 * DAY_MS)["suspected_gap"], false);
     assert_eq!(v["hot_rows"], 500);
 }
+
+/// A day the NAS's cold retention dropped is `expired`, not a gap: its
+/// rows are gone on purpose and the gateway's ledger says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_cold_retention_dropped_is_expired_not_a_gap() {
+    let stack = Stack::start(StackOptions::default());
+    let old = Window::day_of(now_ms() - 10 * DAY_MS).start;
+    let kept = Window::day_of(now_ms() - 5 * DAY_MS).start;
+    for (day, seed) in [(old, 1), (kept, 2)] {
+        let rows = trades(day, day + DAY_MS, PER_DAY, seed);
+        assert_eq!(stack.cloud.ingest("trades", ndjson(&rows)).await.0, 200);
+    }
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!(s, 200, "{r}");
+    // Retention of 8 days on the gateway's own store: the old day goes.
+    let out = Command::new(bin("nas-gateway"))
+        .args(["retention", "-c"])
+        .arg(&stack.gateway.config)
+        .env("HOTCOLD__COLD_RETENTION", "8d")
+        .output()
+        .expect("nas-gateway retention");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = coverage(
+        &stack,
+        &format!("table=trades&from={old}&to={}", kept + DAY_MS),
+    )
+    .await;
+    let gone = bucket(&v, old);
+    assert_eq!(gone["state"], "expired", "{text}\n{v:#}");
+    assert_eq!(gone["cold_rows"], 0);
+    assert_eq!(gone["suspected_gap"], false);
+    assert_eq!(bucket(&v, kept)["state"], "archived", "{v:#}");
+    assert_eq!(bucket(&v, kept)["cold_rows"], PER_DAY as u64);
+}

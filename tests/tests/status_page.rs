@@ -23,6 +23,7 @@ const COLOURS: &[(&str, &str)] = &[
     ("gap", "#8e24aa"),
     ("no_data", "#e0e0e0"),
     ("unknown", "#9e9e9e"),
+    ("expired", "#a1887f"),
 ];
 
 fn chromium() -> Option<PathBuf> {

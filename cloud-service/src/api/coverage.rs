@@ -2,7 +2,8 @@
 //! the coverage map (`hotcold_core::coverage`) of one table. Hot counts
 //! come from the hot store, cold counts live from the cold store (through
 //! the gateway, never the cold cache: a day deleted behind the gateway's
-//! back must show), batches from the journal.
+//! back must show), batches from the journal, and which archived windows
+//! cold retention dropped from the gateway's ledger.
 //!
 //! The counts are taken one after the other, not at one instant: a batch
 //! purged in between can show its day in neither tier for that one answer.
@@ -89,7 +90,33 @@ pub async fn coverage(
             }
         })
         .collect();
-    let views = latest_batches(batches);
+    let mut views = latest_batches(batches);
+    // Archived windows the NAS's cold retention dropped: its ledger says
+    // which (asked only when cold answered; else they are unknown anyway).
+    if cold_error.is_none() {
+        let ids: Vec<String> = views
+            .iter()
+            .filter(|v| v.phase == BatchPhase::Archived)
+            .map(|v| v.batch_id.clone())
+            .collect();
+        let mut expired = std::collections::HashSet::new();
+        for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
+            let entries = st.cold.ledger(part).await.map_err(|e| {
+                ApiError::upstream(format!("cannot read the gateway's ledger: {e}"))
+            })?;
+            expired.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| e.expired)
+                    .map(|e| e.batch_id),
+            );
+        }
+        for v in &mut views {
+            if expired.contains(&v.batch_id) {
+                v.phase = BatchPhase::Expired;
+            }
+        }
+    }
     let cells = classify(
         &buckets,
         &views,

@@ -11,6 +11,8 @@
 //!   live count equals the count the batch recorded; anything else means
 //!   rows left cold after the commit (deleted behind the gateway's back, a
 //!   disk lost): a `gap`.
+//! - A window the NAS's cold retention dropped is `expired` (its ledger
+//!   entry says so), never a gap: its rows are gone on purpose.
 //! - A bucket with no rows where the table normally has them (the median
 //!   of its non-empty buckets in the range reaches `gap_min_rows`), between
 //!   its first and last non-empty bucket, is flagged `suspected_gap`: a
@@ -29,6 +31,8 @@ pub enum BatchPhase {
     Archived,
     /// Failed for good; its rows stay hot until someone acts.
     Failed,
+    /// Archived, then dropped on purpose by the NAS's cold retention.
+    Expired,
 }
 
 /// A window's latest batch, and the rows it recorded (its hot count).
@@ -57,6 +61,8 @@ pub enum CellState {
     NoData,
     /// Below the watermark, and the cold store could not be asked.
     Unknown,
+    /// Dropped by cold retention (the ledger says so): gone on purpose.
+    Expired,
 }
 
 /// One bucket's counts, as the caller found them.
@@ -119,6 +125,7 @@ pub fn classify(
             let state = match batch.map(|k| (&batches[k], verified[k])) {
                 Some((b, _)) if b.phase == BatchPhase::Failed => CellState::Failed,
                 Some((b, _)) if b.phase == BatchPhase::Archiving => CellState::Archiving,
+                Some((b, _)) if b.phase == BatchPhase::Expired => CellState::Expired,
                 Some(_) if !cold_reachable => CellState::Unknown,
                 Some((_, true)) => CellState::Archived,
                 Some((_, false)) => CellState::Gap,
@@ -130,8 +137,10 @@ pub fn classify(
                 None => CellState::NoData,
             };
             let inside = first.is_some_and(|f| f <= i) && last.is_some_and(|l| i <= l);
-            let suspected_gap =
-                total(c) == 0 && inside && typical >= gap_min_rows && state != CellState::Unknown;
+            let suspected_gap = total(c) == 0
+                && inside
+                && typical >= gap_min_rows
+                && !matches!(state, CellState::Unknown | CellState::Expired);
             Cell {
                 start: c.window.start,
                 end: c.window.end,
@@ -215,6 +224,23 @@ mod tests {
         assert_eq!(suspected, [false, true, true, false, false, false, false]);
         assert_eq!(cells[0].batch_id.as_deref(), Some("b0"));
         assert_eq!(cells[2].batch_id, None);
+    }
+
+    #[test]
+    fn a_window_cold_retention_dropped_is_expired_not_a_gap() {
+        let buckets = [
+            counts(0, 0, Some(0)),
+            counts(1, 0, Some(900)),
+            counts(2, 900, None),
+        ];
+        let batches = [
+            batch(0, BatchPhase::Expired, 900),
+            batch(1, BatchPhase::Archived, 900),
+        ];
+        let cells = classify(&buckets, &batches, Some(2 * DAY_MS), true, 1);
+        assert_eq!(cells[0].state, CellState::Expired);
+        assert!(!cells[0].suspected_gap);
+        assert_eq!(cells[1].state, CellState::Archived);
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct LedgerRecord {
     pub table: String,
     pub window: Window,
     pub cold: ContentHash,
+    /// Cold retention dropped the window (its rows are gone on purpose).
+    /// Absent from older gateways: false.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 /// The most batch ids one ledger query may ask about.
@@ -358,6 +362,7 @@ mod tests {
                 table: "t".into(),
                 window: Window::new(0, 1),
                 cold: ContentHash { rows: 1, sum: 2 },
+                expired: true,
             }]),
             Frame::Ack {
                 index: 9,
