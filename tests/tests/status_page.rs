@@ -80,6 +80,13 @@ fn cells(dom: &str) -> Vec<&str> {
         .collect()
 }
 
+/// An admin endpoint's JSON, asked with the token.
+async fn admin_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let r = http.get(url).bearer_auth(ADMIN).send().await.expect(url);
+    assert_eq!(r.status(), 200, "{url}");
+    r.json().await.expect(url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_what_the_api_says() {
     let Some(browser) = chromium() else {
@@ -129,15 +136,8 @@ async fn the_status_page_shows_what_the_api_says() {
     )
     .expect("delete day 1 from cold");
 
-    let api: serde_json::Value = http
-        .get(format!("{url}/v1/admin/coverage?table=trades"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("coverage")
-        .json()
-        .await
-        .expect("coverage json");
+    let api: serde_json::Value =
+        admin_json(&http, &format!("{url}/v1/admin/coverage?table=trades")).await;
     let by_label: std::collections::HashMap<&str, &serde_json::Value> = api["buckets"]
         .as_array()
         .expect("buckets")
@@ -218,15 +218,7 @@ async fn the_status_page_shows_what_the_api_says() {
         .count();
     assert_eq!(failed_cells, 1);
     // The failed batch is listed with its error, and the failed run alerts.
-    let status: serde_json::Value = http
-        .get(format!("{url}/v1/admin/status"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("status json");
+    let status: serde_json::Value = admin_json(&http, &format!("{url}/v1/admin/status")).await;
     let failed = status["recent_batches"]
         .as_array()
         .and_then(|b| b.iter().find(|b| b["state"] == "failed"))
@@ -262,15 +254,7 @@ async fn the_status_page_shows_what_the_api_says() {
         Some(format!("{}", sent.round() as u64).as_str())
     );
     // The cost figures are the cost report's.
-    let cost: serde_json::Value = http
-        .get(format!("{url}/v1/admin/cost"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("cost")
-        .json()
-        .await
-        .expect("cost json");
+    let cost: serde_json::Value = admin_json(&http, &format!("{url}/v1/admin/cost")).await;
     for (id, want) in [
         ("cost-nas-bytes", &cost["nas"]["bytes"]),
         ("cost-link-bytes", &cost["link"]["last_30_days_bytes"]),
