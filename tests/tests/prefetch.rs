@@ -4,6 +4,8 @@
 //! limit (its bytes over its time stay under the limit, give or take the
 //! QUIC window the gateway may send ahead), and the same query asked again
 //! is answered from the cache (a prefetch hit in /metrics) with every row.
+//! When the answer has gone stale, lifting the limit (a timetable's quiet
+//! period) warms it again.
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::data::{hash_json, ndjson, now_ms, trades, trades_schema};
@@ -26,7 +28,9 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn a_query_asked_again_after_archiving_is_served_from_prefetch() {
     let stack = Stack::start(StackOptions {
         bwlimit: "512KiB".into(),
-        extra_yaml: "query:\n  cold-cache: 512MiB\n".into(),
+        // Answers go stale after 25 s, so the test can see prefetch warm
+        // one again when the limit is lifted.
+        extra_yaml: "query:\n  cold-cache: 512MiB\n  cold-cache-ttl: 25s\n".into(),
         ..Default::default()
     });
     let d0 = Window::day_of(now_ms() - 6 * DAY_MS).start;
@@ -103,4 +107,31 @@ async fn a_query_asked_again_after_archiving_is_served_from_prefetch() {
     let (_, m) = stack.cloud.get("/metrics").await;
     assert_eq!(metric(&m, "hotcold_cold_prefetch_hits_total"), 1.0);
     assert!(metric(&m, "hotcold_cold_cache_hit_ratio") > 0.0);
+
+    // Once the answer is stale, lifting the limit (as a timetable's quiet
+    // period would) warms it again, now at the line's own pace.
+    let first_at = stack.cloud.status().await["prefetch"]["at"].clone();
+    tokio::time::sleep(std::time::Duration::from_secs(26)).await;
+    let (s, b) = stack.cloud.put("/v1/admin/bwlimit", "off").await;
+    assert_eq!(s, 200, "{b}");
+    let mut st = serde_json::Value::Null;
+    for _ in 0..40 {
+        st = stack.cloud.status().await;
+        if st["prefetch"]["at"] != first_at {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_ne!(
+        st["prefetch"]["at"], first_at,
+        "no prefetch when the limit lifted"
+    );
+    assert_eq!(st["prefetch"]["report"]["warmed"], 1, "{st:#}");
+    let (_, m) = stack.cloud.get("/metrics").await;
+    assert_eq!(metric(&m, "hotcold_cold_prefetched_total"), 2.0);
+    let (_, h, _) = stack.cloud.query("trades", &q).await;
+    assert_eq!(
+        h.get("x-hotcold-cache").map(|v| v.to_str().unwrap()),
+        Some("hit")
+    );
 }
