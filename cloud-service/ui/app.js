@@ -20,7 +20,9 @@ const KEY = "hotcold-token";
 function token() {
   const m = location.hash.match(/token=([^&]+)/);
   if (m) {
-    sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
+    let t = m[1];
+    try { t = decodeURIComponent(t); } catch (e) { /* kept as typed */ }
+    sessionStorage.setItem(KEY, t);
     history.replaceState(null, "", location.pathname);
   }
   return sessionStorage.getItem(KEY);
@@ -219,12 +221,17 @@ async function render() {
       api("/v1/admin/status"), api("/v1/tables"), api("/health"), api("/v1/admin/cost"),
     ]);
     const names = tables.tables.map((t) => t.name);
-    const covs = await Promise.all(names.map((n) => api("/v1/admin/coverage?table=" + encodeURIComponent(n))));
+    // One table's failure (its cold count, say) shows on that table only.
+    const covs = await Promise.allSettled(names.map((n) => api("/v1/admin/coverage?table=" + encodeURIComponent(n))));
+    const denied = covs.find((c) => c.status === "rejected" && c.reason instanceof AuthError);
+    if (denied) throw denied.reason;
     overview(status);
     alerts(health);
     legend();
     const list = document.getElementById("tables");
-    list.replaceChildren(...names.map((n, i) => calendar(n, covs[i], (status.watermarks || {})[n])));
+    list.replaceChildren(...names.map((n, i) => covs[i].status === "fulfilled"
+      ? calendar(n, covs[i].value, (status.watermarks || {})[n])
+      : el("div", { class: "table error", "data-table": n }, `${n}: ${covs[i].reason.message || covs[i].reason}`)));
     batches(status);
     cost(costs);
     login.hidden = true;

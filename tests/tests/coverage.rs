@@ -155,6 +155,11 @@ async fn coverage_tells_archived_gap_no_data_and_hot_apart() {
         ("table=trades&gap_min_rows=lots", "gap_min_rows"),
         ("table=trades&by=hour&from=2000-01-01", "buckets"),
         ("table=trades&from=2026-01-02&to=2026-01-01", "before"),
+        ("table=trades&from=-9223372036854775808", "outside"),
+        (
+            "table=trades&from=-86400000&to=9223372036854775807",
+            "outside",
+        ),
     ] {
         let (s, body) = stack.cloud.get(&format!("/v1/admin/coverage?{q}")).await;
         assert_eq!(s, 400, "{q}: {body}");

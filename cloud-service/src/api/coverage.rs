@@ -62,6 +62,13 @@ pub async fn coverage(
     let window = range(&p, bucket)?;
     let (spec, plan) = count_plan(&schema, bucket)?;
 
+    // The journal before the watermark: a day purged after this read is
+    // archiving here, and one purged before it lies below the watermark,
+    // so cold is asked about it (see coverage's race in ARCHITECTURE.md).
+    let table = schema.name.clone();
+    let batches = read_journal(&st, move |j| j.overlapping(&table, window))
+        .await
+        .map_err(ApiError::internal)?;
     let hot = hot_counts(&st, &schema, &plan, window).await?;
     let watermark = st.watermarks.read().await.get(&schema.name).copied();
     let cold_w = watermark
@@ -74,10 +81,6 @@ pub async fn coverage(
             Err(e) => (BTreeMap::new(), Some(e)),
         },
     };
-    let table = schema.name.clone();
-    let batches = read_journal(&st, move |j| j.overlapping(&table, window))
-        .await
-        .map_err(ApiError::internal)?;
 
     let buckets: Vec<Counts> = (0..(window.end - window.start) / bucket)
         .map(|k| {
@@ -147,19 +150,35 @@ pub async fn coverage(
     })))
 }
 
-/// `[from, to)` widened to whole buckets (UTC); by default the last 30
-/// days (by day) or 2 days (by hour) up to the end of the current bucket.
+/// `[from, to)` widened to whole UTC days (by hour too, so that every
+/// hour of an archived day is checked against its day's batch); by default
+/// the last 30 days (by day) or 2 days (by hour) up to the end of today.
+/// Times past ±9e15 ms (some 285,000 years) are refused rather than let
+/// the day arithmetic overflow.
 fn range(p: &HashMap<String, String>, bucket: i64) -> Result<Window, ApiError> {
-    let floor = |t: i64| t.div_euclid(bucket) * bucket;
+    const LIMIT: i64 = 9_000_000_000_000_000;
+    let bad = |name: &str, t: i64| {
+        ApiError::bad_request(format!(
+            "parameter {name}: {t} ms is outside the times a coverage map can hold"
+        ))
+    };
+    let day_floor = |t: i64| t.div_euclid(DAY_MS) * DAY_MS;
     let to = match p.get("to") {
         Some(_) => time_param(p, "to")?,
         None => now_ms(),
     };
-    let to = floor(to.saturating_sub(1)).saturating_add(bucket);
+    if !(-LIMIT..=LIMIT).contains(&to) {
+        return Err(bad("to", to));
+    }
+    let to = day_floor(to - 1) + DAY_MS;
     let from = match p.get("from") {
-        Some(_) => floor(time_param(p, "from")?),
-        None => to.saturating_sub(if bucket == DAY_MS { 30 } else { 2 } * DAY_MS),
+        Some(_) => time_param(p, "from")?,
+        None => to - if bucket == DAY_MS { 30 } else { 2 } * DAY_MS,
     };
+    if !(-LIMIT..=LIMIT).contains(&from) {
+        return Err(bad("from", from));
+    }
+    let from = day_floor(from);
     if from >= to {
         return Err(ApiError::bad_request(format!(
             "from ({from}) must be before to ({to})"

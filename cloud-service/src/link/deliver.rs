@@ -28,7 +28,7 @@ pub struct Delivery {
 }
 
 /// Bytes released by the pacer at a time.
-const PACE_SLICE: usize = 16 << 10;
+pub(super) const PACE_SLICE: usize = 16 << 10;
 
 impl LinkClient {
     /// Steps 3 and 4: offers the manifest, sends the chunks the gateway

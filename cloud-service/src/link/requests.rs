@@ -144,7 +144,12 @@ impl LinkClient {
                     self.query_bytes.fetch_add(body.len() as u64, Relaxed);
                     if paced {
                         self.prefetch_bytes.fetch_add(body.len() as u64, Relaxed);
-                        self.pacer.wait(body.len()).await;
+                        // In the archive's slices: the pacer's lock is held
+                        // for one wait, and a whole frame's would keep the
+                        // archive off the line for seconds.
+                        for slice in body.chunks(super::deliver::PACE_SLICE) {
+                            self.pacer.wait(slice.len()).await;
+                        }
                     }
                     let b = decode_segment(output, &body, &limits)
                         .map_err(|e| ClientError::Decode(e.to_string()))?;

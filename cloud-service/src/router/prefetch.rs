@@ -33,21 +33,30 @@ struct Inner {
     clock: u64,
 }
 
+type Key = (String, i64, i64, String, u64);
+
+fn key_of(req: &Request) -> Key {
+    (
+        req.schema.name.clone(),
+        req.window.start,
+        req.window.end,
+        serde_json::to_string(&req.spec).unwrap_or_default(),
+        req.limit,
+    )
+}
+
 struct Asked {
     req: Arc<Request>,
     count: u64,
     last: u64,
+    /// Its answer was too big for the cache: not fetched again (asking it
+    /// again brings it back).
+    too_big: bool,
 }
 
 impl Demand {
     pub fn record(&self, req: &Arc<Request>) {
-        let key = (
-            req.schema.name.clone(),
-            req.window.start,
-            req.window.end,
-            serde_json::to_string(&req.spec).unwrap_or_default(),
-            req.limit,
-        );
+        let key = key_of(req);
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.clock += 1;
         let now = g.clock;
@@ -66,15 +75,24 @@ impl Demand {
             req: req.clone(),
             count: 0,
             last: now,
+            too_big: false,
         });
         a.count += 1;
         a.last = now;
+        a.too_big = false;
+    }
+
+    fn mark_too_big(&self, req: &Request) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.asked.get_mut(&key_of(req)) {
+            a.too_big = true;
+        }
     }
 
     /// The `n` most asked, most asked first (ties: most recent first).
     pub fn most_asked(&self, n: usize) -> Vec<(Arc<Request>, u64)> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<&Asked> = g.asked.values().collect();
+        let mut all: Vec<&Asked> = g.asked.values().filter(|a| !a.too_big).collect();
         all.sort_by_key(|a| std::cmp::Reverse((a.count, a.last)));
         all.into_iter()
             .take(n)
@@ -128,9 +146,9 @@ impl Router {
                 .cold
                 .query_paced(cold_query(&req, w, ask), &req.plan.output, tx);
             let limit = self.cache.entry_limit();
+            let mut bytes = 0u64;
             let collecting = async {
                 let mut copy = Vec::new();
-                let mut bytes = 0u64;
                 while let Some(b) = rx.recv().await {
                     bytes += crate::cache::batches_bytes(std::slice::from_ref(&b));
                     if bytes > limit {
@@ -139,15 +157,19 @@ impl Router {
                     }
                     copy.push(b);
                 }
-                Some((copy, bytes))
+                Some(copy)
             };
             let (end, copy) = tokio::join!(asking, collecting);
+            // What was fetched counts against the budget, kept or not.
+            put += bytes;
+            if copy.is_none() {
+                self.demand.mark_too_big(&req);
+            }
             match (end, copy) {
                 // A cut by bytes depends on the bound, not only the data.
-                (Ok(end), Some((copy, bytes))) if !(end.truncated && end.rows < ask) => {
+                (Ok(end), Some(copy)) if !(end.truncated && end.rows < ask) => {
                     r.rows += end.rows;
                     r.warmed += 1;
-                    put += bytes;
                     self.cache.put_prefetched(key, copy);
                 }
                 (Err(e), _) => {

@@ -209,14 +209,29 @@ impl ChTables {
 
     /// Bytes these tables' active parts take on this server's disks
     /// (compressed, as ClickHouse stores them). One server: on a cluster,
-    /// each node's share is its own.
+    /// this node's share of the local tables.
     pub async fn disk_bytes(&self, tables: &[&str]) -> Result<u64> {
-        let names: Vec<String> = tables.iter().map(|t| sql::quote_string(t)).collect();
+        // On a cluster `T` is the Distributed table, which has no parts:
+        // its rows are in the local table it names.
+        let mut names = Vec::new();
+        for t in tables {
+            let (db, local) = match &self.cluster {
+                Some(c) => self.local_of_name(c, t).await?,
+                None => (self.db.clone(), t.to_string()),
+            };
+            names.push(format!(
+                "({}, {})",
+                sql::quote_string(&db),
+                sql::quote_string(&local)
+            ));
+        }
+        if names.is_empty() {
+            return Ok(0);
+        }
         let t = self
             .text(&format!(
-                "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {} AND table IN ({})",
-                sql::quote_string(&self.db),
-                if names.is_empty() { "''".to_string() } else { names.join(", ") }
+                "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND (database, table) IN ({})",
+                names.join(", ")
             ))
             .await?;
         t.trim()

@@ -102,16 +102,22 @@ pub fn classify(
     let first = buckets.iter().position(|c| total(c) > 0);
     let last = buckets.iter().rposition(|c| total(c) > 0);
     // Per batch: whether cold's live count over its window equals the
-    // count it recorded (summed over the window's buckets).
-    let verified: Vec<bool> = batches
+    // count it recorded (summed over the window's buckets): `None` when
+    // that cannot be told, because the buckets do not cover the whole
+    // window or cold was not asked about one of them.
+    let verified: Vec<Option<bool>> = batches
         .iter()
         .map(|b| {
-            let cold: u64 = buckets
+            let inside: Vec<&Counts> = buckets
                 .iter()
                 .filter(|c| b.window.contains(c.window.start))
-                .map(|c| c.cold.unwrap_or(0))
-                .sum();
-            b.rows == Some(cold)
+                .collect();
+            let covered: i64 = inside.iter().map(|c| c.window.end - c.window.start).sum();
+            let cold: Option<u64> = inside.iter().map(|c| c.cold).sum();
+            match cold {
+                Some(n) if covered == b.window.end - b.window.start => Some(b.rows == Some(n)),
+                _ => None,
+            }
         })
         .collect();
     buckets
@@ -127,8 +133,9 @@ pub fn classify(
                 Some((b, _)) if b.phase == BatchPhase::Archiving => CellState::Archiving,
                 Some((b, _)) if b.phase == BatchPhase::Expired => CellState::Expired,
                 Some(_) if !cold_reachable => CellState::Unknown,
-                Some((_, true)) => CellState::Archived,
-                Some((_, false)) => CellState::Gap,
+                Some((_, Some(true))) => CellState::Archived,
+                Some((_, Some(false))) => CellState::Gap,
+                Some((_, None)) => CellState::Unknown,
                 None if below && !cold_reachable => CellState::Unknown,
                 // No batch, yet cold holds rows: written there by other
                 // means (an older journal, the operator's own loads).
@@ -289,6 +296,29 @@ mod tests {
             5,
         );
         assert!(bad.iter().all(|c| c.state == CellState::Gap));
+    }
+
+    #[test]
+    fn a_day_only_partly_asked_or_not_asked_in_cold_is_unknown_not_a_gap() {
+        let hour = DAY_MS / 24;
+        // Hours 12-23 of an archived day of 240 rows, 10 an hour.
+        let half: Vec<Counts> = (12..24)
+            .map(|h| Counts {
+                window: Window::new(h * hour, (h + 1) * hour),
+                hot: 0,
+                cold: Some(10),
+            })
+            .collect();
+        let b = [batch(0, BatchPhase::Archived, 240)];
+        let cells = classify(&half, &b, Some(DAY_MS), true, 5);
+        assert!(
+            cells.iter().all(|c| c.state == CellState::Unknown),
+            "{cells:?}"
+        );
+        // A purged day the cold count did not cover (the watermark moved
+        // past it after cold was asked).
+        let cells = classify(&[counts(0, 0, None)], &b, Some(DAY_MS), true, 5);
+        assert_eq!(cells[0].state, CellState::Unknown);
     }
 
     proptest! {
