@@ -28,9 +28,9 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn a_query_asked_again_after_archiving_is_served_from_prefetch() {
     let stack = Stack::start(StackOptions {
         bwlimit: "512KiB".into(),
-        // Answers go stale after 25 s, so the test can see prefetch warm
+        // Answers go stale after 15 s, so the test can see prefetch warm
         // one again when the limit is lifted.
-        extra_yaml: "query:\n  cold-cache: 512MiB\n  cold-cache-ttl: 25s\n".into(),
+        extra_yaml: "query:\n  cold-cache: 512MiB\n  cold-cache-ttl: 15s\n".into(),
         ..Default::default()
     });
     let d0 = Window::day_of(now_ms() - 6 * DAY_MS).start;
@@ -111,7 +111,7 @@ async fn a_query_asked_again_after_archiving_is_served_from_prefetch() {
     // Once the answer is stale, lifting the limit (as a timetable's quiet
     // period would) warms it again, now at the line's own pace.
     let first_at = stack.cloud.status().await["prefetch"]["at"].clone();
-    tokio::time::sleep(std::time::Duration::from_secs(26)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(16)).await;
     let (s, b) = stack.cloud.put("/v1/admin/bwlimit", "off").await;
     assert_eq!(s, 200, "{b}");
     let mut st = serde_json::Value::Null;
