@@ -279,7 +279,9 @@ pub async fn render(st: &AppState) -> String {
         &one(h.queries_streamed.load(Relaxed) as f64),
     );
     let cache = &st.router.cache;
-    for (name, help, v) in [
+    // Counters: the cache's, and the link's cold-answer bytes when there
+    // is a link.
+    let mut counters: Vec<(&str, &str, &std::sync::atomic::AtomicU64)> = vec![
         (
             "hotcold_cold_cache_hits_total",
             "Cold answers served from the cache.",
@@ -310,7 +312,22 @@ pub async fn render(st: &AppState) -> String {
             "Cache hits on answers prefetch put there.",
             &cache.stats.prefetch_hits,
         ),
-    ] {
+    ];
+    if let Some(link) = &st.link {
+        counters.extend([
+            (
+                "hotcold_link_query_bytes_total",
+                "Bytes of cold answers received over the link.",
+                &link.query_bytes,
+            ),
+            (
+                "hotcold_link_prefetch_bytes_total",
+                "Of those, the bytes prefetch asked for (paced by the bandwidth limit).",
+                &link.prefetch_bytes,
+            ),
+        ]);
+    }
+    for (name, help, v) in counters {
         metric(
             &mut out,
             name,
@@ -334,28 +351,6 @@ pub async fn render(st: &AppState) -> String {
             hits as f64 / (hits + misses) as f64
         }),
     );
-    if let Some(link) = &st.link {
-        for (name, help, v) in [
-            (
-                "hotcold_link_query_bytes_total",
-                "Bytes of cold answers received over the link.",
-                &link.query_bytes,
-            ),
-            (
-                "hotcold_link_prefetch_bytes_total",
-                "Of those, the bytes prefetch asked for (paced by the bandwidth limit).",
-                &link.prefetch_bytes,
-            ),
-        ] {
-            metric(
-                &mut out,
-                name,
-                "counter",
-                help,
-                &one(v.load(Relaxed) as f64),
-            );
-        }
-    }
     let (entries, bytes) = cache.size();
     metric(
         &mut out,
