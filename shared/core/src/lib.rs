@@ -18,6 +18,7 @@ pub mod layers;
 pub mod manifest;
 pub mod query;
 pub mod schema;
+pub mod snapshot;
 pub mod time;
 pub mod transfer;
 pub mod units;
