@@ -142,9 +142,13 @@ pub enum SnapshotError {
     Parse(String),
     #[error("snapshot manifest format {0}; this build reads format {FORMAT}")]
     Format(u32),
-    #[error("snapshot id {0:?} must be 1-64 characters of A-Z a-z 0-9 . _ - and not start with '.'")]
+    #[error(
+        "snapshot id {0:?} must be 1-64 characters of A-Z a-z 0-9 . _ - and not start with '.'"
+    )]
     BadId(String),
-    #[error("file name {0:?} must be 1-200 characters of A-Z a-z 0-9 . _ - and not start with '.'")]
+    #[error(
+        "file name {0:?} must be 1-200 characters of A-Z a-z 0-9 . _ - and not start with '.'"
+    )]
     BadFileName(String),
     #[error("hash {0:?} is not 64 hex digits")]
     BadHash(String),
@@ -154,7 +158,9 @@ pub enum SnapshotError {
     NoSchema { table: String },
     #[error("table {table}: window {window} is empty or overlaps the one before it")]
     BadWindow { table: String, window: Window },
-    #[error("table {table} window {window}: file {file} is not the name its content gives ({expected})")]
+    #[error(
+        "table {table} window {window}: file {file} is not the name its content gives ({expected})"
+    )]
     WrongName {
         table: String,
         window: Window,

@@ -98,7 +98,10 @@ fn refuses_what_a_restore_cannot_trust() {
     m.ranges[0].file = "other.seg".into();
     assert!(matches!(m.validate(), Err(SnapshotError::WrongName { .. })));
 
-    let m = manifest(vec![range("trades", 0, 10, 3, 7), range("trades", 5, 20, 1, 1)]);
+    let m = manifest(vec![
+        range("trades", 0, 10, 3, 7),
+        range("trades", 5, 20, 1, 1),
+    ]);
     assert!(matches!(m.validate(), Err(SnapshotError::BadWindow { .. })));
 
     let m = manifest(vec![range("orders", 0, 10, 3, 7)]);
