@@ -26,6 +26,12 @@ impl IngestGate {
         self.floors.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Holds every ingest back (a strict snapshot fixes its point under
+    /// it): waits for the requests in flight, and new ones wait on it.
+    pub fn hold(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, i64>> {
+        self.floors.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn raise(&self, table: &str, floor: i64) {
         let mut f = self.floors.write().unwrap_or_else(|p| p.into_inner());
         let e = f.entry(table.to_string()).or_insert(floor);

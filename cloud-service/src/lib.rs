@@ -18,6 +18,7 @@ pub mod http_server;
 pub mod link;
 pub mod router;
 pub mod scheduler;
+pub mod snapshot;
 pub mod watermarks;
 
 use anyhow::Context;

@@ -136,6 +136,19 @@ enum Command {
         #[arg(long, default_value = "data/secrets")]
         out: PathBuf,
     },
+    /// Snapshots of the hot store and the journal: create, list, verify, delete.
+    Snapshot {
+        #[command(subcommand)]
+        command: cloud_service::snapshot::cli::SnapshotCommand,
+    },
+    /// Restore a snapshot into the config's data directory (which must not
+    /// hold a hot store or a journal); the service must be stopped.
+    Restore {
+        #[arg(short, long, default_value = "config/cloud.yaml")]
+        config: PathBuf,
+        /// The snapshot's id (`cloud-service snapshot list`).
+        id: String,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/cloud.yaml")]
@@ -324,6 +337,8 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Snapshot { command } => cloud_service::snapshot::cli::run(command, http()).await,
+        Command::Restore { config, id } => cloud_service::snapshot::cli::restore(&config, &id),
         Command::CheckConfig { config } => {
             let cfg = CloudConfig::load(&config)?;
             cloud_service::preflight(&cfg)

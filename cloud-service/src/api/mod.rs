@@ -16,6 +16,7 @@ pub mod params;
 pub mod query;
 pub mod rehydrate;
 mod respond;
+pub mod snapshots;
 mod state;
 pub mod tables;
 mod ui;
@@ -37,6 +38,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/verify", get(admin::verify))
         .route("/v1/admin/coverage", get(coverage::coverage))
         .route("/v1/admin/cost", get(cost::cost))
+        .route(
+            "/v1/admin/snapshots",
+            get(snapshots::list).post(snapshots::create),
+        )
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),

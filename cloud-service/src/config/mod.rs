@@ -11,11 +11,13 @@ mod api;
 mod archive;
 mod cluster;
 mod cost;
+mod snapshot;
 
 pub use api::{AdminConfig, IngestConfig, QueryConfig, ResolvedTokens};
 pub use archive::{AlertsConfig, ArchiveConfig, Direction, LinkConfig, ScheduleConfig};
 pub use cluster::ClusterConfig;
 pub use cost::CostConfig;
+pub use snapshot::SnapshotConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -44,6 +46,8 @@ pub struct CloudConfig {
     pub alerts: AlertsConfig,
     /// Prices for the cost report.
     pub cost: CostConfig,
+    /// Where snapshots are kept (`cloud-service snapshot`).
+    pub snapshot: SnapshotConfig,
     pub tables: Vec<TableSchema>,
     /// Files holding one table each (e.g. the presets in config/tables/),
     /// relative to this config file.
@@ -93,6 +97,7 @@ impl Default for CloudConfig {
             admin: AdminConfig::default(),
             alerts: AlertsConfig::default(),
             cost: CostConfig::default(),
+            snapshot: SnapshotConfig::default(),
             tables: Vec::new(),
             table_files: Vec::new(),
             cluster: None,
@@ -132,6 +137,7 @@ impl CloudConfig {
     /// Checks what serde cannot: table schemas and value ranges.
     pub fn validate(&self) -> Result<(), String> {
         self.cost.validate()?;
+        self.snapshot.validate()?;
         if let Some(c) = &self.cluster {
             c.validate()?;
             // Every replica must read and purge the same hot rows.

@@ -1,0 +1,159 @@
+//! `cloud-service snapshot ...` and `cloud-service restore`: create asks
+//! the running service (it holds the locks a point needs); list, verify,
+//! delete and restore work on the snapshot directory itself, so they run
+//! with the service stopped (restore must).
+
+use crate::config::CloudConfig;
+use clap::Subcommand;
+use hotcold_snapshot::SnapshotStore;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum SnapshotCommand {
+    /// Ask the running service for a snapshot of the hot store and the
+    /// journal, and print it.
+    Create {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// strict (ingest and archive held while the point is fixed, a
+        /// few milliseconds), bounded (no pause; the reads within
+        /// snapshot.bounded-skew of each other) or eventual (no pause).
+        #[arg(long, default_value = "strict")]
+        level: String,
+    },
+    /// The snapshots in snapshot.dir, oldest first.
+    List {
+        #[arg(short, long, default_value = "config/cloud.yaml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read every file of a snapshot back against its manifest.
+    Verify {
+        #[arg(short, long, default_value = "config/cloud.yaml")]
+        config: PathBuf,
+        id: String,
+    },
+    /// Remove a snapshot and the range files no other snapshot shares.
+    Delete {
+        #[arg(short, long, default_value = "config/cloud.yaml")]
+        config: PathBuf,
+        id: String,
+    },
+}
+
+fn store(config: &std::path::Path) -> anyhow::Result<(CloudConfig, SnapshotStore)> {
+    let cfg = CloudConfig::load(config)?;
+    let s = SnapshotStore::open(&cfg.snapshot.dir)?;
+    Ok((cfg, s))
+}
+
+fn bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{bytes}}/{{total_bytes}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b
+}
+
+pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<()> {
+    match cmd {
+        SnapshotCommand::Create { url, level } => {
+            let url = format!("{}/v1/admin/snapshots", url.trim_end_matches('/'));
+            let resp = http
+                .post(&url)
+                .query(&[("level", &level)])
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            anyhow::ensure!(
+                status.is_success(),
+                "snapshot failed ({status}): {}",
+                body["error"].as_str().unwrap_or("no answer")
+            );
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        SnapshotCommand::List { config, json } => {
+            let (_, s) = store(&config)?;
+            let all = s.list()?;
+            if json {
+                let v: Vec<_> = all
+                    .iter()
+                    .map(|l| match &l.manifest {
+                        Ok(m) => super::summary(m),
+                        Err(e) => serde_json::json!({ "id": l.id, "error": e }),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            for l in &all {
+                match &l.manifest {
+                    Ok(m) => println!(
+                        "{:<32} {:<8} {:>12} rows {:>14} bytes ({} written){}",
+                        m.id,
+                        m.level.to_string(),
+                        m.rows(),
+                        m.bytes(),
+                        m.bytes_written,
+                        m.base
+                            .as_ref()
+                            .map(|b| format!(", shares with {b}"))
+                            .unwrap_or_default()
+                    ),
+                    Err(e) => println!("{:<32} unusable: {e}", l.id),
+                }
+            }
+            Ok(())
+        }
+        SnapshotCommand::Verify { config, id } => {
+            let (_, s) = store(&config)?;
+            let m = s.load(&id)?;
+            let b = bar(m.bytes(), "verify");
+            let v = s.verify(&id, &|n| b.inc(n))?;
+            b.finish_and_clear();
+            println!(
+                "snapshot {id}: ok, {} ranges, {} rows, {} bytes read back",
+                v.ranges, v.rows, v.bytes
+            );
+            Ok(())
+        }
+        SnapshotCommand::Delete { config, id } => {
+            let (_, s) = store(&config)?;
+            let freed = s.delete(&id)?;
+            println!("snapshot {id} deleted; {freed} bytes freed");
+            Ok(())
+        }
+    }
+}
+
+/// `cloud-service restore ID`: into the config's (fresh) data directory.
+pub fn restore(config: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    let (cfg, s) = store(config)?;
+    let m = s.load(id)?;
+    let verify = bar(m.bytes(), "verify ");
+    let rows = indicatif::ProgressBar::new(m.rows());
+    rows.set_style(
+        indicatif::ProgressStyle::with_template("restore [{bar:40}] {pos}/{len} rows eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let r = super::restore::restore(&cfg, &s, id, &|what, n| {
+        if what == "verify" {
+            verify.inc(n)
+        } else {
+            rows.inc(n)
+        }
+    })?;
+    verify.finish_and_clear();
+    rows.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Copying what the point's reads see: the hot store day by day into the
+//! pool (a day already there under the same content is shared, not
+//! written), and the journal whole by SQLite's online backup.
+
+use super::SnapshotFail;
+use hotcold_core::codec::encode_segment;
+use hotcold_core::schema::{TableSchema, Window};
+use hotcold_core::snapshot::{range_file_name, FileEntry, RangeEntry, SnapshotManifest};
+use hotcold_core::ContentHash;
+use hotcold_snapshot::SnapshotStore;
+use rusqlite::Connection;
+use std::path::Path;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What one table's copy did.
+#[derive(Default)]
+pub(crate) struct Copied {
+    pub ranges: Vec<RangeEntry>,
+    pub bytes_written: u64,
+}
+
+/// Every day of every table that holds rows, oldest first, through the
+/// one read transaction `conn` has open. `progress` gets rows read.
+pub(crate) fn hot_ranges(
+    conn: &Connection,
+    schemas: &[TableSchema],
+    store: &SnapshotStore,
+    base: Option<&SnapshotManifest>,
+    zstd_level: i32,
+    segment_rows: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Copied, SnapshotFail> {
+    let mut out = Copied::default();
+    for s in schemas {
+        let mut from = i64::MIN;
+        while let Some(t) = hotcold_sqlite::min_time(conn, s, from)? {
+            let start = t.div_euclid(DAY_MS) * DAY_MS;
+            let w = Window::new(start, start.saturating_add(DAY_MS));
+            let content = hotcold_sqlite::content_hash(conn, s, w)?;
+            let name = range_file_name(&s.name, w, &content);
+            let shared = base
+                .and_then(|b| b.ranges.iter().find(|r| r.file == name))
+                .filter(|r| {
+                    std::fs::metadata(store.pool_path(&r.file)).is_ok_and(|m| m.len() == r.bytes)
+                });
+            let entry = match shared {
+                Some(r) => r.clone(),
+                None => {
+                    let e = write_range(conn, s, w, store, zstd_level, segment_rows)?;
+                    out.bytes_written += e.bytes;
+                    e
+                }
+            };
+            if entry.content != content {
+                return Err(SnapshotFail::Changed {
+                    table: s.name.clone(),
+                    window: w,
+                });
+            }
+            progress(content.rows);
+            out.ranges.push(entry);
+            if w.end <= from || w.end == i64::MAX {
+                break;
+            }
+            from = w.end;
+        }
+    }
+    Ok(out)
+}
+
+fn write_range(
+    conn: &Connection,
+    s: &TableSchema,
+    w: Window,
+    store: &SnapshotStore,
+    zstd_level: i32,
+    segment_rows: usize,
+) -> Result<RangeEntry, SnapshotFail> {
+    let mut wr = store.range_writer(&s.name, w)?;
+    let mut h = ContentHash::default();
+    hotcold_sqlite::scan::<SnapshotFail>(conn, s, w, u64::MAX, segment_rows, |b| {
+        h.add_batch(&b);
+        Ok(wr.write(&encode_segment(&b, zstd_level))?)
+    })?;
+    Ok(wr.finish(h)?)
+}
+
+/// The journal as the point's read transaction sees it, into `dir`.
+pub(crate) fn journal(conn: &Connection, dir: &Path) -> Result<FileEntry, SnapshotFail> {
+    let path = dir.join("journal.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let mut dst = Connection::open(&path)?;
+        let b = rusqlite::backup::Backup::new(conn, &mut dst)?;
+        b.run_to_completion(1 << 30, std::time::Duration::ZERO, None)?;
+    }
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| SnapshotFail::Io(format!("{}: {e}", path.display())))?;
+    let (bytes, blake3) = hotcold_snapshot::hash_file(&path)?;
+    Ok(FileEntry {
+        name: "journal.db".into(),
+        bytes,
+        blake3,
+    })
+}

@@ -1,0 +1,145 @@
+//! Snapshots of the cloud's tier: the hot store and the journal (with its
+//! floors and watermarks) at one point, kept in `snapshot.dir`, and the
+//! restore that turns one back into a data directory.
+//!
+//! `point.rs` fixes the point (the levels), `copy.rs` copies what it sees,
+//! `restore.rs` goes the other way. The cold tier is the NAS's own
+//! snapshot (`nas-gateway snapshot`): cold windows never change after
+//! their commit, so the gateway's ledger is its manifest.
+
+pub mod cli;
+mod copy;
+mod point;
+pub mod restore;
+#[cfg(test)]
+mod tests;
+
+use crate::api::AppState;
+use crate::config::{CloudConfig, HotConfig};
+use hotcold_core::schema::Window;
+use hotcold_core::snapshot::{Level, Side, SnapshotManifest, FORMAT};
+use hotcold_snapshot::{SnapshotStore, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use point::PointError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFail {
+    /// Not built for this edition (a ClickHouse hot store, a cluster).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Point(#[from] PointError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    HotSqlite(#[from] hotcold_sqlite::SqliteError),
+    #[error("{0}")]
+    Io(String),
+    /// A day read twice in one read transaction differed: a bug.
+    #[error("table {table} window {window} changed inside one read transaction")]
+    Changed { table: String, window: Window },
+    #[error("snapshot task failed: {0}")]
+    Task(String),
+}
+
+/// The hot SQLite file this config uses, or why snapshots cannot cover it.
+pub fn hot_path(cfg: &CloudConfig) -> Result<PathBuf, SnapshotFail> {
+    if cfg.cluster.is_some() {
+        return Err(SnapshotFail::Unsupported(
+            "snapshots of the cluster edition are not built yet: its hot tier is ClickHouse and its journal is in ZooKeeper".into(),
+        ));
+    }
+    match &cfg.hot {
+        HotConfig::Sqlite { path } => Ok(path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"))),
+        HotConfig::Clickhouse(_) => Err(SnapshotFail::Unsupported(
+            "snapshots cover a SQLite hot store; a ClickHouse hot store is not built yet (use its own BACKUP or FREEZE)".into(),
+        )),
+    }
+}
+
+/// Takes a snapshot of a running service. Blocking work runs off the
+/// async threads; at most one snapshot is written at a time (the store's
+/// lock, across processes too).
+pub async fn create(st: Arc<AppState>, level: Level) -> Result<SnapshotManifest, SnapshotFail> {
+    let hot = hot_path(&st.cfg)?;
+    tokio::task::spawn_blocking(move || create_blocking(&st, level, &hot))
+        .await
+        .map_err(|e| SnapshotFail::Task(e.to_string()))?
+}
+
+fn create_blocking(
+    st: &AppState,
+    level: Level,
+    hot: &std::path::Path,
+) -> Result<SnapshotManifest, SnapshotFail> {
+    let cfg = &st.cfg;
+    let store = SnapshotStore::open(&cfg.snapshot.dir)?;
+    let _lock = store.lock()?;
+    let base = store.latest()?;
+    let p = point::fix_point(
+        level,
+        hot,
+        &cfg.data_dir.join("journal.db"),
+        &st.gate,
+        &st.archiver.journal,
+        cfg.snapshot.bounded_skew.0,
+    )?;
+    let id = format!("{}-{level}", stamp(p.point_ms));
+    let dir = store.begin(&id)?;
+    let journal = copy::journal(&p.journal, &dir)?;
+    drop(p.journal);
+    let copied = copy::hot_ranges(
+        &p.hot,
+        &cfg.tables,
+        &store,
+        base.as_ref(),
+        cfg.snapshot.zstd_level,
+        cfg.archive.segment_rows,
+        &|_| {},
+    )?;
+    let m = SnapshotManifest {
+        format: FORMAT,
+        id,
+        side: Side::Cloud,
+        level,
+        point_ms: p.point_ms,
+        pause_us: p.pause_us,
+        skew_us: p.skew_us,
+        base: base.map(|b| b.id),
+        schemas: cfg.tables.clone(),
+        ranges: copied.ranges,
+        bytes_written: copied.bytes_written + journal.bytes,
+        files: vec![journal],
+    };
+    store.commit(&m)?;
+    tracing::info!(id = %m.id, %level, rows = m.rows(), bytes_written = m.bytes_written, pause_us = m.pause_us, skew_us = m.skew_us, "snapshot taken");
+    Ok(m)
+}
+
+/// `20261203T121530.123Z`: sorts by time, and is a plain file name.
+pub fn stamp(ms: i64) -> String {
+    let text = hotcold_core::time::format_timestamp_ms(ms);
+    text.chars().filter(|c| !matches!(c, '-' | ':')).collect()
+}
+
+/// A manifest as the API and the CLI show it (without its ranges).
+pub fn summary(m: &SnapshotManifest) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "side": m.side,
+        "level": m.level,
+        "point_ms": m.point_ms,
+        "pause_us": m.pause_us,
+        "skew_us": m.skew_us,
+        "base": m.base,
+        "tables": m.schemas.len(),
+        "ranges": m.ranges.len(),
+        "rows": m.rows(),
+        "bytes": m.bytes(),
+        "bytes_written": m.bytes_written,
+    })
+}

@@ -1,0 +1,114 @@
+//! Fixing the snapshot's point: one read transaction on the journal and
+//! one on the hot store, opened so that together they are a state the
+//! service could have crashed in (which every restart already recovers).
+//!
+//! The journal is read first. Between the two reads, the archive can only
+//! have moved a batch forward: a purge then leaves hot without rows of a
+//! window the journal still calls confirmed, which a restart treats as
+//! purged, never the other way round (hot rows of a window the journal
+//! calls purged). Ingest between them lands in windows the journal has
+//! not planned. So every level is consistent; they differ in the pause.
+
+use crate::archive::Journal;
+use crate::gate::IngestGate;
+use hotcold_core::snapshot::Level;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Two open read transactions and how they were fixed.
+pub(crate) struct Point {
+    pub hot: Connection,
+    pub journal: Connection,
+    pub point_ms: i64,
+    pub pause_us: u64,
+    pub skew_us: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PointError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Open(#[from] hotcold_sqlite::SqliteError),
+    /// Bounded: every try took longer between the two reads than allowed.
+    #[error("a bounded snapshot needs the journal's and the hot store's reads within {bound_us} µs of each other; {tries} tries took at best {best_us} µs (a loaded disk?); try again, or take a strict snapshot")]
+    Skew {
+        bound_us: u64,
+        best_us: u64,
+        tries: u32,
+    },
+    #[error("the journal's lock is poisoned")]
+    Poisoned,
+}
+
+/// Tries of a bounded snapshot before it gives up.
+const BOUNDED_TRIES: u32 = 5;
+
+fn open(path: &Path) -> Result<Connection, PointError> {
+    Ok(hotcold_sqlite::open(path)?)
+}
+
+/// Starts the read transaction: from the first read on, the connection
+/// sees the database as it was then (WAL), whatever writers do after.
+fn fix(c: &Connection) -> Result<(), PointError> {
+    c.execute_batch("BEGIN")?;
+    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(())
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+pub(crate) fn fix_point(
+    level: Level,
+    hot_path: &Path,
+    journal_path: &Path,
+    gate: &IngestGate,
+    journal: &Mutex<Journal>,
+    bound: Duration,
+) -> Result<Point, PointError> {
+    let mut best = u64::MAX;
+    for _ in 0..BOUNDED_TRIES {
+        let (j, h) = (open(journal_path)?, open(hot_path)?);
+        let asked = Instant::now();
+        let (pause_us, skew_us) = if level == Level::Strict {
+            // Ingest waits at the gate, the archive at the journal's lock,
+            // for as long as the two reads take to fix.
+            let held = gate.hold();
+            let lock = journal.lock().map_err(|_| PointError::Poisoned)?;
+            fix(&j)?;
+            let first = Instant::now();
+            fix(&h)?;
+            let skew = first.elapsed();
+            drop(lock);
+            drop(held);
+            (micros(asked.elapsed()), micros(skew))
+        } else {
+            fix(&j)?;
+            let first = Instant::now();
+            fix(&h)?;
+            (0, micros(first.elapsed()))
+        };
+        let point = Point {
+            hot: h,
+            journal: j,
+            point_ms: crate::clock::now_ms(),
+            pause_us,
+            skew_us,
+        };
+        if level != Level::Bounded || Duration::from_micros(skew_us) <= bound {
+            return Ok(point);
+        }
+        best = best.min(skew_us);
+    }
+    Err(PointError::Skew {
+        bound_us: micros(bound),
+        best_us: best,
+        tries: BOUNDED_TRIES,
+    })
+}
