@@ -39,6 +39,9 @@ pub struct NasConfig {
     /// A staged batch nothing has written for this long is removed (the
     /// cloud sends it again if it still wants it).
     pub staging_expiry: Span,
+    /// Where `nas-gateway snapshot` keeps snapshots of the cold store (put
+    /// it on another disk or volume than the cold store's).
+    pub snapshot_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +90,7 @@ impl Default for NasConfig {
             retention_every: Span(std::time::Duration::from_secs(86_400)),
             staging_budget: ByteSize(20 << 30),
             staging_expiry: Span(std::time::Duration::from_secs(7 * 86_400)),
+            snapshot_dir: "data/nas-snapshots".into(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod requests;
 pub mod retention;
 pub mod scrub;
 pub mod server;
+pub mod snapshot;
+pub mod snapshot_cli;
 pub mod staging;
 
 use anyhow::Context;

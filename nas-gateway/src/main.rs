@@ -64,6 +64,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Snapshots of the cold store: create, list, verify, delete.
+    Snapshot {
+        #[command(subcommand)]
+        command: nas_gateway::snapshot_cli::SnapshotCommand,
+    },
+    /// Restore a snapshot into the config's cold store (stop the gateway
+    /// first); a restore stopped part-way is finished by running it again.
+    Restore {
+        #[arg(short, long, default_value = "config/nas.yaml")]
+        config: PathBuf,
+        id: String,
+    },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
         #[arg(short, long, default_value = "config/nas.yaml")]
@@ -180,6 +192,10 @@ async fn run() -> anyhow::Result<()> {
             out,
             json,
         } => export(config, table, from, to, out, json).await,
+        Command::Snapshot { command } => nas_gateway::snapshot_cli::run(command).await,
+        Command::Restore { config, id } => {
+            nas_gateway::snapshot_cli::restore_cmd(&config, &id).await
+        }
         Command::CheckConfig { config } => {
             let cfg = NasConfig::load(&config)?;
             nas_gateway::preflight(&cfg)

@@ -120,8 +120,9 @@ pub fn cold_store_yaml(cold: &ColdKind, indent: &str) -> String {
 pub fn gateway_yaml(dir: &Path, listen: &str, certs: &Path, cold: &ColdKind) -> String {
     let cold = cold_store_yaml(cold, "  ");
     format!(
-        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\nhttp-listen: 127.0.0.1:0\n",
+        "listen: {listen}\ndata-dir: {}\ntls:\n  ca: {c}/ca.pem\n  cert: {c}/nas-gateway.pem\n  key: {c}/nas-gateway.key\ncold:\n{cold}\ncommit-retry: 1s\nhttp-listen: 127.0.0.1:0\nsnapshot-dir: {}\n",
         dir.join("nas").display(),
+        dir.join("nas-snapshots").display(),
         c = certs.display()
     )
 }

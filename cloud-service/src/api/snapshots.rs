@@ -28,9 +28,10 @@ pub async fn create(
         Err(e @ SnapshotFail::Unsupported(_)) => {
             Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
         }
-        Err(e @ SnapshotFail::Point(snapshot::PointError::Skew { .. })) => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-        }
+        Err(e @ SnapshotFail::Point(snapshot::PointError::Skew { .. })) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+        )),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

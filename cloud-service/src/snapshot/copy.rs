@@ -1,6 +1,10 @@
-//! Copying what the point's reads see: the hot store day by day into the
-//! pool (a day already there under the same content is shared, not
+//! Copying what the point's reads see: the hot store hour by hour into
+//! the pool (an hour already there under the same content is shared, not
 //! written), and the journal whole by SQLite's online backup.
+//!
+//! Why hours: ingest keeps changing the newest hours only, so a snapshot
+//! after the last one rewrites those and shares the rest; by day, every
+//! snapshot would rewrite today whole.
 
 use super::SnapshotFail;
 use hotcold_core::codec::encode_segment;
@@ -11,7 +15,7 @@ use hotcold_snapshot::SnapshotStore;
 use rusqlite::Connection;
 use std::path::Path;
 
-const DAY_MS: i64 = 86_400_000;
+const RANGE_MS: i64 = 3_600_000;
 
 /// What one table's copy did.
 #[derive(Default)]
@@ -20,7 +24,7 @@ pub(crate) struct Copied {
     pub bytes_written: u64,
 }
 
-/// Every day of every table that holds rows, oldest first, through the
+/// Every hour of every table that holds rows, oldest first, through the
 /// one read transaction `conn` has open. `progress` gets rows read.
 pub(crate) fn hot_ranges(
     conn: &Connection,
@@ -35,8 +39,8 @@ pub(crate) fn hot_ranges(
     for s in schemas {
         let mut from = i64::MIN;
         while let Some(t) = hotcold_sqlite::min_time(conn, s, from)? {
-            let start = t.div_euclid(DAY_MS) * DAY_MS;
-            let w = Window::new(start, start.saturating_add(DAY_MS));
+            let start = t.div_euclid(RANGE_MS) * RANGE_MS;
+            let w = Window::new(start, start.saturating_add(RANGE_MS));
             let content = hotcold_sqlite::content_hash(conn, s, w)?;
             let name = range_file_name(&s.name, w, &content);
             let shared = base

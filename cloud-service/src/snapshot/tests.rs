@@ -19,8 +19,11 @@ fn writes_after_the_point_are_not_in_the_copies() {
     let journal = Mutex::new(Journal::open(&jp).expect("journal"));
     let gate = IngestGate::default();
     for level in [Level::Strict, Level::Bounded, Level::Eventual] {
-        let p = fix_point(level, &hot, &jp, &gate, &journal, Duration::from_secs(1)).expect("point");
-        writer.execute_batch("INSERT INTO t VALUES (2)").expect("insert");
+        let p =
+            fix_point(level, &hot, &jp, &gate, &journal, Duration::from_secs(1)).expect("point");
+        writer
+            .execute_batch("INSERT INTO t VALUES (2)")
+            .expect("insert");
         journal
             .lock()
             .expect("lock")
@@ -33,7 +36,11 @@ fn writes_after_the_point_are_not_in_the_copies() {
         let before: i64 = writer
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
-        assert_eq!(n, before - 1, "{level}: the row after the point is not seen");
+        assert_eq!(
+            n,
+            before - 1,
+            "{level}: the row after the point is not seen"
+        );
         let out = dir.path().join(format!("copy-{level}"));
         std::fs::create_dir_all(&out).expect("dir");
         super::copy::journal(&p.journal, &out).expect("backup");
@@ -42,7 +49,10 @@ fn writes_after_the_point_are_not_in_the_copies() {
         let live = journal.lock().expect("lock").floors().expect("floors");
         assert!(live.contains_key("trades"));
         if level == Level::Strict {
-            assert!(!floors.contains_key("trades"), "floor raised after the point");
+            assert!(
+                !floors.contains_key("trades"),
+                "floor raised after the point"
+            );
             assert!(p.pause_us > 0);
         }
     }
