@@ -194,8 +194,10 @@ pub async fn start(
         counters: Default::default(),
         tokens,
         cluster,
+        backup: Default::default(),
     });
     let prefetch = tokio::spawn(prefetch_loop(state.clone()));
+    let backup = tokio::spawn(snapshot::backup::run_loop(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .with_context(|| format!("cannot bind HTTP {}", cfg.http_listen))?;
@@ -213,6 +215,7 @@ pub async fn start(
         keys.abort();
         watch.abort();
         prefetch.abort();
+        backup.abort();
         cluster_tasks.iter().for_each(|t| t.abort());
         r
     });

@@ -148,6 +148,11 @@ enum Command {
         config: PathBuf,
         /// The snapshot's id (`cloud-service snapshot list`).
         id: String,
+        /// Read the snapshot from this directory instead of snapshot.dir:
+        /// a copy of the NAS's `snapshot-dir/cloud` (the hot backups),
+        /// after the cloud's disk was lost.
+        #[arg(long)]
+        from: Option<PathBuf>,
     },
     /// Load a configuration and report whether it is valid.
     CheckConfig {
@@ -338,7 +343,9 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Snapshot { command } => cloud_service::snapshot::cli::run(command, http()).await,
-        Command::Restore { config, id } => cloud_service::snapshot::cli::restore(&config, &id),
+        Command::Restore { config, id, from } => {
+            cloud_service::snapshot::cli::restore(&config, &id, from.as_deref())
+        }
         Command::CheckConfig { config } => {
             let cfg = CloudConfig::load(&config)?;
             cloud_service::preflight(&cfg)

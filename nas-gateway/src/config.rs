@@ -42,6 +42,9 @@ pub struct NasConfig {
     /// Where `nas-gateway snapshot` keeps snapshots of the cold store (put
     /// it on another disk or volume than the cold store's).
     pub snapshot_dir: PathBuf,
+    /// The cloud's hot backups kept in `snapshot-dir/cloud`: the newest
+    /// this many (older ones are deleted as each new one is kept).
+    pub snapshot_keep: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +94,7 @@ impl Default for NasConfig {
             staging_budget: ByteSize(20 << 30),
             staging_expiry: Span(std::time::Duration::from_secs(7 * 86_400)),
             snapshot_dir: "data/nas-snapshots".into(),
+            snapshot_keep: 48,
         }
     }
 }
@@ -126,6 +130,12 @@ impl NasConfig {
     /// Checks what serde cannot: value ranges that would make `serve`
     /// fail or never commit.
     pub fn validate(&self) -> Result<(), String> {
+        if self.snapshot_keep == 0 {
+            return Err(
+                "snapshot-keep: 0 would delete every hot backup as it is kept; give 1 or more"
+                    .into(),
+            );
+        }
         if self.max_frame.0 < MIN_MAX_FRAME {
             return Err(format!(
                 "max-frame: {} cannot hold a chunk; it must be at least {} and more than the cloud's link.chunk-size (default 1MiB)",

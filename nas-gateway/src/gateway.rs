@@ -24,6 +24,9 @@ pub struct Gateway<S> {
     /// next one checks (and creates) again.
     queried: Mutex<HashSet<String>>,
     pub counters: Counters,
+    /// Where the cloud's hot backups are kept (`backup.rs`); none in the
+    /// standalone edition, which has no link.
+    pub backups: Option<crate::backup::Backups>,
 }
 
 /// Totals since start.
@@ -56,7 +59,14 @@ impl<S: ColdStore> Gateway<S> {
             busy: Mutex::new(HashSet::new()),
             queried: Mutex::new(HashSet::new()),
             counters: Default::default(),
+            backups: None,
         }
+    }
+
+    /// Keeps the cloud's hot backups in `backups`.
+    pub fn with_backups(mut self, backups: crate::backup::Backups) -> Self {
+        self.backups = Some(backups);
+        self
     }
 
     /// Marks `batch` as in progress until the guard drops; `None` if it

@@ -2,6 +2,7 @@
 //! stages them, commits them to the cold store exactly once, and answers
 //! cold queries.
 
+pub mod backup;
 pub mod cold;
 pub mod commit;
 pub mod committer;
@@ -112,11 +113,11 @@ async fn start_with<S: ColdStore>(
         None => hotcold_link::server_endpoint(cfg.listen, &cfg.tls_files(), &tuning)?,
     };
     let addr = endpoint.local_addr()?;
-    let gw = Arc::new(gateway::Gateway::new(
-        store,
-        staging,
-        cfg.max_frame.0 as usize,
-    ));
+    let backups = backup::Backups::open(&cfg.snapshot_dir.join("cloud"), cfg.snapshot_keep)
+        .with_context(|| format!("snapshot-dir {}", cfg.snapshot_dir.display()))?;
+    let gw = Arc::new(
+        gateway::Gateway::new(store, staging, cfg.max_frame.0 as usize).with_backups(backups),
+    );
     let committer = tokio::spawn(committer::committer(gw.clone(), cfg.commit_retry.0));
     let retention = tokio::spawn(retention::run(
         gw.clone(),

@@ -77,6 +77,12 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
             s.write_frame(&Frame::Committed(reply)).await?;
             Ok(())
         }
+        Frame::BackupOffer(m) => match &gw.backups {
+            Some(b) => crate::backup::offer(s, b, *m).await,
+            None => Err(RequestError::Refused(
+                "this gateway keeps no hot backups".into(),
+            )),
+        },
         Frame::LedgerQuery(ids) => {
             let out = gw.ledger_records(ids).await?;
             s.write_frame(&Frame::LedgerEntries(out)).await?;

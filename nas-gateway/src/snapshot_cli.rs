@@ -47,7 +47,8 @@ fn bar(what: &str) -> indicatif::ProgressBar {
 
 fn open(config: &Path) -> anyhow::Result<(NasConfig, SnapshotStore)> {
     let cfg = NasConfig::load(config)?;
-    let s = SnapshotStore::open(&cfg.snapshot_dir)?;
+    // The NAS's own snapshots; the cloud's hot backups are in `cloud/`.
+    let s = SnapshotStore::open(&cfg.snapshot_dir.join("nas"))?;
     Ok((cfg, s))
 }
 

@@ -154,6 +154,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
         "link": link,
         "recent_batches": recent,
         "cluster": st.cluster.as_ref().map(|c| c.status()),
+        "backup": backup_status(&st),
         "prefetch": st.router.demand.last.lock().ok().and_then(|l| l.clone()).map(|(at, r)| {
             serde_json::json!({ "at": hotcold_core::time::format_timestamp_ms(at), "report": r })
         }),
@@ -360,4 +361,16 @@ pub async fn metrics(
         )],
         super::metrics::render(&st).await,
     )
+}
+
+/// The hot backup's last outcome, with its age (status, the status page).
+fn backup_status(st: &AppState) -> serde_json::Value {
+    let b = st.backup.get();
+    let age = b
+        .last_ok_ms
+        .map(|t| ((crate::clock::now_ms() - t).max(0) as f64) / 1000.0);
+    let mut v = serde_json::to_value(&b).unwrap_or_default();
+    v["age_s"] = serde_json::json!(age);
+    v["every_s"] = serde_json::json!(st.cfg.snapshot.backup_every.0.as_secs());
+    v
 }

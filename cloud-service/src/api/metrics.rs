@@ -325,6 +325,11 @@ pub async fn render(st: &AppState) -> String {
                 "Of those, the bytes prefetch asked for (paced by the bandwidth limit).",
                 &link.prefetch_bytes,
             ),
+            (
+                "hotcold_backup_bytes_total",
+                "Bytes of hot backups sent to the NAS.",
+                &link.backup_bytes,
+            ),
         ]);
     }
     for (name, help, v) in counters {
@@ -334,6 +339,15 @@ pub async fn render(st: &AppState) -> String {
             "counter",
             help,
             &one(v.load(Relaxed) as f64),
+        );
+    }
+    if let Some(at) = st.backup.get().last_ok_ms {
+        metric(
+            &mut out,
+            "hotcold_backup_age_seconds",
+            "gauge",
+            "Seconds since the NAS last confirmed a hot backup (absent before the first).",
+            &one(((crate::clock::now_ms() - at).max(0) as f64) / 1000.0),
         );
     }
     let (hits, misses) = (

@@ -1,5 +1,6 @@
 //! `POST /v1/admin/snapshots?level=strict|bounded|eventual` takes a
 //! snapshot of the hot store and the journal; `GET` lists them.
+//! `POST /v1/admin/backup` takes one and sends it to the NAS now.
 
 use super::{ApiError, AppState};
 use crate::snapshot::{self, SnapshotFail};
@@ -52,4 +53,16 @@ pub async fn list(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Va
         })
         .collect();
     Ok(Json(serde_json::json!({ "snapshots": v })))
+}
+
+pub async fn backup(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    match snapshot::backup::run_once(st).await {
+        Ok(v) => Ok(Json(v)),
+        Err(e @ SnapshotFail::Unsupported(_)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        // The NAS away or refusing: the operator's to see, not a bug here.
+        Err(e @ SnapshotFail::Io(_)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }

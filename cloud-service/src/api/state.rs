@@ -29,6 +29,8 @@ pub struct AppState {
     pub tokens: crate::config::ResolvedTokens,
     /// The cluster edition's view (role, leader, replicas); None alone.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The last hot backup to the NAS (`snapshot/backup.rs`).
+    pub backup: crate::snapshot::backup::BackupState,
 }
 
 impl AppState {

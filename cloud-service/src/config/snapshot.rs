@@ -18,6 +18,12 @@ pub struct SnapshotConfig {
     pub bounded_skew: Span,
     /// zstd level of the range files.
     pub zstd_level: i32,
+    /// How often a strict snapshot is taken and sent to the NAS (the hot
+    /// backup): losing the cloud's disk loses at most this much. `0s`
+    /// turns it off. Only with a link (the pair), not standalone.
+    pub backup_every: Span,
+    /// Snapshots kept in `dir`; older ones are deleted after each backup.
+    pub keep: usize,
 }
 
 impl Default for SnapshotConfig {
@@ -26,6 +32,8 @@ impl Default for SnapshotConfig {
             dir: "data/snapshots".into(),
             bounded_skew: Span(Duration::from_millis(10)),
             zstd_level: 3,
+            backup_every: Span(Duration::from_secs(3600)),
+            keep: 24,
         }
     }
 }
@@ -37,6 +45,11 @@ impl SnapshotConfig {
                 "snapshot.zstd-level: {} is outside 1..=19",
                 self.zstd_level
             ));
+        }
+        if self.keep == 0 {
+            return Err(
+                "snapshot.keep: must be 1 or more (the newest is the next one's base)".into(),
+            );
         }
         if self.bounded_skew.0.is_zero() {
             return Err("snapshot.bounded-skew: must be more than 0".into());

@@ -39,6 +39,8 @@ pub struct LinkClient {
     /// them that prefetch asked for.
     pub query_bytes: std::sync::atomic::AtomicU64,
     pub prefetch_bytes: std::sync::atomic::AtomicU64,
+    /// Bytes of hot backups sent (`backup.rs`).
+    pub backup_bytes: std::sync::atomic::AtomicU64,
     /// `nas-dials`: woken when the NAS connects.
     pub(super) arrived: tokio::sync::Notify,
     /// `nas-dials`: when each recent connection (by `stable_id`) arrived.
@@ -79,6 +81,7 @@ impl LinkClient {
             down: std::sync::Mutex::new(None),
             query_streams: tokio::sync::Semaphore::new(hotcold_link::endpoint::QUERY_STREAMS),
             query_bytes: Default::default(),
+            backup_bytes: Default::default(),
             prefetch_bytes: Default::default(),
             arrived: tokio::sync::Notify::new(),
             accepted: Default::default(),

@@ -2,6 +2,7 @@
 //! reconnect backoff and transfer-rate meter.
 
 mod accept;
+mod backup;
 pub mod client;
 mod deliver;
 mod error;

@@ -21,6 +21,12 @@ pub enum SnapshotCommand {
         #[arg(long, default_value = "strict")]
         level: String,
     },
+    /// Ask the running service for a strict snapshot and send it to the
+    /// NAS now (it also does so every snapshot.backup-every).
+    Backup {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// The snapshots in snapshot.dir, oldest first.
     List {
         #[arg(short, long, default_value = "config/cloud.yaml")]
@@ -80,6 +86,23 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
+        SnapshotCommand::Backup { url } => {
+            let url = format!("{}/v1/admin/backup", url.trim_end_matches('/'));
+            let resp = http
+                .post(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            anyhow::ensure!(
+                status.is_success(),
+                "backup failed ({status}): {}",
+                body["error"].as_str().unwrap_or("no answer")
+            );
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
         SnapshotCommand::List { config, json } => {
             let (_, s) = store(&config)?;
             let all = s.list()?;
@@ -134,9 +157,21 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
     }
 }
 
-/// `cloud-service restore ID`: into the config's (fresh) data directory.
-pub fn restore(config: &std::path::Path, id: &str) -> anyhow::Result<()> {
+/// `cloud-service restore ID`: into the config's (fresh) data directory,
+/// from `snapshot.dir` or `from` (a copy of the NAS's `snapshot-dir/cloud`).
+pub fn restore(
+    config: &std::path::Path,
+    id: &str,
+    from: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let (cfg, s) = store(config)?;
+    let s = match from {
+        Some(d) => {
+            anyhow::ensure!(d.is_dir(), "--from {}: no such directory", d.display());
+            SnapshotStore::open(d)?
+        }
+        None => s,
+    };
     let m = s.load(id)?;
     let verify = bar(m.bytes(), "verify ");
     let rows = indicatif::ProgressBar::new(m.rows());

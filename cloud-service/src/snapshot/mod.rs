@@ -7,6 +7,7 @@
 //! snapshot (`nas-gateway snapshot`): cold windows never change after
 //! their commit, so the gateway's ledger is its manifest.
 
+pub mod backup;
 pub mod cli;
 mod copy;
 mod point;

@@ -97,6 +97,41 @@ pub enum Frame {
     /// Cloud → gateway: count and hash a committed window again; the
     /// gateway answers `Committed` with what its cold store holds now.
     Recheck(Recheck),
+    /// Cloud → gateway: keep this snapshot of the hot tier; the gateway
+    /// answers `BackupNeed` (the hot backup, `backup.rs` on both sides).
+    BackupOffer(Box<crate::snapshot::SnapshotManifest>),
+    /// Gateway → cloud: the snapshot's files it lacks, in the order the
+    /// cloud sends them, with the bytes of each it already holds.
+    BackupNeed(Vec<BackupNeed>),
+    /// Cloud → gateway: bytes of needed file `index` from `offset`.
+    BackupData {
+        index: u32,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// Cloud → gateway: every needed byte was sent; verify and keep.
+    BackupSent,
+    /// Gateway → cloud: the snapshot is kept, every file verified.
+    BackupDone(BackupReply),
+}
+
+/// One file of a hot backup the gateway lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupNeed {
+    pub file: String,
+    /// Bytes of it the gateway kept from an earlier, cut transfer: the
+    /// cloud sends from there (resume).
+    pub have: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupReply {
+    pub id: String,
+    /// Bytes received for this snapshot (resumed parts not counted twice).
+    pub bytes_received: u64,
+    /// Snapshots the gateway removed by its `snapshot-keep`.
+    #[serde(default)]
+    pub removed: Vec<String>,
 }
 
 /// A committed batch as the gateway's ledger records it.
@@ -158,6 +193,11 @@ impl Frame {
             Frame::LedgerQuery(_) => 12,
             Frame::LedgerEntries(_) => 13,
             Frame::Recheck(_) => 14,
+            Frame::BackupOffer(_) => 15,
+            Frame::BackupNeed(_) => 16,
+            Frame::BackupData { .. } => 17,
+            Frame::BackupSent => 18,
+            Frame::BackupDone(_) => 19,
         }
     }
 
@@ -178,6 +218,11 @@ impl Frame {
             Frame::LedgerQuery(_) => "LedgerQuery",
             Frame::LedgerEntries(_) => "LedgerEntries",
             Frame::Recheck(_) => "Recheck",
+            Frame::BackupOffer(_) => "BackupOffer",
+            Frame::BackupNeed(_) => "BackupNeed",
+            Frame::BackupData { .. } => "BackupData",
+            Frame::BackupSent => "BackupSent",
+            Frame::BackupDone(_) => "BackupDone",
         }
     }
 
@@ -209,6 +254,19 @@ impl Frame {
                 out.extend_from_slice(&index.to_be_bytes());
                 out.push(u8::from(*ok));
             }
+            Frame::BackupOffer(m) => to_json(out, m.as_ref()),
+            Frame::BackupNeed(n) => to_json(out, n),
+            Frame::BackupData {
+                index,
+                offset,
+                data,
+            } => {
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(data);
+            }
+            Frame::BackupSent => {}
+            Frame::BackupDone(r) => to_json(out, r),
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -249,7 +307,7 @@ impl Frame {
         }
         let kind = buf[4];
         let p = &buf[5..total];
-        if kind != 3 && kind != 8 && p.len() > MAX_CONTROL_FRAME {
+        if kind != 3 && kind != 8 && kind != 17 && p.len() > MAX_CONTROL_FRAME {
             return Err(FrameError::TooLarge {
                 len: p.len(),
                 max: MAX_CONTROL_FRAME,
@@ -299,6 +357,30 @@ impl Frame {
                     })
                 }
             },
+            15 => {
+                let m: crate::snapshot::SnapshotManifest = json("backup offer", p)?;
+                m.validate().map_err(|e| FrameError::Bad {
+                    kind: "backup offer",
+                    reason: e.to_string(),
+                })?;
+                Frame::BackupOffer(Box::new(m))
+            }
+            16 => Frame::BackupNeed(json("backup need", p)?),
+            17 => match (p.get(..4), p.get(4..12)) {
+                (Some(i), Some(o)) => Frame::BackupData {
+                    index: u32::from_be_bytes([i[0], i[1], i[2], i[3]]),
+                    offset: u64::from_be_bytes([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]),
+                    data: p[12..].to_vec(),
+                },
+                _ => {
+                    return Err(FrameError::Bad {
+                        kind: "backup data",
+                        reason: "no index and offset".into(),
+                    })
+                }
+            },
+            18 => Frame::BackupSent,
+            19 => Frame::BackupDone(json("backup done", p)?),
             k => return Err(FrameError::UnknownKind(k)),
         };
         Ok(Some((frame, total)))

@@ -37,6 +37,21 @@ fn round_trips_and_incomplete() {
             reason: "cold store down".into(),
         }),
         Frame::LedgerQuery(vec!["a".into(), "b".into()]),
+        Frame::BackupNeed(vec![BackupNeed {
+            file: "journal.db".into(),
+            have: 4096,
+        }]),
+        Frame::BackupData {
+            index: 2,
+            offset: 1 << 40,
+            data: vec![7; 33],
+        },
+        Frame::BackupSent,
+        Frame::BackupDone(BackupReply {
+            id: "s1".into(),
+            bytes_received: 12,
+            removed: vec!["s0".into()],
+        }),
         Frame::LedgerEntries(vec![LedgerRecord {
             batch_id: "a".into(),
             table: "t".into(),

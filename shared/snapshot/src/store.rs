@@ -234,8 +234,13 @@ impl SnapshotStore {
     /// Removes a snapshot, then every pool file no remaining snapshot
     /// names. Returns the bytes freed.
     pub fn delete(&self, id: &str) -> Result<u64, StoreError> {
-        check_snapshot_id(id)?;
         let _lock = self.lock()?;
+        self.delete_locked(id)
+    }
+
+    /// `delete`, for a caller that holds the lock already.
+    pub fn delete_locked(&self, id: &str) -> Result<u64, StoreError> {
+        check_snapshot_id(id)?;
         let d = self.snapshot_path(id);
         if !d.is_dir() {
             return Err(StoreError::NotFound(id.to_string()));
@@ -261,7 +266,8 @@ impl SnapshotStore {
         for e in fs::read_dir(&pool).map_err(io_err(&pool))? {
             let e = e.map_err(io_err(&pool))?;
             let name = e.file_name().to_string_lossy().to_string();
-            if !keep.contains(&name) {
+            // Parts of a cut transfer are resumed, not swept.
+            if !keep.contains(&name) && !name.ends_with(".part") {
                 freed += e.metadata().map_or(0, |m| m.len());
                 fs::remove_file(e.path()).map_err(io_err(&e.path()))?;
             }
