@@ -86,7 +86,20 @@ function overview(status) {
     row("last hour", chart(l.history || []), "link-history");
     row("sent", bytes(l.bytes_sent));
     if (l.deferred) row("deferred", l.deferred.reason);
+    row("hot backup", backup(status.backup || {}), "backup");
   }
+}
+
+// The last hot backup to the NAS: how old, and a failure since, if any.
+function backup(b) {
+  const every = b.every_s ? ` (every ${duration(b.every_s)})` : " (off)";
+  let text = b.last_ok_ms == null
+    ? "none yet" + every
+    : `${b.last_id}, ${duration(Math.round(b.age_s))} ago, ${b.rows} rows${every}`;
+  if (b.last_error_ms != null && (b.last_ok_ms == null || b.last_error_ms > b.last_ok_ms)) {
+    text += `; last try failed: ${b.last_error}`;
+  }
+  return text;
 }
 
 // A health component's detail in words: stuck batches by day and why,

@@ -106,7 +106,8 @@ async fn the_status_page_shows_what_the_api_says() {
     );
     let stack = Stack::start(StackOptions {
         extra_yaml: format!(
-            "admin:\n  token-file: {}\ncost:\n  cloud-disk-per-gb-month: 0.10\n  egress-per-gb: 0.09\n  nas-per-month: 15\n  currency: USD\n",
+            "snapshot:\n  dir: {}\nadmin:\n  token-file: {}\ncost:\n  cloud-disk-per-gb-month: 0.10\n  egress-per-gb: 0.09\n  nas-per-month: 15\n  currency: USD\n",
+            dir.path().join("snapshots").display(),
             token_file.display()
         ),
         gateway_env: vec![(nas_gateway::failpoint::ENV.to_string(), tamper)],
@@ -128,6 +129,14 @@ async fn the_status_page_shows_what_the_api_says() {
         .await
         .expect("archive");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let r = http
+        .post(format!("{url}/v1/admin/backup"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("backup");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let backup: serde_json::Value = r.json().await.expect("backup json");
     let cold = rusqlite::Connection::open(stack.dir.path().join("nas/cold.db")).expect("cold.db");
     let (a, b) = (d0 + DAY_MS, d0 + 2 * DAY_MS);
     cold.execute(
@@ -233,6 +242,12 @@ async fn the_status_page_shows_what_the_api_says() {
         dom.contains("data-component=\"last_archive_run\""),
         "no alert: {dom}"
     );
+    let shown = format!(
+        "<dd id=\"backup\">{}, ",
+        backup["id"].as_str().expect("backup id")
+    );
+    assert!(dom.contains(&shown), "backup {shown} not shown: {dom}");
+    assert!(dom.contains("rows (every 60 min)"), "{dom}");
     let backlog = format!("{} batches", status["backlog"]["batches"]);
     assert!(dom.contains(&backlog), "backlog {backlog} not shown");
     // The link's last hour: sixty minutes adding up to what status says.
