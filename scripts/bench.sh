@@ -56,6 +56,10 @@ report=target/bench-report.md
   echo
   target/release/bench_arrow --rows "${ARROW_ROWS:-5000000}"
   echo
+  echo "### Snapshots, restore and the hot backup (target/release/bench_snapshot)"
+  echo
+  target/release/bench_snapshot --rows "${SNAPSHOT_ROWS:-2000000}"
+  echo
   echo "### Query latency (target/release/bench_query)"
   echo
   target/release/bench_query --runs "${QUERY_RUNS:-300}"
