@@ -196,6 +196,13 @@ pub async fn start(
         cluster,
         backup: Default::default(),
     });
+    if cfg.data_dir.join(snapshot::reconcile::MARKER).exists() {
+        tracing::warn!(
+            "restored from a snapshot: archive runs wait for the reconcile with the cold ledger"
+        );
+        state.archiver.hold_for_restore(true);
+    }
+    let reconcile = tokio::spawn(snapshot::reconcile::after_restore(state.clone()));
     let prefetch = tokio::spawn(prefetch_loop(state.clone()));
     let backup = tokio::spawn(snapshot::backup::run_loop(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
@@ -216,6 +223,7 @@ pub async fn start(
         watch.abort();
         prefetch.abort();
         backup.abort();
+        reconcile.abort();
         cluster_tasks.iter().for_each(|t| t.abort());
         r
     });

@@ -63,6 +63,10 @@ pub trait InProcess: Send + Sync {
     fn deliver(&self, m: Manifest, chunks: ChunkFn) -> BoxFuture<'_, Result<Outcome, String>>;
     fn recheck(&self, r: Recheck) -> BoxFuture<'_, Result<CommitReply, String>>;
     fn ledger(&self, ids: Vec<String>) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>>;
+    fn ledger_after(
+        &self,
+        q: hotcold_core::frame::LedgerAfter,
+    ) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>>;
     /// Streams the answer's batches into `out` (no byte bound: that one
     /// protects the link, and there is none).
     fn query(
@@ -87,6 +91,13 @@ impl<S: ColdStore> InProcess for Gateway<S> {
 
     fn ledger(&self, ids: Vec<String>) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>> {
         Box::pin(async move { self.ledger_records(ids).await.map_err(text) })
+    }
+
+    fn ledger_after(
+        &self,
+        q: hotcold_core::frame::LedgerAfter,
+    ) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>> {
+        Box::pin(async move { Gateway::ledger_after(self, q).await.map_err(text) })
     }
 
     fn query(

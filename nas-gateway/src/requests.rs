@@ -138,6 +138,34 @@ impl<S: ColdStore> Gateway<S> {
         Ok(out)
     }
 
+    /// The ledger's entries of `table` whose window ends after `after`,
+    /// oldest first, at most `MAX_LEDGER_QUERY` (the cloud asks again from
+    /// the last one's end for more).
+    pub(crate) async fn ledger_after(
+        &self,
+        q: hotcold_core::frame::LedgerAfter,
+    ) -> Result<Vec<LedgerRecord>, RequestError> {
+        let expired = self.store.expired_batches().await.map_err(|e| refuse(&e))?;
+        let mut out: Vec<LedgerRecord> = self
+            .store
+            .ledger_list()
+            .await
+            .map_err(|e| refuse(&e))?
+            .into_iter()
+            .filter(|e| e.table == q.table && e.window.end > q.after)
+            .map(|e| LedgerRecord {
+                expired: expired.contains(&e.batch_id),
+                batch_id: e.batch_id,
+                table: e.table,
+                window: e.window,
+                cold: e.content,
+            })
+            .collect();
+        out.sort_by_key(|r| (r.window.start, r.window.end));
+        out.truncate(hotcold_core::frame::MAX_LEDGER_QUERY);
+        Ok(out)
+    }
+
     /// Checks a cold query and plans it; the first query of a schema also
     /// creates or checks its table.
     pub(crate) async fn prepare_query(&self, q: &ColdQuery) -> Result<Prepared, RequestError> {

@@ -77,6 +77,11 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
             s.write_frame(&Frame::Committed(reply)).await?;
             Ok(())
         }
+        Frame::LedgerAfter(q) => {
+            let out = gw.ledger_after(q).await?;
+            s.write_frame(&Frame::LedgerEntries(out)).await?;
+            Ok(())
+        }
         Frame::BackupOffer(m) => match &gw.backups {
             Some(b) => crate::backup::offer(s, b, *m).await,
             None => Err(RequestError::Refused(

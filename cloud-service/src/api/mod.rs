@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(snapshots::list).post(snapshots::create),
         )
         .route("/v1/admin/backup", post(snapshots::backup))
+        .route("/v1/admin/reconcile", post(snapshots::reconcile))
         .route(
             "/v1/admin/bwlimit",
             get(admin::get_bwlimit).put(admin::put_bwlimit),

@@ -66,3 +66,32 @@ pub async fn backup(State(st): State<Arc<AppState>>) -> Result<Json<serde_json::
         Err(e) => Err(ApiError::internal(e)),
     }
 }
+
+/// `POST /v1/admin/reconcile[?dry_run=true]`: the journal against the cold
+/// ledger, with what was (or would be) repaired.
+pub async fn reconcile(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let dry_run = match q.get("dry_run").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "dry_run={v:?}: true or false"
+            )))
+        }
+    };
+    use crate::snapshot::reconcile::{reconcile, ReconcileError};
+    match reconcile(&st, dry_run).await {
+        Ok(r) => Ok(Json(
+            serde_json::json!({ "dry_run": dry_run, "repairs": r }),
+        )),
+        Err(e @ ReconcileError::Busy) => Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
+        Err(e @ ReconcileError::Cold(_)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}

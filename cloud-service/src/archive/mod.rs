@@ -116,6 +116,10 @@ pub struct Archiver {
     cold_cache: Option<Arc<ColdCache>>,
     pub(crate) cloud_id: String,
     running: tokio::sync::Mutex<()>,
+    /// Set from start until the reconcile after a restore is done: runs
+    /// answer `AlreadyRunning` meanwhile, so nothing plans a window the
+    /// cold ledger may already hold under another id.
+    restore_hold: std::sync::atomic::AtomicBool,
     /// The last run's report and when it ended; the next scheduled start.
     last: Mutex<RunTimes>,
     pub(crate) counters: Counters,
@@ -176,6 +180,7 @@ impl Archiver {
             cold_cache: p.cold_cache,
             cloud_id: p.cloud_id,
             running: tokio::sync::Mutex::new(()),
+            restore_hold: Default::default(),
             last: Mutex::new((None, None)),
             counters: Counters::default(),
             lease: std::sync::OnceLock::new(),
@@ -212,9 +217,27 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
+        if self.restore_hold.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ArchiveError::AlreadyRunning);
+        }
         after_earlier_steps().await;
         self.check_lease()?;
         self.under_lease(self.run_locked(Some(now_ms))).await
+    }
+
+    /// Holds every run off until `release_restore_hold` (see `restore_hold`).
+    pub(crate) fn hold_for_restore(&self, on: bool) {
+        self.restore_hold
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds off every archive run (and resync) while the guard lives:
+    /// reconcile changes the journal under it. `AlreadyRunning` if a run
+    /// is going on now.
+    pub(crate) fn exclusive(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ArchiveError> {
+        self.running
+            .try_lock()
+            .map_err(|_| ArchiveError::AlreadyRunning)
     }
 
     /// Resync: drives the batches already planned (the offline queue),
@@ -224,6 +247,9 @@ impl Archiver {
             .running
             .try_lock()
             .map_err(|_| ArchiveError::AlreadyRunning)?;
+        if self.restore_hold.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ArchiveError::AlreadyRunning);
+        }
         after_earlier_steps().await;
         self.check_lease()?;
         self.under_lease(self.run_locked(None)).await

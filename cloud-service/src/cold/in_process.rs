@@ -54,6 +54,22 @@ impl ColdQueries for InProcessCold {
                 .map_err(ClientError::Refused)
         })
     }
+
+    fn ledger_after<'a>(
+        &'a self,
+        table: &'a str,
+        after: i64,
+    ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
+        Box::pin(async move {
+            self.gw()
+                .ledger_after(hotcold_core::frame::LedgerAfter {
+                    table: table.to_string(),
+                    after,
+                })
+                .await
+                .map_err(ClientError::Refused)
+        })
+    }
 }
 
 impl ColdLink for InProcessCold {

@@ -72,6 +72,14 @@ pub trait ColdQueries: Send + Sync {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>>;
 
+    /// The ledger's entries of a table whose window ends after `after`,
+    /// oldest first, at most `MAX_LEDGER_QUERY` at a time.
+    fn ledger_after<'a>(
+        &'a self,
+        table: &'a str,
+        after: i64,
+    ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>>;
+
     /// `query` within the link's bandwidth limit (prefetch); the
     /// standalone edition has no line, so no limit.
     fn query_paced<'a>(
@@ -99,6 +107,14 @@ impl ColdQueries for LinkClient {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
         Box::pin(LinkClient::ledger(self, ids))
+    }
+
+    fn ledger_after<'a>(
+        &'a self,
+        table: &'a str,
+        after: i64,
+    ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
+        Box::pin(LinkClient::ledger_after(self, table, after))
     }
 
     fn query_paced<'a>(

@@ -46,6 +46,29 @@ impl LinkClient {
         self.guarded(self.ledger_inner(ids)).await
     }
 
+    /// The ledger's entries of `table` whose window ends after `after`.
+    pub async fn ledger_after(
+        &self,
+        table: &str,
+        after: i64,
+    ) -> Result<Vec<hotcold_core::frame::LedgerRecord>, ClientError> {
+        self.guarded(async {
+            let mut s = self.stream().await?;
+            s.write_frame(&Frame::LedgerAfter(hotcold_core::frame::LedgerAfter {
+                table: table.to_string(),
+                after,
+            }))
+            .await?;
+            let _ = s.finish();
+            match s.expect_frame().await? {
+                Frame::LedgerEntries(e) => Ok(e),
+                Frame::Error(m) => Err(ClientError::Refused(m)),
+                other => Err(ClientError::Protocol(other.name().into())),
+            }
+        })
+        .await
+    }
+
     async fn ledger_inner(
         &self,
         ids: &[String],

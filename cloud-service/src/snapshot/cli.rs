@@ -27,6 +27,16 @@ pub enum SnapshotCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Compare the running service's journal with the gateway's ledger and
+    /// repair what can be repaired without deleting a row (done once by
+    /// itself at the first start after a restore).
+    Reconcile {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Only say what would be repaired.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The snapshots in snapshot.dir, oldest first.
     List {
         #[arg(short, long, default_value = "config/cloud.yaml")]
@@ -101,6 +111,33 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
                 body["error"].as_str().unwrap_or("no answer")
             );
             println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        SnapshotCommand::Reconcile { url, dry_run } => {
+            let url = format!(
+                "{}/v1/admin/reconcile?dry_run={dry_run}",
+                url.trim_end_matches('/')
+            );
+            let resp = http
+                .post(&url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            anyhow::ensure!(
+                status.is_success(),
+                "reconcile failed ({status}): {}",
+                body["error"].as_str().unwrap_or("no answer")
+            );
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            let lost = body["repairs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["action"] == "lost")
+                .count();
+            anyhow::ensure!(lost == 0, "{lost} batches are in neither tier");
             Ok(())
         }
         SnapshotCommand::List { config, json } => {

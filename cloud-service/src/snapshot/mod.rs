@@ -11,6 +11,7 @@ pub mod backup;
 pub mod cli;
 mod copy;
 mod point;
+pub mod reconcile;
 pub mod restore;
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,12 @@ pub fn restore(
         let _ = std::fs::remove_file(&journal_tmp);
         return Err(e);
     }
+    // Read by the first start: reconcile with the cold ledger before any
+    // archive run (`reconcile.rs`). Written before the renames, so a
+    // restored store never starts without it.
+    let marker = cfg.data_dir.join(super::reconcile::MARKER);
+    let note = serde_json::json!({ "snapshot": m.id, "point_ms": m.point_ms, "restored_ms": crate::clock::now_ms() });
+    std::fs::write(&marker, note.to_string()).map_err(io(&marker))?;
     std::fs::rename(&hot_tmp, &hot).map_err(io(&hot))?;
     std::fs::rename(&journal_tmp, &journal).map_err(io(&journal))?;
     std::fs::File::open(&cfg.data_dir)

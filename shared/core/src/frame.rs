@@ -113,6 +113,16 @@ pub enum Frame {
     BackupSent,
     /// Gateway → cloud: the snapshot is kept, every file verified.
     BackupDone(BackupReply),
+    /// Cloud → gateway: the ledger's entries of a table whose window ends
+    /// after `after`, oldest first, at most `MAX_LEDGER_QUERY`; the gateway
+    /// answers `LedgerEntries` (reconcile after a restore).
+    LedgerAfter(LedgerAfter),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerAfter {
+    pub table: String,
+    pub after: i64,
 }
 
 /// One file of a hot backup the gateway lacks.
@@ -198,6 +208,7 @@ impl Frame {
             Frame::BackupData { .. } => 17,
             Frame::BackupSent => 18,
             Frame::BackupDone(_) => 19,
+            Frame::LedgerAfter(_) => 20,
         }
     }
 
@@ -223,6 +234,7 @@ impl Frame {
             Frame::BackupData { .. } => "BackupData",
             Frame::BackupSent => "BackupSent",
             Frame::BackupDone(_) => "BackupDone",
+            Frame::LedgerAfter(_) => "LedgerAfter",
         }
     }
 
@@ -267,6 +279,7 @@ impl Frame {
             }
             Frame::BackupSent => {}
             Frame::BackupDone(r) => to_json(out, r),
+            Frame::LedgerAfter(q) => to_json(out, q),
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -381,6 +394,7 @@ impl Frame {
             },
             18 => Frame::BackupSent,
             19 => Frame::BackupDone(json("backup done", p)?),
+            20 => Frame::LedgerAfter(json("ledger after", p)?),
             k => return Err(FrameError::UnknownKind(k)),
         };
         Ok(Some((frame, total)))

@@ -47,6 +47,10 @@ fn round_trips_and_incomplete() {
             data: vec![7; 33],
         },
         Frame::BackupSent,
+        Frame::LedgerAfter(LedgerAfter {
+            table: "trades".into(),
+            after: -5,
+        }),
         Frame::BackupDone(BackupReply {
             id: "s1".into(),
             bytes_received: 12,

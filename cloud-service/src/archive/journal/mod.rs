@@ -9,6 +9,7 @@
 //! `schema` the tables and their upgrades.
 
 mod mirror;
+mod repair;
 mod schema;
 mod state;
 

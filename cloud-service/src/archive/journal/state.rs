@@ -32,7 +32,7 @@ pub enum BatchState {
 }
 
 /// The states a batch can still leave: everything but done and failed.
-const UNFINISHED: &[BatchState] = &[
+pub(super) const UNFINISHED: &[BatchState] = &[
     BatchState::Planned,
     BatchState::Exported,
     BatchState::Committed,
@@ -78,7 +78,7 @@ pub(super) fn one_of(states: &[BatchState]) -> String {
 
 /// Moves a batch from one of `from` to `to` and sets `extra` (`, col =
 /// ?4, ...` over `p`; `?3` is now), or writes nothing and says why.
-fn transition(
+pub(super) fn transition(
     conn: &Connection,
     batch_id: &str,
     from: &'static [BatchState],
