@@ -20,20 +20,29 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub struct Backups {
+    /// The cloud's hot backups: `snapshot-dir/cloud`.
     store: SnapshotStore,
     keep: usize,
+    /// The NAS's own snapshots of the cold store: `snapshot-dir/nas`.
+    nas: SnapshotStore,
 }
 
 impl Backups {
-    pub fn open(dir: &Path, keep: usize) -> Result<Self, StoreError> {
+    /// Both stores under the config's `snapshot-dir`.
+    pub fn open(snapshot_dir: &Path, keep: usize) -> Result<Self, StoreError> {
         Ok(Self {
-            store: SnapshotStore::open(dir)?,
+            store: SnapshotStore::open(&snapshot_dir.join("cloud"))?,
             keep: keep.max(1),
+            nas: SnapshotStore::open(&snapshot_dir.join("nas"))?,
         })
     }
 
     pub fn store(&self) -> &SnapshotStore {
         &self.store
+    }
+
+    pub fn nas(&self) -> &SnapshotStore {
+        &self.nas
     }
 }
 
@@ -71,7 +80,9 @@ pub(crate) async fn offer(
         return Err(refuse("only the cloud's snapshots are kept as hot backups"));
     }
     let store = &backups.store;
-    let _lock = store.lock().map_err(refuse)?;
+    // Not the blocking lock: a task of the server must not wait on a
+    // CLI's delete in another process (the cloud tries again next time).
+    let _lock = store.try_lock().map_err(refuse)?;
     if store.load(&m.id).is_ok() {
         // Kept already (the answer to an earlier offer was lost).
         s.write_frame(&Frame::BackupNeed(Vec::new())).await?;

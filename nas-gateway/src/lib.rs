@@ -113,7 +113,7 @@ async fn start_with<S: ColdStore>(
         None => hotcold_link::server_endpoint(cfg.listen, &cfg.tls_files(), &tuning)?,
     };
     let addr = endpoint.local_addr()?;
-    let backups = backup::Backups::open(&cfg.snapshot_dir.join("cloud"), cfg.snapshot_keep)
+    let backups = backup::Backups::open(&cfg.snapshot_dir, cfg.snapshot_keep)
         .with_context(|| format!("snapshot-dir {}", cfg.snapshot_dir.display()))?;
     let gw = Arc::new(
         gateway::Gateway::new(store, staging, cfg.max_frame.0 as usize).with_backups(backups),

@@ -82,6 +82,27 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
             s.write_frame(&Frame::LedgerEntries(out)).await?;
             Ok(())
         }
+        Frame::ColdSnapshot => match &gw.backups {
+            Some(b) => {
+                let m = crate::snapshot::create(&gw.store, b.nas(), |_, _| {})
+                    .await
+                    .map_err(|e| RequestError::Refused(e.to_string()))?;
+                s.write_frame(&Frame::ColdSnapshotDone(
+                    hotcold_core::frame::ColdSnapshotReply {
+                        id: m.id.clone(),
+                        windows: m.ranges.len() as u64,
+                        rows: m.rows(),
+                        bytes: m.bytes(),
+                        bytes_written: m.bytes_written,
+                    },
+                ))
+                .await?;
+                Ok(())
+            }
+            None => Err(RequestError::Refused(
+                "this gateway keeps no snapshots".into(),
+            )),
+        },
         Frame::BackupOffer(m) => match &gw.backups {
             Some(b) => crate::backup::offer(s, b, *m).await,
             None => Err(RequestError::Refused(

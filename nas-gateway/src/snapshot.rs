@@ -59,7 +59,7 @@ pub async fn create<S: ColdStore>(
     snaps: &SnapshotStore,
     progress: impl Fn(u64, u64),
 ) -> Result<SnapshotManifest, ColdSnapshotError> {
-    let _lock = snaps.lock()?;
+    let _lock = snaps.try_lock()?;
     let base = snaps.latest()?;
     let point_ms = crate::retention::now_ms();
     let expired = store.expired_batches().await?;
@@ -124,6 +124,7 @@ pub async fn create<S: ColdStore>(
         ranges,
         files: Vec::new(),
         bytes_written: written,
+        cold: None,
     };
     snaps.commit(&m)?;
     Ok(m)

@@ -48,7 +48,9 @@ fn bar(what: &str) -> indicatif::ProgressBar {
 fn open(config: &Path) -> anyhow::Result<(NasConfig, SnapshotStore)> {
     let cfg = NasConfig::load(config)?;
     // The NAS's own snapshots; the cloud's hot backups are in `cloud/`.
-    let s = SnapshotStore::open(&cfg.snapshot_dir.join("nas"))?;
+    let s = crate::backup::Backups::open(&cfg.snapshot_dir, cfg.snapshot_keep)?
+        .nas()
+        .clone();
     Ok((cfg, s))
 }
 

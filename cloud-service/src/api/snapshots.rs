@@ -15,17 +15,31 @@ pub async fn create(
     State(st): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(k) = q.keys().find(|k| *k != "level") {
+    if let Some(k) = q.keys().find(|k| *k != "level" && *k != "cold") {
         return Err(ApiError::bad_request(format!(
-            "unknown parameter {k:?}: only level is taken"
+            "unknown parameter {k:?}: level and cold are taken"
         )));
     }
+    // The whole pair by default; the standalone edition's cold tier has no
+    // snapshot of its own yet.
+    let cold = match q.get("cold").map(String::as_str) {
+        None => st.link.is_some(),
+        Some("true") => true,
+        Some("false") => false,
+        Some(v) => return Err(ApiError::bad_request(format!("cold={v:?}: true or false"))),
+    };
     let level: Level = q
         .get("level")
         .map_or(Ok(Level::Strict), |l| l.parse())
         .map_err(ApiError::bad_request)?;
-    match snapshot::create(st, level).await {
-        Ok(m) => Ok(Json(snapshot::summary(&m))),
+    match snapshot::create(st, level, cold).await {
+        Ok((m, cold_error)) => {
+            let mut v = snapshot::summary(&m);
+            if let Some(e) = cold_error {
+                v["cold_error"] = e.into();
+            }
+            Ok(Json(v))
+        }
         Err(e @ SnapshotFail::Unsupported(_)) => {
             Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
         }

@@ -55,6 +55,16 @@ impl ColdQueries for InProcessCold {
         })
     }
 
+    fn cold_snapshot(
+        &self,
+    ) -> BoxFuture<'_, Result<hotcold_core::frame::ColdSnapshotReply, ClientError>> {
+        Box::pin(async {
+            Err(ClientError::Refused(
+                "snapshots of the standalone edition's cold tier are not built yet (nas-gateway snapshot needs a gateway config)".into(),
+            ))
+        })
+    }
+
     fn ledger_after<'a>(
         &'a self,
         table: &'a str,

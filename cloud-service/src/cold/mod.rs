@@ -10,7 +10,7 @@ pub use in_process::InProcessCold;
 use crate::link::{ClientError, LinkClient};
 use anyhow::Context;
 use futures::future::BoxFuture;
-use hotcold_core::frame::{ColdQuery, LedgerRecord, QueryEnd};
+use hotcold_core::frame::{ColdQuery, ColdSnapshotReply, LedgerRecord, QueryEnd};
 use hotcold_core::schema::TableSchema;
 use hotcold_core::RowBatch;
 use std::sync::Arc;
@@ -80,6 +80,10 @@ pub trait ColdQueries: Send + Sync {
         after: i64,
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>>;
 
+    /// Asks the cold tier for a snapshot of itself now (the NAS's half of a
+    /// snapshot of the pair).
+    fn cold_snapshot(&self) -> BoxFuture<'_, Result<ColdSnapshotReply, ClientError>>;
+
     /// `query` within the link's bandwidth limit (prefetch); the
     /// standalone edition has no line, so no limit.
     fn query_paced<'a>(
@@ -115,6 +119,10 @@ impl ColdQueries for LinkClient {
         after: i64,
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
         Box::pin(LinkClient::ledger_after(self, table, after))
+    }
+
+    fn cold_snapshot(&self) -> BoxFuture<'_, Result<ColdSnapshotReply, ClientError>> {
+        Box::pin(LinkClient::cold_snapshot(self))
     }
 
     fn query_paced<'a>(

@@ -69,6 +69,30 @@ impl LinkClient {
         .await
     }
 
+    /// The NAS's snapshot of its cold store, taken now. It reads every
+    /// window committed since the last one, so it may take minutes: the
+    /// answer is waited for up to 60 request timeouts.
+    pub async fn cold_snapshot(
+        &self,
+    ) -> Result<hotcold_core::frame::ColdSnapshotReply, ClientError> {
+        let t = self.cfg.request_timeout.0;
+        let mut s = match tokio::time::timeout(t, self.stream()).await {
+            Ok(s) => s?,
+            Err(_) => return Err(ClientError::Timeout(t)),
+        };
+        s.write_frame(&Frame::ColdSnapshot).await?;
+        let _ = s.finish();
+        let wait = t.saturating_mul(60);
+        match tokio::time::timeout(wait, s.expect_frame()).await {
+            Ok(f) => match f? {
+                Frame::ColdSnapshotDone(r) => Ok(r),
+                Frame::Error(m) => Err(ClientError::Refused(m)),
+                other => Err(ClientError::Protocol(other.name().into())),
+            },
+            Err(_) => Err(ClientError::Timeout(wait)),
+        }
+    }
+
     async fn ledger_inner(
         &self,
         ids: &[String],

@@ -48,7 +48,7 @@ pub async fn run_once(st: Arc<AppState>) -> Result<serde_json::Value, SnapshotFa
         ));
     };
     let r = async {
-        let m = super::create(st.clone(), Level::Strict).await?;
+        let (m, _) = super::create(st.clone(), Level::Strict, false).await?;
         let dir = st.cfg.snapshot.dir.clone();
         let store = SnapshotStore::open(&dir)?;
         let reply = link

@@ -20,6 +20,10 @@ pub enum SnapshotCommand {
         /// snapshot.bounded-skew of each other) or eventual (no pause).
         #[arg(long, default_value = "strict")]
         level: String,
+        /// The cloud's tier only: do not ask the NAS for a snapshot of its
+        /// cold store with it.
+        #[arg(long)]
+        hot_only: bool,
     },
     /// Ask the running service for a strict snapshot and send it to the
     /// NAS now (it also does so every snapshot.backup-every).
@@ -78,11 +82,19 @@ fn bar(total: u64, what: &str) -> indicatif::ProgressBar {
 
 pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<()> {
     match cmd {
-        SnapshotCommand::Create { url, level } => {
+        SnapshotCommand::Create {
+            url,
+            level,
+            hot_only,
+        } => {
             let url = format!("{}/v1/admin/snapshots", url.trim_end_matches('/'));
+            let mut q = vec![("level", level)];
+            if hot_only {
+                q.push(("cold", "false".into()));
+            }
             let resp = http
                 .post(&url)
-                .query(&[("level", &level)])
+                .query(&q)
                 .send()
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
@@ -94,6 +106,9 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
                 body["error"].as_str().unwrap_or("no answer")
             );
             println!("{}", serde_json::to_string_pretty(&body)?);
+            if let Some(e) = body["cold_error"].as_str() {
+                anyhow::bail!("the cloud's snapshot is taken, the NAS's is not: {e}");
+            }
             Ok(())
         }
         SnapshotCommand::Backup { url } => {

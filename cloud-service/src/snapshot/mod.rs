@@ -65,18 +65,47 @@ pub fn hot_path(cfg: &CloudConfig) -> Result<PathBuf, SnapshotFail> {
 
 /// Takes a snapshot of a running service. Blocking work runs off the
 /// async threads; at most one snapshot is written at a time (the store's
-/// lock, across processes too).
-pub async fn create(st: Arc<AppState>, level: Level) -> Result<SnapshotManifest, SnapshotFail> {
+/// lock, across processes too). With `cold`, the NAS takes its snapshot
+/// right after the cloud's point, and the manifest names it; a NAS that
+/// cannot leaves the cloud's snapshot standing and says why in
+/// `cold_error`.
+pub async fn create(
+    st: Arc<AppState>,
+    level: Level,
+    cold: bool,
+) -> Result<(SnapshotManifest, Option<String>), SnapshotFail> {
     let hot = hot_path(&st.cfg)?;
-    tokio::task::spawn_blocking(move || create_blocking(&st, level, &hot))
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (fixed_tx, fixed_rx) = tokio::sync::oneshot::channel();
+    let cloud = {
+        let st = st.clone();
+        tokio::task::spawn_blocking(move || create_blocking(&st, level, &hot, fixed_tx, rx))
+    };
+    // The cold snapshot starts once the cloud's point is fixed (never
+    // before: it must hold every batch the journal's copy calls committed),
+    // while the cloud copies its own; both end before the manifest.
+    let fixed = fixed_rx.await.is_ok();
+    let (cold_ref, cold_error) = if cold && fixed {
+        match st.cold.cold_snapshot().await {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (None, None)
+    };
+    let _ = tx.send(cold_ref);
+    let m = cloud
         .await
-        .map_err(|e| SnapshotFail::Task(e.to_string()))?
+        .map_err(|e| SnapshotFail::Task(e.to_string()))??;
+    Ok((m, cold_error))
 }
 
 fn create_blocking(
     st: &AppState,
     level: Level,
     hot: &std::path::Path,
+    fixed: tokio::sync::oneshot::Sender<()>,
+    cold: tokio::sync::oneshot::Receiver<Option<hotcold_core::frame::ColdSnapshotReply>>,
 ) -> Result<SnapshotManifest, SnapshotFail> {
     let cfg = &st.cfg;
     let store = SnapshotStore::open(&cfg.snapshot.dir)?;
@@ -90,6 +119,7 @@ fn create_blocking(
         &st.archiver.journal,
         cfg.snapshot.bounded_skew.0,
     )?;
+    let _ = fixed.send(());
     let id = format!("{}-{level}", stamp(p.point_ms));
     let dir = store.begin(&id)?;
     let journal = copy::journal(&p.journal, &dir)?;
@@ -103,6 +133,7 @@ fn create_blocking(
         cfg.archive.segment_rows,
         &|_| {},
     )?;
+    let cold = cold.blocking_recv().ok().flatten();
     let m = SnapshotManifest {
         format: FORMAT,
         id,
@@ -116,6 +147,7 @@ fn create_blocking(
         ranges: copied.ranges,
         bytes_written: copied.bytes_written + journal.bytes,
         files: vec![journal],
+        cold,
     };
     store.commit(&m)?;
     tracing::info!(id = %m.id, %level, rows = m.rows(), bytes_written = m.bytes_written, pause_us = m.pause_us, skew_us = m.skew_us, "snapshot taken");
@@ -143,5 +175,6 @@ pub fn summary(m: &SnapshotManifest) -> serde_json::Value {
         "rows": m.rows(),
         "bytes": m.bytes(),
         "bytes_written": m.bytes_written,
+        "cold": m.cold,
     })
 }

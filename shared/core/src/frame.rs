@@ -70,7 +70,10 @@ pub enum Frame {
     /// Gateway → cloud: the chunk indices it lacks (empty: has them all).
     Need(Vec<u32>),
     /// Cloud → gateway: one chunk's bytes.
-    Chunk { index: u32, data: Vec<u8> },
+    Chunk {
+        index: u32,
+        data: Vec<u8>,
+    },
     /// Cloud → gateway: every chunk asked for was sent; check and commit.
     Sent,
     /// Gateway → cloud: committed, with the cold store's read-back.
@@ -89,7 +92,10 @@ pub enum Frame {
     /// Gateway → cloud: chunk `index` was verified and made durable (`ok`),
     /// or rejected. Bounds what is in flight: the cloud keeps at most a
     /// window of chunks unacknowledged.
-    Ack { index: u32, ok: bool },
+    Ack {
+        index: u32,
+        ok: bool,
+    },
     /// Cloud → gateway: what does your ledger say of these batches?
     LedgerQuery(Vec<String>),
     /// Gateway → cloud: the ledger entries it has (absent ones are left out).
@@ -117,6 +123,21 @@ pub enum Frame {
     /// after `after`, oldest first, at most `MAX_LEDGER_QUERY`; the gateway
     /// answers `LedgerEntries` (reconcile after a restore).
     LedgerAfter(LedgerAfter),
+    /// Cloud → gateway: take a snapshot of the cold store now (with the
+    /// cloud's own, for a snapshot of the whole pair); the gateway answers
+    /// `ColdSnapshotDone`.
+    ColdSnapshot,
+    ColdSnapshotDone(ColdSnapshotReply),
+}
+
+/// The NAS's snapshot of its cold store, as the cloud records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColdSnapshotReply {
+    pub id: String,
+    pub windows: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub bytes_written: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +230,8 @@ impl Frame {
             Frame::BackupSent => 18,
             Frame::BackupDone(_) => 19,
             Frame::LedgerAfter(_) => 20,
+            Frame::ColdSnapshot => 21,
+            Frame::ColdSnapshotDone(_) => 22,
         }
     }
 
@@ -235,6 +258,8 @@ impl Frame {
             Frame::BackupSent => "BackupSent",
             Frame::BackupDone(_) => "BackupDone",
             Frame::LedgerAfter(_) => "LedgerAfter",
+            Frame::ColdSnapshot => "ColdSnapshot",
+            Frame::ColdSnapshotDone(_) => "ColdSnapshotDone",
         }
     }
 
@@ -280,6 +305,8 @@ impl Frame {
             Frame::BackupSent => {}
             Frame::BackupDone(r) => to_json(out, r),
             Frame::LedgerAfter(q) => to_json(out, q),
+            Frame::ColdSnapshot => {}
+            Frame::ColdSnapshotDone(r) => to_json(out, r),
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -395,6 +422,8 @@ impl Frame {
             18 => Frame::BackupSent,
             19 => Frame::BackupDone(json("backup done", p)?),
             20 => Frame::LedgerAfter(json("ledger after", p)?),
+            21 => Frame::ColdSnapshot,
+            22 => Frame::ColdSnapshotDone(json("cold snapshot done", p)?),
             k => return Err(FrameError::UnknownKind(k)),
         };
         Ok(Some((frame, total)))

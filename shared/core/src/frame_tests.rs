@@ -47,6 +47,14 @@ fn round_trips_and_incomplete() {
             data: vec![7; 33],
         },
         Frame::BackupSent,
+        Frame::ColdSnapshot,
+        Frame::ColdSnapshotDone(ColdSnapshotReply {
+            id: "n1".into(),
+            windows: 3,
+            rows: 30,
+            bytes: 300,
+            bytes_written: 100,
+        }),
         Frame::LedgerAfter(LedgerAfter {
             table: "trades".into(),
             after: -5,

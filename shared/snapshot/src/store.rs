@@ -33,6 +33,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("snapshot {0} already exists")]
     Exists(String),
+    /// Another writer (a create or delete, maybe in another process) holds
+    /// the directory now.
+    #[error(
+        "{0}: another snapshot is being written or deleted there now; try again when it is done"
+    )]
+    Busy(PathBuf),
     #[error(transparent)]
     Id(#[from] SnapshotError),
 }
@@ -65,6 +71,7 @@ pub struct Verified {
     pub bytes: u64,
 }
 
+#[derive(Clone)]
 pub struct SnapshotStore {
     dir: PathBuf,
     limits: DecodeLimits,
@@ -101,6 +108,18 @@ impl SnapshotStore {
         let f = File::create(&p).map_err(io_err(&p))?;
         f.lock().map_err(io_err(&p))?;
         Ok(StoreLock(f))
+    }
+
+    /// The lock if no other writer holds it, else `Busy`: for a server
+    /// task, which must not block its thread on another process's create.
+    pub fn try_lock(&self) -> Result<StoreLock, StoreError> {
+        let p = self.dir.join("lock");
+        let f = File::create(&p).map_err(io_err(&p))?;
+        match f.try_lock() {
+            Ok(()) => Ok(StoreLock(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy(self.dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&p)(e)),
+        }
     }
 
     /// A new snapshot's folder, for the files it copies whole.

@@ -46,6 +46,7 @@ fn manifest(id: &str, ranges: Vec<RangeEntry>) -> SnapshotManifest {
         ranges,
         files: vec![],
         bytes_written: 0,
+        cold: None,
     }
 }
 

@@ -132,6 +132,10 @@ pub struct SnapshotManifest {
     /// Bytes this snapshot wrote to the pool (the rest it shared).
     #[serde(default)]
     pub bytes_written: u64,
+    /// The cloud's snapshot of the whole pair: the NAS's snapshot of its
+    /// cold store taken with it (right after the cloud's point), by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<crate::frame::ColdSnapshotReply>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -212,6 +216,9 @@ impl SnapshotManifest {
         check_snapshot_id(&self.id)?;
         if let Some(b) = &self.base {
             check_snapshot_id(b)?;
+        }
+        if let Some(c) = &self.cold {
+            check_snapshot_id(&c.id)?;
         }
         if self.ranges.len() > MAX_ENTRIES || self.schemas.len() > MAX_ENTRIES {
             return Err(SnapshotError::TooMany(

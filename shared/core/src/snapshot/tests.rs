@@ -38,6 +38,7 @@ fn manifest(ranges: Vec<RangeEntry>) -> SnapshotManifest {
             blake3: "cd".repeat(32),
         }],
         bytes_written: 0,
+        cold: None,
     }
 }
 
