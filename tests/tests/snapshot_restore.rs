@@ -492,6 +492,41 @@ async fn increments_write_what_changed_and_damage_is_refused_by_name() {
         !out.status.success() && err.contains("fresh data directory"),
         "{err}"
     );
+    // The NAS's side: an archived day, its snapshot, a damaged range file
+    // refused by verify and by restore, naming it.
+    let old_day = Window::day_of(now_ms() - 5 * DAY_MS).start;
+    let rows = trades(old_day, old_day + DAY_MS, 3_000, 50);
+    assert_eq!(stack.cloud.ingest("trades", ndjson(&rows)).await.0, 200);
+    let (s, r) = stack.cloud.archive().await;
+    assert_eq!((s, r["failed"].as_u64()), (200, Some(0)), "{r}");
+    let nas_cfg = stack.gateway.config.clone();
+    let nas = json_tail(&run(Command::new(bin("nas-gateway"))
+        .args(["snapshot", "create", "--config"])
+        .arg(&nas_cfg)));
+    assert_eq!(nas["rows"], 3_000, "{nas}");
+    let nas_id = nas["id"].as_str().expect("id");
+    let nas_dir = stack.dir.path().join("nas-snapshots/nas");
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(nas_dir.join(nas_id).join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let file = m["ranges"][0]["file"].as_str().expect("file").to_string();
+    let pool = nas_dir.join("pool").join(&file);
+    let mut bytes = std::fs::read(&pool).expect("range");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x01;
+    std::fs::write(&pool, &bytes).expect("damage");
+    for args in [vec!["snapshot", "verify", nas_id], vec!["restore", nas_id]] {
+        let out = Command::new(bin("nas-gateway"))
+            .args(&args)
+            .arg("--config")
+            .arg(&nas_cfg)
+            .output()
+            .expect("nas-gateway");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(&file), "{args:?}: {err}");
+    }
+
     let (s, v) = stack
         .cloud
         .post("/v1/admin/snapshots?level=sometimes")
