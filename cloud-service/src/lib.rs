@@ -76,6 +76,7 @@ pub async fn start(
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    snapshot::restore::check_finished(&cfg)?;
     let hot: Arc<dyn hot::HotStore> = match &cfg.hot {
         HotConfig::Sqlite { path } => {
             let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"));

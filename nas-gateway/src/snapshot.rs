@@ -36,6 +36,15 @@ pub enum ColdSnapshotError {
     },
     #[error("snapshot {0} is the cloud's (cloud-service restore takes it)")]
     WrongSide(String),
+    /// The cold store holds a window of the snapshot under another batch:
+    /// it is not the empty store a restore goes into.
+    #[error("the cold store already holds table {table} window {window} under batch {existing} ({more} more such windows); restore goes into an empty cold store (drop the database or move the file aside first)")]
+    Occupied {
+        table: String,
+        window: hotcold_core::Window,
+        existing: String,
+        more: usize,
+    },
     #[error("snapshot task failed: {0}")]
     Task(String),
 }
@@ -189,6 +198,32 @@ pub async fn restore<S: ColdStore>(
         return Err(ColdSnapshotError::WrongSide(id.to_string()));
     }
     snaps.verify(id, &|_| {})?;
+    // Before any write: a window the ledger holds under another batch
+    // (a live store, a newer commit) is refused, never cleared.
+    let ledger = store.ledger_list().await?;
+    let occupied: Vec<(&RangeEntry, &LedgerEntry)> = m
+        .ranges
+        .iter()
+        .filter_map(|r| {
+            ledger
+                .iter()
+                .find(|e| {
+                    e.table == r.table
+                        && e.batch_id != r.batch_id
+                        && e.window.start < r.window.end
+                        && r.window.start < e.window.end
+                })
+                .map(|e| (r, e))
+        })
+        .collect();
+    if let Some((r, e)) = occupied.first() {
+        return Err(ColdSnapshotError::Occupied {
+            table: r.table.clone(),
+            window: r.window,
+            existing: e.batch_id.clone(),
+            more: occupied.len() - 1,
+        });
+    }
     let mut out = ColdRestored {
         id: id.to_string(),
         ..Default::default()

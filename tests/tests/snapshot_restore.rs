@@ -524,7 +524,10 @@ async fn increments_write_what_changed_and_damage_is_refused_by_name() {
             .output()
             .expect("nas-gateway");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(&file), "{args:?}: {err}");
+        assert!(
+            !out.status.success() && err.contains(&file),
+            "{args:?}: {err}"
+        );
     }
 
     let (s, v) = stack

@@ -48,10 +48,18 @@ impl ColdQueries for InProcessCold {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<LedgerRecord>, ClientError>> {
         Box::pin(async move {
-            self.gw()
-                .ledger(ids.to_vec())
-                .await
-                .map_err(ClientError::Refused)
+            // In pieces, as over the link: the gateway answers at most
+            // MAX_LEDGER_QUERY ids at a time.
+            let mut out = Vec::new();
+            for part in ids.chunks(hotcold_core::frame::MAX_LEDGER_QUERY) {
+                out.extend(
+                    self.gw()
+                        .ledger(part.to_vec())
+                        .await
+                        .map_err(ClientError::Refused)?,
+                );
+            }
+            Ok(out)
         })
     }
 

@@ -51,14 +51,15 @@ pub async fn run_once(st: Arc<AppState>) -> Result<serde_json::Value, SnapshotFa
         let (m, _) = super::create(st.clone(), Level::Strict, false).await?;
         let dir = st.cfg.snapshot.dir.clone();
         let store = SnapshotStore::open(&dir)?;
-        let reply = link
-            .backup(&store, &m)
-            .await
-            .map_err(|e| SnapshotFail::Io(format!("sending snapshot {} to the NAS: {e}", m.id)))?;
+        let sent = link.backup(&store, &m).await;
+        // Pruned whether or not the NAS took it: a NAS away for days must
+        // not fill the cloud's disk with hourly snapshots.
         let keep = st.cfg.snapshot.keep;
         let pruned = tokio::task::spawn_blocking(move || prune(&dir, keep))
             .await
             .map_err(|e| SnapshotFail::Task(e.to_string()))??;
+        let reply = sent
+            .map_err(|e| SnapshotFail::Io(format!("sending snapshot {} to the NAS: {e}", m.id)))?;
         Ok::<_, SnapshotFail>((m, reply, pruned))
     }
     .await;

@@ -122,34 +122,42 @@ fn create_blocking(
     let _ = fixed.send(());
     let id = format!("{}-{level}", stamp(p.point_ms));
     let dir = store.begin(&id)?;
-    let journal = copy::journal(&p.journal, &dir)?;
-    drop(p.journal);
-    let copied = copy::hot_ranges(
-        &p.hot,
-        &cfg.tables,
-        &store,
-        base.as_ref(),
-        cfg.snapshot.zstd_level,
-        cfg.archive.segment_rows,
-        &|_| {},
-    )?;
-    let cold = cold.blocking_recv().ok().flatten();
-    let m = SnapshotManifest {
-        format: FORMAT,
-        id,
-        side: Side::Cloud,
-        level,
-        point_ms: p.point_ms,
-        pause_us: p.pause_us,
-        skew_us: p.skew_us,
-        base: base.map(|b| b.id),
-        schemas: cfg.tables.clone(),
-        ranges: copied.ranges,
-        bytes_written: copied.bytes_written + journal.bytes,
-        files: vec![journal],
-        cold,
-    };
-    store.commit(&m)?;
+    let made = (|| {
+        let journal = copy::journal(&p.journal, &dir)?;
+        drop(p.journal);
+        let copied = copy::hot_ranges(
+            &p.hot,
+            &cfg.tables,
+            &store,
+            base.as_ref(),
+            cfg.snapshot.zstd_level,
+            cfg.archive.segment_rows,
+            &|_| {},
+        )?;
+        let cold = cold.blocking_recv().ok().flatten();
+        let m = SnapshotManifest {
+            format: FORMAT,
+            id,
+            side: Side::Cloud,
+            level,
+            point_ms: p.point_ms,
+            pause_us: p.pause_us,
+            skew_us: p.skew_us,
+            base: base.map(|b| b.id),
+            schemas: cfg.tables.clone(),
+            ranges: copied.ranges,
+            bytes_written: copied.bytes_written + journal.bytes,
+            files: vec![journal],
+            cold,
+        };
+        store.commit(&m)?;
+        Ok::<_, SnapshotFail>(m)
+    })();
+    // A snapshot that failed half-way leaves no folder behind (its pool
+    // files go with the next delete's sweep).
+    let m = made.inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&dir);
+    })?;
     tracing::info!(id = %m.id, %level, rows = m.rows(), bytes_written = m.bytes_written, pause_us = m.pause_us, skew_us = m.skew_us, "snapshot taken");
     Ok(m)
 }

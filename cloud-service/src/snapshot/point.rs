@@ -2,12 +2,19 @@
 //! one on the hot store, opened so that together they are a state the
 //! service could have crashed in (which every restart already recovers).
 //!
-//! The journal is read first. Between the two reads, the archive can only
-//! have moved a batch forward: a purge then leaves hot without rows of a
-//! window the journal still calls confirmed, which a restart treats as
-//! purged, never the other way round (hot rows of a window the journal
-//! calls purged). Ingest between them lands in windows the journal has
-//! not planned. So every level is consistent; they differ in the pause.
+//! The journal is read first, and at every level under the journal's
+//! mutex, which every archive step's state change takes: the journal
+//! cannot move between the two reads (a few microseconds of the archive's
+//! time, never ingest's). The archive's one write to hot outside that
+//! mutex is a purge's delete, between Confirmed and Purged: a read after
+//! it finds a confirmed window empty, which a restart treats as purged.
+//! Ingest between the reads lands in windows the journal has not planned.
+//! So every level is a state the service could have crashed in; they
+//! differ in ingest: strict holds it (an ingest request's rows commit
+//! together, so it is in or out whole anyway, but after strict no request
+//! acknowledged before the point is missing and none that started after
+//! is there), bounded bounds the time between the reads, eventual does
+//! not.
 
 use crate::archive::Journal;
 use crate::gate::IngestGate;
@@ -76,28 +83,27 @@ pub(crate) fn fix_point(
     for _ in 0..BOUNDED_TRIES {
         let (j, h) = (open(journal_path)?, open(hot_path)?);
         let asked = Instant::now();
-        let (pause_us, skew_us) = if level == Level::Strict {
-            // Ingest waits at the gate, the archive at the journal's lock,
-            // for as long as the two reads take to fix.
-            let held = gate.hold();
-            let lock = journal.lock().map_err(|_| PointError::Poisoned)?;
-            fix(&j)?;
-            let first = Instant::now();
-            fix(&h)?;
-            let skew = first.elapsed();
-            drop(lock);
-            drop(held);
-            (micros(asked.elapsed()), micros(skew))
+        // Strict: ingest waits at the gate (for the requests in flight to
+        // commit first, then new ones wait on it) while the reads fix.
+        let held = (level == Level::Strict).then(|| gate.hold());
+        let lock = journal.lock().map_err(|_| PointError::Poisoned)?;
+        let point_ms = crate::clock::now_ms();
+        fix(&j)?;
+        let first = Instant::now();
+        fix(&h)?;
+        let skew = first.elapsed();
+        drop(lock);
+        let pause_us = if held.is_some() {
+            micros(asked.elapsed())
         } else {
-            fix(&j)?;
-            let first = Instant::now();
-            fix(&h)?;
-            (0, micros(first.elapsed()))
+            0
         };
+        drop(held);
+        let (pause_us, skew_us) = (pause_us, micros(skew));
         let point = Point {
             hot: h,
             journal: j,
-            point_ms: crate::clock::now_ms(),
+            point_ms,
             pause_us,
             skew_us,
         };

@@ -84,11 +84,21 @@ pub async fn reconcile(st: &AppState, dry_run: bool) -> Result<Vec<Repair>, Reco
         .map(|e| e.batch_id)
         .collect();
     for r in should.iter().filter(|r| !held.contains(&r.batch_id)) {
-        let (action, detail) = if r.state == BatchState::Purged {
+        // Sending again is only right while hot still holds what was
+        // exported; otherwise its rows are in neither tier.
+        let still_hot =
+            r.state != BatchState::Purged && Some(hot_hash(st, &r.table, r.window).await?) == r.hot;
+        let (action, detail) = if !still_hot {
             (
                 "lost",
-                "purged from hot, and the restored cold store does not hold it: restore the NAS from a snapshot taken after this batch"
-                    .to_string(),
+                format!(
+                    "{}, and the restored cold store does not hold it: restore the NAS from a snapshot taken after this batch",
+                    if r.state == BatchState::Purged {
+                        "purged from hot".to_string()
+                    } else {
+                        format!("{}, but hot no longer holds the rows it exported", r.state)
+                    }
+                ),
             )
         } else {
             (
@@ -132,7 +142,7 @@ pub async fn reconcile(st: &AppState, dry_run: bool) -> Result<Vec<Repair>, Reco
                 if known.contains(e.batch_id.as_str()) || e.expired {
                     continue;
                 }
-                out.push(adopt_one(st, &recs, schema, e, dry_run).await?);
+                out.push(adopt_one(st, &recs, e, dry_run).await?);
             }
             if !full || page.is_empty() {
                 break;
@@ -148,7 +158,6 @@ pub async fn reconcile(st: &AppState, dry_run: bool) -> Result<Vec<Repair>, Reco
 async fn adopt_one(
     st: &AppState,
     recs: &[BatchRecord],
-    schema: &hotcold_core::TableSchema,
     e: &LedgerRecord,
     dry_run: bool,
 ) -> Result<Repair, ReconcileError> {
@@ -173,19 +182,23 @@ async fn adopt_one(
             ),
         ));
     }
-    let (hot, s, w) = (st.hot.clone(), schema.clone(), e.window);
-    let here = tokio::task::spawn_blocking(move || {
-        hot.settle(&s, w)?;
-        let mut h = ContentHash::default();
-        hot.scan(&s, &Plan::rows(&s), w, u64::MAX, 65_536, &mut |b| {
-            h.add_batch(&b);
-            Ok(())
-        })?;
-        Ok::<_, crate::hot::HotError>(h)
-    })
-    .await
-    .map_err(local)?
-    .map_err(local)?;
+    let w = e.window;
+    if !dry_run {
+        // As planning does, before the count: no row may enter the window
+        // between this read and the adoption (a collector replaying after
+        // the outage), or the purge would find more than cold holds.
+        let (j, t) = (st.archiver.journal.clone(), e.table.clone());
+        tokio::task::spawn_blocking(move || {
+            j.lock()
+                .map_err(local)?
+                .raise_floor(&t, w.end)
+                .map_err(local)
+        })
+        .await
+        .map_err(local)??;
+        st.gate.raise(&e.table, w.end);
+    }
+    let here = hot_hash(st, &e.table, w).await?;
     if here != e.cold {
         return Ok(repair(
             "differs",
@@ -210,12 +223,31 @@ async fn adopt_one(
         })
         .await
         .map_err(local)??;
-        st.gate.raise(&e.table, w.end);
     }
     Ok(repair(
         "adopted",
         format!("committed after the restored point; hot holds the same {here}, so the next run confirms and purges it"),
     ))
+}
+
+/// The hot store's count and content hash of a table's window.
+async fn hot_hash(st: &AppState, table: &str, w: Window) -> Result<ContentHash, ReconcileError> {
+    let Some(s) = st.cfg.tables.iter().find(|t| t.name == table).cloned() else {
+        return Err(local(format!("table {table} is not configured")));
+    };
+    let hot = st.hot.clone();
+    tokio::task::spawn_blocking(move || {
+        hot.settle(&s, w)?;
+        let mut h = ContentHash::default();
+        hot.scan(&s, &Plan::rows(&s), w, u64::MAX, 65_536, &mut |b| {
+            h.add_batch(&b);
+            Ok(())
+        })?;
+        Ok::<_, crate::hot::HotError>(h)
+    })
+    .await
+    .map_err(local)?
+    .map_err(local)
 }
 
 /// After a restore: once, as soon as the gateway answers, then the marker

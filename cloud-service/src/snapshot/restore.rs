@@ -43,7 +43,19 @@ pub fn restore(
     let started = std::time::Instant::now();
     let hot = super::hot_path(cfg)?;
     let journal = cfg.data_dir.join("journal.db");
-    for p in [&hot, &journal] {
+    let sidecars = [&hot, &journal].map(|p| {
+        ["-wal", "-shm", "-journal"].map(|s| {
+            let mut n = p.as_os_str().to_owned();
+            n.push(s);
+            PathBuf::from(n)
+        })
+    });
+    // A WAL left beside a moved-aside store would be replayed onto the
+    // restored one.
+    for p in [&hot, &journal]
+        .into_iter()
+        .chain(sidecars.iter().flatten())
+    {
         if p.exists() {
             return Err(SnapshotFail::Io(format!(
                 "{} exists: restore goes into a fresh data directory (move the old one aside first)",
@@ -86,6 +98,29 @@ pub fn restore(
         hot,
         journal,
     })
+}
+
+/// Refuses to start on a restore that stopped between its renames: the
+/// marker is there and the hot store or the journal is not, which would
+/// otherwise start on an empty one (no floors, no watermarks).
+pub fn check_finished(cfg: &CloudConfig) -> anyhow::Result<()> {
+    let marker = cfg.data_dir.join(super::reconcile::MARKER);
+    if !marker.exists() {
+        return Ok(());
+    }
+    let journal = cfg.data_dir.join("journal.db");
+    let hot = super::hot_path(cfg).ok();
+    for p in std::iter::once(&journal).chain(hot.as_ref()) {
+        if !p.exists() {
+            anyhow::bail!(
+                "{} is missing but {} says a restore put it there: the restore stopped half-way; move {} aside and run cloud-service restore again",
+                p.display(),
+                marker.display(),
+                cfg.data_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn tmp_name(p: &Path) -> PathBuf {

@@ -140,9 +140,20 @@ impl SnapshotStore {
     /// Writes the manifest last and durably: from here on the snapshot exists.
     pub fn commit(&self, m: &SnapshotManifest) -> Result<(), StoreError> {
         let d = self.snapshot_path(&m.id);
+        // What `load` would refuse is never written: a snapshot that
+        // cannot be read back is no snapshot.
+        let bytes = m.encode();
+        let invalid = |source| StoreError::Manifest {
+            path: d.join(MANIFEST),
+            source,
+        };
+        m.validate().map_err(invalid)?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(invalid(SnapshotError::TooLarge(bytes.len())));
+        }
         let tmp = d.join("manifest.tmp");
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&m.encode()).map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
         let dest = d.join(MANIFEST);
         fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
@@ -270,18 +281,25 @@ impl SnapshotStore {
         Ok(freed)
     }
 
-    /// Pool files no finished snapshot names. Call with the lock held.
+    /// Pool files no finished snapshot names, and the folders of snapshots
+    /// that never finished (no manifest: with the lock held, no writer is
+    /// at work on one). Call with the lock held.
     fn sweep(&self) -> Result<u64, StoreError> {
         let mut keep = HashSet::new();
+        let mut freed = 0;
         for l in self.list()? {
             match l.manifest {
                 Ok(m) => keep.extend(m.ranges.into_iter().map(|r| r.file)),
-                // An unreadable manifest might still name files: keep all.
-                Err(_) => return Ok(0),
+                Err(_) if !self.snapshot_path(&l.id).join(MANIFEST).exists() => {
+                    let d = self.snapshot_path(&l.id);
+                    freed += dir_bytes(&d);
+                    fs::remove_dir_all(&d).map_err(io_err(&d))?;
+                }
+                // A damaged manifest might still name files: keep all.
+                Err(_) => return Ok(freed),
             }
         }
         let pool = self.dir.join("pool");
-        let mut freed = 0;
         for e in fs::read_dir(&pool).map_err(io_err(&pool))? {
             let e = e.map_err(io_err(&pool))?;
             let name = e.file_name().to_string_lossy().to_string();

@@ -29,6 +29,8 @@ pub const FORMAT: u32 = 1;
 pub const MAX_MANIFEST_BYTES: usize = 64 << 20;
 /// Ranges (or cold windows) one manifest may list.
 pub const MAX_ENTRIES: usize = 200_000;
+/// The files a snapshot may copy whole, by name.
+pub const FILES: &[&str] = &["journal.db"];
 
 /// How the stores were brought to one point (see docs/ARCHITECTURE.md,
 /// "Snapshots").
@@ -156,6 +158,8 @@ pub enum SnapshotError {
     BadFileName(String),
     #[error("hash {0:?} is not 64 hex digits")]
     BadHash(String),
+    #[error("batch id {0:?} of a NAS snapshot's window is not a batch id")]
+    BadBatch(String),
     #[error("{0} entries listed, at most {MAX_ENTRIES}")]
     TooMany(usize),
     #[error("range of table {table} names no schema in the manifest")]
@@ -258,8 +262,23 @@ impl SnapshotManifest {
                 return Err(SnapshotError::Duplicate(r.file.clone()));
             }
         }
+        if self.side == Side::Nas {
+            let mut ids = std::collections::HashSet::new();
+            for r in &self.ranges {
+                crate::manifest::check_batch_id(&r.batch_id)
+                    .map_err(|_| SnapshotError::BadBatch(r.batch_id.chars().take(80).collect()))?;
+                if !ids.insert(r.batch_id.as_str()) {
+                    return Err(SnapshotError::Duplicate(r.batch_id.clone()));
+                }
+            }
+        }
         for f in &self.files {
             check_file_name(&f.name)?;
+            // The one file copied whole; any other name could take the
+            // place of the manifest or the lock in the snapshot's folder.
+            if !FILES.contains(&f.name.as_str()) {
+                return Err(SnapshotError::BadFileName(f.name.clone()));
+            }
             check_hash(&f.blake3)?;
             if !seen.insert(f.name.as_str()) {
                 return Err(SnapshotError::Duplicate(f.name.clone()));

@@ -96,6 +96,23 @@ fn refuses_what_a_restore_cannot_trust() {
     assert!(matches!(m.validate(), Err(SnapshotError::BadFileName(_))));
 
     let mut m = manifest(vec![range("trades", 0, 10, 3, 7)]);
+    m.files[0].name = "manifest.json".into();
+    assert!(matches!(m.validate(), Err(SnapshotError::BadFileName(_))));
+
+    let mut m = manifest(vec![
+        range("trades", 0, 10, 3, 7),
+        range("trades", 20, 30, 1, 1),
+    ]);
+    m.side = Side::Nas;
+    m.files.clear();
+    assert!(matches!(m.validate(), Err(SnapshotError::BadBatch(_))));
+    m.ranges[0].batch_id = "trades-0-10-1".into();
+    m.ranges[1].batch_id = "trades-0-10-1".into();
+    assert!(matches!(m.validate(), Err(SnapshotError::Duplicate(_))));
+    m.ranges[1].batch_id = "trades-20-30-2".into();
+    assert_eq!(m.validate(), Ok(()));
+
+    let mut m = manifest(vec![range("trades", 0, 10, 3, 7)]);
     m.ranges[0].file = "other.seg".into();
     assert!(matches!(m.validate(), Err(SnapshotError::WrongName { .. })));
 
