@@ -37,12 +37,13 @@ pub const FILES: &[&str] = &["journal.db"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
-    /// Ingest and archive held while every store's read is fixed.
+    /// Ingest held (after the requests in flight commit) while the
+    /// stores' reads are fixed, with the archive's steps held too.
     Strict,
-    /// No pause; each store's read fixed in turn, the skew between the
-    /// first and the last bounded by a configured limit.
+    /// Ingest not held; the time between fixing the first store's read
+    /// and the last's bounded by a configured limit.
     Bounded,
-    /// No pause and no bound; restore reconciles the stores.
+    /// Ingest not held, no bound; restore reconciles the tiers.
     Eventual,
 }
 
