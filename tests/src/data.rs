@@ -378,3 +378,20 @@ pub fn parse_ndjson(body: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("answer line {l:?}: {e}")))
         .collect()
 }
+
+/// Rows per seed in a SQLite hot file, read with plain SQL (not our
+/// code): `trades(.., seed)` gives every row `trade_id / 10^9 == seed`, so
+/// a test that sends one seed per request can tell which requests a
+/// restored store holds, and whether whole.
+pub fn seeds_in_sqlite(path: &std::path::Path) -> std::collections::BTreeMap<u64, u64> {
+    let c = rusqlite::Connection::open(path).expect("open hot.db");
+    let mut st = c
+        .prepare("SELECT trade_id / 1000000000, count(*) FROM trades GROUP BY 1")
+        .expect("prepare");
+    let rows = st
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}

@@ -7,30 +7,15 @@
 //! half-way (the gateway killed under a slow line) and shows the next one
 //! resumes from what the NAS kept instead of sending it all again.
 
-use hotcold_tests::data::{ndjson, now_ms, trades};
+use hotcold_tests::data::{ndjson, now_ms, seeds_in_sqlite, trades};
 use hotcold_tests::procs::{bin, Cloud};
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const PER_REQUEST: usize = 200;
-
-/// Rows per seed (`trade_id / 10^9`, one seed a request), read with plain SQL.
-fn seeds_in_sqlite(path: &Path) -> BTreeMap<u64, u64> {
-    let c = rusqlite::Connection::open(path).expect("open hot.db");
-    let mut st = c
-        .prepare("SELECT trade_id / 1000000000, count(*) FROM trades GROUP BY 1")
-        .expect("prepare");
-    let rows = st
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-        })
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
-}
 
 /// The newest kept snapshot in a directory of snapshots: (id, point_ms, rows).
 fn newest(dir: &Path) -> (String, i64, u64) {
@@ -53,6 +38,22 @@ fn newest(dir: &Path) -> (String, i64, u64) {
         }
     }
     best.expect("a kept backup")
+}
+
+/// `cloud-service restore ID --from DIR`, which must succeed.
+fn restore_from(cfg: &Path, id: &str, dir: &Path) {
+    let out = Command::new(bin("cloud-service"))
+        .args(["restore", id, "--config"])
+        .arg(cfg)
+        .arg("--from")
+        .arg(dir)
+        .output()
+        .expect("restore");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -123,18 +124,7 @@ async fn losing_the_cloud_disk_loses_only_what_came_after_the_last_backup() {
     );
     let (id, point, rows) = newest(&nas_copy);
     let cfg = stack.cloud.config.clone();
-    let out = Command::new(bin("cloud-service"))
-        .args(["restore", &id, "--config"])
-        .arg(&cfg)
-        .arg("--from")
-        .arg(&nas_copy)
-        .output()
-        .expect("restore");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_from(&cfg, &id, &nas_copy);
     let hot = seeds_in_sqlite(&data.join("hot.db"));
     assert_eq!(hot.values().sum::<u64>(), rows);
     let (mut kept_rows, mut lost_rows, mut lost_requests) = (0u64, 0u64, 0u64);
@@ -299,18 +289,7 @@ async fn a_restore_before_the_last_archive_run_is_reconciled_with_the_ledger() {
         "the backup holds the three days and the last hour"
     );
     let cfg = stack.cloud.config.clone();
-    let out = Command::new(bin("cloud-service"))
-        .args(["restore", &id, "--config"])
-        .arg(&cfg)
-        .arg("--from")
-        .arg(&nas_copy)
-        .output()
-        .expect("restore");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_from(&cfg, &id, &nas_copy);
     assert!(data.join("restore.json").exists());
 
     stack.cloud = Cloud::start(

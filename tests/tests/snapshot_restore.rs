@@ -8,12 +8,11 @@
 
 use hotcold_core::schema::{Window, DAY_MS};
 use hotcold_tests::clickhouse;
-use hotcold_tests::data::{ndjson, now_ms, trades};
+use hotcold_tests::data::{ndjson, now_ms, seeds_in_sqlite, trades};
 use hotcold_tests::procs::{bin, Cloud};
 use hotcold_tests::stack::{ColdKind, StackOptions};
 use hotcold_tests::Stack;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,20 +21,6 @@ use std::time::Instant;
 /// Rows of one ingest request: its seed is `trade_id / SEED`.
 const SEED: u64 = 1_000_000_000;
 const PER_REQUEST: usize = 300;
-
-/// Rows per seed in a SQLite hot file, read with plain SQL.
-fn seeds_in_sqlite(path: &Path) -> BTreeMap<u64, u64> {
-    let c = rusqlite::Connection::open(path).expect("open restored hot.db");
-    let mut st = c
-        .prepare("SELECT trade_id / 1000000000, count(*) FROM trades GROUP BY 1")
-        .expect("prepare");
-    let rows = st
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-        })
-        .expect("query");
-    rows.map(|r| r.expect("row")).collect()
-}
 
 /// Rows per seed in the cold ClickHouse database, read over plain HTTP.
 async fn seeds_in_clickhouse(url: &str, db: &str) -> BTreeMap<u64, u64> {

@@ -80,6 +80,27 @@ fn bar(total: u64, what: &str) -> indicatif::ProgressBar {
     b
 }
 
+/// Sends an admin request to the running service; its JSON answer, or an
+/// error with the service's own words.
+async fn post(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    anyhow::ensure!(
+        status.is_success(),
+        "{what} failed ({status}): {}",
+        body["error"].as_str().unwrap_or("no answer")
+    );
+    Ok(body)
+}
+
 pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<()> {
     match cmd {
         SnapshotCommand::Create {
@@ -92,19 +113,7 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
             if hot_only {
                 q.push(("cold", "false".into()));
             }
-            let resp = http
-                .post(&url)
-                .query(&q)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            anyhow::ensure!(
-                status.is_success(),
-                "snapshot failed ({status}): {}",
-                body["error"].as_str().unwrap_or("no answer")
-            );
+            let body = post(http.post(&url).query(&q), &url, "snapshot").await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             if let Some(e) = body["cold_error"].as_str() {
                 anyhow::bail!("the cloud's snapshot is taken, the NAS's is not: {e}");
@@ -113,18 +122,7 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
         }
         SnapshotCommand::Backup { url } => {
             let url = format!("{}/v1/admin/backup", url.trim_end_matches('/'));
-            let resp = http
-                .post(&url)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            anyhow::ensure!(
-                status.is_success(),
-                "backup failed ({status}): {}",
-                body["error"].as_str().unwrap_or("no answer")
-            );
+            let body = post(http.post(&url), &url, "backup").await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
@@ -133,18 +131,7 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
                 "{}/v1/admin/reconcile?dry_run={dry_run}",
                 url.trim_end_matches('/')
             );
-            let resp = http
-                .post(&url)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot reach {url}: {e}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            anyhow::ensure!(
-                status.is_success(),
-                "reconcile failed ({status}): {}",
-                body["error"].as_str().unwrap_or("no answer")
-            );
+            let body = post(http.post(&url), &url, "reconcile").await?;
             println!("{}", serde_json::to_string_pretty(&body)?);
             let lost = body["repairs"]
                 .as_array()

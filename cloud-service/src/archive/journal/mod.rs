@@ -204,11 +204,7 @@ impl Journal {
             "INSERT INTO batches (batch_id, table_name, t0, t1, state, updated_ms) VALUES (?1, ?2, ?3, ?4, 'planned', ?5)",
             params![batch_id, table, window.start, window.end, crate::clock::now_ms()],
         )?;
-        tx.execute(
-            "INSERT INTO floors (table_name, floor) VALUES (?1, ?2)
-             ON CONFLICT(table_name) DO UPDATE SET floor = max(floor, excluded.floor)",
-            params![table, window.end],
-        )?;
+        raise_floor_in(&tx, table, window.end)?;
         tx.commit()?;
         self.mirror(Some(&batch_id), Some(table), None)?;
         Ok(batch_id)
@@ -235,11 +231,7 @@ impl Journal {
 
     /// Raises a table's ingest floor (never lowers it).
     pub(crate) fn raise_floor(&self, table: &str, floor: i64) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO floors (table_name, floor) VALUES (?1, ?2)
-             ON CONFLICT(table_name) DO UPDATE SET floor = max(floor, excluded.floor)",
-            params![table, floor],
-        )?;
+        raise_floor_in(&self.conn, table, floor)?;
         self.mirror(None, Some(table), None)
     }
 
@@ -306,6 +298,21 @@ impl Journal {
             )
             .optional()?)
     }
+}
+
+/// Raises a table's ingest floor to `floor`, never lowering it, in the
+/// caller's connection or transaction.
+pub(super) fn raise_floor_in(
+    conn: &rusqlite::Connection,
+    table: &str,
+    floor: i64,
+) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT INTO floors (table_name, floor) VALUES (?1, ?2)
+         ON CONFLICT(table_name) DO UPDATE SET floor = max(floor, excluded.floor)",
+        params![table, floor],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

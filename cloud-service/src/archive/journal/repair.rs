@@ -30,11 +30,7 @@ impl Journal {
              VALUES (?1, ?2, ?3, ?4, 'committed', ?5, ?5, ?6, 1, ?6, 'adopted from the cold ledger after a restore')",
             params![batch_id, table, window.start, window.end, hash_text(content), now],
         )?;
-        tx.execute(
-            "INSERT INTO floors (table_name, floor) VALUES (?1, ?2)
-             ON CONFLICT(table_name) DO UPDATE SET floor = max(floor, excluded.floor)",
-            params![table, window.end],
-        )?;
+        super::raise_floor_in(&tx, table, window.end)?;
         tx.commit()?;
         self.mirror(Some(batch_id), Some(table), None)
     }
