@@ -344,7 +344,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Snapshot { command } => cloud_service::snapshot::cli::run(command, http()).await,
         Command::Restore { config, id, from } => {
-            cloud_service::snapshot::cli::restore(&config, &id, from.as_deref())
+            cloud_service::snapshot::cli::restore(&config, &id, from.as_deref()).await
         }
         Command::CheckConfig { config } => {
             let cfg = CloudConfig::load(&config)?;

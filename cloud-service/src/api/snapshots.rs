@@ -40,9 +40,10 @@ pub async fn create(
             }
             Ok(Json(v))
         }
-        Err(e @ SnapshotFail::Unsupported(_)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
-        }
+        Err(
+            e @ (SnapshotFail::Unsupported(_)
+            | SnapshotFail::Point(snapshot::PointError::NoReadTransaction)),
+        ) => Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
         Err(e @ SnapshotFail::Point(snapshot::PointError::Skew { .. })) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             e.to_string(),

@@ -109,7 +109,7 @@ fn prune(dir: &std::path::Path, keep: usize) -> Result<Vec<String>, SnapshotFail
 /// the next tick (the gateway kept what arrived, so it resumes).
 pub async fn run_loop(st: Arc<AppState>) {
     let every = st.cfg.snapshot.backup_every.0;
-    if every.is_zero() || st.link.is_none() || super::hot_path(&st.cfg).is_err() {
+    if every.is_zero() || st.link.is_none() || super::hot_source(&st.cfg).is_err() {
         return;
     }
     let mut tick = tokio::time::interval(every);

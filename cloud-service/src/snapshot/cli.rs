@@ -198,7 +198,7 @@ pub async fn run(cmd: SnapshotCommand, http: reqwest::Client) -> anyhow::Result<
 
 /// `cloud-service restore ID`: into the config's (fresh) data directory,
 /// from `snapshot.dir` or `from` (a copy of the NAS's `snapshot-dir/cloud`).
-pub fn restore(
+pub async fn restore(
     config: &std::path::Path,
     id: &str,
     from: Option<&std::path::Path>,
@@ -219,13 +219,18 @@ pub fn restore(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let r = super::restore::restore(&cfg, &s, id, &|what, n| {
+    let (v2, r2) = (verify.clone(), rows.clone());
+    let progress = std::sync::Arc::new(move |what: &str, n: u64| {
         if what == "verify" {
-            verify.inc(n)
+            v2.inc(n)
         } else {
-            rows.inc(n)
+            r2.inc(n)
         }
-    })?;
+    });
+    let r = match super::hot_source(&cfg)? {
+        super::HotSource::Sqlite(_) => super::restore::restore(&cfg, &s, id, progress.as_ref())?,
+        super::HotSource::Store => super::restore_store::restore(&cfg, &s, id, progress).await?,
+    };
     verify.finish_and_clear();
     rows.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&r)?);

@@ -109,3 +109,65 @@ pub(crate) fn journal(conn: &Connection, dir: &Path) -> Result<FileEntry, Snapsh
         blake3,
     })
 }
+
+/// The same hours through the hot store's own reads, for a store without a
+/// read transaction to hold (ClickHouse): each hour is read once, written
+/// to a temporary range file while it is hashed, and dropped again if the
+/// base already holds those rows. The caller holds what keeps the store
+/// still (`mod.rs`: ingest for strict, the journal's mutex always).
+pub(crate) fn store_ranges(
+    hot: &dyn crate::hot::HotStore,
+    schemas: &[TableSchema],
+    store: &SnapshotStore,
+    base: Option<&SnapshotManifest>,
+    zstd_level: i32,
+    segment_rows: usize,
+) -> Result<Copied, SnapshotFail> {
+    use hotcold_core::query::Plan;
+    let mut out = Copied::default();
+    for s in schemas {
+        let mut from = i64::MIN;
+        while let Some(t) = hot.min_time(s, from)? {
+            let start = t.div_euclid(RANGE_MS) * RANGE_MS;
+            let w = Window::new(start, start.saturating_add(RANGE_MS));
+            hot.settle(s, w)?;
+            let mut wr = store.range_writer(&s.name, w)?;
+            let mut h = ContentHash::default();
+            let mut failed = None;
+            hot.scan(s, &Plan::rows(s), w, u64::MAX, segment_rows, &mut |b| {
+                h.add_batch(&b);
+                if failed.is_none() {
+                    failed = wr.write(&encode_segment(&b, zstd_level)).err();
+                }
+                Ok(())
+            })?;
+            if let Some(e) = failed {
+                wr.abandon();
+                return Err(e.into());
+            }
+            let name = range_file_name(&s.name, w, &h);
+            let shared = base
+                .and_then(|b| b.ranges.iter().find(|r| r.file == name))
+                .filter(|r| {
+                    std::fs::metadata(store.pool_path(&r.file)).is_ok_and(|m| m.len() == r.bytes)
+                });
+            let entry = match shared {
+                Some(r) => {
+                    wr.abandon();
+                    r.clone()
+                }
+                None => {
+                    let e = wr.finish(h)?;
+                    out.bytes_written += e.bytes;
+                    e
+                }
+            };
+            out.ranges.push(entry);
+            if w.end <= from || w.end == i64::MAX {
+                break;
+            }
+            from = w.end;
+        }
+    }
+    Ok(out)
+}

@@ -13,6 +13,7 @@ mod copy;
 mod point;
 pub mod reconcile;
 pub mod restore;
+pub mod restore_store;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,8 @@ pub enum SnapshotFail {
     Sqlite(#[from] rusqlite::Error),
     #[error("{0}")]
     HotSqlite(#[from] hotcold_sqlite::SqliteError),
+    #[error("hot store: {0}")]
+    Hot(#[from] crate::hot::HotError),
     #[error("{0}")]
     Io(String),
     /// A day read twice in one read transaction differed: a bug.
@@ -50,17 +53,34 @@ pub enum SnapshotFail {
 
 /// The hot SQLite file this config uses, or why snapshots cannot cover it.
 pub fn hot_path(cfg: &CloudConfig) -> Result<PathBuf, SnapshotFail> {
-    if cfg.cluster.is_some() {
-        return Err(SnapshotFail::Unsupported(
-            "snapshots of the cluster edition are not built yet: its hot tier is ClickHouse and its journal is in ZooKeeper".into(),
-        ));
-    }
-    match &cfg.hot {
-        HotConfig::Sqlite { path } => Ok(path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"))),
-        HotConfig::Clickhouse(_) => Err(SnapshotFail::Unsupported(
-            "snapshots cover a SQLite hot store; a ClickHouse hot store is not built yet (use its own BACKUP or FREEZE)".into(),
+    match hot_source(cfg)? {
+        HotSource::Sqlite(p) => Ok(p),
+        HotSource::Store => Err(SnapshotFail::Unsupported(
+            "this needs a SQLite hot store".into(),
         )),
     }
+}
+
+/// How the hot store is copied: a SQLite file through a read transaction,
+/// or a ClickHouse store through its own reads under a hold.
+pub enum HotSource {
+    Sqlite(PathBuf),
+    Store,
+}
+
+pub fn hot_source(cfg: &CloudConfig) -> Result<HotSource, SnapshotFail> {
+    if cfg.cluster.is_some() {
+        return Err(SnapshotFail::Unsupported(
+            "snapshots of the cluster edition are not built yet: its journal is in ZooKeeper"
+                .into(),
+        ));
+    }
+    Ok(match &cfg.hot {
+        HotConfig::Sqlite { path } => {
+            HotSource::Sqlite(path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db")))
+        }
+        HotConfig::Clickhouse(_) => HotSource::Store,
+    })
 }
 
 /// Takes a snapshot of a running service. Blocking work runs off the
@@ -74,7 +94,7 @@ pub async fn create(
     level: Level,
     cold: bool,
 ) -> Result<(SnapshotManifest, Option<String>), SnapshotFail> {
-    let hot = hot_path(&st.cfg)?;
+    let hot = hot_source(&st.cfg)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (fixed_tx, fixed_rx) = tokio::sync::oneshot::channel();
     let cloud = {
@@ -100,17 +120,23 @@ pub async fn create(
     Ok((m, cold_error))
 }
 
+type ColdRx = tokio::sync::oneshot::Receiver<Option<hotcold_core::frame::ColdSnapshotReply>>;
+
 fn create_blocking(
     st: &AppState,
     level: Level,
-    hot: &std::path::Path,
+    hot: &HotSource,
     fixed: tokio::sync::oneshot::Sender<()>,
-    cold: tokio::sync::oneshot::Receiver<Option<hotcold_core::frame::ColdSnapshotReply>>,
+    cold: ColdRx,
 ) -> Result<SnapshotManifest, SnapshotFail> {
     let cfg = &st.cfg;
     let store = SnapshotStore::open(&cfg.snapshot.dir)?;
     let _lock = store.lock()?;
     let base = store.latest()?;
+    let hot = match hot {
+        HotSource::Sqlite(p) => p,
+        HotSource::Store => return create_from_store(st, level, &store, base, fixed, cold),
+    };
     let p = point::fix_point(
         level,
         hot,
@@ -160,6 +186,69 @@ fn create_blocking(
     })?;
     tracing::info!(id = %m.id, %level, rows = m.rows(), bytes_written = m.bytes_written, pause_us = m.pause_us, skew_us = m.skew_us, "snapshot taken");
     Ok(m)
+}
+
+/// A snapshot of a hot store without read transactions (ClickHouse): the
+/// journal's read is fixed and held with the archive's steps (and, strict,
+/// ingest) for as long as the hours are copied, so the copy is one state;
+/// the pause is the copy's time, and is reported.
+fn create_from_store(
+    st: &AppState,
+    level: Level,
+    store: &SnapshotStore,
+    base: Option<SnapshotManifest>,
+    fixed: tokio::sync::oneshot::Sender<()>,
+    cold: ColdRx,
+) -> Result<SnapshotManifest, SnapshotFail> {
+    let cfg = &st.cfg;
+    let held = point::hold_for_copy(
+        level,
+        &cfg.data_dir.join("journal.db"),
+        &st.gate,
+        &st.archiver.journal,
+    )?;
+    let started = std::time::Instant::now();
+    let point_ms = held.point_ms;
+    let id = format!("{}-{level}", stamp(point_ms));
+    let dir = store.begin(&id)?;
+    let made = (|| {
+        let journal = copy::journal(&held.journal, &dir)?;
+        let copied = copy::store_ranges(
+            st.hot.as_ref(),
+            &cfg.tables,
+            store,
+            base.as_ref(),
+            cfg.snapshot.zstd_level,
+            cfg.archive.segment_rows,
+        )?;
+        Ok::<_, SnapshotFail>((journal, copied))
+    })();
+    let skew_us = started.elapsed().as_micros() as u64;
+    let pause_us = held.release();
+    // The cold half after the hold: its point is after the cloud's.
+    let _ = fixed.send(());
+    let made = made.and_then(|(journal, copied)| {
+        let m = SnapshotManifest {
+            format: FORMAT,
+            id,
+            side: Side::Cloud,
+            level,
+            point_ms,
+            pause_us,
+            skew_us,
+            base: base.map(|b| b.id),
+            schemas: cfg.tables.clone(),
+            ranges: copied.ranges,
+            bytes_written: copied.bytes_written + journal.bytes,
+            files: vec![journal],
+            cold: cold.blocking_recv().ok().flatten(),
+        };
+        store.commit(&m)?;
+        Ok(m)
+    });
+    made.inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&dir);
+    })
 }
 
 /// `20261203T121530.123Z`: sorts by time, and is a plain file name.

@@ -48,6 +48,58 @@ pub enum PointError {
     },
     #[error("the journal's lock is poisoned")]
     Poisoned,
+    /// A store without read transactions (ClickHouse) is read hour by
+    /// hour: its reads cannot be brought within a bound.
+    #[error("a ClickHouse hot store has no read transaction to hold, so its hours cannot be read within snapshot.bounded-skew of each other; take a strict snapshot (ingest held while it copies) or an eventual one")]
+    NoReadTransaction,
+}
+
+/// The journal's read, with ingest (strict) and the archive's steps held
+/// until `release`: for a hot store that is copied under the hold.
+pub(crate) struct Held<'a> {
+    pub journal: Connection,
+    pub point_ms: i64,
+    asked: Instant,
+    gate: Option<std::sync::RwLockWriteGuard<'a, std::collections::HashMap<String, i64>>>,
+    lock: std::sync::MutexGuard<'a, Journal>,
+}
+
+impl Held<'_> {
+    /// Lets ingest and the archive go on; the pause ingest saw (0 unless
+    /// strict), microseconds.
+    pub fn release(self) -> u64 {
+        let pause = self
+            .gate
+            .as_ref()
+            .map_or(0, |_| micros(self.asked.elapsed()));
+        drop(self.lock);
+        drop(self.gate);
+        pause
+    }
+}
+
+pub(crate) fn hold_for_copy<'a>(
+    level: Level,
+    journal_path: &Path,
+    gate: &'a IngestGate,
+    journal: &'a Mutex<Journal>,
+) -> Result<Held<'a>, PointError> {
+    if level == Level::Bounded {
+        return Err(PointError::NoReadTransaction);
+    }
+    let j = open(journal_path)?;
+    let asked = Instant::now();
+    let gate = (level == Level::Strict).then(|| gate.hold());
+    let lock = journal.lock().map_err(|_| PointError::Poisoned)?;
+    let point_ms = crate::clock::now_ms();
+    fix(&j)?;
+    Ok(Held {
+        journal: j,
+        point_ms,
+        asked,
+        gate,
+        lock,
+    })
 }
 
 /// Tries of a bounded snapshot before it gives up.

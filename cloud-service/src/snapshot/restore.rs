@@ -43,26 +43,7 @@ pub fn restore(
     let started = std::time::Instant::now();
     let hot = super::hot_path(cfg)?;
     let journal = cfg.data_dir.join("journal.db");
-    let sidecars = [&hot, &journal].map(|p| {
-        ["-wal", "-shm", "-journal"].map(|s| {
-            let mut n = p.as_os_str().to_owned();
-            n.push(s);
-            PathBuf::from(n)
-        })
-    });
-    // A WAL left beside a moved-aside store would be replayed onto the
-    // restored one.
-    for p in [&hot, &journal]
-        .into_iter()
-        .chain(sidecars.iter().flatten())
-    {
-        if p.exists() {
-            return Err(SnapshotFail::Io(format!(
-                "{} exists: restore goes into a fresh data directory (move the old one aside first)",
-                p.display()
-            )));
-        }
-    }
+    refuse_existing(&[&hot, &journal])?;
     let m = store.load(id)?;
     if m.side != Side::Cloud {
         return Err(SnapshotFail::Io(format!(
@@ -123,6 +104,47 @@ pub fn check_finished(cfg: &CloudConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a data dir that holds any of `files`, or the SQLite sidecars
+/// beside them: a WAL left beside a moved-aside store would be replayed
+/// onto the restored one.
+pub(super) fn refuse_existing(files: &[&Path]) -> Result<(), SnapshotFail> {
+    for f in files {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut n = f.as_os_str().to_owned();
+            n.push(suffix);
+            let p = PathBuf::from(n);
+            if p.exists() {
+                return Err(SnapshotFail::Io(format!(
+                    "{} exists: restore goes into a fresh data directory (move the old one aside first)",
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The journal's copy into the data dir (a hot store restored elsewhere
+/// already): checked, then the marker, then renamed into place last.
+pub(super) fn place_journal(
+    cfg: &CloudConfig,
+    store: &SnapshotStore,
+    m: &SnapshotManifest,
+) -> Result<PathBuf, SnapshotFail> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(io(&cfg.data_dir))?;
+    let journal = cfg.data_dir.join("journal.db");
+    let tmp = tmp_name(&journal);
+    copy_journal(store, m, &tmp)?;
+    let marker = cfg.data_dir.join(super::reconcile::MARKER);
+    let note = serde_json::json!({ "snapshot": m.id, "point_ms": m.point_ms, "restored_ms": crate::clock::now_ms() });
+    std::fs::write(&marker, note.to_string()).map_err(io(&marker))?;
+    std::fs::rename(&tmp, &journal).map_err(io(&journal))?;
+    std::fs::File::open(&cfg.data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(&cfg.data_dir))?;
+    Ok(journal)
+}
+
 fn tmp_name(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".restoring");
@@ -176,6 +198,16 @@ fn write_both(
     std::fs::File::open(hot_tmp)
         .and_then(|f| f.sync_all())
         .map_err(io(hot_tmp))?;
+    copy_journal(store, m, journal_tmp)
+}
+
+/// The snapshot's journal into `dest`, checked against the manifest.
+fn copy_journal(
+    store: &SnapshotStore,
+    m: &SnapshotManifest,
+    journal_tmp: &Path,
+) -> Result<(), SnapshotFail> {
+    let _ = std::fs::remove_file(journal_tmp);
     let src = store.snapshot_path(&m.id).join("journal.db");
     std::fs::copy(&src, journal_tmp).map_err(io(&src))?;
     let (bytes, hash) = hotcold_snapshot::hash_file(journal_tmp)?;
