@@ -67,6 +67,19 @@ pub trait InProcess: Send + Sync {
         &self,
         q: hotcold_core::frame::LedgerAfter,
     ) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>>;
+    /// A snapshot of the cold store into the snapshot directory `dir`
+    /// (the standalone edition's half of a snapshot).
+    fn snapshot(
+        &self,
+        dir: std::path::PathBuf,
+    ) -> BoxFuture<'_, Result<hotcold_core::frame::ColdSnapshotReply, String>>;
+    /// Restores snapshot `id` of `dir` into the cold store (which must not
+    /// hold its windows under other batches); the rows restored.
+    fn restore_snapshot(
+        &self,
+        dir: std::path::PathBuf,
+        id: String,
+    ) -> BoxFuture<'_, Result<u64, String>>;
     /// Streams the answer's batches into `out` (no byte bound: that one
     /// protects the link, and there is none).
     fn query(
@@ -98,6 +111,33 @@ impl<S: ColdStore> InProcess for Gateway<S> {
         q: hotcold_core::frame::LedgerAfter,
     ) -> BoxFuture<'_, Result<Vec<LedgerRecord>, String>> {
         Box::pin(async move { Gateway::ledger_after(self, q).await.map_err(text) })
+    }
+
+    fn snapshot(
+        &self,
+        dir: std::path::PathBuf,
+    ) -> BoxFuture<'_, Result<hotcold_core::frame::ColdSnapshotReply, String>> {
+        Box::pin(async move {
+            let snaps = hotcold_snapshot::SnapshotStore::open(&dir).map_err(|e| e.to_string())?;
+            let m = crate::snapshot::create(&self.store, &snaps, |_, _| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(crate::snapshot::reply(&m))
+        })
+    }
+
+    fn restore_snapshot(
+        &self,
+        dir: std::path::PathBuf,
+        id: String,
+    ) -> BoxFuture<'_, Result<u64, String>> {
+        Box::pin(async move {
+            let snaps = hotcold_snapshot::SnapshotStore::open(&dir).map_err(|e| e.to_string())?;
+            let r = crate::snapshot::restore(&self.store, &snaps, &id, |_, _| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(r.rows)
+        })
     }
 
     fn query(

@@ -87,16 +87,8 @@ async fn stream<S: ColdStore>(s: &mut FramedStream, gw: &Gateway<S>) -> Result<(
                 let m = crate::snapshot::create(&gw.store, b.nas(), |_, _| {})
                     .await
                     .map_err(|e| RequestError::Refused(e.to_string()))?;
-                s.write_frame(&Frame::ColdSnapshotDone(
-                    hotcold_core::frame::ColdSnapshotReply {
-                        id: m.id.clone(),
-                        windows: m.ranges.len() as u64,
-                        rows: m.rows(),
-                        bytes: m.bytes(),
-                        bytes_written: m.bytes_written,
-                    },
-                ))
-                .await?;
+                s.write_frame(&Frame::ColdSnapshotDone(crate::snapshot::reply(&m)))
+                    .await?;
                 Ok(())
             }
             None => Err(RequestError::Refused(

@@ -173,6 +173,17 @@ async fn write_window<S: ColdStore>(
     Ok(w.finish(got)?)
 }
 
+/// What the cloud records of a NAS snapshot.
+pub fn reply(m: &SnapshotManifest) -> hotcold_core::frame::ColdSnapshotReply {
+    hotcold_core::frame::ColdSnapshotReply {
+        id: m.id.clone(),
+        windows: m.ranges.len() as u64,
+        rows: m.rows(),
+        bytes: m.bytes(),
+        bytes_written: m.bytes_written,
+    }
+}
+
 fn stamp(ms: i64) -> String {
     hotcold_core::time::format_timestamp_ms(ms)
         .chars()

@@ -525,3 +525,57 @@ async fn increments_write_what_changed_and_damage_is_refused_by_name() {
         "{v}"
     );
 }
+
+/// The standalone edition: one process with both tiers. A snapshot holds
+/// the cold tier's half too; both data dirs go; one restore brings back
+/// both tiers, and the service answers every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_edition_snapshots_and_restores_both_tiers() {
+    use hotcold_tests::stack::ColdKind;
+    use hotcold_tests::standalone::standalone_yaml;
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("standalone.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}snapshot:\n  dir: {}\n",
+            standalone_yaml(dir.path(), &ColdKind::Sqlite, "2d"),
+            dir.path().join("snapshots").display()
+        ),
+    )
+    .expect("config");
+    let hot_dir = dir.path().join("hot");
+    let mut cloud = Cloud::start(cfg.clone(), dir.path().join("cloud-0.log"), hot_dir.clone());
+    let d0 = Window::day_of(now_ms() - 6 * DAY_MS).start;
+    for k in 0..3i64 {
+        let rows = trades(d0 + k * DAY_MS, d0 + (k + 1) * DAY_MS, 2_000, k as u64 + 1);
+        assert_eq!(cloud.ingest("trades", ndjson(&rows)).await.0, 200);
+    }
+    let (s, r) = cloud.archive().await;
+    assert_eq!((s, r["failed"].as_u64()), (200, Some(0)), "{r}");
+    let recent = trades(now_ms() - 3_600_000, now_ms() - 1_000, 700, 9);
+    assert_eq!(cloud.ingest("trades", ndjson(&recent)).await.0, 200);
+    let (s, snap) = cloud.post("/v1/admin/snapshots").await;
+    assert_eq!(s, 200, "{snap}");
+    assert_eq!(snap["rows"], 700, "hot: {snap}");
+    assert_eq!(snap["cold"]["rows"], 6_000, "the cold tier's half: {snap}");
+
+    cloud.kill("KILL");
+    std::fs::remove_dir_all(&hot_dir).expect("rm hot");
+    std::fs::remove_dir_all(dir.path().join("cold")).expect("rm cold");
+    let out = run(Command::new(bin("cloud-service"))
+        .args(["restore", snap["id"].as_str().expect("id"), "--config"])
+        .arg(&cfg));
+    assert!(out.contains("cold tier: snapshot"), "{out}");
+    let cloud = Cloud::start(cfg, dir.path().join("cloud-1.log"), hot_dir);
+    let q = format!("from={d0}&to={}&limit=1000000", now_ms() + 1);
+    assert_eq!(cloud.query_rows("trades", &q).await.len(), 6_700);
+    let (s, v) = cloud.get("/v1/admin/verify").await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&v).expect("verify");
+    assert_eq!(
+        (v["ok"].as_bool(), v["checked"].as_u64()),
+        (Some(true), Some(3)),
+        "{v:#}"
+    );
+}

@@ -20,10 +20,10 @@ pub async fn create(
             "unknown parameter {k:?}: level and cold are taken"
         )));
     }
-    // The whole pair by default; the standalone edition's cold tier has no
-    // snapshot of its own yet.
+    // Both tiers by default: the NAS's over the link, or the standalone
+    // edition's cold tier in this process.
     let cold = match q.get("cold").map(String::as_str) {
-        None => st.link.is_some(),
+        None => true,
         Some("true") => true,
         Some("false") => false,
         Some(v) => return Err(ApiError::bad_request(format!("cold={v:?}: true or false"))),

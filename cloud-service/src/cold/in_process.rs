@@ -19,12 +19,18 @@ use tokio::sync::mpsc;
 
 pub struct InProcessCold {
     local: Local,
+    /// Where the cold tier's snapshots go: `snapshot.dir/cold`.
+    snapshots: std::path::PathBuf,
 }
 
 impl InProcessCold {
-    pub async fn start(cfg: &nas_gateway::local::LocalConfig) -> anyhow::Result<Arc<Self>> {
+    pub async fn start(
+        cfg: &nas_gateway::local::LocalConfig,
+        snapshots: std::path::PathBuf,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             local: nas_gateway::local::start(cfg).await?,
+            snapshots,
         }))
     }
 
@@ -66,10 +72,11 @@ impl ColdQueries for InProcessCold {
     fn cold_snapshot(
         &self,
     ) -> BoxFuture<'_, Result<hotcold_core::frame::ColdSnapshotReply, ClientError>> {
-        Box::pin(async {
-            Err(ClientError::Refused(
-                "snapshots of the standalone edition's cold tier are not built yet (nas-gateway snapshot needs a gateway config)".into(),
-            ))
+        Box::pin(async move {
+            self.gw()
+                .snapshot(self.snapshots.clone())
+                .await
+                .map_err(ClientError::Refused)
         })
     }
 

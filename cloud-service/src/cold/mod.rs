@@ -41,7 +41,7 @@ impl ColdTier {
                 }
             }
             Some(c) => {
-                let local = InProcessCold::start(c)
+                let local = InProcessCold::start(c, cfg.snapshot.dir.join("cold"))
                     .await
                     .context("cold tier (standalone)")?;
                 tracing::info!(data_dir = %c.data_dir.display(), "standalone: cold tier in this process");

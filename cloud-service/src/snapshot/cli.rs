@@ -219,6 +219,18 @@ pub async fn restore(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    // The standalone edition's cold tier first (its restore finishes what
+    // an earlier one began, if run again), so the hot tier and journal
+    // never start without the cold windows they name.
+    if let (Some(local), Some(c)) = (&cfg.cold, &m.cold) {
+        let tier = nas_gateway::local::start(local).await?;
+        let n = tier
+            .gateway
+            .restore_snapshot(cfg.snapshot.dir.join("cold"), c.id.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("the cold tier's snapshot {}: {e}", c.id))?;
+        println!("cold tier: snapshot {} restored, {n} rows", c.id);
+    }
     let (v2, r2) = (verify.clone(), rows.clone());
     let progress = std::sync::Arc::new(move |what: &str, n: u64| {
         if what == "verify" {
