@@ -10,6 +10,8 @@ use crate::manifest::Manifest;
 use crate::schema::Window;
 use serde::{Deserialize, Serialize};
 
+pub use crate::snapshot::wire::{BackupNeed, BackupReply, ColdSnapshotReply, LedgerAfter};
+
 /// Control frames (JSON) are small; chunk and row frames: the caller's `max_frame`.
 pub const MAX_CONTROL_FRAME: usize = 16 << 20;
 pub const HEADER_LEN: usize = 5;
@@ -128,41 +130,6 @@ pub enum Frame {
     /// `ColdSnapshotDone`.
     ColdSnapshot,
     ColdSnapshotDone(ColdSnapshotReply),
-}
-
-/// The NAS's snapshot of its cold store, as the cloud records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColdSnapshotReply {
-    pub id: String,
-    pub windows: u64,
-    pub rows: u64,
-    pub bytes: u64,
-    pub bytes_written: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerAfter {
-    pub table: String,
-    pub after: i64,
-}
-
-/// One file of a hot backup the gateway lacks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupNeed {
-    pub file: String,
-    /// Bytes of it the gateway kept from an earlier, cut transfer: the
-    /// cloud sends from there (resume).
-    pub have: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupReply {
-    pub id: String,
-    /// Bytes received for this snapshot (resumed parts not counted twice).
-    pub bytes_received: u64,
-    /// Snapshots the gateway removed by its `snapshot-keep`.
-    #[serde(default)]
-    pub removed: Vec<String>,
 }
 
 /// A committed batch as the gateway's ledger records it.

@@ -15,6 +15,7 @@
 mod names;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 pub use names::{check_file_name, check_snapshot_id, range_file_name};
 
@@ -138,7 +139,7 @@ pub struct SnapshotManifest {
     /// The cloud's snapshot of the whole pair: the NAS's snapshot of its
     /// cold store taken with it (right after the cloud's point), by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cold: Option<crate::frame::ColdSnapshotReply>,
+    pub cold: Option<wire::ColdSnapshotReply>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
