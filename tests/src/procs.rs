@@ -277,6 +277,34 @@ impl Cloud {
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// `n` trades spread evenly over `[from, to)`, sent in requests of
+    /// 100,000 (seed `first_seed + i` for request `i`), timed: the benches'
+    /// way to fill the hot store.
+    pub async fn ingest_spread(
+        &self,
+        from: i64,
+        to: i64,
+        n: usize,
+        first_seed: u64,
+    ) -> anyhow::Result<()> {
+        let chunk = 100_000;
+        let t = std::time::Instant::now();
+        let span = (to - from) / n.div_ceil(chunk).max(1) as i64;
+        for (i, start) in (0..n).step_by(chunk).enumerate() {
+            let a = from + i as i64 * span;
+            let rows = crate::data::trades(
+                a,
+                (a + span).min(to),
+                chunk.min(n - start),
+                first_seed + i as u64,
+            );
+            let (s, b) = self.ingest("trades", crate::data::ndjson(&rows)).await;
+            anyhow::ensure!(s == 200, "ingest: {b}");
+        }
+        println!("ingested {n} trades in {:.1}s", t.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     /// POSTs `rows` in requests of 50,000; any answer but 200 panics.
     pub async fn ingest_all(&self, table: &str, rows: &[serde_json::Value]) {
         for c in rows.chunks(50_000) {

@@ -16,7 +16,7 @@
 
 use anyhow::ensure;
 use hotcold_core::schema::DAY_MS;
-use hotcold_tests::data::{ndjson, now_ms, trades};
+use hotcold_tests::data::now_ms;
 use hotcold_tests::procs::{peak_rss, Cloud};
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
@@ -29,17 +29,7 @@ async fn main() -> anyhow::Result<()> {
     // Inside the hot retention (2 days): the answer is the hot store's and
     // the encoder's, with no link in the way.
     let (from, to) = (now_ms() - DAY_MS, now_ms() - 60_000);
-    let chunk = 100_000;
-    let t = Instant::now();
-    for (i, start) in (0..n).step_by(chunk).enumerate() {
-        let k = chunk.min(n - start);
-        let span = (to - from) / n.div_ceil(chunk) as i64;
-        let a = from + i as i64 * span;
-        let rows = trades(a, (a + span).min(to), k, i as u64);
-        let (s, b) = stack.cloud.ingest("trades", ndjson(&rows)).await;
-        ensure!(s == 200, "ingest: {b}");
-    }
-    println!("ingested {n} trades in {:.1}s", t.elapsed().as_secs_f64());
+    stack.cloud.ingest_spread(from, to, n, 0).await?;
     let http = reqwest::Client::new();
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let mut results = Vec::new();
