@@ -12,7 +12,9 @@
 
 use super::respond::WHOLE_BYTES;
 use crate::router::{Head, Tail};
-use hotcold_arrow::{meta, BatchConverter, EncodeError, IpcStream, ParquetFile, RecordBatch};
+use hotcold_arrow::{
+    meta, BatchConverter, Columns, EncodeError, IpcStream, ParquetFile, RecordBatch,
+};
 use hotcold_core::schema::TableSchema;
 use hotcold_core::RowBatch;
 use std::collections::HashMap;
@@ -74,6 +76,19 @@ impl Columnar {
             return Ok(());
         }
         let rb = self.conv.convert(b)?;
+        self.push(rb, out)
+    }
+
+    /// A chunk the hot store read straight into columns.
+    pub fn columns(&mut self, c: Columns, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if c.is_empty() {
+            return Ok(());
+        }
+        let rb = self.conv.adopt(c)?;
+        self.push(rb, out)
+    }
+
+    fn push(&mut self, rb: RecordBatch, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match &mut self.state {
             State::Holding(held, bytes) => {
                 *bytes += rb.get_array_memory_size();

@@ -113,6 +113,21 @@ impl Encoder {
         Ok(())
     }
 
+    /// Rows the hot store read straight into Arrow columns, which only a
+    /// columnar answer asks for (`Request::columns`).
+    pub fn columns(
+        &mut self,
+        c: hotcold_arrow::Columns,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match &mut self.columnar {
+            Some(enc) => enc.columns(c, out),
+            None => Err(EncodeError::Kind(
+                "rows read as Arrow columns for a text answer".into(),
+            )),
+        }
+    }
+
     pub fn batch(&mut self, b: &RowBatch, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if let Some(c) = &mut self.columnar {
             return c.batch(b, out);

@@ -354,6 +354,7 @@ pub fn parse(
             limit,
             max_cold_bytes: Some(q.max_cold_bytes.0),
             stall: q.stall_timeout.0,
+            columns: None,
         },
         format,
         cols,

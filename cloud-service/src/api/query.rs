@@ -16,7 +16,7 @@
 //! that fails mid-stream aborts the body, so a cut answer is never taken
 //! for a whole one.
 
-use super::encode::Encoder;
+use super::encode::{Encoder, Format};
 use super::error::ApiError;
 use super::params::{merge_pairs, parse, Kind};
 use super::respond::respond;
@@ -34,7 +34,12 @@ async fn run(
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let schema = st.query_table(&table)?;
-    let (req, format, cols, allow_partial) = parse(&st.cfg.query, &schema, kind, &p)?;
+    let (mut req, format, cols, allow_partial) = parse(&st.cfg.query, &schema, kind, &p)?;
+    // A columnar answer of rows: the hot store may read straight into its
+    // columns (the answer's columns are the table's, indexed alike).
+    if matches!(format, Format::Arrow | Format::Parquet) && req.plan.agg.is_none() {
+        req.columns = Some(cols.clone());
+    }
     let out_schema = req.plan.final_schema();
     let ans = st.router.query(req).await.map_err(|e| match e {
         e if e.is_limit() => ApiError::bad_request(e.to_string()),

@@ -29,6 +29,7 @@ pub(super) async fn respond(
     while buf.len() <= WHOLE_BYTES && !enc.streaming() {
         match items.recv().await {
             Some(Item::Rows(b)) => enc.batch(&b, &mut buf).map_err(ApiError::internal)?,
+            Some(Item::Columns(c)) => enc.columns(c, &mut buf).map_err(ApiError::internal)?,
             // The NAS's part is a gateway's failure; the hot store's is ours.
             Some(Item::Failed { cold: true, error }) => return Err(ApiError::upstream(error)),
             Some(Item::Failed { cold: false, error }) => {
@@ -56,33 +57,34 @@ pub(super) async fn respond(
                         return None;
                     }
                     let mut out = Vec::new();
-                    match items.recv().await {
+                    let aborted = |error: super::encode::EncodeError| {
+                        tracing::error!(%error, "streamed answer aborted");
+                        Err(std::io::Error::other(error))
+                    };
+                    let (chunk, done) = match items.recv().await {
                         Some(Item::Rows(b)) => match enc.batch(&b, &mut out) {
-                            Ok(()) => {
-                                Some((Ok(bytes::Bytes::from(out)), (items, enc, head, false)))
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "streamed answer aborted");
-                                Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
-                            }
+                            Ok(()) => (Ok(bytes::Bytes::from(out)), false),
+                            Err(error) => (aborted(error), true),
+                        },
+                        Some(Item::Columns(c)) => match enc.columns(c, &mut out) {
+                            Ok(()) => (Ok(bytes::Bytes::from(out)), false),
+                            Err(error) => (aborted(error), true),
                         },
                         Some(Item::Done(t)) => match enc.end(&head, &t, &mut out) {
-                            Ok(()) => Some((Ok(bytes::Bytes::from(out)), (items, enc, head, true))),
-                            Err(error) => {
-                                tracing::error!(%error, "streamed answer aborted");
-                                Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
-                            }
+                            Ok(()) => (Ok(bytes::Bytes::from(out)), true),
+                            Err(error) => (aborted(error), true),
                         },
                         // Aborting the body tells the client the answer is cut.
                         Some(Item::Failed { error, .. }) => {
                             tracing::error!(%error, "streamed answer aborted");
-                            Some((Err(std::io::Error::other(error)), (items, enc, head, true)))
+                            (Err(std::io::Error::other(error)), true)
                         }
-                        None => Some((
+                        None => (
                             Err(std::io::Error::other("query ended without an answer")),
-                            (items, enc, head, true),
-                        )),
-                    }
+                            true,
+                        ),
+                    };
+                    Some((chunk, (items, enc, head, done)))
                 },
             );
             let all = futures::StreamExt::chain(

@@ -105,6 +105,23 @@ pub trait HotStore: Send + Sync + 'static {
         segment_rows: usize,
         f: &mut dyn FnMut(RowBatch) -> Result<(), HotError>,
     ) -> Result<u64, HotError>;
+    /// A plain row plan's rows (no aggregate) straight into the Arrow
+    /// columns `cols` of a columnar answer, with `scan`'s order, limit and
+    /// snapshot rule. `None`: this store has no such read, and the caller
+    /// scans rows instead.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_columns(
+        &self,
+        _schema: &TableSchema,
+        _plan: &Plan,
+        _cols: &[usize],
+        _window: Window,
+        _limit: u64,
+        _batch_rows: usize,
+        _f: &mut dyn FnMut(hotcold_arrow::Columns) -> Result<(), HotError>,
+    ) -> Option<Result<u64, HotError>> {
+        None
+    }
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError>;
     /// Returns once a scan or count of the window sees every row the store
     /// has acknowledged: on a cluster, once every reachable replica holds

@@ -1,5 +1,7 @@
 //! The SQLite hot store: one writer connection, and pooled readers for
-//! scans (WAL lets readers run beside the writer).
+//! scans (WAL lets readers run beside the writer). Every write is marked
+//! in the readers' commit sequence (`Commits::around`), which is what lets
+//! a columnar answer read through several connections of one snapshot.
 
 use super::{HotError, HotStore};
 use hotcold_core::query::Plan;
@@ -7,12 +9,18 @@ use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
 use rusqlite::Connection;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use hotcold_sqlite::Commits;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct SqliteHot {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: hotcold_sqlite::Readers,
+    commits: Arc<Commits>,
+    /// Connections a columnar answer reads through at once: one per core,
+    /// up to 4 (the encoder and the socket need a core too, but a reader
+    /// waiting on its channel takes none).
+    columnar_readers: usize,
 }
 
 impl SqliteHot {
@@ -32,10 +40,16 @@ impl SqliteHot {
             .name("hot-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer))
             .map_err(|e| HotError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+        let readers = hotcold_sqlite::Readers::new(&path);
         Ok(Self {
-            readers: hotcold_sqlite::Readers::new(&path),
+            commits: readers.commits(),
+            readers,
             path,
             writer: Mutex::new(writer),
+            columnar_readers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 4),
         })
     }
 
@@ -81,14 +95,17 @@ fn sql(e: rusqlite::Error) -> HotError {
 
 impl HotStore for SqliteHot {
     fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError> {
-        Ok(hotcold_sqlite::create_table(&*self.writer()?, schema)?)
+        let w = self.writer()?;
+        Ok(self
+            .commits
+            .around(|| hotcold_sqlite::create_table(&w, schema))?)
     }
 
     fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError> {
         let mut w = self.writer()?;
         let tx = w.transaction().map_err(sql)?;
         let n = hotcold_sqlite::insert(&tx, schema, batch)?;
-        tx.commit().map_err(sql)?;
+        self.commits.around(|| tx.commit()).map_err(sql)?;
         Ok(n)
     }
 
@@ -104,7 +121,7 @@ impl HotStore for SqliteHot {
         while let Some(b) = next()? {
             n += hotcold_sqlite::insert(&tx, schema, &b)?;
         }
-        tx.commit().map_err(sql)?;
+        self.commits.around(|| tx.commit()).map_err(sql)?;
         Ok(n)
     }
 
@@ -119,6 +136,27 @@ impl HotStore for SqliteHot {
     ) -> Result<u64, HotError> {
         self.readers
             .scan_snapshot(schema, plan, window, limit, segment_rows, f)
+    }
+
+    fn scan_columns(
+        &self,
+        schema: &TableSchema,
+        plan: &Plan,
+        cols: &[usize],
+        window: Window,
+        limit: u64,
+        batch_rows: usize,
+        f: &mut dyn FnMut(hotcold_arrow::Columns) -> Result<(), HotError>,
+    ) -> Option<Result<u64, HotError>> {
+        let scan = hotcold_sqlite::ColumnarScan {
+            schema,
+            plan,
+            cols,
+            window,
+            limit,
+            batch_rows,
+        };
+        Some(self.readers.scan_columnar(&scan, self.columnar_readers, f))
     }
 
     fn count(&self, schema: &TableSchema, window: Window) -> Result<u64, HotError> {
@@ -138,7 +176,7 @@ impl HotStore for SqliteHot {
             });
         }
         let n = hotcold_sqlite::delete_window(&tx, schema, window)? as u64;
-        tx.commit().map_err(sql)?;
+        self.commits.around(|| tx.commit()).map_err(sql)?;
         Ok(n)
     }
 
@@ -161,12 +199,14 @@ impl HotStore for SqliteHot {
         // the key with the rows.
         let tx = w.transaction().map_err(sql)?;
         let once = super::sqlite_keys::insert_once(&tx, schema, key, next)?;
-        tx.commit().map_err(sql)?;
+        self.commits.around(|| tx.commit()).map_err(sql)?;
         Ok(once)
     }
 
     fn prune_keys(&self, before_ms: i64) -> Result<u64, HotError> {
-        super::sqlite_keys::prune(&*self.writer()?, before_ms)
+        let w = self.writer()?;
+        self.commits
+            .around(|| super::sqlite_keys::prune(&w, before_ms))
     }
 
     /// The database file and its WAL: every table's rows, their index and

@@ -16,6 +16,7 @@ use crate::watermarks::Watermarks;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::{Merger, Plan, QuerySpec, SumOverflow, TooManyGroups};
 use hotcold_core::schema::{TableSchema, Window};
+use hotcold_arrow::Columns;
 use hotcold_core::RowBatch;
 use serde::Serialize;
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub struct Request {
     /// a client that stops reading loses its query, and with it the hot
     /// store's read snapshot and the cold stream.
     pub stall: std::time::Duration,
+    /// `Some(cols)` for a columnar answer (Arrow, Parquet) of rows: the
+    /// hot store may read its part straight into these output columns
+    /// (indices into `schema.columns`), skipping the RowBatch.
+    pub columns: Option<Vec<usize>>,
 }
 
 /// What is known before the first row goes out.
@@ -72,6 +77,9 @@ pub struct Tail {
 pub enum Item {
     /// Rows in the plan's final schema.
     Rows(RowBatch),
+    /// Rows the hot store read straight into the answer's columns (only
+    /// when the request asked for `columns`).
+    Columns(Columns),
     /// A part failed after rows were sent: the answer is incomplete and
     /// must not end as if it were whole.
     Failed {
@@ -128,9 +136,53 @@ pub struct Router {
     pub demand: Arc<Demand>,
 }
 
+/// A part's rows: a RowBatch, or (the hot part of a columnar answer) the
+/// answer's columns themselves.
+enum Batch {
+    Rows(RowBatch),
+    Columns(Columns),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Rows(b) => b.len(),
+            Batch::Columns(c) => c.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Batch::Rows(b) => b.truncate(n),
+            Batch::Columns(c) => c.truncate(n),
+        }
+    }
+
+    fn into_item(self) -> Item {
+        match self {
+            Batch::Rows(b) => Item::Rows(b),
+            Batch::Columns(c) => Item::Columns(c),
+        }
+    }
+
+    /// The rows of an aggregation's part, which is never read as columns.
+    fn into_rows(self) -> Result<RowBatch, HotError> {
+        match self {
+            Batch::Rows(b) => Ok(b),
+            Batch::Columns(_) => Err(HotError::Other(
+                "an aggregation's part came as columns".into(),
+            )),
+        }
+    }
+}
+
 /// One part's batches, and how the part ended.
 struct Part {
-    rx: mpsc::Receiver<RowBatch>,
+    rx: mpsc::Receiver<Batch>,
     done: JoinHandle<Result<bool, HotError>>,
 }
 
@@ -203,11 +255,11 @@ impl Router {
                 let mut failed = None;
                 if let Some(b) = first {
                     tail.cold_rows += b.len() as u64;
-                    m.add_owned(b)?;
+                    m.add_owned(b.into_rows()?)?;
                 }
                 while let Some(b) = cold.rx.recv().await {
                     tail.cold_rows += b.len() as u64;
-                    m.add_owned(b)?;
+                    m.add_owned(b.into_rows()?)?;
                 }
                 match cold.finish().await {
                     Err(e) if e.is_limit() => return Err(e),
@@ -216,7 +268,7 @@ impl Router {
                 }
                 while let Some(b) = hot.rx.recv().await {
                     tail.hot_rows += b.len() as u64;
-                    m.add_owned(b)?;
+                    m.add_owned(b.into_rows()?)?;
                 }
                 hot.finish().await.map_err(|e| match e {
                     e if e.is_limit() => e,
@@ -251,7 +303,7 @@ impl Router {
             *cached = true;
             let done = tokio::spawn(async move {
                 for b in hit.iter() {
-                    if tx.send(b.clone()).await.is_err() {
+                    if tx.send(Batch::Rows(b.clone())).await.is_err() {
                         break;
                     }
                 }
@@ -276,7 +328,7 @@ impl Router {
                             c.push(b.clone());
                         }
                     }
-                    if tx.send(b).await.is_err() {
+                    if tx.send(Batch::Rows(b)).await.is_err() {
                         return None;
                     }
                 }
@@ -318,11 +370,21 @@ impl Router {
         let (hot, req) = (self.hot.clone(), req.clone());
         let done = tokio::task::spawn_blocking(move || {
             let mut marks = Some(marks);
+            let gone = |_| HotError::Other("query reader went away".into());
+            if let (Some(cols), None) = (&req.columns, &req.plan.agg) {
+                let read = hot.scan_columns(&req.schema, &req.plan, cols, w, ask, SEGMENT_ROWS, &mut |c| {
+                    // The store has fixed its snapshot: purge may go ahead.
+                    marks.take();
+                    tx.blocking_send(Batch::Columns(c)).map_err(gone)
+                });
+                if let Some(read) = read {
+                    return read.map(|_| false);
+                }
+            }
             hot.scan(&req.schema, &req.plan, w, ask, SEGMENT_ROWS, &mut |b| {
                 // The store has fixed its snapshot: purge may go ahead.
                 marks.take();
-                tx.blocking_send(b)
-                    .map_err(|_| HotError::Other("query reader went away".into()))
+                tx.blocking_send(Batch::Rows(b)).map_err(gone)
             })
             .map(|_| false)
         });

@@ -202,6 +202,7 @@ mod tests {
             limit: 100,
             max_cold_bytes: None,
             stall: std::time::Duration::from_secs(1),
+            columns: None,
         })
     }
 

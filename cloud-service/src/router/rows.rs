@@ -3,8 +3,7 @@
 //! the one way an item reaches the answer's reader, bounded by the stall
 //! timeout.
 
-use super::{Item, Part, Request, Tail};
-use hotcold_core::RowBatch;
+use super::{Batch, Item, Part, Request, Tail};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -12,7 +11,7 @@ use tokio::sync::mpsc;
 /// cold when descending), at most `limit`.
 pub(super) async fn stream_rows(
     req: Arc<Request>,
-    first: Option<RowBatch>,
+    first: Option<Batch>,
     mut cold: Part,
     mut hot: Part,
     tx: mpsc::Sender<Item>,
@@ -52,7 +51,7 @@ pub(super) async fn stream_rows(
             } else {
                 tail.hot_rows += b.len() as u64;
             }
-            if !send(&tx, Item::Rows(b), req.stall).await {
+            if !send(&tx, b.into_item(), req.stall).await {
                 return;
             }
             if tail.truncated {

@@ -33,32 +33,46 @@ impl Dictionary {
         let Column::Str(v) = col else {
             return Err(EncodeError::Kind(name.to_string()));
         };
+        self.start_batch();
+        let keys = v
+            .iter()
+            .map(|s| self.key(s, name))
+            .collect::<Result<Vec<i32>, _>>()?;
+        self.array(keys)
+    }
+
+    /// Called before each batch's keys: a full dictionary starts again.
+    pub(crate) fn start_batch(&mut self) {
         if self.values.len() >= MAX_DICTIONARY {
             self.keys.clear();
             self.values.clear();
         }
-        let mut keys = Vec::with_capacity(v.len());
-        for s in v {
-            let known = if self.values.len() <= LINEAR_DICTIONARY {
-                // Within LINEAR_DICTIONARY: fits an i32.
-                self.values.iter().position(|x| x == s).map(|k| k as i32)
-            } else {
-                self.keys.get(s.as_str()).copied()
-            };
-            let key = match known {
-                Some(k) => k,
-                None => {
-                    // At most MAX_DICTIONARY + one batch of values; a
-                    // batch past i32 is refused, not wrapped.
-                    let k = i32::try_from(self.values.len())
-                        .map_err(|_| EncodeError::Kind(name.to_string()))?;
-                    self.keys.insert(s.clone(), k);
-                    self.values.push(s.clone());
-                    k
-                }
-            };
-            keys.push(key);
+    }
+
+    /// The key of `s`, added if new.
+    pub(crate) fn key(&mut self, s: &str, name: &str) -> Result<i32, EncodeError> {
+        let known = if self.values.len() <= LINEAR_DICTIONARY {
+            // Within LINEAR_DICTIONARY: fits an i32.
+            self.values.iter().position(|x| x == s).map(|k| k as i32)
+        } else {
+            self.keys.get(s).copied()
+        };
+        match known {
+            Some(k) => Ok(k),
+            None => {
+                // At most MAX_DICTIONARY + one batch of values; a batch
+                // past i32 is refused, not wrapped.
+                let k = i32::try_from(self.values.len())
+                    .map_err(|_| EncodeError::Kind(name.to_string()))?;
+                self.keys.insert(s.to_string(), k);
+                self.values.push(s.to_string());
+                Ok(k)
+            }
         }
+    }
+
+    /// `keys` with the whole dictionary as the array's values.
+    pub(crate) fn array(&self, keys: Vec<i32>) -> Result<ArrayRef, EncodeError> {
         let mut values = StringBuilder::with_capacity(
             self.values.len(),
             self.values.iter().map(String::len).sum(),

@@ -7,11 +7,13 @@
 //! parquet are large, and only the answer (and, later, export) paths need
 //! them.
 
+pub mod columns;
 mod dictionary;
 pub mod ipc_stream;
 pub mod parquet_file;
 pub mod record_batch;
 
+pub use columns::Columns;
 pub use ipc_stream::IpcStream;
 pub use parquet_file::ParquetFile;
 pub use record_batch::{arrow_schema, data_type, BatchConverter, EncodeError};

@@ -90,9 +90,9 @@ pub fn arrow_schema(
 pub struct BatchConverter {
     schema: TableSchema,
     cols: Vec<usize>,
-    arrow: SchemaRef,
+    pub(crate) arrow: SchemaRef,
     /// Per output column: the dictionary so far (lc_string columns only).
-    dicts: Vec<Option<Dictionary>>,
+    pub(crate) dicts: Vec<Option<Dictionary>>,
 }
 
 impl BatchConverter {

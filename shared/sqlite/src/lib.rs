@@ -12,6 +12,7 @@
 //! for the connections), `window` (what archiving asks of one window:
 //! count, hash, delete). The functions are re-exported here, the one public surface.
 
+mod columnar;
 mod ddl;
 mod fold;
 mod insert;
@@ -20,6 +21,7 @@ mod readers;
 mod scan;
 mod sql;
 mod sums;
+mod together;
 mod window;
 
 #[cfg(test)]
@@ -27,10 +29,12 @@ mod fixtures;
 #[cfg(test)]
 mod group_tests;
 
+pub use columnar::ColumnarScan;
 pub use ddl::create_table;
 pub use insert::insert;
 pub use open::open;
 pub use readers::Readers;
+pub use together::Commits;
 pub use scan::{scan, scan_snapshot};
 pub use window::{content_hash, count, delete_window, min_time};
 
@@ -55,6 +59,13 @@ pub enum SqliteError {
     /// A sum's exact value does not fit the type it is answered in.
     #[error(transparent)]
     Overflow(#[from] hotcold_core::query::SumOverflow),
+    /// A cell that does not fit its column's Arrow type (a columnar scan).
+    #[error(transparent)]
+    Encode(#[from] hotcold_arrow::EncodeError),
+    /// A reader thread of a columnar scan ended without a word (it
+    /// panicked): the answer is incomplete, never cut silently.
+    #[error("a reader of the columnar scan stopped before {0}")]
+    Reader(String),
 }
 
 impl From<hotcold_core::query::FoldError> for SqliteError {

@@ -28,6 +28,23 @@ pub(crate) fn rows_sql(schema: &TableSchema, filters: &str, dir: &str) -> String
     )
 }
 
+/// The rows of one time range `[?1, ?2)` in time order (ties in insertion
+/// order), only the columns `cols` (indices into the schema, in output
+/// order), at most `?` (the last bind): one chunk of a columnar scan.
+pub(crate) fn chunk_sql(schema: &TableSchema, cols: &[usize], filters: &str, dir: &str) -> String {
+    let ts = &schema.time_column;
+    let names: Vec<String> = cols
+        .iter()
+        .filter_map(|&c| schema.columns.get(c))
+        .map(|c| format!("\"{}\"", c.name))
+        .collect();
+    format!(
+        "SELECT {} FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2{filters} ORDER BY \"{ts}\" {dir}, rowid {dir} LIMIT ?",
+        names.join(", "),
+        schema.name,
+    )
+}
+
 /// `AND "col" IN (?, ..)` for each filter, and the values to bind.
 pub(crate) fn filter_sql(plan: &Plan, binds: &mut Vec<rusqlite::types::Value>) -> String {
     let mut sql = String::new();

@@ -142,12 +142,44 @@ fn read_floor(db: &std::path::Path, from: i64, to: i64, ndjson_rate: f64) -> any
     }
     let step = t.elapsed().as_secs_f64();
     ensure!(rows == stepped, "read {rows} rows but stepped {stepped}");
+    // What the columnar answers read: cells straight into Arrow columns,
+    // by one reader and by two sharing a snapshot.
+    let readers = hotcold_sqlite::Readers::new(db);
+    let plan = hotcold_core::query::Plan::rows(&schema);
+    let cols: Vec<usize> = (0..schema.columns.len()).collect();
+    let mut columnar = Vec::new();
+    for n in [1usize, 2] {
+        let scan = hotcold_sqlite::ColumnarScan {
+            schema: &schema,
+            plan: &plan,
+            cols: &cols,
+            window: Window::new(from, to),
+            limit: u64::MAX,
+            batch_rows: 65_536,
+        };
+        let arrow = std::sync::Arc::new(hotcold_arrow::arrow_schema(
+            &schema,
+            &cols,
+            Default::default(),
+        ));
+        let mut conv = hotcold_arrow::BatchConverter::new(schema.clone(), cols.clone(), arrow);
+        let t = Instant::now();
+        let mut got = 0u64;
+        readers.scan_columnar::<anyhow::Error>(&scan, n, |c| {
+            got += conv.adopt(c)?.num_rows() as u64;
+            Ok(())
+        })?;
+        ensure!(got == rows, "columnar read {got} rows of {rows}");
+        columnar.push(t.elapsed().as_secs_f64());
+    }
     println!("\nThe hot store's read of the same {rows} rows, no answer around it:\n");
     println!("| read | time | rows/s | rows/s vs the NDJSON answer |");
     println!("|---|---|---|---|");
     for (what, secs) in [
         ("rows into RowBatches", read),
         ("statement stepped only", step),
+        ("cells into Arrow columns, 1 reader", columnar[0]),
+        ("cells into Arrow columns, 2 readers, one snapshot", columnar[1]),
     ] {
         let rate = rows as f64 / secs;
         println!(
