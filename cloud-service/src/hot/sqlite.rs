@@ -7,9 +7,9 @@ use super::{HotError, HotStore};
 use hotcold_core::query::Plan;
 use hotcold_core::schema::{TableSchema, Window};
 use hotcold_core::RowBatch;
+use hotcold_sqlite::Commits;
 use rusqlite::Connection;
 use std::path::PathBuf;
-use hotcold_sqlite::Commits;
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct SqliteHot {

@@ -13,21 +13,23 @@ use crate::cold::ColdQueries;
 use crate::hot::{HotError, HotStore};
 use crate::link::ClientError;
 use crate::watermarks::Watermarks;
+use hotcold_arrow::Columns;
 use hotcold_core::frame::ColdQuery;
 use hotcold_core::query::{Merger, Plan, QuerySpec, SumOverflow, TooManyGroups};
 use hotcold_core::schema::{TableSchema, Window};
-use hotcold_arrow::Columns;
 use hotcold_core::RowBatch;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+mod batch;
 mod prefetch;
 mod rows;
 
 pub use prefetch::{Demand, PrefetchReport};
 
+use batch::Batch;
 use rows::{send, stream_rows};
 
 /// Batches buffered per part: the memory a query holds is about this many
@@ -134,50 +136,6 @@ pub struct Router {
     pub cache: Arc<ColdCache>,
     /// The queries asked, for prefetch.
     pub demand: Arc<Demand>,
-}
-
-/// A part's rows: a RowBatch, or (the hot part of a columnar answer) the
-/// answer's columns themselves.
-enum Batch {
-    Rows(RowBatch),
-    Columns(Columns),
-}
-
-impl Batch {
-    fn len(&self) -> usize {
-        match self {
-            Batch::Rows(b) => b.len(),
-            Batch::Columns(c) => c.len(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn truncate(&mut self, n: usize) {
-        match self {
-            Batch::Rows(b) => b.truncate(n),
-            Batch::Columns(c) => c.truncate(n),
-        }
-    }
-
-    fn into_item(self) -> Item {
-        match self {
-            Batch::Rows(b) => Item::Rows(b),
-            Batch::Columns(c) => Item::Columns(c),
-        }
-    }
-
-    /// The rows of an aggregation's part, which is never read as columns.
-    fn into_rows(self) -> Result<RowBatch, HotError> {
-        match self {
-            Batch::Rows(b) => Ok(b),
-            Batch::Columns(_) => Err(HotError::Other(
-                "an aggregation's part came as columns".into(),
-            )),
-        }
-    }
 }
 
 /// One part's batches, and how the part ended.
@@ -372,11 +330,19 @@ impl Router {
             let mut marks = Some(marks);
             let gone = |_| HotError::Other("query reader went away".into());
             if let (Some(cols), None) = (&req.columns, &req.plan.agg) {
-                let read = hot.scan_columns(&req.schema, &req.plan, cols, w, ask, SEGMENT_ROWS, &mut |c| {
-                    // The store has fixed its snapshot: purge may go ahead.
-                    marks.take();
-                    tx.blocking_send(Batch::Columns(c)).map_err(gone)
-                });
+                let read = hot.scan_columns(
+                    &req.schema,
+                    &req.plan,
+                    cols,
+                    w,
+                    ask,
+                    SEGMENT_ROWS,
+                    &mut |c| {
+                        // The store has fixed its snapshot: purge may go ahead.
+                        marks.take();
+                        tx.blocking_send(Batch::Columns(c)).map_err(gone)
+                    },
+                );
                 if let Some(read) = read {
                     return read.map(|_| false);
                 }

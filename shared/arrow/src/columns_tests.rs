@@ -1,27 +1,10 @@
 use super::*;
+use crate::record_batch::tests::table;
 use crate::{arrow_schema, BatchConverter};
 use hotcold_core::{RowBatch, Value};
 use proptest::prelude::*;
-
-fn table() -> TableSchema {
-    use LogicalType as L;
-    TableSchema::new(
-        "t",
-        "ts",
-        &[
-            ("ts", L::TimestampMs),
-            ("day", L::Date),
-            ("symbol", L::LcString),
-            ("note", L::String),
-            ("price", L::Decimal { scale: 2 }),
-            ("i8", L::Int8),
-            ("u16", L::UInt16),
-            ("u64", L::UInt64),
-            ("f", L::Float64),
-            ("b", L::Bool),
-        ],
-    )
-}
+use std::collections::HashMap;
+use std::sync::Arc;
 
 type Row = (i64, i32, u8, String, i64, i8, u16, u64, f64, bool);
 

@@ -7,6 +7,7 @@
 //! parquet are large, and only the answer (and, later, export) paths need
 //! them.
 
+mod adopt;
 pub mod columns;
 mod dictionary;
 pub mod ipc_stream;

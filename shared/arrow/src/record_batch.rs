@@ -187,14 +187,15 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int32Type;
     use arrow_array::Array;
     use hotcold_core::Value;
 
-    fn table() -> TableSchema {
+    /// One column of every logical type (shared with `columns_tests.rs`).
+    pub(crate) fn table() -> TableSchema {
         use LogicalType as L;
         TableSchema::new(
             "t",

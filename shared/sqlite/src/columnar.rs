@@ -89,7 +89,8 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
         'chunks: for j in 0..chunks.len() {
             loop {
                 let Ok(msg) = rxs[j % n].recv() else {
-                    result = Err(SqliteError::Reader(format!("chunk {j} of {}", chunks.len())).into());
+                    result =
+                        Err(SqliteError::Reader(format!("chunk {j} of {}", chunks.len())).into());
                     break 'chunks;
                 };
                 match msg {
@@ -117,7 +118,8 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
                             None => Some(c),
                         };
                         pending = full;
-                        if pending.as_ref().is_some_and(|p| p.len() >= batch) || total >= scan.limit {
+                        if pending.as_ref().is_some_and(|p| p.len() >= batch) || total >= scan.limit
+                        {
                             if let Some(p) = pending.take() {
                                 if let Err(e) = f(p) {
                                     result = Err(e);
@@ -238,7 +240,11 @@ fn read_chunk(
     let mut c = fresh();
     while let Some(row) = rows.next()? {
         read_cells(row, &mut c)?;
-        if c.len() >= batch && tx.send(Msg::Rows(std::mem::replace(&mut c, fresh()))).is_err() {
+        if c.len() >= batch
+            && tx
+                .send(Msg::Rows(std::mem::replace(&mut c, fresh())))
+                .is_err()
+        {
             return Ok(false);
         }
     }

@@ -24,7 +24,7 @@ fn rows(n: i64, from: i64) -> RowBatch {
             Value::I64((x >> 20) as i64 % 1_000_000 - 500_000),
             Value::U64(x),
             Value::F64((x >> 40) as f64 / 3.0),
-            Value::Bool(x % 2 == 0),
+            Value::Bool(x.is_multiple_of(2)),
             Value::Str(["a", "bb", "ccc", "é"][(x >> 50) as usize % 4].into()),
         ])
         .unwrap();
@@ -69,12 +69,47 @@ fn columnar_scans_answer_what_the_row_scan_answers() {
     let readers = Readers::new(&path);
     let all: Vec<usize> = (0..s.columns.len()).collect();
     for (case, (cols, desc, filter, window, limit, batch)) in [
-        (all.clone(), false, false, Window::new(0, 100_000), u64::MAX, 333),
-        (vec![5, 0, 2], true, false, Window::new(0, 100_000), u64::MAX, 1000),
-        (all.clone(), false, true, Window::new(2_000, 9_000), u64::MAX, 64),
-        (vec![1, 3, 4], true, true, Window::new(2_000, 9_000), 777, 100),
+        (
+            all.clone(),
+            false,
+            false,
+            Window::new(0, 100_000),
+            u64::MAX,
+            333,
+        ),
+        (
+            vec![5, 0, 2],
+            true,
+            false,
+            Window::new(0, 100_000),
+            u64::MAX,
+            1000,
+        ),
+        (
+            all.clone(),
+            false,
+            true,
+            Window::new(2_000, 9_000),
+            u64::MAX,
+            64,
+        ),
+        (
+            vec![1, 3, 4],
+            true,
+            true,
+            Window::new(2_000, 9_000),
+            777,
+            100,
+        ),
         (all.clone(), false, false, Window::new(5_000, 5_001), 10, 7),
-        (all.clone(), false, false, Window::new(200_000, 300_000), 10, 7),
+        (
+            all.clone(),
+            false,
+            false,
+            Window::new(200_000, 300_000),
+            10,
+            7,
+        ),
         (all.clone(), false, false, Window::new(0, 100_000), 0, 7),
     ]
     .into_iter()

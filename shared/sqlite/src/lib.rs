@@ -34,8 +34,8 @@ pub use ddl::create_table;
 pub use insert::insert;
 pub use open::open;
 pub use readers::Readers;
-pub use together::Commits;
 pub use scan::{scan, scan_snapshot};
+pub use together::Commits;
 pub use window::{content_hash, count, delete_window, min_time};
 
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@
 use anyhow::ensure;
 use hotcold_core::schema::DAY_MS;
 use hotcold_tests::data::now_ms;
-use hotcold_tests::procs::{peak_rss, Cloud};
+use hotcold_tests::procs::{cpu_seconds, peak_rss, Cloud};
 use hotcold_tests::stack::StackOptions;
 use hotcold_tests::Stack;
 use std::time::Instant;
@@ -53,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
             stack.cloud.url,
             to + 1
         );
+        let pid = stack.cloud.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        let cpu0 = cpu_seconds(pid).unwrap_or(0.0);
         let t = Instant::now();
         let mut r = http.get(&url).send().await?;
         ensure!(r.status() == 200, "{format}: {}", r.status());
@@ -61,20 +63,23 @@ async fn main() -> anyhow::Result<()> {
             bytes += c.len() as u64;
         }
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
         let peak = stack.cloud.child.as_ref().and_then(peak_rss).unwrap_or(0);
-        results.push((format, secs, bytes, peak, base));
+        results.push((format, secs, bytes, peak, base, cpu));
     }
     let ndjson_rate = n as f64 / results[0].1;
-    println!("\n| format | time | rows/s | bytes/row | cloud-service peak RSS (at start) | rows/s vs ndjson |");
-    println!("|---|---|---|---|---|---|");
-    for (format, secs, bytes, peak, base) in results {
+    let ndjson_cpu = results[0].5;
+    println!("\n| format | time | rows/s | bytes/row | cloud-service peak RSS (at start) | rows/s vs ndjson | cloud-service CPU | CPU vs ndjson |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (format, secs, bytes, peak, base, cpu) in results {
         let rate = n as f64 / secs;
         println!(
-            "| {format} | {secs:.2} s | {rate:.0} | {:.1} | {:.0} MiB ({:.0} MiB) | {:.2} |",
+            "| {format} | {secs:.2} s | {rate:.0} | {:.1} | {:.0} MiB ({:.0} MiB) | {:.2} | {cpu:.2} s | {:.2} |",
             bytes as f64 / n as f64,
             mib(peak),
             mib(base),
-            rate / ndjson_rate
+            rate / ndjson_rate,
+            cpu / ndjson_cpu.max(0.01)
         );
     }
     read_floor(
@@ -179,7 +184,10 @@ fn read_floor(db: &std::path::Path, from: i64, to: i64, ndjson_rate: f64) -> any
         ("rows into RowBatches", read),
         ("statement stepped only", step),
         ("cells into Arrow columns, 1 reader", columnar[0]),
-        ("cells into Arrow columns, 2 readers, one snapshot", columnar[1]),
+        (
+            "cells into Arrow columns, 2 readers, one snapshot",
+            columnar[1],
+        ),
     ] {
         let rate = rows as f64 / secs;
         println!(
