@@ -28,7 +28,11 @@ impl crate::BatchConverter {
             )));
         }
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(c.width());
-        for (k, b) in c.builders.into_iter().enumerate() {
+        for (k, mut b) in c.builders.into_iter().enumerate() {
+            // Arrays keep their vectors' spare room, and the answer weighs
+            // arrays by capacity (whole or streamed): exact sizes, as the
+            // RowBatch path builds them.
+            b.shrink_to_fit();
             let name = c.names.get(k).map(String::as_str).unwrap_or_default();
             arrays.push(match b {
                 Builder::Ts(v) => Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")),
@@ -59,11 +63,20 @@ impl crate::BatchConverter {
                         return Err(EncodeError::Kind(name.to_string()));
                     };
                     d.start_batch();
-                    let map = local
-                        .values
-                        .iter()
-                        .map(|s| d.key(s, name))
-                        .collect::<Result<Vec<i32>, _>>()?;
+                    // Only the values rows still use (a truncated chunk's
+                    // dictionary may name symbols of rows cut off).
+                    let mut used = vec![false; local.values.len()];
+                    for &x in &keys {
+                        if let Some(u) = used.get_mut(x as usize) {
+                            *u = true;
+                        }
+                    }
+                    let mut map = vec![0i32; local.values.len()];
+                    for ((to, s), used) in map.iter_mut().zip(&local.values).zip(used) {
+                        if used {
+                            *to = d.key(s, name)?;
+                        }
+                    }
                     // Every local key indexes `local.values` (LocalDictionary::key).
                     let keys = keys
                         .into_iter()

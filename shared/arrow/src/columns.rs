@@ -40,6 +40,29 @@ pub(crate) enum Builder {
     Lc(Vec<i32>, LocalDictionary),
 }
 
+impl Builder {
+    pub(crate) fn shrink_to_fit(&mut self) {
+        match self {
+            Builder::Ts(v) | Builder::I64(v) => v.shrink_to_fit(),
+            Builder::Decimal(v, _) => v.shrink_to_fit(),
+            Builder::Date(v) | Builder::I32(v) => v.shrink_to_fit(),
+            Builder::I8(v) => v.shrink_to_fit(),
+            Builder::I16(v) => v.shrink_to_fit(),
+            Builder::U8(v) => v.shrink_to_fit(),
+            Builder::U16(v) => v.shrink_to_fit(),
+            Builder::U32(v) => v.shrink_to_fit(),
+            Builder::U64(v) => v.shrink_to_fit(),
+            Builder::F64(v) => v.shrink_to_fit(),
+            Builder::Bool(v) => v.shrink_to_fit(),
+            Builder::Str(bytes, ends) => {
+                bytes.shrink_to_fit();
+                ends.shrink_to_fit();
+            }
+            Builder::Lc(keys, _) => keys.shrink_to_fit(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct LocalDictionary {
     pub(crate) values: Vec<String>,
@@ -150,13 +173,16 @@ impl Columns {
         }
     }
 
+    /// Output column `k`'s name (`#k` past the last).
+    pub fn name(&self, k: usize) -> String {
+        self.names
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| format!("#{k}"))
+    }
+
     fn kind(&self, k: usize) -> EncodeError {
-        EncodeError::Kind(
-            self.names
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| format!("#{k}")),
-        )
+        EncodeError::Kind(self.name(k))
     }
 
     /// Output column `k`'s next cell, an integer as the store holds it.
@@ -216,7 +242,7 @@ impl Columns {
     /// Output column `k`'s next cell, text bytes (refused unless UTF-8).
     pub fn text(&mut self, k: usize, v: &[u8]) -> Result<(), EncodeError> {
         let Ok(s) = std::str::from_utf8(v) else {
-            return Err(self.out_of_range(k, String::from_utf8_lossy(v).into_owned()));
+            return Err(EncodeError::Utf8(self.name(k)));
         };
         let ok = match self.builders.get_mut(k) {
             Some(Builder::Str(bytes, ends)) => {

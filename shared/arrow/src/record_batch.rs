@@ -37,6 +37,9 @@ pub enum EncodeError {
     /// that do not belong together).
     #[error("column {0}: its values are not of its declared type")]
     Kind(String),
+    /// A text cell that is not UTF-8 (the store holds bytes it should not).
+    #[error("column {0}: a text value that is not UTF-8")]
+    Utf8(String),
     /// The batch lacks a column the schema names.
     #[error("column {0} is missing from the batch")]
     Missing(String),

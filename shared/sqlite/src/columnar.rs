@@ -73,12 +73,13 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
     let mut total = 0u64;
     std::thread::scope(|threads| -> Result<(), E> {
         let mut rxs = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
         for (r, conn) in conns.iter_mut().enumerate() {
             let (tx, rx) = mpsc::sync_channel(AHEAD);
             rxs.push(rx);
             let mine: Vec<Window> = chunks.iter().copied().skip(r).step_by(n).collect();
             let stop = &stop;
-            threads.spawn(move || read_chunks(conn, scan, &mine, &tx, stop));
+            handles.push(threads.spawn(move || read_chunks(conn, scan, &mine, &tx, stop)));
         }
         // The chunks in answer order: chunk j is reader j % n's. Small
         // ones (a window's thin edges, a small answer's many chunks) are
@@ -146,6 +147,13 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
         // send that fails once their channel is dropped.
         stop.store(true, Ordering::Relaxed);
         drop(rxs);
+        // Joined here, so a reader that panicked is this error (named)
+        // rather than the scope's own panic.
+        for (r, h) in handles.into_iter().enumerate() {
+            if h.join().is_err() && result.is_ok() {
+                result = Err(SqliteError::Reader(format!("the end (reader {r} panicked)")).into());
+            }
+        }
         result
     })?;
     Ok(total)
@@ -263,11 +271,7 @@ fn read_cells(row: &rusqlite::Row<'_>, c: &mut Columns) -> Result<(), SqliteErro
             ValueRef::Text(v) => c.text(k, v)?,
             // Columns are declared NOT NULL and never hold blobs.
             ValueRef::Null | ValueRef::Blob(_) => {
-                return Err(SqliteError::Sql(rusqlite::Error::InvalidColumnType(
-                    k,
-                    format!("output column {k}"),
-                    row.get_ref(k)?.data_type(),
-                )))
+                return Err(hotcold_arrow::EncodeError::Kind(c.name(k)).into());
             }
         }
     }

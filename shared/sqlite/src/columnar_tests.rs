@@ -221,5 +221,57 @@ fn readers_share_one_snapshot_while_the_writer_commits() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let off: Vec<_> = counts.iter().filter(|&&n| n != 2_000).collect();
         assert!(off.is_empty(), "readers saw different snapshots: {off:?}");
+        // Or the test proves nothing: most scans read through all three.
+        assert!(
+            readers.scans_alone() < 30,
+            "{} of 60 scans fell back to one connection",
+            readers.scans_alone()
+        );
     });
+}
+
+/// A caller that stops taking batches (its reader went away) ends the
+/// scan with its error, readers blocked on full channels included; so does
+/// a limit reached while readers are still ahead.
+#[test]
+fn a_callback_error_or_the_limit_ends_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = schema("decimal(4)");
+    let conn = open(&path).unwrap();
+    create_table(&conn, &s).unwrap();
+    insert(&conn, &s, &rows(20_000, 0)).unwrap();
+    let readers = Readers::new(&path);
+    let plan = hotcold_core::query::Plan::rows(&s);
+    let cols: Vec<usize> = (0..s.columns.len()).collect();
+    let scan = |limit| ColumnarScan {
+        schema: &s,
+        plan: &plan,
+        cols: &cols,
+        window: Window::new(i64::MIN, i64::MAX),
+        limit,
+        batch_rows: 50,
+    };
+    let mut calls = 0;
+    let e = readers
+        .scan_columnar::<SqliteError>(&scan(u64::MAX), 3, |_| {
+            calls += 1;
+            if calls == 3 {
+                return Err(SqliteError::Reader("the test's third batch".into()));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("third batch"), "{e}");
+    assert_eq!(calls, 3, "no batch after the error");
+    let n = readers
+        .scan_columnar::<SqliteError>(&scan(120), 3, |_| Ok(()))
+        .unwrap();
+    assert_eq!(n, 120);
+    // The pool still works: every connection came back out of its
+    // transaction.
+    let n = readers
+        .scan_columnar::<SqliteError>(&scan(u64::MAX), 2, |_| Ok(()))
+        .unwrap();
+    assert_eq!(n, 20_000);
 }

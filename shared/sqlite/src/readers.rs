@@ -25,6 +25,9 @@ pub struct Readers {
     /// The writer's commits, for scans that share one snapshot across
     /// connections (`together.rs`).
     commits: Arc<Commits>,
+    /// Columnar scans that could not share a snapshot and read through
+    /// one connection.
+    alone: std::sync::atomic::AtomicU64,
 }
 
 impl Readers {
@@ -33,7 +36,14 @@ impl Readers {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             commits: Arc::default(),
+            alone: Default::default(),
         }
+    }
+
+    /// Columnar scans so far that read through one connection because a
+    /// writer kept committing (`together.rs`).
+    pub fn scans_alone(&self) -> u64 {
+        self.alone.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The sequence every write to the file must be marked in
@@ -78,7 +88,11 @@ impl Readers {
             conns.push(self.take()?);
         }
         if conns.len() > 1 && !begin_together(&conns, &self.commits)? {
-            conns.truncate(1);
+            self.alone
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for c in conns.drain(1..) {
+                self.give_back(c);
+            }
             begin_read(&conns[0])?;
         } else if conns.len() == 1 {
             begin_read(&conns[0])?;

@@ -18,7 +18,8 @@ use rusqlite::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Tries before a scan gives up on sharing a snapshot and reads through
-/// one connection (a writer committing without pause).
+/// one connection (a writer committing without pause): with the waits
+/// between them, at most about 25 ms.
 const TRIES: usize = 8;
 
 /// The writer's commit sequence: even when no commit runs.
@@ -29,10 +30,17 @@ impl Commits {
     /// Runs `f`, a commit or any statement that changes the file, marked
     /// (odd) while it runs.
     pub fn around<T>(&self, f: impl FnOnce() -> T) -> T {
+        /// Ends the mark even if `f` panics: an odd count left behind
+        /// would send every later scan to one connection.
+        struct Done<'a>(&'a AtomicU64);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         self.0.fetch_add(1, Ordering::SeqCst);
-        let r = f();
-        self.0.fetch_add(1, Ordering::SeqCst);
-        r
+        let _done = Done(&self.0);
+        f()
     }
 
     fn now(&self) -> u64 {
