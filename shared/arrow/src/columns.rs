@@ -11,13 +11,9 @@
 //! or text bytes. A cell that does not fit its column is an error naming
 //! the column, never a wrapped or lossy value.
 
+use crate::dictionary::LocalDictionary;
 use crate::EncodeError;
 use hotcold_core::schema::{LogicalType, TableSchema};
-use std::collections::HashMap;
-
-/// Up to this many values a chunk's dictionary is searched in order: a
-/// few symbols compare faster than a string hashes.
-const LINEAR: usize = 16;
 
 /// One output column's values so far.
 pub(crate) enum Builder {
@@ -40,49 +36,58 @@ pub(crate) enum Builder {
     Lc(Vec<i32>, LocalDictionary),
 }
 
+/// `$e` on the vector of a fixed-width builder, with `$v` bound to it;
+/// the strings and dictionaries go to `$rest`, matched by the caller.
+macro_rules! fixed_or {
+    ($b:expr, $v:ident => $e:expr, $rest:ident => $r:expr) => {
+        match $b {
+            Builder::Ts($v) | Builder::I64($v) => $e,
+            Builder::Decimal($v, _) => $e,
+            Builder::Date($v) | Builder::I32($v) => $e,
+            Builder::I8($v) => $e,
+            Builder::I16($v) => $e,
+            Builder::U8($v) => $e,
+            Builder::U16($v) => $e,
+            Builder::U32($v) => $e,
+            Builder::U64($v) => $e,
+            Builder::F64($v) => $e,
+            Builder::Bool($v) => $e,
+            $rest => $r,
+        }
+    };
+}
+
 impl Builder {
     pub(crate) fn shrink_to_fit(&mut self) {
-        match self {
-            Builder::Ts(v) | Builder::I64(v) => v.shrink_to_fit(),
-            Builder::Decimal(v, _) => v.shrink_to_fit(),
-            Builder::Date(v) | Builder::I32(v) => v.shrink_to_fit(),
-            Builder::I8(v) => v.shrink_to_fit(),
-            Builder::I16(v) => v.shrink_to_fit(),
-            Builder::U8(v) => v.shrink_to_fit(),
-            Builder::U16(v) => v.shrink_to_fit(),
-            Builder::U32(v) => v.shrink_to_fit(),
-            Builder::U64(v) => v.shrink_to_fit(),
-            Builder::F64(v) => v.shrink_to_fit(),
-            Builder::Bool(v) => v.shrink_to_fit(),
+        fixed_or!(self, v => v.shrink_to_fit(), rest => match rest {
             Builder::Str(bytes, ends) => {
                 bytes.shrink_to_fit();
                 ends.shrink_to_fit();
             }
             Builder::Lc(keys, _) => keys.shrink_to_fit(),
-        }
+            _ => {}
+        })
     }
-}
 
-#[derive(Default)]
-pub(crate) struct LocalDictionary {
-    pub(crate) values: Vec<String>,
-    index: HashMap<String, i32>,
-}
+    /// Cells held.
+    fn len(&self) -> usize {
+        fixed_or!(self, v => v.len(), rest => match rest {
+            Builder::Str(_, ends) => ends.len().saturating_sub(1),
+            Builder::Lc(keys, _) => keys.len(),
+            _ => 0,
+        })
+    }
 
-impl LocalDictionary {
-    fn key(&mut self, s: &str) -> Option<i32> {
-        let found = if self.values.len() <= LINEAR {
-            self.values.iter().position(|v| v == s).map(|k| k as i32)
-        } else {
-            self.index.get(s).copied()
-        };
-        if found.is_some() {
-            return found;
-        }
-        let k = i32::try_from(self.values.len()).ok()?;
-        self.values.push(s.to_string());
-        self.index.insert(s.to_string(), k);
-        Some(k)
+    fn truncate(&mut self, n: usize) {
+        fixed_or!(self, v => v.truncate(n), rest => match rest {
+            Builder::Str(bytes, ends) => {
+                ends.truncate(n + 1);
+                let end = ends.last().copied().unwrap_or(0);
+                bytes.truncate(usize::try_from(end).unwrap_or(0));
+            }
+            Builder::Lc(keys, _) => keys.truncate(n),
+            _ => {}
+        })
     }
 }
 
@@ -344,25 +349,7 @@ impl Columns {
             return;
         }
         for b in &mut self.builders {
-            match b {
-                Builder::Ts(v) | Builder::I64(v) => v.truncate(n),
-                Builder::Decimal(v, _) => v.truncate(n),
-                Builder::Date(v) | Builder::I32(v) => v.truncate(n),
-                Builder::I8(v) => v.truncate(n),
-                Builder::I16(v) => v.truncate(n),
-                Builder::U8(v) => v.truncate(n),
-                Builder::U16(v) => v.truncate(n),
-                Builder::U32(v) => v.truncate(n),
-                Builder::U64(v) => v.truncate(n),
-                Builder::F64(v) => v.truncate(n),
-                Builder::Bool(v) => v.truncate(n),
-                Builder::Str(bytes, ends) => {
-                    ends.truncate(n + 1);
-                    let end = ends.last().copied().unwrap_or(0);
-                    bytes.truncate(usize::try_from(end).unwrap_or(0));
-                }
-                Builder::Lc(keys, _) => keys.truncate(n),
-            }
+            b.truncate(n);
         }
         self.rows = n;
     }
@@ -370,24 +357,7 @@ impl Columns {
     /// Whether every column holds exactly `len()` cells (a reader that
     /// stopped mid-row has not).
     pub(crate) fn is_whole(&self) -> bool {
-        self.builders.iter().all(|b| {
-            let n = match b {
-                Builder::Ts(v) | Builder::I64(v) => v.len(),
-                Builder::Decimal(v, _) => v.len(),
-                Builder::Date(v) | Builder::I32(v) => v.len(),
-                Builder::I8(v) => v.len(),
-                Builder::I16(v) => v.len(),
-                Builder::U8(v) => v.len(),
-                Builder::U16(v) => v.len(),
-                Builder::U32(v) => v.len(),
-                Builder::U64(v) => v.len(),
-                Builder::F64(v) => v.len(),
-                Builder::Bool(v) => v.len(),
-                Builder::Str(_, ends) => ends.len().saturating_sub(1),
-                Builder::Lc(keys, _) => keys.len(),
-            };
-            n == self.rows
-        })
+        self.builders.iter().all(|b| b.len() == self.rows)
     }
 }
 

@@ -87,3 +87,28 @@ impl Dictionary {
         Ok(Arc::new(dict))
     }
 }
+
+/// A chunk's own dictionary (`columns.rs`), re-keyed into the stream's
+/// [`Dictionary`] when the chunk is adopted.
+#[derive(Default)]
+pub(crate) struct LocalDictionary {
+    pub(crate) values: Vec<String>,
+    index: HashMap<String, i32>,
+}
+
+impl LocalDictionary {
+    pub(crate) fn key(&mut self, s: &str) -> Option<i32> {
+        let found = if self.values.len() <= LINEAR_DICTIONARY {
+            self.values.iter().position(|v| v == s).map(|k| k as i32)
+        } else {
+            self.index.get(s).copied()
+        };
+        if found.is_some() {
+            return found;
+        }
+        let k = i32::try_from(self.values.len()).ok()?;
+        self.values.push(s.to_string());
+        self.index.insert(s.to_string(), k);
+        Some(k)
+    }
+}
