@@ -61,7 +61,15 @@ impl LinkClient {
             for a in actions.drain(..) {
                 match a {
                     SendAction::Frame(f) => s.write_frame(&f).await?,
-                    SendAction::Chunk(i) => self.send_chunk(&mut s, source, manifest, i).await?,
+                    SendAction::Chunk(i) => {
+                        // A line that goes bad mid-batch (a family's video
+                        // call starting) stops the send here, not after
+                        // the batch: the gateway keeps what arrived.
+                        if let Some(why) = self.defer_reason().await {
+                            return Err(ClientError::Deferred(why));
+                        }
+                        self.send_chunk(&mut s, source, manifest, i).await?
+                    }
                 }
                 *sent = s.bytes_sent - start;
             }

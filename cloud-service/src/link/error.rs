@@ -30,6 +30,11 @@ pub enum ClientError {
     /// take the batch now; the gateway keeps it staged.
     #[error("stored on the NAS but not committed: {0}")]
     StoredNotCommitted(String),
+    /// The line went bad while chunks went out (`link.defer-loss`,
+    /// `link.defer-rtt-spread`): the delivery stopped; what arrived stays
+    /// staged and a later run resumes it.
+    #[error("{0}")]
+    Deferred(String),
 }
 
 impl ClientError {
@@ -48,7 +53,7 @@ impl ClientError {
                 "the cold part failed".into()
             }
             ClientError::Timeout(d) => format!("the NAS gateway did not answer within {d:?}"),
-            ClientError::Busy(m) => m.clone(),
+            ClientError::Busy(m) | ClientError::Deferred(m) => m.clone(),
         }
     }
 
@@ -61,6 +66,7 @@ impl ClientError {
                 | ClientError::Link(_)
                 | ClientError::Timeout(_)
                 | ClientError::StoredNotCommitted(_)
+                | ClientError::Deferred(_)
         )
     }
 }
