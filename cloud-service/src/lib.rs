@@ -78,12 +78,17 @@ pub async fn start(
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     snapshot::restore::check_finished(&cfg)?;
     let hot: Arc<dyn hot::HotStore> = match &cfg.hot {
-        HotConfig::Sqlite { path } => {
+        HotConfig::Sqlite {
+            path,
+            columnar_copy,
+        } => {
             let path = path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db"));
-            Arc::new(
-                hot::sqlite::SqliteHot::open(path.clone())
-                    .with_context(|| format!("hot store {}", path.display()))?,
-            )
+            let open = if *columnar_copy {
+                hot::sqlite::SqliteHot::open_with_copy
+            } else {
+                hot::sqlite::SqliteHot::open
+            };
+            Arc::new(open(path.clone()).with_context(|| format!("hot store {}", path.display()))?)
         }
         HotConfig::Clickhouse(c) => {
             let nodes = hotcold_clickhouse::Nodes::connect(c, config::DEFAULT_HOT_DATABASE)

@@ -98,6 +98,31 @@ fn types_of(s: &TableSchema) -> serde_json::Value {
         .into()
 }
 
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse::<f64>().ok())
+}
+
+/// Until the hot store's columnar copy has caught up (its builder looks
+/// every 5 s).
+async fn wait_for_the_copy(c: &hotcold_tests::procs::Cloud) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let m = c.get("/metrics").await.1;
+        if metric(&m, "hotcold_hot_copy_pending_hours") == Some(0.0)
+            && metric(&m, "hotcold_hot_copy_parts_built_total").unwrap_or(0.0) > 0.0
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the columnar copy was not built in 60 s:\n{m}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrow_and_parquet_read_by_pyarrow_polars_and_duckdb_equal_ndjson() {
     if !hotcold_tests::python::modules_present(&["pyarrow", "polars", "duckdb"]) {
@@ -126,6 +151,9 @@ async fn arrow_and_parquet_read_by_pyarrow_polars_and_duckdb_equal_ndjson() {
         r["rows_archived"].as_u64().unwrap_or(0) > 0,
         "part must be cold: {r}"
     );
+    // Sealed hot hours are answered from the columnar copy once it is
+    // built: wait for it, so the readers below check that path too.
+    wait_for_the_copy(c).await;
 
     let range = format!("from={start}&to={}", now + 1);
     let cases: Vec<(&str, &str, String, serde_json::Value)> = vec![
@@ -218,6 +246,12 @@ async fn arrow_and_parquet_read_by_pyarrow_polars_and_duckdb_equal_ndjson() {
             );
         }
     }
+    // The hot part of those answers came from the copy, not the rows.
+    let m = c.get("/metrics").await.1;
+    assert!(
+        metric(&m, "hotcold_hot_copy_hours_read_total").unwrap_or(0.0) > 0.0,
+        "no answer read the columnar copy:\n{m}"
+    );
     // A format nobody reads is a 400 naming the ones there are; an error
     // before the first byte stays JSON.
     let (s, _, body) = c

@@ -185,6 +185,29 @@ pub async fn render(st: &AppState) -> String {
             );
         }
     }
+    if let Some(c) = st.hot.copy_stats() {
+        metric(
+            &mut out,
+            "hotcold_hot_copy_parts_built_total",
+            "counter",
+            "Parts of the SQLite hot store's columnar copy of sealed hours built (hot.columnar-copy).",
+            &one(c.parts_built as f64),
+        );
+        metric(
+            &mut out,
+            "hotcold_hot_copy_pending_hours",
+            "gauge",
+            "Sealed hot hours whose columnar copy is missing or stale after the builder's last pass (their Arrow answers read rows).",
+            &one(c.pending_hours as f64),
+        );
+        metric(
+            &mut out,
+            "hotcold_hot_copy_hours_read_total",
+            "counter",
+            "Hot hours Arrow and Parquet answers read from the columnar copy instead of the rows.",
+            &one(c.hours_read as f64),
+        );
+    }
     let (hot, tables) = (st.hot.clone(), st.cfg.tables.clone());
     let counts = tokio::task::spawn_blocking(move || {
         tables

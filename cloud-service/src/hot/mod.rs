@@ -4,6 +4,7 @@ pub mod clickhouse;
 mod clickhouse_keys;
 pub mod keys;
 pub mod sqlite;
+mod sqlite_copy;
 mod sqlite_keys;
 
 use hotcold_core::query::Plan;
@@ -157,4 +158,21 @@ pub trait HotStore: Send + Sync + 'static {
     fn disk_bytes(&self, _tables: &[&str]) -> Result<Option<u64>, HotError> {
         Ok(None)
     }
+
+    /// How the columnar copy of sealed hours stands, if the store keeps
+    /// one (the SQLite store with `hot.columnar-copy`).
+    fn copy_stats(&self) -> Option<CopyStats> {
+        None
+    }
+}
+
+/// The columnar copy's builder, as of its last pass.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyStats {
+    pub parts_built: u64,
+    /// Sealed hours still without a current copy (0 once caught up), or
+    /// `u64::MAX` before the first pass.
+    pub pending_hours: u64,
+    /// Hours columnar answers read from the copy instead of the rows.
+    pub hours_read: u64,
 }

@@ -14,13 +14,23 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) struct SqliteHot {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     readers: hotcold_sqlite::Readers,
     commits: Arc<Commits>,
     /// Connections a columnar answer reads through at once: one per core,
     /// up to 4 (the encoder and the socket need a core too, but a reader
     /// waiting on its channel takes none).
     columnar_readers: usize,
+    /// The columnar copy's builder, if kept.
+    copy: Option<Arc<super::sqlite_copy::Copy>>,
+}
+
+impl Drop for SqliteHot {
+    fn drop(&mut self) {
+        if let Some(c) = &self.copy {
+            c.stop();
+        }
+    }
 }
 
 impl SqliteHot {
@@ -45,12 +55,26 @@ impl SqliteHot {
             commits: readers.commits(),
             readers,
             path,
-            writer: Mutex::new(writer),
+            writer: Arc::new(Mutex::new(writer)),
             columnar_readers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .clamp(1, 4),
+            copy: None,
         })
+    }
+
+    /// [`open`](Self::open), and the columnar copy of sealed hours kept
+    /// by a builder thread (`hot.columnar-copy`, `sqlite_copy.rs`).
+    pub fn open_with_copy(path: PathBuf) -> Result<Self, HotError> {
+        let mut me = Self::open(path)?;
+        let copy =
+            super::sqlite_copy::Copy::start(me.path.clone(), me.writer.clone(), me.commits.clone())
+                .map_err(|e| {
+                    HotError::Other(format!("cannot start the columnar copy builder: {e}"))
+                })?;
+        me.copy = Some(copy);
+        Ok(me)
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>, HotError> {
@@ -96,9 +120,12 @@ fn sql(e: rusqlite::Error) -> HotError {
 impl HotStore for SqliteHot {
     fn ensure_table(&self, schema: &TableSchema) -> Result<(), HotError> {
         let w = self.writer()?;
-        Ok(self
-            .commits
-            .around(|| hotcold_sqlite::create_table(&w, schema))?)
+        self.commits
+            .around(|| hotcold_sqlite::create_table(&w, schema))?;
+        if let Some(c) = &self.copy {
+            c.add_table(schema);
+        }
+        Ok(())
     }
 
     fn insert(&self, schema: &TableSchema, batch: &RowBatch) -> Result<usize, HotError> {
@@ -155,6 +182,7 @@ impl HotStore for SqliteHot {
             window,
             limit,
             batch_rows,
+            sealed: self.copy.is_some(),
         };
         Some(self.readers.scan_columnar(&scan, self.columnar_readers, f))
     }
@@ -211,6 +239,13 @@ impl HotStore for SqliteHot {
 
     /// The database file and its WAL: every table's rows, their index and
     /// the ingest keys, which is what the cloud disk holds for them.
+    fn copy_stats(&self) -> Option<super::CopyStats> {
+        self.copy.as_ref().map(|c| super::CopyStats {
+            hours_read: self.readers.sealed_hours_read(),
+            ..c.stats()
+        })
+    }
+
     fn disk_bytes(&self, _tables: &[&str]) -> Result<Option<u64>, HotError> {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");

@@ -76,7 +76,7 @@ pub fn hot_source(cfg: &CloudConfig) -> Result<HotSource, SnapshotFail> {
         ));
     }
     Ok(match &cfg.hot {
-        HotConfig::Sqlite { path } => {
+        HotConfig::Sqlite { path, .. } => {
             HotSource::Sqlite(path.clone().unwrap_or_else(|| cfg.data_dir.join("hot.db")))
         }
         HotConfig::Clickhouse(_) => HotSource::Store,

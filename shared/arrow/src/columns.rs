@@ -16,6 +16,7 @@ use crate::EncodeError;
 use hotcold_core::schema::{LogicalType, TableSchema};
 
 /// One output column's values so far.
+#[derive(Clone)]
 pub(crate) enum Builder {
     Ts(Vec<i64>),
     Date(Vec<i32>),
@@ -168,6 +169,11 @@ impl Columns {
     /// Marks the row whose cells were just pushed as complete.
     pub fn end_row(&mut self) {
         self.rows += 1;
+    }
+
+    /// Sets the row count of columns filled whole (a sealed part's).
+    pub(crate) fn set_rows(&mut self, rows: usize) {
+        self.rows = rows;
     }
 
     fn out_of_range(&self, k: usize, value: String) -> EncodeError {
@@ -363,7 +369,7 @@ impl Columns {
 
 #[cfg(test)]
 #[path = "columns_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 fn self_range(names: &[String], types: &[LogicalType], k: usize, what: &str) -> EncodeError {
     EncodeError::OutOfRange {

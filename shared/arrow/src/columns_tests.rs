@@ -6,10 +6,10 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type Row = (i64, i32, u8, String, i64, i8, u16, u64, f64, bool);
+pub(crate) type Row = (i64, i32, u8, String, i64, i8, u16, u64, f64, bool);
 
 /// One row's cells as SQLite hands them back, into `c`.
-fn push(c: &mut Columns, r: &Row, cols: &[usize]) -> Result<(), EncodeError> {
+pub(crate) fn push(c: &mut Columns, r: &Row, cols: &[usize]) -> Result<(), EncodeError> {
     let sym = format!("S{}", r.2);
     for (k, &col) in cols.iter().enumerate() {
         match col {
@@ -29,7 +29,7 @@ fn push(c: &mut Columns, r: &Row, cols: &[usize]) -> Result<(), EncodeError> {
     Ok(())
 }
 
-fn values(r: &Row) -> Vec<Value> {
+pub(crate) fn values(r: &Row) -> Vec<Value> {
     vec![
         Value::I64(r.0),
         Value::I64(i64::from(r.1)),
@@ -44,7 +44,7 @@ fn values(r: &Row) -> Vec<Value> {
     ]
 }
 
-fn row() -> impl Strategy<Value = Row> {
+pub(crate) fn row() -> impl Strategy<Value = Row> {
     (
         any::<i64>(),
         any::<i32>(),

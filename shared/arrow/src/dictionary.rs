@@ -90,13 +90,25 @@ impl Dictionary {
 
 /// A chunk's own dictionary (`columns.rs`), re-keyed into the stream's
 /// [`Dictionary`] when the chunk is adopted.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct LocalDictionary {
     pub(crate) values: Vec<String>,
     index: HashMap<String, i32>,
 }
 
 impl LocalDictionary {
+    /// A dictionary of `values` as read back (a sealed part's); a value
+    /// twice keeps its first key.
+    pub(crate) fn from_values(values: Vec<String>) -> Self {
+        let mut index = HashMap::with_capacity(values.len());
+        for (k, v) in values.iter().enumerate() {
+            if let Ok(k) = i32::try_from(k) {
+                index.entry(v.clone()).or_insert(k);
+            }
+        }
+        Self { values, index }
+    }
+
     pub(crate) fn key(&mut self, s: &str) -> Option<i32> {
         let found = if self.values.len() <= LINEAR_DICTIONARY {
             self.values.iter().position(|v| v == s).map(|k| k as i32)

@@ -13,6 +13,7 @@ mod dictionary;
 pub mod ipc_stream;
 pub mod parquet_file;
 pub mod record_batch;
+pub mod sealed_part;
 
 pub use columns::Columns;
 pub use ipc_stream::IpcStream;

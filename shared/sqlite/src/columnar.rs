@@ -40,6 +40,18 @@ pub struct ColumnarScan<'a> {
     pub window: Window,
     pub limit: u64,
     pub batch_rows: usize,
+    /// Whether hours with a whole, current columnar copy (`sealed.rs`)
+    /// are read from it. Only an ascending scan with no filter can be.
+    pub sealed: bool,
+}
+
+/// What one reader reads as one piece of the answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Piece {
+    /// The rows of a time chunk, from the row table.
+    Rows(Window),
+    /// An hour (its start) from its columnar copy.
+    Sealed(i64),
 }
 
 enum Msg {
@@ -55,6 +67,7 @@ enum Msg {
 pub(crate) fn scan_columnar<E: From<SqliteError>>(
     conns: &mut [Connection],
     scan: &ColumnarScan<'_>,
+    sealed_hours: &std::sync::atomic::AtomicU64,
     mut f: impl FnMut(Columns) -> Result<(), E>,
 ) -> Result<u64, E> {
     if scan.limit == 0 || scan.plan.agg.is_some() || conns.is_empty() {
@@ -63,12 +76,22 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
     let Some((lo, hi)) = extent(&conns[0], scan)? else {
         return Ok(0);
     };
+    let n = conns.len();
+    let mut chunks = if scan.sealed && scan.plan.filters.is_empty() && !scan.plan.descending {
+        let fresh = crate::sealed::fresh_hours(&conns[0], scan.schema, scan.window)?;
+        around_sealed(lo, hi, n, &fresh)
+    } else {
+        cut(lo, hi, n).into_iter().map(Piece::Rows).collect()
+    };
+    let from_copy = chunks
+        .iter()
+        .filter(|p| matches!(p, Piece::Sealed(_)))
+        .count();
+    sealed_hours.fetch_add(from_copy as u64, Ordering::Relaxed);
     // In answer order: latest first when descending.
-    let mut chunks = cut(lo, hi, conns.len());
     if scan.plan.descending {
         chunks.reverse();
     }
-    let n = conns.len();
     let stop = AtomicBool::new(false);
     let mut total = 0u64;
     std::thread::scope(|threads| -> Result<(), E> {
@@ -77,7 +100,7 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
         for (r, conn) in conns.iter_mut().enumerate() {
             let (tx, rx) = mpsc::sync_channel(AHEAD);
             rxs.push(rx);
-            let mine: Vec<Window> = chunks.iter().copied().skip(r).step_by(n).collect();
+            let mine: Vec<Piece> = chunks.iter().copied().skip(r).step_by(n).collect();
             let stop = &stop;
             handles.push(threads.spawn(move || read_chunks(conn, scan, &mine, &tx, stop)));
         }
@@ -200,20 +223,47 @@ fn cut(lo: i64, hi: i64, readers: usize) -> Vec<Window> {
         .collect()
 }
 
+/// The pieces of `[lo, hi]`: each hour of `fresh` (start, parts) that
+/// holds rows of it from its copy, the time between them cut into chunks
+/// as [`cut`] cuts a whole extent; in time order.
+fn around_sealed(lo: i64, hi: i64, readers: usize, fresh: &[(i64, u32)]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut at = lo;
+    for &(t0, _) in fresh {
+        let end = t0.saturating_add(crate::sealed::HOUR_MS);
+        if end <= lo || t0 > hi {
+            continue;
+        }
+        if t0 > at {
+            pieces.extend(cut(at, t0 - 1, readers).into_iter().map(Piece::Rows));
+        }
+        pieces.push(Piece::Sealed(t0));
+        at = end;
+    }
+    if at <= hi {
+        pieces.extend(cut(at, hi, readers).into_iter().map(Piece::Rows));
+    }
+    pieces
+}
+
 /// One reader: its chunks, in answer order, each into `tx` in batches
 /// and then `End`.
 fn read_chunks(
     conn: &mut Connection,
     scan: &ColumnarScan<'_>,
-    mine: &[Window],
+    mine: &[Piece],
     tx: &mpsc::SyncSender<Msg>,
     stop: &AtomicBool,
 ) {
-    for &w in mine {
+    for &piece in mine {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        match read_chunk(conn, scan, w, tx) {
+        let read = match piece {
+            Piece::Rows(w) => read_chunk(conn, scan, w, tx),
+            Piece::Sealed(t0) => read_sealed(conn, scan, t0, tx),
+        };
+        match read {
             Ok(true) => {}
             // The caller is gone; nothing to tell it.
             Ok(false) => return,
@@ -262,8 +312,28 @@ fn read_chunk(
     Ok(true)
 }
 
+/// Hour `t0` from its columnar copy into `tx`, a part per batch; false
+/// when the caller went away.
+fn read_sealed(
+    conn: &Connection,
+    scan: &ColumnarScan<'_>,
+    t0: i64,
+    tx: &mpsc::SyncSender<Msg>,
+) -> Result<bool, SqliteError> {
+    let limits = hotcold_arrow::sealed_part::PartLimits::default();
+    crate::sealed::read_parts(conn, scan.schema, t0, &mut |bytes| {
+        let c = hotcold_arrow::sealed_part::decode_part(scan.schema, scan.cols, bytes, &limits)
+            .map_err(|error| SqliteError::Part {
+                table: scan.schema.name.clone(),
+                t0,
+                error,
+            })?;
+        Ok(c.is_empty() || tx.send(Msg::Rows(c)).is_ok())
+    })
+}
+
 /// One result row's cells into `c`, then the row marked complete.
-fn read_cells(row: &rusqlite::Row<'_>, c: &mut Columns) -> Result<(), SqliteError> {
+pub(crate) fn read_cells(row: &rusqlite::Row<'_>, c: &mut Columns) -> Result<(), SqliteError> {
     for k in 0..c.width() {
         match row.get_ref(k)? {
             ValueRef::Integer(v) => c.int(k, v)?,
@@ -303,4 +373,4 @@ mod tests {
 
 #[cfg(test)]
 #[path = "columnar_tests.rs"]
-mod scan_tests;
+pub(crate) mod scan_tests;

@@ -10,7 +10,7 @@ use hotcold_core::{RowBatch, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-fn rows(n: i64, from: i64) -> RowBatch {
+pub(crate) fn rows(n: i64, from: i64) -> RowBatch {
     let s = schema("decimal(4)");
     let mut b = RowBatch::new(&s);
     let mut x = 11u64;
@@ -41,7 +41,7 @@ fn each_row(b: &[RecordBatch]) -> Vec<RecordBatch> {
 
 /// Same rows, same values, in the same order (dictionaries compare by
 /// value, whatever their keys).
-fn assert_same(got: &[RecordBatch], want: &[RecordBatch], case: &str) {
+pub(crate) fn assert_same(got: &[RecordBatch], want: &[RecordBatch], case: &str) {
     let (got, want) = (each_row(got), each_row(want));
     assert_eq!(got.len(), want.len(), "{case}: rows");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -144,6 +144,7 @@ fn columnar_scans_answer_what_the_row_scan_answers() {
                 window,
                 limit,
                 batch_rows: batch,
+                sealed: false,
             };
             let mut conv = BatchConverter::new(s.clone(), cols.clone(), arrow.clone());
             let mut got = Vec::new();
@@ -210,6 +211,7 @@ fn readers_share_one_snapshot_while_the_writer_commits() {
                 window: Window::new(i64::MIN, i64::MAX),
                 limit: u64::MAX,
                 batch_rows: 128,
+                sealed: false,
             };
             let n = readers
                 .scan_columnar::<SqliteError>(&scan, 3, |_| Ok(()))
@@ -251,6 +253,7 @@ fn a_callback_error_or_the_limit_ends_every_reader() {
         window: Window::new(i64::MIN, i64::MAX),
         limit,
         batch_rows: 50,
+        sealed: false,
     };
     let mut calls = 0;
     let e = readers

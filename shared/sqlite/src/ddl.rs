@@ -38,6 +38,7 @@ pub fn create_table(conn: &Connection, schema: &TableSchema) -> Result<()> {
         defs = defs.join(", "),
         ts = schema.time_column
     ))?;
+    crate::sealed::create(conn)?;
     check_table(conn, schema)
 }
 

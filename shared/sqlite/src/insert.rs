@@ -50,8 +50,10 @@ fn bind_row(stmt: &mut CachedStatement<'_>, batch: &RowBatch, i: usize, at: usiz
     Ok(())
 }
 
-/// Inserts a batch inside the caller's transaction.
+/// Inserts a batch inside the caller's transaction (and gives the hours
+/// it writes new versions: `sealed.rs`).
 pub fn insert(conn: &Connection, schema: &TableSchema, batch: &RowBatch) -> Result<usize> {
+    crate::sealed::touch_batch(conn, schema, batch)?;
     let n = batch.len();
     let width = schema.columns.len();
     let per = ROWS_PER_STATEMENT.min(MAX_PARAMETERS / width.max(1)).max(1);

@@ -19,6 +19,7 @@ mod insert;
 mod open;
 mod readers;
 mod scan;
+pub mod sealed;
 mod sql;
 mod sums;
 mod together;
@@ -66,6 +67,14 @@ pub enum SqliteError {
     /// panicked): the answer is incomplete, never cut silently.
     #[error("a reader of the columnar scan stopped before {0}")]
     Reader(String),
+    /// A part of the columnar copy that does not read back (its hash,
+    /// its layout): the answer fails rather than serve other rows.
+    #[error("table {table}, hour {t0}: {error}")]
+    Part {
+        table: String,
+        t0: i64,
+        error: hotcold_arrow::sealed_part::PartError,
+    },
 }
 
 impl From<hotcold_core::query::FoldError> for SqliteError {

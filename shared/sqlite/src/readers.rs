@@ -28,6 +28,8 @@ pub struct Readers {
     /// Columnar scans that could not share a snapshot and read through
     /// one connection.
     alone: std::sync::atomic::AtomicU64,
+    /// Hours columnar scans read from the columnar copy (`sealed.rs`).
+    sealed_hours: std::sync::atomic::AtomicU64,
 }
 
 impl Readers {
@@ -37,6 +39,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             commits: Arc::default(),
             alone: Default::default(),
+            sealed_hours: Default::default(),
         }
     }
 
@@ -44,6 +47,11 @@ impl Readers {
     /// writer kept committing (`together.rs`).
     pub fn scans_alone(&self) -> u64 {
         self.alone.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hours columnar scans so far read from the columnar copy.
+    pub fn sealed_hours_read(&self) -> u64 {
+        self.sealed_hours.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The sequence every write to the file must be marked in
@@ -97,7 +105,7 @@ impl Readers {
         } else if conns.len() == 1 {
             begin_read(&conns[0])?;
         }
-        let n = scan_columnar(&mut conns, scan, f);
+        let n = scan_columnar(&mut conns, scan, &self.sealed_hours, f);
         for conn in conns {
             if conn.execute_batch("COMMIT").is_ok() {
                 self.give_back(conn);

@@ -35,7 +35,10 @@ pub fn content_hash(
     Ok(h)
 }
 
+/// Deletes the window's rows inside the caller's transaction (and what
+/// the columnar copy held of them: `sealed.rs`).
 pub fn delete_window(conn: &Connection, schema: &TableSchema, window: Window) -> Result<usize> {
+    crate::sealed::touch_window(conn, schema, window)?;
     Ok(conn.execute(
         &format!(
             "DELETE FROM \"{}\" WHERE \"{ts}\" >= ?1 AND \"{ts}\" < ?2",

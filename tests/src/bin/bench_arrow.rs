@@ -161,6 +161,7 @@ fn read_floor(db: &std::path::Path, from: i64, to: i64, ndjson_rate: f64) -> any
             window: Window::new(from, to),
             limit: u64::MAX,
             batch_rows: 65_536,
+            sealed: false,
         };
         let arrow = std::sync::Arc::new(hotcold_arrow::arrow_schema(
             &schema,
