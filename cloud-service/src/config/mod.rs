@@ -389,6 +389,37 @@ mod tests {
         assert!(e.contains("link.defer-rtt-spread"), "{e}");
     }
 
+    /// The SQLite hot store keeps its columnar copy unless told not to,
+    /// and the shipped file's commented key parses as written.
+    #[test]
+    fn the_columnar_copy_is_on_unless_turned_off() {
+        let copy = |yaml: &str| match serde_yaml::from_str::<HotConfig>(yaml).unwrap() {
+            HotConfig::Sqlite { columnar_copy, .. } => columnar_copy,
+            HotConfig::Clickhouse(_) => panic!("not sqlite"),
+        };
+        assert!(copy("kind: sqlite\n"));
+        assert!(!copy("kind: sqlite\ncolumnar-copy: false\n"));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let shipped = std::fs::read_to_string(root.join("cloud.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            shipped.replacen("  # columnar-copy: true ", "  columnar-copy: false ", 1),
+        )
+        .unwrap();
+        let cfg = CloudConfig::load(&path).unwrap();
+        assert!(matches!(
+            cfg.hot,
+            HotConfig::Sqlite {
+                columnar_copy: false,
+                ..
+            }
+        ));
+        let e = serde_yaml::from_str::<HotConfig>("kind: sqlite\ncolumnar-copy: 3\n").unwrap_err();
+        assert!(e.to_string().contains("bool"), "{e}");
+    }
+
     #[test]
     fn a_clickhouse_hot_store_reads_its_connection() {
         let h: HotConfig =

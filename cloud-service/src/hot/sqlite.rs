@@ -182,7 +182,7 @@ impl HotStore for SqliteHot {
             window,
             limit,
             batch_rows,
-            sealed: self.copy.is_some(),
+            sealed: self.copy.as_ref().is_some_and(|c| c.serves(&schema.name)),
         };
         Some(self.readers.scan_columnar(&scan, self.columnar_readers, f))
     }

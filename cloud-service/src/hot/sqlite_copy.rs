@@ -28,6 +28,11 @@ pub(crate) struct Copy {
     /// Parts stored since start, and hours left after the last pass.
     parts_built: AtomicU64,
     pending_hours: AtomicU64,
+    /// Tables whose copy was checked against their rows since start
+    /// (`sealed::miscounted`): only theirs is served.
+    ready: Mutex<Vec<String>>,
+    /// Wakes the builder early (a table was added).
+    wake: Mutex<std::sync::mpsc::Sender<()>>,
 }
 
 impl Copy {
@@ -38,28 +43,31 @@ impl Copy {
         writer: Arc<Mutex<Connection>>,
         commits: Arc<Commits>,
     ) -> std::io::Result<Arc<Self>> {
+        let (wake, woken) = std::sync::mpsc::channel();
         let me = Arc::new(Self {
             tables: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             parts_built: AtomicU64::new(0),
             pending_hours: AtomicU64::new(u64::MAX),
+            ready: Mutex::new(Vec::new()),
+            wake: Mutex::new(wake),
         });
         let shared = me.clone();
         std::thread::Builder::new()
             .name("hot-columnar-copy".into())
             .spawn(move || {
-                let mut adopted: Vec<String> = Vec::new();
                 let mut reader = None;
                 while !shared.stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EVERY);
                     if reader.is_none() {
                         reader = hotcold_sqlite::open(&path)
                             .map_err(|e| tracing::warn!(error = %e, "columnar copy: no reader"))
                             .ok();
                     }
                     if let Some(r) = &reader {
-                        shared.pass(r, &writer, &commits, &mut adopted);
+                        shared.pass(r, &writer, &commits);
                     }
+                    // A table added, or the next look.
+                    let _ = woken.recv_timeout(EVERY);
                 }
             })?;
         Ok(me)
@@ -73,6 +81,12 @@ impl Copy {
         }
     }
 
+    /// Whether answers may read `table`'s copy (checked since start).
+    pub(crate) fn serves(&self, table: &str) -> bool {
+        let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        ready.iter().any(|t| t == table)
+    }
+
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -82,17 +96,13 @@ impl Copy {
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         t.retain(|s| s.name != schema.name);
         t.push(schema.clone());
+        drop(t);
+        let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
     }
 
     /// One look at every table; errors are logged and the next pass tries
     /// again (the rows are in the row table whatever happens here).
-    fn pass(
-        &self,
-        reader: &Connection,
-        writer: &Mutex<Connection>,
-        commits: &Commits,
-        adopted: &mut Vec<String>,
-    ) {
+    fn pass(&self, reader: &Connection, writer: &Mutex<Connection>, commits: &Commits) {
         let tables = self
             .tables
             .lock()
@@ -103,7 +113,7 @@ impl Copy {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            match self.table(reader, writer, commits, schema, adopted) {
+            match self.table(reader, writer, commits, schema) {
                 Ok(n) => left += n,
                 Err(e) => {
                     left += 1;
@@ -120,10 +130,19 @@ impl Copy {
         writer: &Mutex<Connection>,
         commits: &Commits,
         schema: &TableSchema,
-        adopted: &mut Vec<String>,
     ) -> Result<u64, hotcold_sqlite::SqliteError> {
         let lock = || writer.lock().unwrap_or_else(|p| p.into_inner());
-        if !adopted.contains(&schema.name) {
+        if !self.serves(&schema.name) {
+            // Rows an older binary wrote into copied hours (no versions):
+            // their copies go before any is served.
+            let off = sealed::miscounted(reader, schema)?;
+            if !off.is_empty() {
+                let mut w = lock();
+                let tx = w.transaction()?;
+                sealed::drop_copies(&tx, schema, &off)?;
+                commits.around(|| tx.commit())?;
+                tracing::warn!(table = %schema.name, hours = off.len(), "columnar copy: copies that no longer match their rows dropped");
+            }
             // Rows of a file written before versions: once per table.
             let hours = sealed::hours_with_rows(reader, schema)?;
             let mut w = lock();
@@ -134,7 +153,10 @@ impl Copy {
             if n > 0 {
                 tracing::info!(table = %schema.name, hours = n, "columnar copy: hours of an older file adopted");
             }
-            adopted.push(schema.name.clone());
+            self.ready
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(schema.name.clone());
         }
         let sealed_before = crate::clock::now_ms() - SEAL_AFTER_MS;
         let work = sealed::pending(reader, schema, sealed_before)?;

@@ -49,7 +49,7 @@ impl Default for PartLimits {
 
 /// Rows per part: an hour's copy is cut into parts of this many rows, so
 /// building and reading one holds a part, not an hour.
-pub const PART_ROWS: usize = 1 << 18;
+pub const PART_ROWS: usize = 1 << 16;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PartError {

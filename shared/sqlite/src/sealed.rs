@@ -149,6 +149,35 @@ pub fn adopt_hours(writer: &Connection, schema: &TableSchema, hours: &[i64]) -> 
     Ok(n)
 }
 
+/// Hours whose copy holds another number of rows than the row table:
+/// rows written by a binary that did not keep versions (an older release
+/// run on this file). Checked once at start, before the copy is served;
+/// the caller drops them with [`drop_copies`].
+pub fn miscounted(reader: &Connection, schema: &TableSchema) -> Result<Vec<i64>> {
+    let copied: Vec<(i64, i64)> = reader
+        .prepare_cached("SELECT t0, sum(rows) FROM _hotcold_columns WHERE tbl = ?1 GROUP BY t0")?
+        .query_map([&schema.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut off = Vec::new();
+    for (t0, rows) in copied {
+        let n = crate::count(reader, schema, Window::new(t0, t0.saturating_add(HOUR_MS)))?;
+        if n as i64 != rows {
+            off.push(t0);
+        }
+    }
+    Ok(off)
+}
+
+/// Drops the copies of `hours` (inside the writer's transaction).
+pub fn drop_copies(writer: &Connection, schema: &TableSchema, hours: &[i64]) -> Result<()> {
+    let mut stmt =
+        writer.prepare_cached("DELETE FROM _hotcold_columns WHERE tbl = ?1 AND t0 = ?2")?;
+    for h in hours {
+        stmt.execute(params![schema.name, h])?;
+    }
+    Ok(())
+}
+
 /// Hours ending at or before `sealed_before` whose copy is missing or
 /// stale, oldest first, with their versions: the builder's work.
 pub fn pending(

@@ -200,6 +200,27 @@ fn a_damaged_part_fails_the_answer_by_name() {
     assert_eq!(n, 15_500);
 }
 
+/// Rows an older binary wrote into a copied hour (no version bump): the
+/// start-up check finds the hour and its copy goes.
+#[test]
+fn rows_written_without_versions_are_found_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let (s, w) = filled(&path);
+    build(&path, &s, &w, 4 * HOUR_MS);
+    let reader = open(&path).unwrap();
+    assert!(miscounted(&reader, &s).unwrap().is_empty());
+    w.execute(
+        "INSERT INTO trades SELECT * FROM trades WHERE ts < ?1 LIMIT 3",
+        [HOUR_MS / 2],
+    )
+    .unwrap();
+    let off = miscounted(&reader, &s).unwrap();
+    assert_eq!(off, [0]);
+    drop_copies(&w, &s, &off).unwrap();
+    assert_answers_match(&path, &s);
+}
+
 /// Rows written before versions existed get them, and a copy.
 #[test]
 fn hours_of_an_older_file_are_adopted() {
