@@ -108,6 +108,10 @@ impl Copy {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        if tables.is_empty() {
+            // Before the first table: nothing is caught up yet.
+            return;
+        }
         let mut left = 0u64;
         for schema in &tables {
             if self.stop.load(Ordering::Relaxed) {

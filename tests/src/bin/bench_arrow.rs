@@ -93,6 +93,13 @@ async fn main() -> anyhow::Result<()> {
         let secs = t.elapsed().as_secs_f64();
         let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu0;
         let peak = stack.cloud.child.as_ref().and_then(peak_rss).unwrap_or(0);
+        let m = stack.cloud.get("/metrics").await.1;
+        let from_copy = m
+            .lines()
+            .find_map(|l| l.strip_prefix("hotcold_hot_copy_hours_read_total "))
+            .unwrap_or("0")
+            .to_string();
+        println!("{label}: {from_copy} hours read from the columnar copy");
         results.push((label, secs, bytes, peak, base, cpu));
     }
     let ndjson_rate = n as f64 / results[0].1;
