@@ -236,14 +236,7 @@ fn build_in_snapshot(
     version: i64,
     store: &mut dyn FnMut(Part) -> Result<bool>,
 ) -> Result<bool> {
-    let now: Option<i64> = conn
-        .query_row(
-            "SELECT version FROM _hotcold_changes WHERE tbl = ?1 AND t0 = ?2",
-            params![schema.name, t0],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if now != Some(version) {
+    if version_now(conn, schema, t0)? != Some(version) {
         return Ok(false);
     }
     let w = Window::new(t0, t0 + HOUR_MS);
@@ -277,18 +270,23 @@ fn build_in_snapshot(
     Ok(true)
 }
 
+/// Hour `t0`'s version as `conn` sees it (none: no rows were written
+/// there since its last purge).
+fn version_now(conn: &Connection, schema: &TableSchema, t0: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT version FROM _hotcold_changes WHERE tbl = ?1 AND t0 = ?2",
+            params![schema.name, t0],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Stores `p` inside the writer's transaction, if its hour still has the
 /// version it was built from; false (nothing stored) when it went stale.
 /// The first part clears whatever copy the hour had.
 pub fn store_part(conn: &Connection, schema: &TableSchema, p: &Part) -> Result<bool> {
-    let now: Option<i64> = conn
-        .query_row(
-            "SELECT version FROM _hotcold_changes WHERE tbl = ?1 AND t0 = ?2",
-            params![schema.name, p.t0],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if now != Some(p.version) {
+    if version_now(conn, schema, p.t0)? != Some(p.version) {
         return Ok(false);
     }
     if p.part == 0 {
