@@ -3,7 +3,7 @@
 //! the hash, so an input starting with 0 gets a valid hash appended: the
 //! fuzzer then reaches the layout (lengths, tags, offsets, keys, UTF-8).
 #![no_main]
-use hotcold_arrow::sealed_part::{decode_part, PartLimits};
+use hotcold_arrow::sealed_part::{decode_checked, decode_part, PartLimits};
 use libfuzzer_sys::fuzz_target;
 
 mod common;
@@ -22,5 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let h = blake3::hash(&part);
         part.extend_from_slice(h.as_bytes());
         let _ = decode_part(&schema, &[3, 0, 3, 2], &part, &limits);
+        // As a reader decodes a part it checked: no hash at all.
+        let _ = decode_checked(&schema, &all, &part, &limits);
     }
 });

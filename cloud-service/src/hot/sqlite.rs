@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct SqliteHot {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
-    readers: hotcold_sqlite::Readers,
+    readers: Arc<hotcold_sqlite::Readers>,
     commits: Arc<Commits>,
     /// Connections a columnar answer reads through at once: one per core,
     /// up to 4 (the encoder and the socket need a core too, but a reader
@@ -50,7 +50,7 @@ impl SqliteHot {
             .name("hot-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer))
             .map_err(|e| HotError::Other(format!("cannot start the checkpoint thread: {e}")))?;
-        let readers = hotcold_sqlite::Readers::new(&path);
+        let readers = Arc::new(hotcold_sqlite::Readers::new(&path));
         Ok(Self {
             commits: readers.commits(),
             readers,
@@ -68,11 +68,13 @@ impl SqliteHot {
     /// by a builder thread (`hot.columnar-copy`, `sqlite_copy.rs`).
     pub fn open_with_copy(path: PathBuf) -> Result<Self, HotError> {
         let mut me = Self::open(path)?;
-        let copy =
-            super::sqlite_copy::Copy::start(me.path.clone(), me.writer.clone(), me.commits.clone())
-                .map_err(|e| {
-                    HotError::Other(format!("cannot start the columnar copy builder: {e}"))
-                })?;
+        let copy = super::sqlite_copy::Copy::start(
+            me.path.clone(),
+            me.writer.clone(),
+            me.commits.clone(),
+            me.readers.clone(),
+        )
+        .map_err(|e| HotError::Other(format!("cannot start the columnar copy builder: {e}")))?;
         me.copy = Some(copy);
         Ok(me)
     }
@@ -240,10 +242,9 @@ impl HotStore for SqliteHot {
     /// The database file and its WAL: every table's rows, their index and
     /// the ingest keys, which is what the cloud disk holds for them.
     fn copy_stats(&self) -> Option<super::CopyStats> {
-        self.copy.as_ref().map(|c| super::CopyStats {
-            hours_read: self.readers.sealed_hours_read(),
-            ..c.stats()
-        })
+        self.copy
+            .as_ref()
+            .map(|c| c.stats(self.readers.sealed_hours_read()))
     }
 
     fn disk_bytes(&self, _tables: &[&str]) -> Result<Option<u64>, HotError> {

@@ -20,6 +20,9 @@ use std::time::Duration;
 const SEAL_AFTER_MS: i64 = 5 * 60_000;
 /// How often the builder looks for work.
 const EVERY: Duration = Duration::from_secs(5);
+/// Parts stored per writer transaction: one commit (an fsync) for a few
+/// parts, while ingest still waits at most for these few.
+const PARTS_PER_COMMIT: usize = 8;
 
 /// What the store and its builder share.
 pub(crate) struct Copy {
@@ -37,11 +40,13 @@ pub(crate) struct Copy {
 
 impl Copy {
     /// Starts the builder over the file at `path`; it ends when the
-    /// returned handle's store is dropped ([`Copy::stop`]).
+    /// returned handle's store is dropped ([`Copy::stop`]). `readers` is
+    /// the store's pool, whose scans report damaged parts.
     pub(crate) fn start(
         path: PathBuf,
         writer: Arc<Mutex<Connection>>,
         commits: Arc<Commits>,
+        readers: Arc<hotcold_sqlite::Readers>,
     ) -> std::io::Result<Arc<Self>> {
         let (wake, woken) = std::sync::mpsc::channel();
         let me = Arc::new(Self {
@@ -63,21 +68,30 @@ impl Copy {
                             .map_err(|e| tracing::warn!(error = %e, "columnar copy: no reader"))
                             .ok();
                     }
+                    let w = Writer {
+                        conn: &writer,
+                        commits: &commits,
+                    };
                     if let Some(r) = &reader {
-                        shared.pass(r, &writer, &commits);
+                        // After an error the reader may be left inside a
+                        // transaction (an old snapshot): a new one.
+                        if !shared.pass(r, &w, &readers) {
+                            reader = None;
+                        }
                     }
-                    // A table added, or the next look.
+                    // A table added, the store dropped, or the next look.
                     let _ = woken.recv_timeout(EVERY);
                 }
             })?;
         Ok(me)
     }
 
-    pub(crate) fn stats(&self) -> super::CopyStats {
+    /// Where the builder stands; `hours_read` is the readers' count.
+    pub(crate) fn stats(&self, hours_read: u64) -> super::CopyStats {
         super::CopyStats {
             parts_built: self.parts_built.load(Ordering::Relaxed),
             pending_hours: self.pending_hours.load(Ordering::Relaxed),
-            hours_read: 0,
+            hours_read,
         }
     }
 
@@ -89,6 +103,7 @@ impl Copy {
 
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
     }
 
     /// Registers (or updates) a table to copy.
@@ -101,59 +116,75 @@ impl Copy {
     }
 
     /// One look at every table; errors are logged and the next pass tries
-    /// again (the rows are in the row table whatever happens here).
-    fn pass(&self, reader: &Connection, writer: &Mutex<Connection>, commits: &Commits) {
+    /// again (the rows are in the row table whatever happens here). False
+    /// after an error.
+    fn pass(&self, reader: &Connection, w: &Writer<'_>, readers: &hotcold_sqlite::Readers) -> bool {
         let tables = self
             .tables
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let mut clean = true;
+        // Hours answers found damaged: dropped, so they are built again.
+        for (table, t0) in readers.take_damaged() {
+            let Some(schema) = tables.iter().find(|s| s.name == table) else {
+                continue;
+            };
+            tracing::warn!(
+                table,
+                t0,
+                "columnar copy: a damaged part (read from the rows); building the hour again"
+            );
+            if let Err(e) = w.write(|tx| sealed::drop_copies(tx, schema, &[t0])) {
+                tracing::warn!(table, error = %e, "columnar copy: cannot drop a damaged hour");
+                clean = false;
+            }
+        }
         if tables.is_empty() {
             // Before the first table: nothing is caught up yet.
-            return;
+            return clean;
         }
         let mut left = 0u64;
         for schema in &tables {
             if self.stop.load(Ordering::Relaxed) {
-                return;
+                return clean;
             }
-            match self.table(reader, writer, commits, schema) {
-                Ok(n) => left += n,
+            match self.table(reader, w, schema) {
+                Ok((n, ok)) => {
+                    left += n;
+                    clean &= ok;
+                }
                 Err(e) => {
                     left += 1;
+                    clean = false;
                     tracing::warn!(table = %schema.name, error = %e, "columnar copy: pass failed");
                 }
             }
         }
         self.pending_hours.store(left, Ordering::Relaxed);
+        clean
     }
 
+    /// One table: checked (once), then every pending hour built. Hours
+    /// left, and false if an hour failed (it is tried again next pass;
+    /// the others go on).
     fn table(
         &self,
         reader: &Connection,
-        writer: &Mutex<Connection>,
-        commits: &Commits,
+        w: &Writer<'_>,
         schema: &TableSchema,
-    ) -> Result<u64, hotcold_sqlite::SqliteError> {
-        let lock = || writer.lock().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<(u64, bool), hotcold_sqlite::SqliteError> {
         if !self.serves(&schema.name) {
             // Rows an older binary wrote into copied hours (no versions):
             // their copies go before any is served.
             let off = sealed::miscounted(reader, schema)?;
             if !off.is_empty() {
-                let mut w = lock();
-                let tx = w.transaction()?;
-                sealed::drop_copies(&tx, schema, &off)?;
-                commits.around(|| tx.commit())?;
+                w.write(|tx| sealed::drop_copies(tx, schema, &off))?;
                 tracing::warn!(table = %schema.name, hours = off.len(), "columnar copy: copies that no longer match their rows dropped");
             }
             // Rows of a file written before versions: once per table.
             let hours = sealed::hours_with_rows(reader, schema)?;
-            let mut w = lock();
-            let tx = w.transaction()?;
-            let n = sealed::adopt_hours(&tx, schema, &hours)?;
-            commits.around(|| tx.commit())?;
-            drop(w);
+            let n = w.write(|tx| sealed::adopt_hours(tx, schema, &hours))?;
             if n > 0 {
                 tracing::info!(table = %schema.name, hours = n, "columnar copy: hours of an older file adopted");
             }
@@ -164,24 +195,83 @@ impl Copy {
         }
         let sealed_before = crate::clock::now_ms() - SEAL_AFTER_MS;
         let work = sealed::pending(reader, schema, sealed_before)?;
-        let mut left = work.len() as u64;
+        let (mut left, mut clean) = (work.len() as u64, true);
         for (t0, version) in work {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let whole = sealed::build_hour(reader, schema, t0, version, &mut |part| {
-                let mut w = lock();
-                let tx = w.transaction()?;
-                if !sealed::store_part(&tx, schema, &part)? {
-                    return Ok(false);
+            match self.hour(reader, w, schema, t0, version) {
+                Ok(whole) => {
+                    tracing::debug!(table = %schema.name, t0, whole, "columnar copy of an hour");
+                    left -= u64::from(whole);
                 }
-                commits.around(|| tx.commit())?;
-                self.parts_built.fetch_add(1, Ordering::Relaxed);
+                Err(e) => {
+                    clean = false;
+                    tracing::warn!(table = %schema.name, t0, error = %e, "columnar copy: an hour failed");
+                    break;
+                }
+            }
+        }
+        Ok((left, clean))
+    }
+
+    /// Builds hour `t0`, storing [`PARTS_PER_COMMIT`] parts per commit;
+    /// false if a write overtook it.
+    fn hour(
+        &self,
+        reader: &Connection,
+        w: &Writer<'_>,
+        schema: &TableSchema,
+        t0: i64,
+        version: i64,
+    ) -> Result<bool, hotcold_sqlite::SqliteError> {
+        let mut held: Vec<sealed::Part> = Vec::with_capacity(PARTS_PER_COMMIT);
+        let store = |held: &mut Vec<sealed::Part>| -> Result<bool, hotcold_sqlite::SqliteError> {
+            let n = held.len() as u64;
+            let fresh = w.write(|tx| {
+                for p in held.iter() {
+                    // One transaction sees one version: the first part
+                    // is refused (stale) or all are stored.
+                    if !sealed::store_part(tx, schema, p)? {
+                        return Ok(false);
+                    }
+                }
                 Ok(true)
             })?;
-            tracing::debug!(table = %schema.name, t0, whole, "columnar copy of an hour");
-            left -= u64::from(whole);
-        }
-        Ok(left)
+            held.clear();
+            if fresh {
+                self.parts_built.fetch_add(n, Ordering::Relaxed);
+            }
+            Ok(fresh)
+        };
+        let whole = sealed::build_hour(reader, schema, t0, version, &mut |part| {
+            held.push(part);
+            if held.len() < PARTS_PER_COMMIT {
+                return Ok(true);
+            }
+            store(&mut held)
+        })?;
+        Ok(whole && (held.is_empty() || store(&mut held)?))
+    }
+}
+
+/// The store's writer, for the builder's short transactions.
+struct Writer<'a> {
+    conn: &'a Mutex<Connection>,
+    commits: &'a Commits,
+}
+
+impl Writer<'_> {
+    /// `f` in a transaction of its own, committed (marked in `commits`)
+    /// unless it fails.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, hotcold_sqlite::SqliteError>,
+    ) -> Result<T, hotcold_sqlite::SqliteError> {
+        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = c.transaction()?;
+        let out = f(&tx)?;
+        self.commits.around(|| tx.commit())?;
+        Ok(out)
     }
 }

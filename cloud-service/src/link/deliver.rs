@@ -65,7 +65,7 @@ impl LinkClient {
                         // A line that goes bad mid-batch (a family's video
                         // call starting) stops the send here, not after
                         // the batch: the gateway keeps what arrived.
-                        if let Some(why) = self.defer_reason().await {
+                        if let Some(why) = self.defer_reason_now() {
                             return Err(ClientError::Deferred(why));
                         }
                         self.send_chunk(&mut s, source, manifest, i).await?

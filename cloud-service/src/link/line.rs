@@ -146,7 +146,20 @@ impl LinkClient {
     /// QUIC takes late packets for lost ones there, resends what arrived
     /// and shrinks its window.
     pub async fn defer_reason(&self) -> Option<String> {
-        let sample = self.line_sample().await;
+        let loss = self.line_sample().await.loss;
+        self.judge(loss)
+    }
+
+    /// [`defer_reason`](Self::defer_reason) without taking a new sample:
+    /// the loss last measured and the round trips sampled as chunks go
+    /// out. Asked before every chunk, so it must not move the loss
+    /// measurement's baseline (a sample per chunk would measure loss over
+    /// a hundred packets, noise).
+    pub(super) fn defer_reason_now(&self) -> Option<String> {
+        self.judge(self.recent_loss())
+    }
+
+    fn judge(&self, loss: f64) -> Option<String> {
         let limit = self.cfg.defer_loss;
         let spread = self.rtt_spread();
         let mut l = self.line.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,10 +167,10 @@ impl LinkClient {
             (Some(sd), Some(max)) if sd > max.0 => Some((sd, max)),
             _ => None,
         };
-        let why = if sample.loss > limit && limit < 1.0 {
+        let why = if loss > limit && limit < 1.0 {
             format!(
                 "the line lost {:.0}% of its packets lately (link.defer-loss {:.0}%): archiving deferred, tried again in a later run",
-                sample.loss * 100.0,
+                loss * 100.0,
                 limit * 100.0
             )
         } else if let Some((sd, max)) = swing {
@@ -168,7 +181,7 @@ impl LinkClient {
         } else {
             if l.deferred.take().is_some() {
                 tracing::info!(
-                    loss = sample.loss,
+                    loss,
                     rtt_spread_ms = spread.map(|d| d.as_secs_f64() * 1000.0),
                     "the line has settled; archiving goes on"
                 );

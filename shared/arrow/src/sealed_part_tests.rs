@@ -59,6 +59,8 @@ proptest! {
         let short = &bytes[..cut.index(bytes.len())];
         prop_assert!(decode_part(&s, &ALL, short, &lim).is_err());
         let _ = decode_part(&s, &ALL, &junk, &lim);
+        let headed = [b"HCC1".as_slice(), &junk, &[0u8; 32]].concat();
+        let _ = decode_checked(&s, &ALL, &headed, &lim);
     }
 }
 

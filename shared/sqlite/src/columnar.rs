@@ -54,6 +54,16 @@ enum Piece {
     Sealed(i64),
 }
 
+/// What columnar scans tell the pool they read through.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Hours read from the columnar copy.
+    pub(crate) sealed_hours: std::sync::atomic::AtomicU64,
+    /// Hours (table, start) whose copy had a damaged part: read from
+    /// their rows, to be dropped and built again.
+    pub(crate) damaged: std::sync::Mutex<Vec<(String, i64)>>,
+}
+
 enum Msg {
     Rows(Columns),
     /// The chunk's last batch went before this.
@@ -67,7 +77,7 @@ enum Msg {
 pub(crate) fn scan_columnar<E: From<SqliteError>>(
     conns: &mut [Connection],
     scan: &ColumnarScan<'_>,
-    sealed_hours: &std::sync::atomic::AtomicU64,
+    tally: &Tally,
     mut f: impl FnMut(Columns) -> Result<(), E>,
 ) -> Result<u64, E> {
     if scan.limit == 0 || scan.plan.agg.is_some() || conns.is_empty() {
@@ -87,7 +97,9 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
         .iter()
         .filter(|p| matches!(p, Piece::Sealed(_)))
         .count();
-    sealed_hours.fetch_add(from_copy as u64, Ordering::Relaxed);
+    tally
+        .sealed_hours
+        .fetch_add(from_copy as u64, Ordering::Relaxed);
     // In answer order: latest first when descending.
     if scan.plan.descending {
         chunks.reverse();
@@ -102,7 +114,7 @@ pub(crate) fn scan_columnar<E: From<SqliteError>>(
             rxs.push(rx);
             let mine: Vec<Piece> = chunks.iter().copied().skip(r).step_by(n).collect();
             let stop = &stop;
-            handles.push(threads.spawn(move || read_chunks(conn, scan, &mine, &tx, stop)));
+            handles.push(threads.spawn(move || read_chunks(conn, scan, &mine, &tx, stop, tally)));
         }
         // The chunks in answer order: chunk j is reader j % n's. Small
         // ones (a window's thin edges, a small answer's many chunks) are
@@ -223,13 +235,13 @@ fn cut(lo: i64, hi: i64, readers: usize) -> Vec<Window> {
         .collect()
 }
 
-/// The pieces of `[lo, hi]`: each hour of `fresh` (start, parts) that
+/// The pieces of `[lo, hi]`: each hour of `fresh` (its start) that
 /// holds rows of it from its copy, the time between them cut into chunks
 /// as [`cut`] cuts a whole extent; in time order.
-fn around_sealed(lo: i64, hi: i64, readers: usize, fresh: &[(i64, u32)]) -> Vec<Piece> {
+fn around_sealed(lo: i64, hi: i64, readers: usize, fresh: &[i64]) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut at = lo;
-    for &(t0, _) in fresh {
+    for &t0 in fresh {
         let end = t0.saturating_add(crate::sealed::HOUR_MS);
         if end <= lo || t0 > hi {
             continue;
@@ -254,6 +266,7 @@ fn read_chunks(
     mine: &[Piece],
     tx: &mpsc::SyncSender<Msg>,
     stop: &AtomicBool,
+    tally: &Tally,
 ) {
     for &piece in mine {
         if stop.load(Ordering::Relaxed) {
@@ -261,7 +274,7 @@ fn read_chunks(
         }
         let read = match piece {
             Piece::Rows(w) => read_chunk(conn, scan, w, tx),
-            Piece::Sealed(t0) => read_sealed(conn, scan, t0, tx),
+            Piece::Sealed(t0) => read_sealed(conn, scan, t0, tx, tally),
         };
         match read {
             Ok(true) => {}
@@ -313,21 +326,41 @@ fn read_chunk(
 }
 
 /// Hour `t0` from its columnar copy into `tx`, a part per batch; false
-/// when the caller went away.
+/// when the caller went away. Every part's hash is checked before any is
+/// sent: a damaged one (a disk that rotted) sends the hour from its rows
+/// instead and is reported in `tally` for the builder to drop and build
+/// again.
 fn read_sealed(
     conn: &Connection,
     scan: &ColumnarScan<'_>,
     t0: i64,
     tx: &mpsc::SyncSender<Msg>,
+    tally: &Tally,
 ) -> Result<bool, SqliteError> {
-    let limits = hotcold_arrow::sealed_part::PartLimits::default();
+    use hotcold_arrow::sealed_part::{check_part, decode_checked, PartLimits};
+    let limits = PartLimits::default();
+    let mut sound = true;
     crate::sealed::read_parts(conn, scan.schema, t0, &mut |bytes| {
-        let c = hotcold_arrow::sealed_part::decode_part(scan.schema, scan.cols, bytes, &limits)
-            .map_err(|error| SqliteError::Part {
+        sound = check_part(bytes, &limits).is_ok();
+        Ok(sound)
+    })?;
+    if !sound {
+        tally
+            .damaged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((scan.schema.name.clone(), t0));
+        let hour = Window::new(t0, t0.saturating_add(crate::sealed::HOUR_MS));
+        return read_chunk(conn, scan, hour, tx);
+    }
+    crate::sealed::read_parts(conn, scan.schema, t0, &mut |bytes| {
+        let c = decode_checked(scan.schema, scan.cols, bytes, &limits).map_err(|error| {
+            SqliteError::Part {
                 table: scan.schema.name.clone(),
                 t0,
                 error,
-            })?;
+            }
+        })?;
         Ok(c.is_empty() || tx.send(Msg::Rows(c)).is_ok())
     })
 }

@@ -28,8 +28,8 @@ pub struct Readers {
     /// Columnar scans that could not share a snapshot and read through
     /// one connection.
     alone: std::sync::atomic::AtomicU64,
-    /// Hours columnar scans read from the columnar copy (`sealed.rs`).
-    sealed_hours: std::sync::atomic::AtomicU64,
+    /// What columnar scans read from the columnar copy (`sealed.rs`).
+    tally: crate::columnar::Tally,
 }
 
 impl Readers {
@@ -39,7 +39,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             commits: Arc::default(),
             alone: Default::default(),
-            sealed_hours: Default::default(),
+            tally: Default::default(),
         }
     }
 
@@ -51,7 +51,16 @@ impl Readers {
 
     /// Hours columnar scans so far read from the columnar copy.
     pub fn sealed_hours_read(&self) -> u64 {
-        self.sealed_hours.load(std::sync::atomic::Ordering::Relaxed)
+        self.tally
+            .sealed_hours
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hours (table, start) whose copy scans found damaged since the last
+    /// call (they read those hours' rows instead): for the builder to
+    /// drop, so it builds them again.
+    pub fn take_damaged(&self) -> Vec<(String, i64)> {
+        std::mem::take(&mut *self.tally.damaged.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The sequence every write to the file must be marked in
@@ -105,7 +114,7 @@ impl Readers {
         } else if conns.len() == 1 {
             begin_read(&conns[0])?;
         }
-        let n = scan_columnar(&mut conns, scan, &self.sealed_hours, f);
+        let n = scan_columnar(&mut conns, scan, &self.tally, f);
         for conn in conns {
             if conn.execute_batch("COMMIT").is_ok() {
                 self.give_back(conn);

@@ -35,7 +35,8 @@ pub const HOUR_MS: i64 = 3_600_000;
 
 /// The hour `ts` falls in (its start).
 pub fn hour_of(ts: i64) -> i64 {
-    ts.div_euclid(HOUR_MS) * HOUR_MS
+    // Saturates only below any time ingest takes.
+    ts.div_euclid(HOUR_MS).saturating_mul(HOUR_MS)
 }
 
 pub(crate) fn create(conn: &Connection) -> Result<()> {
@@ -68,15 +69,19 @@ pub fn layout(schema: &TableSchema) -> String {
 /// Inside a write of `batch`: the hours its rows fall in get new
 /// versions, and their copies go.
 pub(crate) fn touch_batch(conn: &Connection, schema: &TableSchema, batch: &RowBatch) -> Result<()> {
-    let Some(k) = schema
+    // Without its times no hour could be bumped: refused, never written
+    // behind the copy's back.
+    let missing = || SqliteError::MissingColumn {
+        table: schema.name.clone(),
+        column: schema.time_column.clone(),
+    };
+    let k = schema
         .columns
         .iter()
         .position(|c| c.name == schema.time_column)
-    else {
-        return Ok(());
-    };
+        .ok_or_else(missing)?;
     let Some(Column::I64(ts)) = batch.columns.get(k) else {
-        return Ok(());
+        return Err(missing());
     };
     // Batches are mostly in time order: runs of one hour cost one lookup.
     let mut hours: Vec<i64> = Vec::new();
@@ -178,8 +183,9 @@ pub fn drop_copies(writer: &Connection, schema: &TableSchema, hours: &[i64]) -> 
     Ok(())
 }
 
-/// Hours ending at or before `sealed_before` whose copy is missing or
-/// stale, oldest first, with their versions: the builder's work.
+/// Hours ending at or before `sealed_before` whose copy is missing,
+/// stale or short of parts (a build that failed half-way), oldest first,
+/// with their versions: the builder's work.
 pub fn pending(
     conn: &Connection,
     schema: &TableSchema,
@@ -188,9 +194,9 @@ pub fn pending(
     let mut stmt = conn.prepare_cached(
         "SELECT g.t0, g.version FROM _hotcold_changes g
          WHERE g.tbl = ?1 AND g.t0 <= ?2 - 3600000
-           AND NOT EXISTS (SELECT 1 FROM _hotcold_columns c
-                           WHERE c.tbl = g.tbl AND c.t0 = g.t0 AND c.part = 0
-                             AND c.version = g.version AND c.layout = ?3)
+           AND coalesce((SELECT count(*) = max(c.parts) FROM _hotcold_columns c
+                         WHERE c.tbl = g.tbl AND c.t0 = g.t0
+                           AND c.version = g.version AND c.layout = ?3), 0) = 0
          ORDER BY g.t0",
     )?;
     let rows = stmt
@@ -313,14 +319,10 @@ pub fn store_part(conn: &Connection, schema: &TableSchema, p: &Part) -> Result<b
 }
 
 /// The hours wholly inside `w` whose copy is whole and current in this
-/// snapshot, with their part counts, in time order.
-pub(crate) fn fresh_hours(
-    conn: &Connection,
-    schema: &TableSchema,
-    w: Window,
-) -> Result<Vec<(i64, u32)>> {
+/// snapshot, in time order.
+pub(crate) fn fresh_hours(conn: &Connection, schema: &TableSchema, w: Window) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.t0, max(c.parts) FROM _hotcold_columns c
+        "SELECT c.t0 FROM _hotcold_columns c
          JOIN _hotcold_changes g ON g.tbl = c.tbl AND g.t0 = c.t0 AND g.version = c.version
          WHERE c.tbl = ?1 AND c.t0 >= ?2 AND c.t0 <= ?3 - 3600000 AND c.layout = ?4
          GROUP BY c.t0
@@ -329,7 +331,7 @@ pub(crate) fn fresh_hours(
     )?;
     let rows = stmt
         .query_map(params![schema.name, w.start, w.end, layout(schema)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            r.get(0)
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
@@ -344,9 +346,11 @@ pub(crate) fn read_parts(
     each: &mut dyn FnMut(&[u8]) -> Result<bool>,
 ) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
-        "SELECT data FROM _hotcold_columns WHERE tbl = ?1 AND t0 = ?2 ORDER BY part",
+        "SELECT c.data FROM _hotcold_columns c
+         JOIN _hotcold_changes g ON g.tbl = c.tbl AND g.t0 = c.t0 AND g.version = c.version
+         WHERE c.tbl = ?1 AND c.t0 = ?2 AND c.layout = ?3 ORDER BY c.part",
     )?;
-    let mut rows = stmt.query(params![schema.name, t0])?;
+    let mut rows = stmt.query(params![schema.name, t0, layout(schema)])?;
     while let Some(r) = rows.next()? {
         let rusqlite::types::ValueRef::Blob(data) = r.get_ref(0)? else {
             return Err(SqliteError::Part {
