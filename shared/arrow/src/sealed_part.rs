@@ -94,82 +94,6 @@ fn tag(ty: LogicalType) -> u8 {
     }
 }
 
-/// Encodes `c`, which must hold every column of `schema` in schema order
-/// (`Columns::new(schema, &all, ..)`); `None` if it does not.
-pub fn encode_part(schema: &TableSchema, c: &Columns) -> Option<Vec<u8>> {
-    if c.width() != schema.columns.len() || !c.is_whole() {
-        return None;
-    }
-    let rows = u32::try_from(c.len()).ok()?;
-    let mut out = Vec::with_capacity(64 + c.len() * 8 * c.width());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&rows.to_le_bytes());
-    out.extend_from_slice(&u16::try_from(c.width()).ok()?.to_le_bytes());
-    for (def, b) in schema.columns.iter().zip(&c.builders) {
-        out.push(tag(def.ty));
-        put_builder(&mut out, b)?;
-    }
-    let h = blake3::hash(&out);
-    out.extend_from_slice(h.as_bytes());
-    Some(out)
-}
-
-fn put_u32(out: &mut Vec<u8>, v: usize) -> Option<()> {
-    out.extend_from_slice(&u32::try_from(v).ok()?.to_le_bytes());
-    Some(())
-}
-
-fn put_builder(out: &mut Vec<u8>, b: &Builder) -> Option<()> {
-    macro_rules! cells {
-        ($v:expr) => {
-            for x in $v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        };
-    }
-    match b {
-        Builder::Ts(v) | Builder::I64(v) => cells!(v),
-        // Decimals come from the store's i64: the part keeps those.
-        Builder::Decimal(v, _) => {
-            for x in v {
-                out.extend_from_slice(&i64::try_from(*x).ok()?.to_le_bytes());
-            }
-        }
-        Builder::Date(v) | Builder::I32(v) => cells!(v),
-        Builder::I8(v) => cells!(v),
-        Builder::I16(v) => cells!(v),
-        Builder::U8(v) => cells!(v),
-        Builder::U16(v) => cells!(v),
-        Builder::U32(v) => cells!(v),
-        Builder::U64(v) => cells!(v),
-        Builder::F64(v) => cells!(v),
-        Builder::Bool(v) => out.extend(v.iter().map(|&x| u8::from(x))),
-        Builder::Str(bytes, ends) => {
-            put_u32(out, bytes.len())?;
-            for e in ends.iter().skip(1) {
-                put_u32(out, usize::try_from(*e).ok()?)?;
-            }
-            out.extend_from_slice(bytes.as_bytes());
-        }
-        Builder::Lc(keys, dict) => {
-            put_u32(out, dict.values.len())?;
-            put_u32(out, dict.values.iter().map(String::len).sum())?;
-            let mut end = 0usize;
-            for s in &dict.values {
-                end += s.len();
-                put_u32(out, end)?;
-            }
-            for s in &dict.values {
-                out.extend_from_slice(s.as_bytes());
-            }
-            for k in keys {
-                out.extend_from_slice(&u32::try_from(*k).ok()?.to_le_bytes());
-            }
-        }
-    }
-    Some(())
-}
-
 /// Reads what is left of a part, front to back.
 struct Reader<'a> {
     rest: &'a [u8],
@@ -237,6 +161,21 @@ fn texts<'a>(
     Ok(s)
 }
 
+/// `part` within the bound and with its head, as (body, hash).
+fn split<'a>(part: &'a [u8], limits: &PartLimits) -> Result<(&'a [u8], &'a [u8]), PartError> {
+    if part.len() > limits.max_bytes {
+        return Err(PartError::TooBig {
+            what: "the part",
+            got: part.len(),
+            max: limits.max_bytes,
+        });
+    }
+    if part.len() < MAGIC.len() + 6 + HASH || !part.starts_with(MAGIC) {
+        return Err(damaged("not a sealed part (no HCC1 head)"));
+    }
+    Ok(part.split_at(part.len() - HASH))
+}
+
 /// Decodes `part` of `schema`'s table into the output columns `cols`
 /// (indices into `schema.columns`, in output order), skipping the others.
 pub fn decode_part(
@@ -253,17 +192,7 @@ pub fn decode_part(
 /// caller that must know an hour's parts are all sound before sending
 /// any checks them first, then decodes each with [`decode_checked`].
 pub fn check_part(part: &[u8], limits: &PartLimits) -> Result<(), PartError> {
-    if part.len() > limits.max_bytes {
-        return Err(PartError::TooBig {
-            what: "the part",
-            got: part.len(),
-            max: limits.max_bytes,
-        });
-    }
-    if part.len() < MAGIC.len() + 6 + HASH || !part.starts_with(MAGIC) {
-        return Err(damaged("not a sealed part (no HCC1 head)"));
-    }
-    let (body, hash) = part.split_at(part.len() - HASH);
+    let (body, hash) = split(part, limits)?;
     if blake3::hash(body).as_bytes() != hash {
         return Err(damaged("its hash does not match its bytes"));
     }
@@ -278,17 +207,7 @@ pub fn decode_checked(
     part: &[u8],
     limits: &PartLimits,
 ) -> Result<Columns, PartError> {
-    if part.len() > limits.max_bytes {
-        return Err(PartError::TooBig {
-            what: "the part",
-            got: part.len(),
-            max: limits.max_bytes,
-        });
-    }
-    if part.len() < MAGIC.len() + 6 + HASH || !part.starts_with(MAGIC) {
-        return Err(damaged("not a sealed part (no HCC1 head)"));
-    }
-    let body = &part[..part.len() - HASH];
+    let (body, _) = split(part, limits)?;
     let mut r = Reader { rest: &body[4..] };
     let rows = r.u32("the row count")?;
     if rows > limits.max_rows {
@@ -420,6 +339,10 @@ fn read_column(
         }
     })
 }
+
+#[path = "sealed_part_write.rs"]
+mod write;
+pub use write::encode_part;
 
 #[cfg(test)]
 #[path = "sealed_part_tests.rs"]
